@@ -1,0 +1,7 @@
+from rest_framework import status as http_status
+from rest_framework.response import Response
+
+
+def success(status: int = http_status.HTTP_200_OK, headers: dict | None = None, **fields) -> Response:
+    """A success body: ``{"success": true, ...fields}`` (API.md conventions)."""
+    return Response({"success": True, **fields}, status=status, headers=headers)

@@ -1,0 +1,43 @@
+"""Login by email or username, case-insensitively."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Q
+
+
+def find_user_by_identifier(identifier: str):
+    identifier = (identifier or "").strip()
+    if not identifier:
+        return None
+    User = get_user_model()
+    return User._default_manager.filter(Q(email__iexact=identifier) | Q(username__iexact=identifier)).first()
+
+
+def axes_username(request, credentials: dict) -> str:
+    """The key failed logins are counted under: the account's email when it exists.
+
+    Without this, five failures by email and five by username would be two separate
+    budgets for the same account.
+    """
+    identifier = str((credentials or {}).get("username") or "").strip()
+    user = find_user_by_identifier(identifier)
+    return user.email if user else identifier.lower()
+
+
+class EmailOrUsernameBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = find_user_by_identifier(username or kwargs.get("email") or "")
+        if user is None:
+            # Spend the same time as a real check so timing does not reveal accounts.
+            get_user_model()().set_password(password or "")
+            return None
+        if user.check_password(password or "") and self.user_can_authenticate(user):
+            return user
+        return None
+
+    def user_can_authenticate(self, user) -> bool:
+        # Disabled users are authenticated here and refused by the login service with
+        # ACCOUNT_DISABLED (403), which is what API.md promises instead of "wrong password".
+        return True

@@ -1,0 +1,111 @@
+"""Users, the audit trail, and the state behind token revocation and email OTPs."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class UserManager(DjangoUserManager):
+    def _create_user(self, username, email, password, **extra_fields):
+        email = self.normalize_email(email or "").lower()
+        if not username:
+            username = self._free_username(email.split("@")[0] or "user")
+        return super()._create_user(username, email, password, **extra_fields)
+
+    def _free_username(self, base: str) -> str:
+        base = "".join(c for c in base if c.isalnum() or c in "._-")[:140] or "user"
+        candidate, n = base, 1
+        while self.filter(username__iexact=candidate).exists():
+            n += 1
+            candidate = f"{base}{n}"
+        return candidate
+
+    def create_user(self, email=None, password=None, username=None, **extra_fields):
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, email=None, password=None, username=None, **extra_fields):
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person. Logs in by email or username; email is unique case-insensitively.
+
+    ``token_version`` is stamped into every JWT; bumping it (password change) makes
+    every token issued before unusable at once, without a list of them.
+    """
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    is_verified = models.BooleanField(default=False)
+    token_version = models.PositiveIntegerField(default=0)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = ["username"]
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or " ".join(p for p in (self.first_name, self.last_name) if p) or self.username
+
+
+class RevokedAccessToken(models.Model):
+    """Access tokens revoked before their expiry (logout). Purged once expired."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+
+class EmailOtp(models.Model):
+    """A 6-digit email verification code, stored hashed; single use, short-lived."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_otps")
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object. Never holds a secret (see ``audit_record``)."""
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["actor", "-created_at"]),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        target = f" {self.target_type}#{self.target_id}" if self.target_type else ""
+        return f"{self.actor_email or 'system'} {self.action}{target}"

@@ -1,0 +1,106 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+User = get_user_model()
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "username",
+            "first_name",
+            "last_name",
+            "full_name",
+            "phone",
+            "is_verified",
+            "is_staff",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = fields
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    phone = serializers.RegexField(r"^\+?[0-9 ()-]{4,32}\Z", required=False, allow_blank=True)
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    username = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    identifier = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+    def validate(self, attrs):
+        identifier = attrs.get("identifier") or attrs.get("email") or attrs.get("username")
+        if not identifier:
+            raise serializers.ValidationError({"identifier": ["Give an email, a username or an identifier."]})
+        attrs["identifier"] = identifier
+        return attrs
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(required=False, allow_blank=True, max_length=2048)
+    refresh_token = serializers.CharField(required=False, allow_blank=True, max_length=2048)
+
+    def validate(self, attrs):
+        raw = attrs.get("refresh") or attrs.get("refresh_token")
+        if not raw:
+            raise serializers.ValidationError({"refresh": ["Give the refresh token as refresh or refresh_token."]})
+        return {"raw": raw}
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(required=False, allow_blank=True, max_length=2048)
+    refresh_token = serializers.CharField(required=False, allow_blank=True, max_length=2048)
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    phone = serializers.RegexField(r"^\+?[0-9 ()-]{4,32}\Z", required=False, allow_blank=True)
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class OtpSendSerializer(serializers.Serializer):
+    identifier = serializers.CharField(max_length=254)
+
+
+class OtpVerifySerializer(serializers.Serializer):
+    identifier = serializers.CharField(max_length=254)
+    otp_code = serializers.CharField(max_length=12)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """Documentation shape of the token fields every auth response carries."""
+
+    success = serializers.BooleanField()
+    user = UserSerializer()
+    token = serializers.CharField()
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class UserEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    user = UserSerializer()
+
+
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField(required=False)

@@ -1,0 +1,316 @@
+"""Account use cases. Each is one transaction and writes its audit entry."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts import tokens
+from accounts.api.client_ip import client_ip
+from accounts.api.context import current_request_id
+from accounts.api.errors import AccountDisabled, ApiError, Conflict, TooManyRequests, Unauthorized
+from accounts.api.renderers import dumps
+from accounts.backends import find_user_by_identifier
+from accounts.models import AuditEntry, EmailOtp, User
+
+logger = logging.getLogger("botfleet.accounts")
+
+# Keys that may never be stored in an audit entry, at any depth.
+_SECRET_KEY_PATTERN = re.compile(r"secret|password|passphrase|token|totp|api_?key|otp|signature", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------
+# Audit
+# ---------------------------------------------------------------------------
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: ("[redacted]" if _SECRET_KEY_PATTERN.search(str(key)) else _scrub(item)) for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: Any = None,
+    target_type: str = "",
+    target_id: Any = "",
+    data: dict | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEntry:
+    """Append to the audit trail. Every app calls this; it joins the caller's transaction.
+
+    ``target`` may be a model instance (type and id are taken from it). ``data`` is
+    scrubbed of anything that looks like a secret, whatever the caller passed.
+    """
+    if target is not None:
+        target_type = target_type or target._meta.model_name
+        target_id = target_id or target.pk
+    return AuditEntry.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_email=getattr(actor, "email", "") or "",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id or ""),
+        data=orjson.loads(dumps(_scrub(data or {}))),  # JSON-safe: decimals, datetimes, ids
+        ip_address=client_ip(request) if request is not None else None,
+        request_id=current_request_id() if current_request_id() != "-" else "",
+    )
+
+
+# ---------------------------------------------------------------------------
+# Registration and login
+# ---------------------------------------------------------------------------
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    password: str,
+    username: str = "",
+    first_name: str = "",
+    full_name: str = "",
+    phone: str = "",
+    request: HttpRequest | None = None,
+) -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict(
+            "An account with this email already exists.",
+            code="EMAIL_TAKEN",
+            details={"email": ["An account with this email already exists."]},
+        )
+    if username and User.objects.filter(username__iexact=username).exists():
+        raise Conflict(
+            "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
+        )
+    candidate = User(email=email, username=username, first_name=first_name, full_name=full_name)
+    _validate_password(password, candidate)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email,
+                password=password,
+                username=username or None,
+                first_name=first_name,
+                full_name=full_name,
+                phone=phone,
+            )
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise Conflict("An account with this email or username already exists.", code="EMAIL_TAKEN") from exc
+    audit_record(actor=user, action="user.registered", target=user, request=request)
+    return user
+
+
+def _lockout_error() -> TooManyRequests:
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    return TooManyRequests(
+        f"Too many failed logins; try again in {seconds // 60} minutes.",
+        code="ACCOUNT_LOCKED",
+        details={"retry_after": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def user_login(*, identifier: str, password: str, request: HttpRequest) -> User:
+    """Check credentials through django-axes, which counts failures per account and IP.
+
+    Not one transaction on purpose: a failed attempt must be recorded even though the
+    login fails.
+    """
+    identifier = (identifier or "").strip()
+    user = authenticate(request, username=identifier, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise _lockout_error()
+    if user is None:
+        raise Unauthorized("Invalid credentials.", code="INVALID_CREDENTIALS")
+    if not user.is_active:
+        raise AccountDisabled()
+    with transaction.atomic():
+        AccessAttempt.objects.filter(username=user.email).delete()
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+        audit_record(actor=user, action="user.logged_in", target=user, request=request)
+    return user
+
+
+def token_refresh(*, raw_refresh: str) -> dict:
+    """Rotate a refresh token: the old one is blacklisted, a new pair is issued."""
+    try:
+        refresh = tokens.parse_refresh(raw_refresh)
+    except TokenError as exc:
+        raise Unauthorized("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID") from exc
+    user = User.objects.filter(pk=refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
+    if user is None or refresh.get(tokens.VERSION_CLAIM, -1) != user.token_version:
+        raise Unauthorized("Refresh token has been revoked.", code="TOKEN_REVOKED")
+    if not user.is_active:
+        raise AccountDisabled()
+    with transaction.atomic():
+        tokens.blacklist(refresh)
+        return tokens.token_pair_for(user)
+
+
+@transaction.atomic
+def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "", request: HttpRequest | None = None) -> None:
+    """The current access token and (if given) the refresh token stop working at once."""
+    tokens.revoke_access(access)
+    if raw_refresh:
+        try:
+            refresh = tokens.parse_refresh(raw_refresh)
+        except TokenError:
+            refresh = None  # expired or already revoked: nothing left to revoke
+        if refresh is not None:
+            if refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]) != user.pk:
+                raise exceptions.ValidationError({"refresh": ["This refresh token belongs to another session."]})
+            tokens.blacklist(refresh)
+    audit_record(actor=user, action="user.logged_out", target=user, request=request)
+
+
+_PROFILE_FIELDS = ("username", "first_name", "last_name", "full_name", "phone")
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, data: dict, request: HttpRequest | None = None) -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    changed = {}
+    for field in _PROFILE_FIELDS:
+        if field in data and getattr(user, field) != data[field]:
+            changed[field] = data[field]
+    if "username" in changed and User.objects.filter(username__iexact=changed["username"]).exclude(pk=user.pk).exists():
+        raise Conflict(
+            "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
+        )
+    for field, value in changed.items():
+        setattr(user, field, value)
+    if changed:
+        user.save(update_fields=list(changed))
+        audit_record(
+            actor=user, action="user.profile_updated", target=user, data={"fields": sorted(changed)}, request=request
+        )
+    return user
+
+
+@transaction.atomic
+def user_change_password(
+    *, user: User, old_password: str, new_password: str, request: HttpRequest | None = None
+) -> dict:
+    """Set a new password; every other session's tokens stop working. Returns a fresh pair."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.check_password(old_password):
+        raise exceptions.ValidationError({"old_password": ["The current password is incorrect."]})
+    if old_password == new_password:
+        raise exceptions.ValidationError({"new_password": ["The new password must differ from the current one."]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"new_password": list(exc.messages)}) from exc
+    user.set_password(new_password)
+    user.token_version += 1
+    user.save(update_fields=["password", "token_version"])
+    tokens.blacklist_all_for(user)
+    audit_record(actor=user, action="user.password_changed", target=user, request=request)
+    return tokens.token_pair_for(user)
+
+
+# ---------------------------------------------------------------------------
+# Email verification by OTP
+# ---------------------------------------------------------------------------
+OTP_RESEND_SECONDS = 60
+
+
+def _otp_user(identifier: str) -> User:
+    user = find_user_by_identifier(identifier)
+    if user is None:
+        raise exceptions.NotFound("No account matches this identifier.")
+    return user
+
+
+@transaction.atomic
+def otp_send(*, identifier: str, request: HttpRequest | None = None) -> EmailOtp:
+    """Email a fresh 6-digit code; earlier unused codes stop working."""
+    user = _otp_user(identifier)
+    User.objects.select_for_update().filter(pk=user.pk).first()  # serialize sends per user
+    now = timezone.now()
+    latest = EmailOtp.objects.filter(user=user).order_by("-created_at").first()
+    if latest and (now - latest.created_at).total_seconds() < OTP_RESEND_SECONDS:
+        wait = OTP_RESEND_SECONDS - int((now - latest.created_at).total_seconds())
+        raise TooManyRequests(
+            f"A code was sent moments ago; retry in {wait} seconds.",
+            code="OTP_RATE_LIMITED",
+            headers={"Retry-After": str(wait)},
+        )
+    EmailOtp.objects.filter(user=user, consumed_at__isnull=True).update(consumed_at=now)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    otp = EmailOtp.objects.create(
+        user=user, code_hash=make_password(code), expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES)
+    )
+    audit_record(actor=user, action="user.otp_sent", target=user, request=request)
+    transaction.on_commit(
+        lambda: send_mail(
+            "Your Botfleet verification code",
+            f"Your code is {code}. It expires in {settings.OTP_TTL_MINUTES} minutes.",
+            None,
+            [user.email],
+            fail_silently=False,
+        )
+    )
+    return otp
+
+
+def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = None) -> User:
+    user = _otp_user(identifier)
+    code = (otp_code or "").strip()
+    if not re.fullmatch(r"\d{6}", code):
+        raise exceptions.ValidationError({"otp_code": ["The code is 6 digits."]})
+    with transaction.atomic():
+        otp = (
+            EmailOtp.objects.select_for_update()
+            .filter(user=user, consumed_at__isnull=True, expires_at__gt=timezone.now())
+            .order_by("-created_at")
+            .first()
+        )
+        if otp is None:
+            raise ApiError("No valid code; request a new one.", code="OTP_EXPIRED")
+        if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
+            raise TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
+        if not check_password(code, otp.code_hash):
+            otp.attempts += 1
+            otp.save(update_fields=["attempts"])
+            wrong = True
+        else:
+            otp.consumed_at = timezone.now()
+            otp.save(update_fields=["consumed_at"])
+            if not user.is_verified:
+                user.is_verified = True
+                user.save(update_fields=["is_verified"])
+            audit_record(actor=user, action="user.email_verified", target=user, request=request)
+            wrong = False
+    if wrong:
+        raise ApiError("The code is incorrect.", code="OTP_INVALID")
+    return user

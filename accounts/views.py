@@ -1,0 +1,124 @@
+"""Thin views: parse, call a service, shape the response."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from accounts import services, tokens
+from accounts.api.responses import success
+from accounts.api.throttles import ScopedRateThrottle
+from accounts.serializers import (
+    ChangePasswordSerializer,
+    LoginSerializer,
+    LogoutSerializer,
+    OtpSendSerializer,
+    OtpVerifySerializer,
+    ProfileUpdateSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    SuccessSerializer,
+    TokenPairSerializer,
+    UserEnvelopeSerializer,
+    UserSerializer,
+)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class _PublicAuthView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+class RegisterView(_PublicAuthView):
+    extra_error_statuses = ["409"]
+
+    @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
+        return success(status.HTTP_201_CREATED, user=UserSerializer(user).data, **tokens.token_pair_for(user))
+
+
+class LoginView(_PublicAuthView):
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(LoginSerializer, request)
+        user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
+        return success(user=UserSerializer(user).data, **tokens.token_pair_for(user))
+
+
+class RefreshView(_PublicAuthView):
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        return success(**services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
+
+
+class LogoutView(APIView):
+    @extend_schema(request=LogoutSerializer, responses={200: SuccessSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(LogoutSerializer, request)
+        services.user_logout(
+            user=request.user,
+            access=request.auth,
+            raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
+            request=request._request,
+        )
+        return success(message="Logged out.")
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
+    def get(self, request):
+        return success(user=UserSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
+    def patch(self, request):
+        user = services.user_update_profile(
+            user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
+        )
+        return success(user=UserSerializer(user).data)
+
+
+class ChangePasswordView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=ChangePasswordSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(ChangePasswordSerializer, request)
+        pair = services.user_change_password(
+            user=request.user,
+            old_password=data["old_password"],
+            new_password=data["new_password"],
+            request=request._request,
+        )
+        return success(
+            message="Password changed; other sessions were signed out.", user=UserSerializer(request.user).data, **pair
+        )
+
+
+class OtpSendView(_PublicAuthView):
+    throttle_scope = "otp"
+
+    @extend_schema(request=OtpSendSerializer, responses={200: SuccessSerializer}, tags=["auth"])
+    def post(self, request):
+        otp = services.otp_send(identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request)
+        return success(message="A verification code was sent.", expires_at=otp.expires_at)
+
+
+class OtpVerifyView(_PublicAuthView):
+    throttle_scope = "otp"
+
+    @extend_schema(request=OtpVerifySerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
+    def post(self, request):
+        user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
+        return success(message="Email verified.", user=UserSerializer(user).data)

@@ -1,0 +1,68 @@
+"""Demo data for the one-command product, created once and reported every run.
+
+The demo staff password is random, generated on first run and kept in the data
+folder (mode 600): a self-hosted product must not ship a known admin password.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+DEMO_ACCOUNTS = (
+    ("staff", "admin@botfleet.local", True),
+    ("demo", "demo@botfleet.local", False),
+)
+
+
+def _password_file() -> Path:
+    return Path(settings.DATA_DIR) / "demo-logins.txt"
+
+
+def _stored_passwords() -> dict[str, str]:
+    path = _password_file()
+    if not path.exists():
+        return {}
+    return dict(line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts (and, as the product grows, demo bots) once; print the logins."
+
+    def handle(self, *args, **options) -> None:
+        User = get_user_model()
+        passwords = _stored_passwords()
+        with transaction.atomic():
+            for username, email, is_staff in DEMO_ACCOUNTS:
+                password = passwords.get(email) or secrets.token_urlsafe(12)
+                user = User.objects.filter(email=email).first()
+                if user is None:
+                    User.objects.create_user(
+                        email=email,
+                        password=password,
+                        username=username,
+                        is_staff=is_staff,
+                        is_superuser=is_staff,
+                        is_verified=True,
+                    )
+                    passwords[email] = password
+            self._seed_more()
+        path = _password_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.writelines(f"{email} {password}\n" for email, password in passwords.items())
+        self.stdout.write(f"Demo logins (also in {path}):")
+        for _username, email, is_staff in DEMO_ACCOUNTS:
+            if email in passwords:
+                role = "staff, admin site" if is_staff else "user"
+                self.stdout.write(f"  {email} / {passwords[email]}  ({role})")
+
+    def _seed_more(self) -> None:
+        """Demo bots and keys arrive with the apps that own them."""

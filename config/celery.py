@@ -1,0 +1,26 @@
+"""The Celery app. Its beat schedule lives in one place: ``config.schedule``."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("botfleet")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _install_beat_schedule(sender: Celery, **kwargs) -> None:
+    from config.schedule import beat_schedule
+
+    sender.conf.beat_schedule = beat_schedule()
+
+
+@worker_ready.connect
+def _log_worker_started(sender=None, **kwargs) -> None:
+    from config.flags import log_feature_flags
+
+    log_feature_flags("worker")

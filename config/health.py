@@ -1,0 +1,191 @@
+"""Liveness, readiness, version and metrics endpoints, plus Django's error handlers.
+
+``ready`` checks every dependency concurrently with a hard deadline, so a hung
+database or Redis makes it answer 503 naming the culprit within 2 s instead of
+hanging the probe (and whoever waits on it).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
+
+import django
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from accounts.api import metrics
+from accounts.api.errors import error_json_response
+from accounts.api.responses import success
+from config.flags import feature_flags
+
+READY_DEADLINE_SECONDS = 1.8
+# Checks run on their own threads so a hang cannot hold the request; a check that
+# hangs keeps its thread until its own socket timeout, hence a small fixed pool.
+_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ready-check")
+
+
+def _check_database() -> None:
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connections.close_all()  # the check runs on a pool thread: do not leak its connection
+
+
+def _check_cache() -> None:
+    key = f"ready:{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "1", 10)
+        if cache.get(key) != "1":
+            raise RuntimeError("cache did not return what was written")
+        cache.delete(key)
+    finally:
+        connections.close_all()
+
+
+def _check_channel_layer() -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+
+    async def roundtrip() -> None:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "ready.check"})
+        await layer.receive(channel)
+
+    async_to_sync(roundtrip)()
+
+
+def _check_broker() -> None:
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".ready-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=READY_DEADLINE_SECONDS)
+
+
+CHECKS = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "channel_layer": _check_channel_layer,
+    "broker": _check_broker,
+}
+
+
+def run_readiness_checks(deadline: float = READY_DEADLINE_SECONDS) -> dict[str, dict]:
+    started = time.perf_counter()
+    futures = {name: _executor.submit(check) for name, check in CHECKS.items()}
+    wait(futures.values(), timeout=deadline)
+    results = {}
+    for name, future in futures.items():
+        if not future.done():
+            results[name] = {"ok": False, "error": f"no answer within {deadline:g}s"}
+        elif future.exception() is not None:
+            exc = future.exception()
+            results[name] = {"ok": False, "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+        else:
+            results[name] = {"ok": True}
+    results["_elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return results
+
+
+class _OpsView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+
+class HealthView(_OpsView):
+    @extend_schema(
+        tags=["ops"],
+        responses={
+            200: inline_serializer("Health", {"success": serializers.BooleanField(), "status": serializers.CharField()})
+        },
+    )
+    def get(self, request):
+        return success(status="ok")
+
+
+class ReadyView(_OpsView):
+    @extend_schema(
+        tags=["ops"],
+        responses={
+            200: inline_serializer("Ready", {"success": serializers.BooleanField(), "checks": serializers.DictField()}),
+            503: OpenApiResponse(description="Error envelope naming what is down in details.down"),
+        },
+    )
+    def get(self, request):
+        results = run_readiness_checks()
+        elapsed = results.pop("_elapsed_ms")
+        down = sorted(name for name, result in results.items() if not result["ok"])
+        if down:
+            return error_json_response(
+                503,
+                f"Not ready: {', '.join(down)} down.",
+                code="NOT_READY",
+                details={"down": down, "checks": results, "elapsed_ms": elapsed},
+            )
+        return success(checks=results, elapsed_ms=elapsed)
+
+
+class VersionView(_OpsView):
+    @extend_schema(
+        tags=["ops"],
+        responses={
+            200: inline_serializer(
+                "Version",
+                {
+                    "success": serializers.BooleanField(),
+                    "version": serializers.CharField(),
+                    "python": serializers.CharField(),
+                    "django": serializers.CharField(),
+                    "mode": serializers.CharField(),
+                    "feature_flags": serializers.DictField(),
+                },
+            )
+        },
+    )
+    def get(self, request):
+        return success(
+            version=settings.VERSION,
+            python=platform.python_version(),
+            django=django.get_version(),
+            mode="embedded" if settings.EMBEDDED else "production",
+            feature_flags=feature_flags(),
+        )
+
+
+class MetricsView(_OpsView):
+    @extend_schema(tags=["ops"], responses={(200, "text/plain"): OpenApiResponse(description="Prometheus text")})
+    def get(self, request):
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type)
+
+
+def not_found(request, exception=None):
+    return error_json_response(404, "Not found.", code="NOT_FOUND")
+
+
+def server_error(request):
+    return error_json_response(500, "Internal server error.", code="INTERNAL_ERROR")

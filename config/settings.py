@@ -1,0 +1,450 @@
+"""Botfleet settings: one module, driven by environment variables.
+
+Two run modes share this file (see README "Configuration"):
+
+* embedded default — no ``DATABASE_URL``/``REDIS_URL``: SQLite in ``BOTFLEET_DATA_DIR``,
+  Django's database cache (in its own SQLite file, so cache writes never queue behind
+  business writes on SQLite's single writer lock), the in-memory channel layer and
+  kombu's filesystem broker. Safe defaults, nothing to install.
+* production — ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` switch the database, cache,
+  channel layer and broker to the real services, with bounded timeouts everywhere.
+
+``DEBUG`` is off unless asked for; with it off, ``SECRET_KEY``, ``FERNET_KEYS`` and
+``ALLOWED_HOSTS`` must come from the environment (the embedded mode generates local
+keys in the data folder instead, and says so).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+from config import localkeys
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is a convenience for development; the process environment always wins.
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# ---------------------------------------------------------------------------
+# Run mode
+# ---------------------------------------------------------------------------
+DATA_DIR = Path(env("BOTFLEET_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATABASE_URL = env("DATABASE_URL", default="")
+REDIS_URL = env("REDIS_URL", default="")
+EMBEDDED = not DATABASE_URL
+DEBUG = env.bool("DEBUG", default=False)
+# The embedded mode is a single-machine product meant to run from a fresh clone; it
+# may create its own local secrets. Production (a DATABASE_URL) may not.
+ALLOW_LOCAL_SECRETS = env.bool("BOTFLEET_LOCAL_SECRETS", default=EMBEDDED or DEBUG)
+
+VERSION = "0.1.0"
+
+# ---------------------------------------------------------------------------
+# Security
+# ---------------------------------------------------------------------------
+if ALLOW_LOCAL_SECRETS:
+    SECRET_KEY = env("SECRET_KEY", default="") or localkeys.secret_key(DATA_DIR)
+else:
+    SECRET_KEY = env("SECRET_KEY")  # no default: production refuses to start without it
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=["localhost", "127.0.0.1", "[::1]", "testserver"] if ALLOW_LOCAL_SECRETS else [],
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser origins allowed to open the WebSocket and call the API cross-origin.
+# Empty means "same host only" (see realtime's origin validation).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+
+# How many reverse proxies in front of us append to X-Forwarded-For. 0 = trust nothing
+# but REMOTE_ADDR, so a client cannot pick its own IP to dodge lockouts and throttles.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not ALLOW_LOCAL_SECRETS)
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^api/ready$", r"^api/metrics$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if ALLOW_LOCAL_SECRETS else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not ALLOW_LOCAL_SECRETS
+CSRF_COOKIE_SECURE = not ALLOW_LOCAL_SECRETS
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# ---------------------------------------------------------------------------
+# Applications
+# ---------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "adminpanel.apps.BotfleetAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "channels",
+    "axes",
+    "accounts",
+    "credentials",
+    "realtime",
+    "bots",
+    "training",
+    "adminpanel",
+]
+
+MIDDLEWARE = [
+    "accounts.api.middleware.RequestIdMiddleware",
+    "accounts.api.middleware.MetricsMiddleware",
+    "accounts.api.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.api.middleware.ApiErrorMiddleware",
+    # Last, so it sees the final response; turns lockouts of the admin login into 429s.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
+
+if EMBEDDED:
+    _SQLITE_OPTIONS = {
+        # Seconds a writer waits for SQLite's lock before "database is locked".
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        # Take the write lock at BEGIN: a deferred transaction that later upgrades to a
+        # writer fails immediately (no busy wait) when another process writes.
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "botfleet.sqlite3",
+            "OPTIONS": dict(_SQLITE_OPTIONS),
+        },
+        "cache": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "cache.sqlite3",
+            "OPTIONS": dict(_SQLITE_OPTIONS),
+        },
+    }
+    DATABASE_ROUTERS = ["config.routers.CacheDatabaseRouter"]
+else:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    if env.bool("DATABASE_POOL", default=False):
+        # ASGI processes: one connection per request thread does not survive there
+        # (DESIGN.md "Measured"); psycopg's pool bounds and reuses them instead.
+        _options["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "timeout": DB_CONNECT_TIMEOUT,
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("TEST", {})
+    if env("TEST_DATABASE_NAME", default=""):
+        DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")
+
+# ---------------------------------------------------------------------------
+# Cache, channel layer, broker
+# ---------------------------------------------------------------------------
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
+KEY_PREFIX = env("CACHE_KEY_PREFIX", default="botfleet")
+
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": KEY_PREFIX,
+            "OPTIONS": {
+                # A hung Redis must never hang a request.
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "health_check_interval": 30,
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "botfleet_cache",
+            "KEY_PREFIX": KEY_PREFIX,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            # Pub/sub delivers to every subscriber without per-channel capacity queues
+            # (the classic layer dropped bursts; DESIGN.md "Measured"). Losses on either
+            # are repaired by seq replay from the event table.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": REDIS_SOCKET_TIMEOUT * 5,
+                        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                    }
+                ],
+                "prefix": f"{KEY_PREFIX}:asgi",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": REDIS_SOCKET_TIMEOUT * 5,
+        "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+        # Tasks are idempotent and re-dispatched by beat; redelivery is a bonus only.
+        "visibility_timeout": 600,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT * 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Celery closes the DB connection around every task unless told to reuse it
+# (DESIGN.md "Measured": 246 → 893 inserts/s). Read by Celery's Django fix-up.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# ---------------------------------------------------------------------------
+# Feature flags (read at process start; see config.flags)
+# ---------------------------------------------------------------------------
+ENABLE_TRADING = env.bool("ENABLE_TRADING", default=False)
+ENABLE_SCHEDULERS = env.bool("ENABLE_SCHEDULERS", default=False)
+ENABLE_AUTOPILOT = env.bool("ENABLE_AUTOPILOT", default=False)
+DISABLE_AI_BODYGUARD = env.bool("DISABLE_AI_BODYGUARD", default=False)
+LIVE_MIN_TRAINING_HOURS = env.float("LIVE_MIN_TRAINING_HOURS", default=24.0)
+REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USDT")
+ADMIN_REQUIRE_UNLOCK = env.bool("ADMIN_REQUIRE_UNLOCK", default=False)
+
+# ---------------------------------------------------------------------------
+# Encrypted fields
+# ---------------------------------------------------------------------------
+# The first key encrypts, every key decrypts (rotation: prepend a new key, run
+# `manage.py rotate_credentials`, then drop the old one).
+if ALLOW_LOCAL_SECRETS:
+    FERNET_KEYS = env.list("FERNET_KEYS", default=[]) or [localkeys.fernet_key(DATA_DIR)]
+else:
+    FERNET_KEYS = env.list("FERNET_KEYS")
+FERNET_USE_HKDF = False  # keys are Fernet keys already, not passwords to derive from
+
+# ---------------------------------------------------------------------------
+# Auth
+# ---------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.EmailOrUsernameBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_CLAIM": "user_id",
+    "LEEWAY": 5,
+}
+
+# Lockout after repeated failed logins, per account and, separately, per client IP.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Axes would also clear the client IP's failures on any success, so an attacker could
+# reset the per-IP counter by logging into an account of their own; the login service
+# clears only the successful account's failures instead.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins go to the audit trail
+AXES_CLIENT_IP_CALLABLE = "accounts.api.client_ip.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+
+OTP_TTL_MINUTES = 10
+OTP_MAX_ATTEMPTS = 5
+
+# ---------------------------------------------------------------------------
+# REST API
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["accounts.api.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.api.throttles.AnonRateThrottle",
+        "accounts.api.throttles.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_ANON", default="120/min"),
+        "user": env("THROTTLE_USER", default="1200/min"),
+        "auth": env("THROTTLE_AUTH", default="30/min"),
+        "otp": env("THROTTLE_OTP", default="5/min"),
+        "keys_test": env("THROTTLE_KEYS_TEST", default="20/min"),
+        "internal": env("THROTTLE_INTERNAL", default="6000/min"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "COERCE_DECIMAL_TO_STRING": False,  # money is a JSON number (API.md)
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Bodies larger than this are refused with 413 before any parser reads them.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Botfleet API",
+    "DESCRIPTION": "Control plane for trading bots. Errors share one envelope; see components/schemas/Error.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# ---------------------------------------------------------------------------
+# Email
+# ---------------------------------------------------------------------------
+if env("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Botfleet <noreply@localhost>")
+EMAIL_TIMEOUT = 10
+
+# ---------------------------------------------------------------------------
+# Internationalization, static files
+# ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# ---------------------------------------------------------------------------
+# Realtime and internal ingestion
+# ---------------------------------------------------------------------------
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+INTERNAL_EVENTS_SECRET = env("INTERNAL_EVENTS_SECRET", default="")
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+LOG_FORMAT = env("LOG_FORMAT", default="text")  # "text" or "json"
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "accounts.api.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+        "json": {"()": "accounts.api.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("text", "json") else "text",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # ccxt logs request bodies (and so keys) at DEBUG; never let it.
+        "ccxt": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config import health
+
+api_patterns = [
+    path("", include("accounts.urls")),
+    path("", include("credentials.urls")),
+    path("", include("realtime.urls")),
+    path("", include("bots.urls")),
+    path("", include("training.urls")),
+    path("", include("adminpanel.urls")),
+    path("health", health.HealthView.as_view(), name="health"),
+    path("ready", health.ReadyView.as_view(), name="ready"),
+    path("version", health.VersionView.as_view(), name="version"),
+    path("metrics", health.MetricsView.as_view(), name="metrics"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "config.health.not_found"
+handler500 = "config.health.server_error"

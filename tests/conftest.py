@@ -1,0 +1,128 @@
+"""Suite-wide set-up: the run mode under test, personas, authenticated clients.
+
+The suite runs on the embedded default (SQLite in memory, in-memory cache and
+channel layer, Celery eager) and, when ``DATABASE_URL``/``REDIS_URL`` are set, against
+the real PostgreSQL and Redis. Nothing here flushes a shared server: Redis keys carry a
+per-run prefix and only those are deleted.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
+
+USING_REDIS = bool(settings.REDIS_URL)
+USING_POSTGRES = not settings.EMBEDDED
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL (the services run of .ci/run)")
+    for item in items:
+        if "services" in item.keywords and not (USING_REDIS and USING_POSTGRES):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_mode_settings():
+    overrides = {
+        # Fast hashing: the suite creates hundreds of users.
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+        "CELERY_TASK_ALWAYS_EAGER": True,
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+    }
+    if not USING_REDIS:
+        # One process: the in-memory cache stands in for the shared database cache, so
+        # query counts on list endpoints measure our queries, not throttle bookkeeping.
+        overrides["CACHES"] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from config.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    with override_settings(**overrides):
+        yield
+
+
+def _clear_cache() -> None:
+    if not USING_REDIS:
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"*{settings.KEY_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and cached market data must not leak between tests."""
+    _clear_cache()
+    yield
+    _clear_cache()
+
+
+# ---------------------------------------------------------------------------
+# Personas (STYLE.md): an owner, another user, staff
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def password() -> str:
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(email="owner@example.com", username="owner")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(email="other@example.com", username="other")
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory(email="staff@example.com", username="staff")
+
+
+def bearer_client(user) -> APIClient:
+    from accounts.tokens import token_pair_for
+
+    client = APIClient()
+    pair = token_pair_for(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+    client.tokens = pair
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def owner_client(owner) -> APIClient:
+    return bearer_client(owner)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return bearer_client(other_user)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return bearer_client(staff)
+
+
+@pytest.fixture
+def shared_data_dir():
+    """``../shared/data`` when present (a developer's checkout), else None."""
+    from pathlib import Path
+
+    path = Path(settings.BASE_DIR).parent / "shared" / "data"
+    return path if path.is_dir() else None
