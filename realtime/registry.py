@@ -1,0 +1,82 @@
+"""The event-type registry: apps declare what they emit; realtime carries it blindly.
+
+Each type has a payload shape (required and optional keys with their Python types)
+and an SSE category. Recording an unregistered type, or a payload of the wrong
+shape, raises ``EventShapeError`` — loudly, so tests catch it (STYLE.md, "Every event
+type has a payload shape checked by a test").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# SSE categories (API.md "realtime").
+BOT_UPDATE = "bot_update"
+TRADE_UPDATE = "trade_update"
+ADMIN_UPDATE = "admin_update"
+CATEGORIES = frozenset({BOT_UPDATE, TRADE_UPDATE, ADMIN_UPDATE})
+
+
+class EventShapeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    category: str
+    description: str
+    required: dict[str, type | tuple[type, ...]] = field(default_factory=dict)
+    optional: dict[str, type | tuple[type, ...]] = field(default_factory=dict)
+    # Internal ingestion (POST internal/events) may push this type for a user.
+    ingestible: bool = False
+
+    def check(self, payload: dict) -> None:
+        if not isinstance(payload, dict):
+            raise EventShapeError(f"{self.name}: payload must be a dict, not {type(payload).__name__}")
+        missing = sorted(set(self.required) - set(payload))
+        if missing:
+            raise EventShapeError(f"{self.name}: payload lacks {', '.join(missing)}")
+        unknown = sorted(set(payload) - set(self.required) - set(self.optional))
+        if unknown:
+            raise EventShapeError(f"{self.name}: payload has undeclared keys {', '.join(unknown)}")
+        for key, value in payload.items():
+            expected = self.required.get(key) or self.optional.get(key)
+            if value is not None and not isinstance(value, expected):
+                raise EventShapeError(f"{self.name}: {key} must be {expected}, not {type(value).__name__}")
+
+
+_types: dict[str, EventType] = {}
+_overview_provider: Callable[[int], dict] | None = None
+
+
+def register(event_type: EventType) -> EventType:
+    if event_type.category not in CATEGORIES:
+        raise EventShapeError(f"{event_type.name}: unknown category {event_type.category!r}")
+    existing = _types.get(event_type.name)
+    if existing is not None and existing != event_type:
+        raise EventShapeError(f"event type {event_type.name!r} registered twice with different shapes")
+    _types[event_type.name] = event_type
+    return event_type
+
+
+def get(name: str) -> EventType:
+    try:
+        return _types[name]
+    except KeyError:
+        raise EventShapeError(f"unregistered event type {name!r}") from None
+
+
+def all_types() -> list[EventType]:
+    return sorted(_types.values(), key=lambda t: t.name)
+
+
+def register_overview_provider(provider: Callable[[int], dict]) -> None:
+    """``provider(user_id)`` returns ``{active_bots, total_bots, total_profit}`` for SSE."""
+    global _overview_provider
+    _overview_provider = provider
+
+
+def overview_provider() -> Callable[[int], dict] | None:
+    return _overview_provider
