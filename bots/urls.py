@@ -1,1 +1,32 @@
-urlpatterns: list = []
+from django.urls import path
+
+from bots import views
+from bots.lifecycle import Action
+
+app_name = "bots"
+
+urlpatterns = [
+    path("strategies", views.StrategiesView.as_view(), name="strategies"),
+    path("exchanges", views.ExchangesView.as_view(), name="exchanges"),
+    path("exchanges/<str:exchange>/symbols", views.ExchangeSymbolsView.as_view(), name="exchange-symbols"),
+    path("bots", views.BotListCreateView.as_view(), name="bots"),
+    path("bots/<int:bot_id>", views.BotDetailView.as_view(), name="bot"),
+    *(
+        path(f"bots/<int:bot_id>/{action}", views.BotActionView.as_view(bot_action=action), name=f"bot-{action}")
+        for action in Action
+    ),
+    path("bots/<int:bot_id>/orders", views.BotOrdersView.as_view(), name="bot-orders"),
+    path("bots/<int:bot_id>/positions", views.BotPositionsView.as_view(), name="bot-positions"),
+    path("bots/<int:bot_id>/trades", views.BotTradesView.as_view(), name="bot-trades"),
+    path("bots/<int:bot_id>/equity", views.BotEquityView.as_view(), name="bot-equity"),
+    path("bots/<int:bot_id>/candles", views.BotCandlesView.as_view(), name="bot-candles"),
+    path("bots/<int:bot_id>/events", views.BotEventsView.as_view(), name="bot-events"),
+    path("bots/<int:bot_id>/performance", views.BotPerformanceView.as_view(), name="bot-performance"),
+    path("trades", views.BotTradesView.as_view(), name="trades"),
+    path("analytics/summary", views.AnalyticsSummaryView.as_view(), name="analytics-summary"),
+    path("platforms/summary", views.PlatformsSummaryView.as_view(), name="platforms-summary"),
+    path("platforms/<str:platform>/bots", views.PlatformBotsView.as_view(), name="platform-bots"),
+    path("start", views.FleetActionView.as_view(bot_action=Action.START), name="fleet-start"),
+    path("stop", views.FleetActionView.as_view(bot_action=Action.STOP), name="fleet-stop"),
+    path("status", views.StatusView.as_view(), name="status"),
+]

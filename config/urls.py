@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from bots.views import StatusView
 from config import health
 
 api_patterns = [
@@ -23,6 +24,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("status", StatusView.as_view(), name="status-root"),  # older monitors (API.md)
 ]
 
 handler404 = "config.health.not_found"

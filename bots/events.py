@@ -1,0 +1,49 @@
+"""The event types bots emit (API.md "realtime"), registered from ``BotsConfig.ready``.
+
+Payloads: ``bot`` is the bot's API representation (``bots.serializers.bot_to_dict``);
+``trade`` a trade's. Lifecycle events may say why (``reason``) and where from
+(``previous_status``).
+"""
+
+from __future__ import annotations
+
+from realtime.registry import BOT_UPDATE, TRADE_UPDATE, EventType, register
+
+_BOT = {"bot": dict}
+_WHY = {"reason": str, "previous_status": str, "actor_id": int}
+
+EVENT_TYPES = (
+    EventType("bot_created", BOT_UPDATE, "A bot was created.", required=_BOT),
+    EventType("bot_updated", BOT_UPDATE, "A bot's settings changed.", required=_BOT, optional={"changed": list}),
+    EventType("bot_started", BOT_UPDATE, "A bot started.", required=_BOT, optional=_WHY),
+    EventType("bot_stopped", BOT_UPDATE, "A bot stopped.", required=_BOT, optional={**_WHY, "closed_positions": list}),
+    EventType(
+        "bot_paused",
+        BOT_UPDATE,
+        "A bot was paused (by its owner, staff or the bodyguard).",
+        required=_BOT,
+        optional=_WHY,
+    ),
+    EventType("bot_resumed", BOT_UPDATE, "A bot resumed.", required=_BOT, optional=_WHY),
+    EventType("bot_deleted", BOT_UPDATE, "A bot was deleted (its history is kept).", required={"bot": dict}),
+    EventType(
+        "training_started",
+        BOT_UPDATE,
+        "A bot entered live mode and the training bay (quarantine).",
+        required=_BOT,
+        optional={"min_training_hours": (int, float)},
+    ),
+    EventType(
+        "trade_executed",
+        TRADE_UPDATE,
+        "An order filled (paper or live).",
+        required={"trade": dict, "bot_id": int},
+        optional={"position": dict, "bot": dict},
+        ingestible=True,
+    ),
+)
+
+
+def register_all() -> None:
+    for event_type in EVENT_TYPES:
+        register(event_type)

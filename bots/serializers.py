@@ -1,0 +1,340 @@
+"""Input shapes (DRF serializers) and output shapes (plain functions, for speed).
+
+Output goes through small dict builders rather than DRF ``Serializer``s: list
+endpoints render hundreds of rows and DRF's field machinery is where their time went
+(DESIGN.md "Measured"). The documentation serializers below describe the same shapes
+for the OpenAPI schema; ``tests/bots`` checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import orjson
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from bots import lifecycle
+from bots.models import Bot, Order, Position, Trade
+from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
+from bots.venues import DEFAULT_VENUE
+
+MAX_MONEY = Decimal("1e15")
+
+
+# ---------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------
+class ParamsField(serializers.Field):
+    """A JSON object, or (form-data, urlencoded) a string holding one."""
+
+    default_error_messages = {"invalid": "must be a JSON object"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = orjson.loads(data) if data.strip() else {}
+            except orjson.JSONDecodeError:
+                self.fail("invalid")
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=28, decimal_places=12, coerce_to_string=False, **kwargs)
+
+
+class BotWriteSerializer(serializers.Serializer):
+    """Fields of POST bots and PATCH bots/{id}. ``platform`` and ``mode`` are aliases."""
+
+    name = serializers.CharField(max_length=100, trim_whitespace=True)
+    exchange = serializers.CharField(max_length=64, required=False)
+    platform = serializers.CharField(max_length=64, required=False, write_only=True)
+    symbol = serializers.CharField(max_length=64)
+    strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), required=False)
+    params = ParamsField(required=False)
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, required=False)
+    trading_mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False)
+    mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False, write_only=True)
+    capital = _money(min_value=Decimal("0.000000000001"), max_value=MAX_MONEY)
+    position_size_pct = serializers.DecimalField(
+        max_digits=8, decimal_places=6, min_value=Decimal("0.000001"), max_value=Decimal("1"), required=False
+    )
+    credential_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+    def validate_capital(self, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise serializers.ValidationError("must be greater than zero")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "platform" in attrs:
+            attrs.setdefault("exchange", attrs.pop("platform"))
+        if "mode" in attrs:
+            attrs.setdefault("trading_mode", attrs.pop("mode"))
+        if "exchange" in attrs:
+            attrs["exchange"] = attrs["exchange"].strip().lower()
+        return attrs
+
+    def with_defaults(self) -> dict:
+        data = dict(self.validated_data)
+        data.setdefault("exchange", DEFAULT_VENUE)
+        data.setdefault("strategy", DEFAULT_STRATEGY)
+        data.setdefault("params", {})
+        data.setdefault("timeframe", DEFAULT_TIMEFRAME)
+        data.setdefault("interval_seconds", DEFAULT_INTERVAL_SECONDS)
+        data.setdefault("trading_mode", Bot.Mode.PAPER)
+        return data
+
+
+class StopSerializer(serializers.Serializer):
+    close_positions = serializers.BooleanField(required=False, default=False)
+
+
+class TradeFilterSerializer(serializers.Serializer):
+    bot_id = serializers.IntegerField(required=False, min_value=1)
+    symbol = serializers.CharField(required=False, max_length=64)
+    side = serializers.ChoiceField(choices=Order.Side.values, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class CandleQuerySerializer(serializers.Serializer):
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
+
+
+class PlatformQuerySerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False)
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+def money(value: Decimal | None) -> Decimal | None:
+    """Exact, without the column's trailing zeros: 1000.000000000000 → 1000, 0E-12 → 0."""
+    if value is None:
+        return None
+    value = Decimal(value)
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _win_rate(wins: int, losses: int) -> float:
+    closed = wins + losses
+    return round(100.0 * wins / closed, 2) if closed else 0.0
+
+
+def training_hours(bot: Bot, now: datetime | None = None) -> tuple[float, float]:
+    """``(hours_elapsed, hours_remaining)`` of the quarantine, derived (never stored), ≥ 0."""
+    if not bot.in_training or bot.training_started_at is None:
+        return 0.0, 0.0
+    elapsed = max(0.0, ((now or timezone.now()) - bot.training_started_at).total_seconds() / 3600)
+    remaining = max(0.0, float(settings.LIVE_MIN_TRAINING_HOURS) - elapsed)
+    return round(elapsed, 1), round(remaining, 1)
+
+
+def bot_to_dict(bot: Bot, *, now: datetime | None = None) -> dict:
+    """The API representation of a bot. ``profit_today`` needs the list's annotation."""
+    elapsed, remaining = training_hours(bot, now)
+    return {
+        "id": bot.pk,
+        "name": bot.name,
+        "user_id": bot.owner_id,
+        "exchange": bot.exchange,
+        "platform": bot.exchange,
+        "symbol": bot.symbol,
+        "symbol_verified": bot.symbol_verified,
+        "strategy": bot.strategy,
+        "params": bot.params,
+        "timeframe": bot.timeframe,
+        "interval_seconds": bot.interval_seconds,
+        "trading_mode": bot.trading_mode,
+        "capital": money(bot.capital),
+        "quote_currency": bot.quote_currency,
+        "position_size_pct": money(bot.position_size_pct),
+        "credential_id": bot.credential_id,
+        "status": bot.status,
+        "force_paused": bot.force_paused,
+        "paused_reason": bot.paused_reason,
+        "in_training": bot.in_training,
+        "training_started_at": _iso(bot.training_started_at),
+        "training_hours_elapsed": elapsed,
+        "training_hours_remaining": remaining,
+        "promoted_at": _iso(bot.promoted_at),
+        "override_rules": bot.override_rules,
+        "total_profit": money(bot.realized_pnl),
+        "profit_today": money(getattr(bot, "profit_today", None) or Decimal("0")),
+        "total_trades": bot.total_trades,
+        "winning_trades": bot.winning_trades,
+        "losing_trades": bot.losing_trades,
+        "win_rate": _win_rate(bot.winning_trades, bot.losing_trades),
+        "total_fees": money(bot.total_fees),
+        "cash_balance": money(bot.cash_balance),
+        "last_price": money(bot.last_price),
+        "last_tick_at": _iso(bot.last_tick_at),
+        "next_tick_at": _iso(bot.next_tick_at),
+        "last_error": bot.last_error,
+        "consecutive_errors": bot.consecutive_errors,
+        "created_at": _iso(bot.created_at),
+        "updated_at": _iso(bot.updated_at),
+        **lifecycle.can_flags(bot.status, bot.force_paused),
+    }
+
+
+def bot_brief(bot: Bot) -> dict:
+    """The row of ``platforms/{platform}/bots`` (API.md)."""
+    return {
+        "id": bot.pk,
+        "name": bot.name,
+        "status": bot.status,
+        "trading_mode": bot.trading_mode,
+        "symbol": bot.symbol,
+        "force_paused": bot.force_paused,
+        "in_training": bot.in_training,
+        "total_profit": money(bot.realized_pnl),
+        "profit_today": money(getattr(bot, "profit_today", None) or Decimal("0")),
+        "total_trades": bot.total_trades,
+        "win_rate": _win_rate(bot.winning_trades, bot.losing_trades),
+        **lifecycle.can_flags(bot.status, bot.force_paused),
+    }
+
+
+def order_to_dict(order: Order) -> dict:
+    return {
+        "id": order.pk,
+        "bot_id": order.bot_id,
+        "client_order_id": order.client_order_id,
+        "venue_order_id": order.venue_order_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "type": order.type,
+        "quantity": money(order.quantity),
+        "price": money(order.price),
+        "status": order.status,
+        "filled_quantity": money(order.filled_quantity),
+        "average_price": money(order.average_price),
+        "fee": money(order.fee),
+        "fee_currency": order.fee_currency,
+        "is_paper": order.is_paper,
+        "reason": order.reason,
+        "created_at": _iso(order.created_at),
+        "submitted_at": _iso(order.submitted_at),
+        "closed_at": _iso(order.closed_at),
+    }
+
+
+def trade_to_dict(trade: Trade) -> dict:
+    return {
+        "id": trade.pk,
+        "bot_id": trade.bot_id,
+        "order_id": trade.order_id,
+        "symbol": trade.symbol,
+        "side": trade.side,
+        "quantity": money(trade.quantity),
+        "price": money(trade.price),
+        "notional": money(trade.quantity * trade.price),
+        "fee": money(trade.fee),
+        "fee_currency": trade.fee_currency,
+        "fee_quote": money(trade.fee_quote),
+        "realized_pnl": money(trade.realized_pnl),
+        "is_paper": trade.is_paper,
+        "executed_at": _iso(trade.executed_at),
+    }
+
+
+def position_to_dict(position: Position, *, price: Decimal | None = None) -> dict:
+    unrealized = (price - position.average_cost) * position.quantity if price is not None else None
+    return {
+        "id": position.pk,
+        "bot_id": position.bot_id,
+        "symbol": position.symbol,
+        "quantity": money(position.quantity),
+        "average_cost": money(position.average_cost),
+        "realized_pnl": money(position.realized_pnl),
+        "fees": money(position.fees),
+        "market_price": price,
+        "unrealized_pnl": money(unrealized),
+        "opened_at": _iso(position.opened_at),
+        "updated_at": _iso(position.updated_at),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Documentation shapes (OpenAPI only)
+# ---------------------------------------------------------------------------
+class BotDocSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    user_id = serializers.IntegerField()
+    exchange = serializers.CharField()
+    platform = serializers.CharField()
+    symbol = serializers.CharField()
+    symbol_verified = serializers.BooleanField()
+    strategy = serializers.CharField()
+    params = serializers.DictField()
+    timeframe = serializers.CharField()
+    interval_seconds = serializers.IntegerField()
+    trading_mode = serializers.ChoiceField(choices=Bot.Mode.values)
+    capital = serializers.FloatField()
+    quote_currency = serializers.CharField()
+    position_size_pct = serializers.FloatField()
+    credential_id = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=Bot.Status.values)
+    force_paused = serializers.BooleanField()
+    paused_reason = serializers.CharField()
+    in_training = serializers.BooleanField()
+    training_started_at = serializers.DateTimeField(allow_null=True)
+    training_hours_elapsed = serializers.FloatField()
+    training_hours_remaining = serializers.FloatField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+    override_rules = serializers.DictField()
+    total_profit = serializers.FloatField()
+    profit_today = serializers.FloatField()
+    total_trades = serializers.IntegerField()
+    winning_trades = serializers.IntegerField()
+    losing_trades = serializers.IntegerField()
+    win_rate = serializers.FloatField()
+    total_fees = serializers.FloatField()
+    cash_balance = serializers.FloatField()
+    last_price = serializers.FloatField(allow_null=True)
+    last_tick_at = serializers.DateTimeField(allow_null=True)
+    next_tick_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    consecutive_errors = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    can_start = serializers.BooleanField()
+    can_pause = serializers.BooleanField()
+    can_resume = serializers.BooleanField()
+    can_stop = serializers.BooleanField()
+
+
+class BotEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    bot = BotDocSerializer()
+    message = serializers.CharField(required=False)
+
+
+class PerformanceSerializer(serializers.Serializer):
+    total_trades = serializers.IntegerField()
+    winning_trades = serializers.IntegerField()
+    losing_trades = serializers.IntegerField()
+    win_rate = serializers.FloatField()
+    total_pnl = serializers.FloatField()
+    total_pnl_percentage = serializers.FloatField()
+    profit_factor = serializers.FloatField(allow_null=True)
+    max_drawdown = serializers.FloatField()
+    sharpe_ratio = serializers.FloatField(allow_null=True)
+    sortino_ratio = serializers.FloatField(allow_null=True)
+    calmar_ratio = serializers.FloatField(allow_null=True)

@@ -1,0 +1,374 @@
+"""Thin views: parse, call a selector or service, shape the response (API.md "bots")."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.pagination import PageNumberPagination
+from accounts.api.responses import success
+from bots import analytics, market_data, selectors, services, strategies, venues
+from bots.lifecycle import Action
+from bots.serializers import (
+    BotDocSerializer,
+    BotEnvelopeSerializer,
+    BotWriteSerializer,
+    CandleQuerySerializer,
+    PerformanceSerializer,
+    PlatformQuerySerializer,
+    StopSerializer,
+    TradeFilterSerializer,
+    bot_brief,
+    bot_to_dict,
+    order_to_dict,
+    position_to_dict,
+    trade_to_dict,
+)
+
+_LIST = {"success": serializers.BooleanField(), "total": serializers.IntegerField()}
+_PAGE = {**_LIST, "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
+
+
+def _valid(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _page(view: APIView, request, queryset, to_dict):
+    paginator = PageNumberPagination()
+    rows = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response([to_dict(row) for row in rows])
+
+
+# ---------------------------------------------------------------------------
+# Catalogues
+# ---------------------------------------------------------------------------
+class StrategiesView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: inline_serializer("StrategiesResponse", {**_LIST, "strategies": serializers.ListField()})},
+        tags=["catalogue"],
+    )
+    def get(self, request):
+        rows = strategies.catalogue()
+        return success(strategies=rows, total=len(rows), timeframes=list(strategies.TIMEFRAMES))
+
+
+class ExchangesView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: inline_serializer("ExchangesResponse", {**_LIST, "exchanges": serializers.ListField()})},
+        tags=["catalogue"],
+    )
+    def get(self, request):
+        rows = venues.catalogue()
+        return success(exchanges=rows, total=len(rows), default=venues.DEFAULT_VENUE)
+
+
+class ExchangeSymbolsView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "SymbolsResponse",
+                {
+                    **_LIST,
+                    "exchange": serializers.CharField(),
+                    "symbols": serializers.ListField(),
+                    "verified": serializers.BooleanField(),
+                },
+            )
+        },
+        tags=["catalogue"],
+    )
+    def get(self, request, exchange: str):
+        exchange = exchange.lower()
+        if not venues.is_known(exchange):
+            raise NotFound(f"Unknown exchange {exchange!r}.")
+        symbols, verified = venues.symbols(exchange)
+        return success(exchange=exchange, symbols=symbols, total=len(symbols), verified=verified)
+
+
+# ---------------------------------------------------------------------------
+# Bots
+# ---------------------------------------------------------------------------
+class BotListCreateView(APIView):
+    list_key = "bots"
+
+    @extend_schema(
+        parameters=[OpenApiParameter(p, str, required=False) for p in ("status", "exchange", "trading_mode")],
+        responses={200: inline_serializer("BotList", {**_PAGE, "bots": BotDocSerializer(many=True)})},
+        tags=["bots"],
+    )
+    def get(self, request):
+        params = request.query_params
+        queryset = selectors.bot_list(
+            user=request.user,
+            status=params.get("status"),
+            exchange=params.get("exchange") or params.get("platform"),
+            mode=params.get("trading_mode") or params.get("mode"),
+        )
+        return _page(self, request, queryset, bot_to_dict)
+
+    @extend_schema(request=BotWriteSerializer, responses={201: BotEnvelopeSerializer}, tags=["bots"])
+    def post(self, request):
+        serializer = BotWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bot = services.bot_create(user=request.user, data=serializer.with_defaults(), request=request._request)
+        message = f"Bot '{bot.name}' created" + (" and entered the training bay" if bot.in_training else "")
+        return success(status.HTTP_201_CREATED, bot=bot_to_dict(bot), message=message)
+
+
+class BotDetailView(APIView):
+    extra_error_statuses = ["409"]
+
+    @extend_schema(responses={200: BotEnvelopeSerializer}, tags=["bots"])
+    def get(self, request, bot_id: int):
+        return success(bot=bot_to_dict(selectors.bot_get(user=request.user, bot_id=bot_id, profit_today=True)))
+
+    @extend_schema(request=BotWriteSerializer, responses={200: BotEnvelopeSerializer}, tags=["bots"])
+    def patch(self, request, bot_id: int):
+        selectors.bot_get(user=request.user, bot_id=bot_id)  # 404 before 400 for another user's bot
+        data = _valid(BotWriteSerializer, request.data, partial=True)
+        bot = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
+        return success(bot=bot_to_dict(bot), message=f"Bot '{bot.name}' updated")
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "BotDeleted", {"success": serializers.BooleanField(), "message": serializers.CharField()}
+            )
+        },
+        tags=["bots"],
+    )
+    def delete(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        services.bot_delete(user=request.user, bot_id=bot_id, request=request._request)
+        return success(message=f"Bot '{bot.name}' deleted", id=bot_id)
+
+
+class BotActionView(APIView):
+    bot_action: Action = Action.START
+    extra_error_statuses = ["409", "423"]
+
+    @extend_schema(request=StopSerializer, responses={200: BotEnvelopeSerializer}, tags=["bots"])
+    def post(self, request, bot_id: int):
+        close = _valid(StopSerializer, request.data)["close_positions"] if self.bot_action == Action.STOP else False
+        reason = (
+            str(request.data.get("reason", ""))[:300]
+            if self.bot_action == Action.PAUSE and hasattr(request.data, "get")
+            else ""
+        )
+        bot, message = services.bot_transition(
+            bot_id=bot_id,
+            action=self.bot_action,
+            user=request.user,
+            reason=reason,
+            close_positions=close,
+            request=request._request,
+        )
+        return success(message=message, bot=bot_to_dict(bot))
+
+
+class BotOrdersView(APIView):
+    list_key = "orders"
+
+    @extend_schema(
+        tags=["bots"], responses={200: inline_serializer("OrderList", {**_PAGE, "orders": serializers.ListField()})}
+    )
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        queryset = selectors.order_list(
+            bot=bot, status=request.query_params.get("status"), side=request.query_params.get("side")
+        )
+        return _page(self, request, queryset, order_to_dict)
+
+
+class BotPositionsView(APIView):
+    @extend_schema(
+        tags=["bots"],
+        responses={200: inline_serializer("PositionList", {**_LIST, "positions": serializers.ListField()})},
+    )
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        include_flat = request.query_params.get("include_closed") in ("1", "true")
+        rows = list(selectors.position_list(bot=bot, include_flat=include_flat))
+        prices = {row.symbol: market_data.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
+        return success(positions=[position_to_dict(row, price=prices.get(row.symbol)) for row in rows], total=len(rows))
+
+
+class BotTradesView(APIView):
+    list_key = "trades"
+
+    @extend_schema(
+        parameters=[TradeFilterSerializer],
+        tags=["bots"],
+        responses={200: inline_serializer("TradeList", {**_PAGE, "trades": serializers.ListField()})},
+    )
+    def get(self, request, bot_id: int | None = None):
+        filters = _valid(TradeFilterSerializer, request.query_params)
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id) if bot_id is not None else None
+        if bot is None and filters.get("bot_id"):
+            selectors.bot_get(user=request.user, bot_id=filters["bot_id"])  # another user's bot: 404
+        queryset = selectors.trade_list(user=request.user, bot=bot, filters=filters)
+        return _page(self, request, queryset, trade_to_dict)
+
+
+class BotEquityView(APIView):
+    @extend_schema(
+        tags=["bots"],
+        responses={
+            200: inline_serializer("Equity", {"success": serializers.BooleanField(), "points": serializers.ListField()})
+        },
+    )
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        return success(bot_id=bot.pk, currency=bot.quote_currency, points=analytics.equity_curve(bot))
+
+
+class BotCandlesView(APIView):
+    @extend_schema(
+        parameters=[CandleQuerySerializer],
+        tags=["bots"],
+        responses={
+            200: inline_serializer(
+                "Candles", {"success": serializers.BooleanField(), "candles": serializers.ListField()}
+            )
+        },
+    )
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        query = _valid(CandleQuerySerializer, request.query_params)
+        timeframe = query.get("timeframe") or bot.timeframe
+        rows = market_data.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
+        return success(
+            bot_id=bot.pk,
+            exchange=bot.exchange,
+            symbol=bot.symbol,
+            timeframe=timeframe,
+            candles=[c.as_dict() for c in rows],
+        )
+
+
+class BotEventsView(APIView):
+    list_key = "events"
+
+    @extend_schema(
+        tags=["bots"], responses={200: inline_serializer("BotEvents", {**_PAGE, "events": serializers.ListField()})}
+    )
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        return _page(
+            self,
+            request,
+            selectors.bot_events(user=request.user, bot=bot),
+            lambda e: {
+                "id": e.pk,
+                "seq": e.seq,
+                "type": e.type,
+                "message": e.message,
+                "payload": e.payload,
+                "timestamp": e.created_at.isoformat(),
+            },
+        )
+
+
+class BotPerformanceView(APIView):
+    @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer})
+    def get(self, request, bot_id: int):
+        bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+        return success(bot_id=bot.pk, **analytics.bot_performance(bot))
+
+
+class AnalyticsSummaryView(APIView):
+    @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer})
+    def get(self, request):
+        return success(**analytics.user_summary(request.user))
+
+
+# ---------------------------------------------------------------------------
+# Platforms, fleet actions of older clients, engine status
+# ---------------------------------------------------------------------------
+class PlatformsSummaryView(APIView):
+    @extend_schema(
+        tags=["platforms"],
+        responses={200: inline_serializer("PlatformsSummary", {**_LIST, "platforms": serializers.ListField()})},
+    )
+    def get(self, request):
+        rows = selectors.platforms_summary(user=request.user)
+        return success(platforms=rows, total=len(rows), currency=analytics.settings.REPORTING_CURRENCY)
+
+
+class PlatformBotsView(APIView):
+    @extend_schema(
+        parameters=[PlatformQuerySerializer],
+        tags=["platforms"],
+        responses={
+            200: inline_serializer(
+                "PlatformBots",
+                {
+                    "success": serializers.BooleanField(),
+                    "platform": serializers.CharField(),
+                    "mode": serializers.CharField(allow_null=True),
+                    "bots": serializers.ListField(),
+                    "total_bots": serializers.IntegerField(),
+                },
+            )
+        },
+    )
+    def get(self, request, platform: str):
+        mode = _valid(PlatformQuerySerializer, request.query_params).get("mode")
+        rows = [bot_brief(bot) for bot in selectors.bot_list(user=request.user, exchange=platform.lower(), mode=mode)]
+        return success(platform=platform.lower(), mode=mode, bots=rows, total_bots=len(rows))
+
+
+class FleetActionView(APIView):
+    bot_action: Action = Action.START
+
+    @extend_schema(
+        tags=["bots"],
+        request=None,
+        responses={
+            200: inline_serializer(
+                "FleetAction", {"success": serializers.BooleanField(), "status": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request):
+        result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
+        word = "started" if self.bot_action == Action.START else "stopped"
+        # ``status`` is a body field here, so not through success(status=...).
+        return Response({"success": True, "status": word, "bots": result["done"], "skipped": result["skipped"]})
+
+
+class StatusView(APIView):
+    """Engine state for monitors: public, cheap, and a 200 even when the engine is down."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        tags=["health"],
+        responses={
+            200: inline_serializer(
+                "EngineStatus",
+                {
+                    "success": serializers.BooleanField(),
+                    "status": serializers.ChoiceField(choices=["online", "offline"]),
+                    "workers": serializers.IntegerField(),
+                    "last_heartbeat": serializers.DateTimeField(allow_null=True),
+                    "running_bots": serializers.IntegerField(allow_null=True),
+                },
+            )
+        },
+    )
+    def get(self, request):
+        return Response({"success": True, **selectors.engine_status()})
