@@ -21,7 +21,11 @@ def axes_username(request, credentials: dict) -> str:
     Without this, five failures by email and five by username would be two separate
     budgets for the same account.
     """
-    identifier = str((credentials or {}).get("username") or "").strip()
+    # Django's failure signal names the identifier ``username`` (our authenticate()
+    # keyword); axes' own lockout check names it after USERNAME_FIELD (``email``).
+    # Reading only one of them let a locked account log in with the right password.
+    credentials = credentials or {}
+    identifier = str(credentials.get("username") or credentials.get("email") or "").strip()
     user = find_user_by_identifier(identifier)
     return user.email if user else identifier.lower()
 

@@ -28,6 +28,7 @@ from accounts.api.context import current_request_id
 from accounts.api.errors import AccountDisabled, ApiError, Conflict, TooManyRequests, Unauthorized
 from accounts.api.renderers import dumps
 from accounts.backends import find_user_by_identifier
+from accounts.lockout import lockout_error
 from accounts.models import AuditEntry, EmailOtp, User
 
 logger = logging.getLogger("botfleet.accounts")
@@ -129,16 +130,6 @@ def user_register(
     return user
 
 
-def _lockout_error() -> TooManyRequests:
-    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    return TooManyRequests(
-        f"Too many failed logins; try again in {seconds // 60} minutes.",
-        code="ACCOUNT_LOCKED",
-        details={"retry_after": seconds},
-        headers={"Retry-After": str(seconds)},
-    )
-
-
 def user_login(*, identifier: str, password: str, request: HttpRequest) -> User:
     """Check credentials through django-axes, which counts failures per account and IP.
 
@@ -148,7 +139,7 @@ def user_login(*, identifier: str, password: str, request: HttpRequest) -> User:
     identifier = (identifier or "").strip()
     user = authenticate(request, username=identifier, password=password)
     if getattr(request, "axes_locked_out", False):
-        raise _lockout_error()
+        raise lockout_error(request, identifier)
     if user is None:
         raise Unauthorized("Invalid credentials.", code="INVALID_CREDENTIALS")
     if not user.is_active:
@@ -172,7 +163,9 @@ def token_refresh(*, raw_refresh: str) -> dict:
     if not user.is_active:
         raise AccountDisabled()
     with transaction.atomic():
-        tokens.blacklist(refresh)
+        if not tokens.blacklist(refresh):
+            # A concurrent refresh with the same token won: one use, one new pair.
+            raise Unauthorized("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID")
         return tokens.token_pair_for(user)
 
 
@@ -186,7 +179,8 @@ def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "", reque
         except TokenError:
             refresh = None  # expired or already revoked: nothing left to revoke
         if refresh is not None:
-            if refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]) != user.pk:
+            # simplejwt writes the user id claim as a string.
+            if str(refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])) != str(user.pk):
                 raise exceptions.ValidationError({"refresh": ["This refresh token belongs to another session."]})
             tokens.blacklist(refresh)
     audit_record(actor=user, action="user.logged_out", target=user, request=request)

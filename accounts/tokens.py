@@ -13,11 +13,11 @@ Both are checked in the same single query that loads the user on every request
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 
 from django.conf import settings
-from rest_framework_simplejwt.exceptions import TokenError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -44,9 +44,22 @@ def parse_refresh(raw: str) -> RefreshToken:
     return RefreshToken(raw)
 
 
-def blacklist(refresh: RefreshToken) -> None:
-    with contextlib.suppress(TokenError):  # already blacklisted: logout twice is harmless
-        refresh.blacklist()
+def blacklist(refresh: RefreshToken) -> bool:
+    """Blacklist a refresh token; False if it already was (the unique row decides races)."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=refresh[api_settings.JTI_CLAIM],
+        defaults={
+            "user_id": refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]),
+            "token": str(refresh),
+            "expires_at": datetime.fromtimestamp(refresh["exp"], tz=UTC),
+        },
+    )
+    try:
+        with transaction.atomic():
+            _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    except IntegrityError:
+        return False
+    return created
 
 
 def blacklist_all_for(user: User) -> None:

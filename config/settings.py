@@ -339,6 +339,11 @@ AXES_CLIENT_IP_CALLABLE = "accounts.api.client_ip.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
+# Keeps the login API's own 429 envelope (with Retry-After) instead of axes' page.
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Attempts during a lockout do not extend it, so Retry-After tells the truth and a
+# user retrying too early is not locked out for longer.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
 OTP_TTL_MINUTES = 10
 OTP_MAX_ATTEMPTS = 5

@@ -1,0 +1,54 @@
+"""Login lockout answers: a 429 envelope whose ``Retry-After`` is the cool-off left.
+
+django-axes counts failures per account and per client IP (``AXES_LOCKOUT_PARAMETERS``)
+and flags the request; the login service raises :func:`lockout_error`. Axes'
+middleware would then replace that answer with its own page, so
+``AXES_LOCKOUT_CALLABLE`` points at :func:`lockout_response`, which keeps ours.
+"""
+
+from __future__ import annotations
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from accounts.api.client_ip import client_ip
+from accounts.api.errors import TooManyRequests, error_json_response
+from accounts.backends import axes_username
+
+
+def retry_after_seconds(request: HttpRequest, identifier: str) -> int:
+    """Seconds until the newest failure that counts against this account or IP ages out."""
+    cooloff = settings.AXES_COOLOFF_TIME
+    ip = getattr(request, "axes_ip_address", None) or client_ip(request)
+    latest = AccessAttempt.objects.filter(
+        Q(username=axes_username(request, {"username": identifier})) | Q(ip_address=ip),
+        attempt_time__gte=timezone.now() - cooloff,
+    ).aggregate(latest=Max("attempt_time"))["latest"]
+    if latest is None:
+        return int(cooloff.total_seconds())
+    return max(1, int((latest + cooloff - timezone.now()).total_seconds()) + 1)
+
+
+def lockout_error(request: HttpRequest, identifier: str) -> TooManyRequests:
+    seconds = retry_after_seconds(request, identifier)
+    return TooManyRequests(
+        f"Too many failed logins; try again in {max(1, round(seconds / 60))} minutes.",
+        code="ACCOUNT_LOCKED",
+        details={"retry_after": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
+    """``AXES_LOCKOUT_CALLABLE``: the API's own 429 stands; elsewhere (admin login) the same envelope."""
+    if original_response is not None and original_response.status_code == 429:
+        return original_response
+    error = lockout_error(request, str((credentials or {}).get("username") or ""))
+    return error_json_response(
+        429, str(error.detail), code=error.error_code, details=error.details, headers=error.headers
+    )

@@ -1,0 +1,190 @@
+"""POST /api/auth/login, and the lockout after repeated failures (django-axes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import F
+from django.test import override_settings
+
+from tests.envelope import assert_error
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/auth/login"
+LIMIT = settings.AXES_FAILURE_LIMIT
+COOLOFF = int(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+def login(client, identifier, password, *, ip="10.0.0.1", xff=None, key="identifier"):
+    extra = {"REMOTE_ADDR": ip}
+    if xff is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = xff
+    return client.post(URL, {key: identifier, "password": password}, format="json", **extra)
+
+
+@pytest.mark.parametrize(
+    ("key", "identifier"),
+    [("email", "OWNER@example.com"), ("username", "Owner"), ("identifier", "owner@example.com")],
+)
+def test_login_by_email_username_or_identifier(api_client, owner, password, key, identifier):
+    response = login(api_client, identifier, password, key=key)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["success"] is True
+    assert body["user"]["id"] == owner.pk
+    assert body["token"] == body["access_token"]
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 900
+    owner.refresh_from_db()
+    assert owner.last_login is not None
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    assert api_client.get("/api/auth/me").json()["user"]["email"] == "owner@example.com"
+
+
+def test_login_accepts_a_form_encoded_body(api_client, owner, password):
+    response = api_client.post(URL, {"email": "owner@example.com", "password": password}, format="multipart")
+
+    assert response.status_code == 200, response.content
+
+
+def test_wrong_password_is_a_401_and_counts_a_failure(api_client, owner):
+    response = login(api_client, "owner@example.com", "wrong-password")
+
+    error = assert_error(response, 401, "INVALID_CREDENTIALS")
+    assert error["message"] == "Invalid credentials."
+    assert "password" not in error["details"]
+    owner.refresh_from_db()
+    assert owner.last_login is None
+    assert AccessAttempt.objects.get().failures_since_start == 1
+
+
+def test_unknown_account_gets_the_same_answer_as_a_wrong_password(api_client):
+    response = login(api_client, "nobody@example.com", "whatever-password")
+
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+
+
+def test_login_without_an_identifier_is_a_400(api_client):
+    response = api_client.post(URL, {"password": "x"}, format="json")
+
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"] == {"identifier": ["Give an email, a username or an identifier."]}
+
+
+def test_disabled_account_with_the_right_password_is_403_account_disabled(api_client, password):
+    UserFactory(email="gone@example.com", is_active=False)
+
+    assert_error(login(api_client, "gone@example.com", password), 403, "ACCOUNT_DISABLED")
+    # A wrong password reveals nothing more than for anyone else.
+    assert_error(login(api_client, "gone@example.com", "wrong-password"), 401, "INVALID_CREDENTIALS")
+
+
+def _fail_until_locked(client, identifier, **kwargs):
+    for _ in range(LIMIT - 1):
+        assert_error(login(client, identifier, "wrong-password", **kwargs), 401, "INVALID_CREDENTIALS")
+    return login(client, identifier, "wrong-password", **kwargs)
+
+
+def assert_locked(response):
+    error = assert_error(response, 429, "ACCOUNT_LOCKED")
+    retry_after = int(response["Retry-After"])
+    assert 0 < retry_after <= COOLOFF
+    assert error["details"] == {"retry_after": retry_after}
+
+
+def test_the_account_locks_after_the_failure_limit_even_from_other_ips(api_client, owner, password):
+    # When the limit is reached with wrong passwords from one IP
+    assert_locked(_fail_until_locked(api_client, "owner@example.com"))
+
+    # Then even the right password, from another IP, is refused while locked
+    assert_locked(login(api_client, "owner@example.com", password, ip="10.9.9.9"))
+    # and by username too: one budget per account, however it is named
+    assert_locked(login(api_client, "owner", password, ip="10.9.9.8"))
+    owner.refresh_from_db()
+    assert owner.last_login is None
+
+
+def test_the_client_ip_locks_after_failures_across_accounts(api_client, owner, other_user, password):
+    # Given failures against many different accounts from one IP
+    for n in range(LIMIT - 1):
+        assert_error(login(api_client, f"victim{n}@example.com", "wrong-password"), 401, "INVALID_CREDENTIALS")
+    assert_locked(login(api_client, "victim-last@example.com", "wrong-password"))
+
+    # Then that IP cannot log into any account, even with the right password
+    assert_locked(login(api_client, "other@example.com", password))
+    # while the same account from another IP is fine
+    assert login(api_client, "other@example.com", password, ip="10.0.0.2").status_code == 200
+
+
+def age_failures(seconds):
+    """Move the clock: the recorded failures happened ``seconds`` earlier."""
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(seconds=seconds))
+
+
+def test_lockout_expires_after_the_cool_off(api_client, owner, password):
+    assert_locked(_fail_until_locked(api_client, "owner@example.com"))
+
+    # When the cool-off has passed since the last failure
+    age_failures(COOLOFF + 1)
+
+    # Then the right password works again
+    assert login(api_client, "owner@example.com", password).status_code == 200
+
+
+def test_lockout_still_holds_just_before_the_cool_off_ends(api_client, owner, password):
+    assert_locked(_fail_until_locked(api_client, "owner@example.com"))
+    age_failures(COOLOFF - 30)
+
+    response = login(api_client, "owner@example.com", password)
+
+    assert_locked(response)
+    assert int(response["Retry-After"]) <= 30
+
+
+def test_a_success_resets_that_accounts_failures(api_client, owner, password):
+    for _ in range(LIMIT - 1):
+        login(api_client, "owner@example.com", "wrong-password")
+    assert login(api_client, "owner@example.com", password).status_code == 200
+
+    for _ in range(LIMIT - 1):
+        assert_error(login(api_client, "owner@example.com", "wrong-password"), 401, "INVALID_CREDENTIALS")
+
+
+def test_logging_into_ones_own_account_does_not_reset_the_ips_failures(api_client, owner, other_user, password):
+    # An attacker guessing other accounts cannot clear the per-IP count with a login of their own.
+    for n in range(LIMIT - 1):
+        login(api_client, f"victim{n}@example.com", "wrong-password")
+    assert login(api_client, "other@example.com", password).status_code == 200
+
+    assert_locked(login(api_client, "victim-last@example.com", "wrong-password"))
+
+
+@override_settings(TRUSTED_PROXY_COUNT=0)
+def test_a_spoofed_forwarded_for_does_not_dodge_the_ip_lock_without_proxies(api_client, owner, password):
+    # Each attempt claims another client address in X-Forwarded-For; REMOTE_ADDR is the truth.
+    for n in range(LIMIT - 1):
+        login(api_client, f"victim{n}@example.com", "wrong-password", xff=f"203.0.113.{n}")
+    assert_locked(login(api_client, "victim-last@example.com", "wrong-password", xff="203.0.113.99"))
+
+    assert_locked(login(api_client, "owner@example.com", password, xff="198.51.100.7"))
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"10.0.0.1"}
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_a_spoofed_forwarded_for_does_not_dodge_the_ip_lock_behind_one_proxy(api_client, owner, password):
+    # The proxy (REMOTE_ADDR 10.0.0.1) appends the real client, 198.51.100.20; the client
+    # prepends whatever it likes.
+    for n in range(LIMIT - 1):
+        login(api_client, f"victim{n}@example.com", "wrong-password", xff=f"203.0.113.{n}, 198.51.100.20")
+    assert_locked(login(api_client, "victim-last@example.com", "wrong-password", xff="1.1.1.1, 198.51.100.20"))
+
+    assert_locked(login(api_client, "owner@example.com", password, xff="9.9.9.9, 198.51.100.20"))
+    # Another real client behind the same proxy is not locked.
+    assert login(api_client, "owner@example.com", password, xff="203.0.113.1, 198.51.100.21").status_code == 200
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.20"}
