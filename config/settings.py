@@ -299,6 +299,12 @@ else:
     FERNET_KEYS = env.list("FERNET_KEYS")
 FERNET_USE_HKDF = False  # keys are Fernet keys already, not passwords to derive from
 
+# Venues (credentials.providers). VENUE_URLS re-points a venue at another base URL
+# (a testnet, a proxy, the tests' fake exchange): "binance=http://127.0.0.1:9000,angelone=…".
+VENUE_URLS = env.dict("VENUE_URLS", default={})
+VENUE_TIMEOUT_SECONDS = env.float("VENUE_TIMEOUT_SECONDS", default=10.0)
+KEYS_TEST_TIMEOUT_SECONDS = env.float("KEYS_TEST_TIMEOUT_SECONDS", default=10.0)
+
 # ---------------------------------------------------------------------------
 # Auth
 # ---------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""Parsers for the ``keys/*`` endpoints, which also take JSON sent with a wrong content type.
+
+``curl -d '{"exchange": …}'`` sends JSON as ``application/x-www-form-urlencoded`` and some
+scripts send it as ``text/plain``; both are read as JSON when the body is a JSON object.
+"""
+
+from __future__ import annotations
+
+import orjson
+from django.http import QueryDict
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+
+
+def _json_object(body: bytes):
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}).") from exc
+
+
+class PlainTextJSONParser(BaseParser):
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
+        if not body.strip():
+            return {}
+        return _json_object(body)
+
+
+class LenientFormParser(FormParser):
+    """urlencoded, unless the body is plainly a JSON object."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
+        if body.lstrip().startswith(b"{"):
+            return _json_object(body)
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
+        try:
+            return QueryDict(body, encoding=encoding)
+        except UnicodeDecodeError as exc:
+            raise ParseError("The form body is not valid UTF-8.") from exc
+
+
+KEYS_PARSERS = [JSONParser, LenientFormParser, MultiPartParser, PlainTextJSONParser]

@@ -1,0 +1,264 @@
+"""Any ccxt exchange id (``binance``, ``kraken``, …), through ccxt's synchronous API.
+
+ccxt is imported lazily (it takes ~0.5 s): listing providers or parsing a payload for
+``simulated`` never pays for it. Required key fields come from the exchange class's
+``requiredCredentials``, mapped onto our field names by :data:`CCXT_FIELDS`.
+
+Clients are built with ``verbose=False`` (ccxt's verbose mode prints request headers,
+and so keys), ccxt's own rate limiter on, a timeout in milliseconds, spot markets only,
+and — when ``VENUE_URLS[exchange_id]`` is set — every API URL re-pointed at that base
+(scheme and host replaced, paths kept), which is how tests reach the local fake exchange.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from credentials.exceptions import (
+    VenueAuthError,
+    VenueError,
+    VenueNotSupported,
+    VenueOrderRejected,
+    VenueTimeout,
+    VenueUnreachable,
+)
+from credentials.providers.base import (
+    Balance,
+    Candle,
+    KeySet,
+    Market,
+    OrderInfo,
+    Provider,
+    Ticker,
+    VenueClient,
+    dec,
+    venue_timeout,
+    venue_url,
+)
+
+# ccxt credential name → our field. ccxt's "password" is an API passphrase (OKX, KuCoin).
+CCXT_FIELDS = {
+    "apiKey": "api_key",
+    "secret": "api_secret",
+    "password": "passphrase",
+    "uid": "client_code",
+    "accountId": "client_code",
+    "login": "client_code",
+    "twofa": "totp_secret",
+    "walletAddress": "api_key",
+    "privateKey": "api_secret",
+    "token": "api_key",
+}
+
+# Per-exchange constructor options: Botfleet trades long-only spot, so only spot markets
+# are loaded, and binance's authenticated currency and margin-pair lists (extra private calls) are skipped.
+EXCHANGE_OPTIONS = {
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
+}
+
+
+def _ccxt():
+    import ccxt
+
+    return ccxt
+
+
+@functools.cache
+def exchange_ids() -> tuple[str, ...]:
+    return tuple(_ccxt().exchanges)
+
+
+@functools.cache
+def _required_credentials(exchange_id: str) -> dict[str, bool]:
+    return dict(getattr(_ccxt(), exchange_id)().requiredCredentials)
+
+
+def _retarget(urls, base: str):
+    """Every URL string in ccxt's nested ``urls['api']`` with scheme and host replaced by ``base``."""
+    if isinstance(urls, dict):
+        return {key: _retarget(value, base) for key, value in urls.items()}
+    if isinstance(urls, str) and "://" in urls:
+        return base.rstrip("/") + urlsplit(urls).path
+    return urls
+
+
+_KNOWN_NOISE = re.compile(r"https?://\S+")
+
+
+class CcxtClient(VenueClient):
+    def __init__(self, exchange_id: str, name: str, keyset: KeySet | None, timeout: float):
+        ccxt = _ccxt()
+        self.provider_id = exchange_id
+        self._name = name
+        self._keyset = keyset
+        config = {
+            "enableRateLimit": True,
+            "timeout": int(timeout * 1000),
+            "verbose": False,
+            "options": {"defaultType": "spot", **EXCHANGE_OPTIONS.get(exchange_id, {})},
+        }
+        if keyset is not None:
+            for ccxt_name, required in _required_credentials(exchange_id).items():
+                ours = CCXT_FIELDS.get(ccxt_name)
+                primary = ccxt_name in ("apiKey", "secret", "password", "uid")
+                value = getattr(keyset, ours, "") if ours else ""
+                if value and (required or primary):
+                    config[ccxt_name] = value
+        self._exchange = getattr(ccxt, exchange_id)(config)
+        self._exchange.verbose = False
+        base = venue_url(exchange_id)
+        if base:
+            self._exchange.urls["api"] = _retarget(self._exchange.urls["api"], base)
+        # ccxt's sync instances are not made for concurrent use; one call at a time also
+        # keeps its rate limiter honest for every bot sharing this key set.
+        self._lock = threading.Lock()
+
+    # -- error mapping ---------------------------------------------------------------
+    def _call(self, method: str, *args, missing_ok: bool = False, **kwargs):
+        ccxt = _ccxt()
+        try:
+            with self._lock:
+                return getattr(self._exchange, method)(*args, **kwargs)
+        except ccxt.OrderNotFound as exc:
+            if missing_ok:
+                return None
+            raise VenueError(f"{self._name}: no such order.") from exc
+        except ccxt.RequestTimeout as exc:
+            raise VenueTimeout(f"{self._name} did not answer in time.") from exc
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as exc:
+            raise VenueAuthError(f"{self._name} rejected the keys: {self._venue_says(exc)}") from exc
+        except (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol) as exc:
+            raise VenueOrderRejected(f"{self._name} refused the order: {self._venue_says(exc)}") from exc
+        except ccxt.NotSupported as exc:
+            raise VenueNotSupported(f"{self._name} does not support {method}.") from exc
+        except ccxt.NetworkError as exc:
+            raise VenueUnreachable(f"{self._name} is unreachable ({exc.__class__.__name__}).") from exc
+        except ccxt.BaseError as exc:
+            raise VenueError(f"{self._name} error: {self._venue_says(exc)}") from exc
+
+    def _venue_says(self, exc: Exception) -> str:
+        """ccxt's message (``"<id> <body>"``) without URLs, the exchange id, or any secret."""
+        text = str(exc)
+        if text.startswith(self.provider_id + " "):
+            text = text[len(self.provider_id) + 1 :]
+        text = _KNOWN_NOISE.sub("[url]", text)
+        if self._keyset is not None:
+            text = self._keyset.redact(text)
+        return text[:200] or exc.__class__.__name__
+
+    # -- interface -------------------------------------------------------------------
+    def check_keys(self) -> None:
+        self._call("fetch_balance")
+
+    def fetch_balance(self) -> dict[str, Balance]:
+        raw = self._call("fetch_balance")
+        out = {}
+        for asset, total in (raw.get("total") or {}).items():
+            free, used = raw.get("free", {}).get(asset), raw.get("used", {}).get(asset)
+            out[asset] = Balance(free=dec(free) or Decimal(0), used=dec(used) or Decimal(0), total=dec(total))
+        return out
+
+    def fetch_markets(self) -> list[Market]:
+        markets = self._call("load_markets")
+        out = []
+        for symbol, m in markets.items():
+            if m.get("spot") is False:
+                continue
+            limits = (m.get("limits") or {}).get("amount") or {}
+            precision = m.get("precision") or {}
+            out.append(
+                Market(
+                    symbol=symbol,
+                    base=m.get("base", ""),
+                    quote=m.get("quote", ""),
+                    active=m.get("active") is not False,
+                    min_amount=dec(limits.get("min")),
+                    amount_step=dec(precision.get("amount")),
+                    price_step=dec(precision.get("price")),
+                    venue_id=str(m.get("id", "")),
+                )
+            )
+        return out
+
+    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> OrderInfo:
+        params = {"clientOrderId": client_order_id}
+        raw = self._call(
+            "create_order", symbol, type, side, float(amount), None if price is None else float(price), params
+        )
+        return self._order(raw, client_order_id)
+
+    def fetch_order_by_client_id(self, *, symbol, client_order_id) -> OrderInfo | None:
+        raw = self._call("fetch_order", "", symbol, {"clientOrderId": client_order_id}, missing_ok=True)
+        return None if raw is None else self._order(raw, client_order_id)
+
+    def fetch_ohlcv(self, *, symbol, timeframe="1m", since_ms=None, limit=100) -> list[Candle]:
+        rows = self._call("fetch_ohlcv", symbol, timeframe, since_ms, limit)
+        return [(int(r[0]), dec(r[1]), dec(r[2]), dec(r[3]), dec(r[4]), dec(r[5]) or Decimal(0)) for r in rows]
+
+    def fetch_ticker(self, *, symbol) -> Ticker:
+        raw = self._call("fetch_ticker", symbol)
+        return Ticker(
+            symbol=symbol,
+            last=dec(raw.get("last") or raw.get("close")),
+            bid=dec(raw.get("bid")),
+            ask=dec(raw.get("ask")),
+            timestamp_ms=raw.get("timestamp"),
+        )
+
+    def close(self) -> None:
+        session = getattr(self._exchange, "session", None)
+        if session is not None:
+            session.close()
+
+    @staticmethod
+    def _order(raw: dict, client_order_id: str) -> OrderInfo:
+        status = raw.get("status") or "unknown"
+        if status == "expired":
+            status = "canceled"
+        fee = raw.get("fee") or {}
+        return OrderInfo(
+            id=str(raw.get("id") or ""),
+            client_order_id=raw.get("clientOrderId") or client_order_id,
+            symbol=raw.get("symbol") or "",
+            side=raw.get("side") or "",
+            type=raw.get("type") or "",
+            status=status,
+            amount=dec(raw.get("amount")) or Decimal(0),
+            filled=dec(raw.get("filled")) or Decimal(0),
+            price=dec(raw.get("price")),
+            average=dec(raw.get("average")),
+            fee=dec(fee.get("cost")),
+            fee_currency=fee.get("currency") or "",
+            timestamp_ms=raw.get("timestamp"),
+            raw=raw.get("info") or {},
+        )
+
+
+class CcxtProvider(Provider):
+    kind = "ccxt"
+
+    def __init__(self, exchange_id: str):
+        self.id = exchange_id
+        self.name = exchange_id.capitalize() if exchange_id.islower() else exchange_id
+        required, optional = [], []
+        for ccxt_name, needed in _required_credentials(exchange_id).items():
+            ours = CCXT_FIELDS.get(ccxt_name)
+            if ours and needed and ours not in required:
+                required.append(ours)
+        for ours in ("api_key", "api_secret", "passphrase"):
+            if ours not in required:
+                optional.append(ours)
+        self.required_fields = tuple(required)
+        self.optional_fields = tuple(optional)
+
+    def client(self, keyset: KeySet | None = None, *, timeout: float | None = None) -> VenueClient:
+        return CcxtClient(self.id, self.name, keyset, venue_timeout() if timeout is None else timeout)
+
+
+@functools.cache
+def provider(exchange_id: str) -> CcxtProvider:
+    return CcxtProvider(exchange_id)
