@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import smtplib
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,14 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts import tokens
 from accounts.api.client_ip import client_ip
 from accounts.api.context import current_request_id
-from accounts.api.errors import AccountDisabled, ApiError, Conflict, TooManyRequests, Unauthorized
+from accounts.api.errors import (
+    AccountDisabled,
+    ApiError,
+    Conflict,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 from accounts.api.renderers import dumps
 from accounts.backends import find_user_by_identifier
 from accounts.lockout import lockout_error
@@ -245,35 +253,45 @@ def _otp_user(identifier: str) -> User:
     return user
 
 
-@transaction.atomic
 def otp_send(*, identifier: str, request: HttpRequest | None = None) -> EmailOtp:
-    """Email a fresh 6-digit code; earlier unused codes stop working."""
+    """Email a fresh 6-digit code; earlier unused codes stop working.
+
+    The code is stored hashed and sent after the commit. If the mail cannot be sent
+    the code is withdrawn and the caller gets a 503 to retry, not a 500.
+    """
     user = _otp_user(identifier)
-    User.objects.select_for_update().filter(pk=user.pk).first()  # serialize sends per user
-    now = timezone.now()
-    latest = EmailOtp.objects.filter(user=user).order_by("-created_at").first()
-    if latest and (now - latest.created_at).total_seconds() < OTP_RESEND_SECONDS:
-        wait = OTP_RESEND_SECONDS - int((now - latest.created_at).total_seconds())
-        raise TooManyRequests(
-            f"A code was sent moments ago; retry in {wait} seconds.",
-            code="OTP_RATE_LIMITED",
-            headers={"Retry-After": str(wait)},
-        )
-    EmailOtp.objects.filter(user=user, consumed_at__isnull=True).update(consumed_at=now)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    otp = EmailOtp.objects.create(
-        user=user, code_hash=make_password(code), expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES)
-    )
-    audit_record(actor=user, action="user.otp_sent", target=user, request=request)
-    transaction.on_commit(
-        lambda: send_mail(
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # serialize sends per user
+        now = timezone.now()
+        latest = EmailOtp.objects.filter(user=user).order_by("-created_at").first()
+        if latest and (now - latest.created_at).total_seconds() < OTP_RESEND_SECONDS:
+            wait = max(1, OTP_RESEND_SECONDS - int((now - latest.created_at).total_seconds()))
+            raise TooManyRequests(
+                f"A code was sent moments ago; retry in {wait} seconds.",
+                code="OTP_RATE_LIMITED",
+                details={"retry_after": wait},
+                headers={"Retry-After": str(wait)},
+            )
+        EmailOtp.objects.filter(user=user, consumed_at__isnull=True).update(consumed_at=now)
+        otp = EmailOtp.objects.create(
+            user=user, code_hash=make_password(code), expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES)
+        )
+        audit_record(actor=user, action="user.otp_sent", target=user, request=request)
+    try:
+        send_mail(
             "Your Botfleet verification code",
             f"Your code is {code}. It expires in {settings.OTP_TTL_MINUTES} minutes.",
             None,
             [user.email],
             fail_silently=False,
         )
-    )
+    except (OSError, smtplib.SMTPException) as exc:
+        logger.warning("verification email not sent: %s", exc.__class__.__name__)
+        EmailOtp.objects.filter(pk=otp.pk).delete()
+        raise ServiceUnavailable(
+            "The verification email could not be sent; try again.", code="EMAIL_UNAVAILABLE"
+        ) from exc
     return otp
 
 
