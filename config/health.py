@@ -19,13 +19,16 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.http import HttpResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import metrics
 from accounts.api.errors import error_json_response
+from accounts.api.middleware import is_api_request
 from accounts.api.responses import success
 from config.flags import feature_flags
 
@@ -124,7 +127,8 @@ class HealthView(_OpsView):
         },
     )
     def get(self, request):
-        return success(status="ok")
+        # Not success(status=...): that keyword is success()'s HTTP status.
+        return Response({"success": True, "status": "ok"})
 
 
 class ReadyView(_OpsView):
@@ -184,8 +188,13 @@ class MetricsView(_OpsView):
 
 
 def not_found(request, exception=None):
+    """The envelope under /api/; Django's own page elsewhere (the admin)."""
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception)
     return error_json_response(404, "Not found.", code="NOT_FOUND")
 
 
 def server_error(request):
+    if not is_api_request(request):
+        return defaults.server_error(request)
     return error_json_response(500, "Internal server error.", code="INTERNAL_ERROR")

@@ -213,6 +213,7 @@ def exception_handler(exc, context):
         message, details = _first_message(exc.detail), _details(exc.detail)
         if isinstance(exc, exceptions.Throttled):
             message = f"Too many requests; retry in {headers.get('Retry-After', 'a few')} seconds."
+            details = {"retry_after": int(headers["Retry-After"])} if "Retry-After" in headers else {}
         elif isinstance(exc, exceptions.AuthenticationFailed) and isinstance(exc.detail, dict):
             message = str(exc.detail.get("detail", "Authentication failed."))
             details = {}

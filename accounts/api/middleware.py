@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -19,7 +20,7 @@ logger = logging.getLogger("botfleet.api")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or request.path == "/status"
 
 
@@ -66,7 +67,8 @@ class BodySizeLimitMiddleware:
 
     DRF's JSON parser streams the body and never consults
     ``DATA_UPLOAD_MAX_MEMORY_SIZE``, so the limit is enforced here, on the declared
-    length; a chunked body without a length is capped by reading one byte past it.
+    length; a chunked body without a length is capped by reading one byte past it
+    (under WSGI only when the server marks ``wsgi.input_terminated``, as gunicorn does).
     """
 
     def __init__(self, get_response):
@@ -81,11 +83,25 @@ class BodySizeLimitMiddleware:
         if declared > limit:
             return self._too_large(limit)
         if not declared and request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            body = request.read(limit + 1)
+            body = self._read_chunked(request, limit)
             if len(body) > limit:
                 return self._too_large(limit)
+            # Hand the buffered body on with a length: Django's WSGI request and DRF
+            # both treat a body without Content-Length as empty.
             request._body = body
+            request._stream = io.BytesIO(body)
+            request._read_started = False
+            request.META["CONTENT_LENGTH"] = str(len(body))
         return self.get_response(request)
+
+    @staticmethod
+    def _read_chunked(request: HttpRequest, limit: int) -> bytes:
+        environ = getattr(request, "environ", None) or {}
+        if environ.get("wsgi.input_terminated"):
+            # The WSGI server de-chunked the body and marks where it ends; Django's own
+            # stream would read nothing without a Content-Length.
+            return environ["wsgi.input"].read(limit + 1)
+        return request.read(limit + 1)  # ASGI: the whole body is in the request's file
 
     @staticmethod
     def _too_large(limit: int) -> HttpResponse:
@@ -111,7 +127,7 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            _is_api(request)
+            is_api_request(request)
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
             and not getattr(response, "streaming", False)
@@ -120,7 +136,7 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not _is_api(request):
+        if not is_api_request(request):
             return None
         from accounts.api.errors import exception_handler
 
