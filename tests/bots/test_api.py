@@ -266,7 +266,7 @@ BOT_ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "suffix"), BOT_ENDPOINTS)
 def test_other_users_bot_is_404(owner_client, other_user, method, suffix):
-    theirs = BotFactory(owner=other_user, status="running")
+    theirs = BotFactory(owner=other_user, status="running", name="Theirs")
     fill(theirs, "buy", 1, 100)
     events = Event.objects.count()
 

@@ -66,3 +66,40 @@ class Command(BaseCommand):
 
     def _seed_more(self) -> None:
         """Demo bots and keys arrive with the apps that own them."""
+        self._seed_demo_bots()
+
+    def _seed_demo_bots(self) -> None:
+        """A few paper bots on the simulated venue, one per strategy; created once (by name)."""
+        from decimal import Decimal
+
+        from bots import services as bot_services
+        from bots.models import Bot
+
+        demo = get_user_model().objects.filter(email="demo@botfleet.local").first()
+        if demo is None:
+            return
+        specs = (
+            ("Demo SMA BTC", "BTC/USDT", "sma_cross", {"fast": 10, "slow": 30}),
+            ("Demo RSI ETH", "ETH/USDT", "rsi", {"period": 14, "oversold": 30, "overbought": 70}),
+            ("Demo grid SOL", "SOL/USDT", "grid", {"lower": 100, "upper": 200, "levels": 10}),
+            ("Demo DCA ETH/BTC", "ETH/BTC", "dca", {"order_pct": 0.1, "every_ticks": 5, "max_orders": 10}),
+        )
+        existing = set(Bot.objects.of(demo).values_list("name", flat=True))
+        for name, symbol, strategy, params in specs:
+            if name in existing:
+                continue
+            capital = Decimal("0.05") if symbol.endswith("/BTC") else Decimal("1000")
+            bot_services.bot_create(
+                user=demo,
+                data={
+                    "name": name,
+                    "exchange": "simulated",
+                    "symbol": symbol,
+                    "strategy": strategy,
+                    "params": params,
+                    "timeframe": "1m",
+                    "interval_seconds": 60,
+                    "trading_mode": "paper",
+                    "capital": capital,
+                },
+            )
