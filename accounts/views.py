@@ -49,6 +49,7 @@ class RegisterView(_PublicAuthView):
 
 
 class LoginView(_PublicAuthView):
+    extra_error_statuses = ["401", "403"]  # wrong credentials; disabled account
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(LoginSerializer, request)
@@ -57,6 +58,7 @@ class LoginView(_PublicAuthView):
 
 
 class RefreshView(_PublicAuthView):
+    extra_error_statuses = ["401", "403"]
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         return success(**services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
@@ -76,6 +78,7 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
+    extra_error_statuses = {"PATCH": ["409"]}
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
         return success(user=UserSerializer(request.user).data)
@@ -108,6 +111,7 @@ class ChangePasswordView(APIView):
 
 class OtpSendView(_PublicAuthView):
     throttle_scope = "otp"
+    extra_error_statuses = ["404"]
 
     @extend_schema(request=OtpSendSerializer, responses={200: SuccessSerializer}, tags=["auth"])
     def post(self, request):
@@ -117,6 +121,7 @@ class OtpSendView(_PublicAuthView):
 
 class OtpVerifyView(_PublicAuthView):
     throttle_scope = "otp"
+    extra_error_statuses = ["404"]
 
     @extend_schema(request=OtpVerifySerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def post(self, request):

@@ -30,6 +30,7 @@ from accounts.api import metrics
 from accounts.api.errors import error_json_response
 from accounts.api.middleware import is_api_request
 from accounts.api.responses import success
+from accounts.api.schema import ErrorSerializer
 from config.flags import feature_flags
 
 READY_DEADLINE_SECONDS = 1.8
@@ -136,7 +137,7 @@ class ReadyView(_OpsView):
         tags=["ops"],
         responses={
             200: inline_serializer("Ready", {"success": serializers.BooleanField(), "checks": serializers.DictField()}),
-            503: OpenApiResponse(description="Error envelope naming what is down in details.down"),
+            503: OpenApiResponse(ErrorSerializer, description="Error envelope naming what is down in details.down"),
         },
     )
     def get(self, request):

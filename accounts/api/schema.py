@@ -36,7 +36,9 @@ class AutoSchema(SpectacularAutoSchema):
             statuses += ["401", "403"]
         if "{" in self.path:
             statuses.append("404")
-        statuses += getattr(self.view, "extra_error_statuses", [])
+        # A view names what else it can answer: a list for every method, or {method: [...]}.
+        extra = getattr(self.view, "extra_error_statuses", [])
+        statuses += extra.get(self.method, []) if isinstance(extra, dict) else extra
         for code in statuses:
             if code not in responses:
                 responses[code] = self._get_response_for_code(error, code, direction=direction)
