@@ -440,7 +440,11 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "accounts.api.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "accounts.api.logging.RequestIdFilter"},
+        # Masks anything named like a key, secret or signature that reaches a log line.
+        "redact_secrets": {"()": "credentials.logging.RedactSecretsFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
         "json": {"()": "accounts.api.logging.JsonFormatter"},
@@ -448,7 +452,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_secrets"],
             "formatter": LOG_FORMAT if LOG_FORMAT in ("text", "json") else "text",
         }
     },

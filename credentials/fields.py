@@ -82,6 +82,12 @@ class Undecryptable:
 
 
 class _SecretAttribute(DeferredAttribute):
+    """A *data* descriptor (it has ``__set__``), so reads always pass through ``__get__``
+    even though the value lives in the instance ``__dict__``."""
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
     def __get__(self, instance, cls=None):
         value = super().__get__(instance, cls)
         if isinstance(value, Undecryptable):

@@ -26,6 +26,7 @@ from credentials.exceptions import (
     VenueTimeout,
     VenueUnreachable,
 )
+from credentials.logging import venue_logger
 from credentials.providers.base import (
     Balance,
     Candle,
@@ -99,6 +100,8 @@ class CcxtClient(VenueClient):
             "enableRateLimit": True,
             "timeout": int(timeout * 1000),
             "verbose": False,
+            # ccxt logs request headers (keys) at DEBUG through this logger: ours redacts.
+            "logger": venue_logger(exchange_id),
             "options": {"defaultType": "spot", **EXCHANGE_OPTIONS.get(exchange_id, {})},
         }
         if keyset is not None:

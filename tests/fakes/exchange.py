@@ -65,6 +65,14 @@ ANGEL_LTP = {"3045": Decimal("600.50"), "2885": Decimal("2500.00")}
 class FakeExchange:
     def __init__(self):
         self.reject_keys = False
+        # The keys this fake accepts (tests may swap in their own, e.g. a canary).
+        self.binance_key, self.binance_secret = BINANCE_KEY, BINANCE_SECRET
+        self.angel_key, self.angel_client, self.angel_pin, self.angel_totp = (
+            ANGEL_KEY,
+            ANGEL_CLIENT,
+            ANGEL_PIN,
+            ANGEL_TOTP,
+        )
         self.delay = 0.0
         self.requests: list[tuple[str, str]] = []
         self.orders: dict[str, dict] = {}  # binance, by clientOrderId
@@ -144,13 +152,13 @@ def _handler(fake: FakeExchange):
 
         # -- Binance spot --------------------------------------------------------------
         def _signed_ok(self, query: str, body: str) -> bool:
-            if fake.reject_keys or self.headers.get("X-MBX-APIKEY") != BINANCE_KEY:
+            if fake.reject_keys or self.headers.get("X-MBX-APIKEY") != fake.binance_key:
                 return False
             raw = body or query
             if "&signature=" not in raw:
                 return False
             payload, signature = raw.rsplit("&signature=", 1)
-            expected = hmac.new(BINANCE_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+            expected = hmac.new(fake.binance_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
             return hmac.compare_digest(expected, signature)
 
         def _binance(self, method: str, path: str, query: str, body: str) -> None:
@@ -226,11 +234,11 @@ def _handler(fake: FakeExchange):
             if path.startswith("/OpenAPI_File/"):
                 return self._reply(200, ANGEL_INSTRUMENTS)
             if path.endswith("/loginByPassword"):
-                if fake.reject_keys or self.headers.get("X-PrivateKey") != ANGEL_KEY:
+                if fake.reject_keys or self.headers.get("X-PrivateKey") != fake.angel_key:
                     return self._angel_fail("Invalid API Key", "AG8004")
-                if data.get("clientcode") != ANGEL_CLIENT or data.get("password") != ANGEL_PIN:
+                if data.get("clientcode") != fake.angel_client or data.get("password") != fake.angel_pin:
                     return self._angel_fail("Invalid clientcode or password", "AB1007")
-                if not pyotp.TOTP(ANGEL_TOTP).verify(str(data.get("totp", "")), valid_window=1):
+                if not pyotp.TOTP(fake.angel_totp).verify(str(data.get("totp", "")), valid_window=1):
                     return self._angel_fail("Invalid totp", "AB1050")
                 token = uuid.uuid4().hex
                 fake.angel_sessions.add(token)
