@@ -227,7 +227,9 @@ if REDIS_URL:
             # Pub/sub delivers to every subscriber without per-channel capacity queues
             # (the classic layer dropped bursts; DESIGN.md "Measured"). Losses on either
             # are repaired by seq replay from the event table.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's pub/sub layer, plus a message to every local consumer when its
+            # subscription reconnects, so it catches up from the event table.
+            "BACKEND": "realtime.layers.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -241,7 +243,9 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # A roomy per-consumer queue: a burst for one user must not overflow it before the
+    # consumer runs (a drop would be repaired by replay, but costs a round trip).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -431,6 +435,22 @@ STATIC_ROOT = DATA_DIR / "static"
 # ---------------------------------------------------------------------------
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 INTERNAL_EVENTS_SECRET = env("INTERNAL_EVENTS_SECRET", default="")
+INTERNAL_EVENTS_MAX_AGE_SECONDS = env.int("INTERNAL_EVENTS_MAX_AGE_SECONDS", default=300)
+# The relay (realtime.relay): its poll when no NOTIFY arrives, its lease, a send's timeout.
+RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.1)
+RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
+RELAY_SEND_TIMEOUT = env.float("RELAY_SEND_TIMEOUT", default=5.0)
+# The embedded mode runs the relay inside the ASGI server; production runs `manage.py relay_events`.
+RELAY_IN_ASGI = env.bool("RELAY_IN_ASGI", default=EMBEDDED)
+# Streams (API.md "realtime"); intervals are settings so tests can shorten them.
+REALTIME_WS_PING_SECONDS = env.float("REALTIME_WS_PING_SECONDS", default=30.0)
+REALTIME_WS_AUTH_TIMEOUT = env.float("REALTIME_WS_AUTH_TIMEOUT", default=5.0)
+# Messages queued for one WebSocket client; a client that lets more pile up is closed (1013).
+REALTIME_WS_SEND_QUEUE = env.int("REALTIME_WS_SEND_QUEUE", default=1000)
+REALTIME_SSE_HEARTBEAT_SECONDS = env.float("REALTIME_SSE_HEARTBEAT_SECONDS", default=15.0)
+REALTIME_SSE_OVERVIEW_SECONDS = env.float("REALTIME_SSE_OVERVIEW_SECONDS", default=15.0)
+REALTIME_OVERVIEW_COALESCE_SECONDS = env.float("REALTIME_OVERVIEW_COALESCE_SECONDS", default=1.0)
+REALTIME_REPLAY_PAGE = env.int("REALTIME_REPLAY_PAGE", default=500)
 
 # ---------------------------------------------------------------------------
 # Logging
@@ -467,3 +487,5 @@ LOGGING = {
 }
 
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# bench/http_load.py: a bare JSON view at /api/_bench/bare to compare the API against.
+BENCH_ROUTES = env.bool("BOTFLEET_BENCH_ROUTES", default=False)

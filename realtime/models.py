@@ -30,9 +30,41 @@ class Event(models.Model):
         indexes = [
             # The relay's queue: unpublished rows in insertion order.
             models.Index(fields=["id"], name="event_unpublished_idx", condition=models.Q(seq__isnull=True)),
+            # Rows not yet confirmed sent (sequenced or not): the relay's idle check and resend.
+            models.Index(fields=["seq"], name="event_unsent_idx", condition=models.Q(published_at__isnull=True)),
             models.Index(fields=["user", "seq"], name="event_user_seq_idx"),
             models.Index(fields=["bot_id", "seq"], name="event_bot_seq_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.type}#{self.seq or '-'}"
+
+
+class RelayState(models.Model):
+    """The relay's lease, its ``seq`` counter and its heartbeat: one row, visible to ops.
+
+    Exactly one relay publishes at a time: it holds the lease (``holder`` until
+    ``lease_until``) and renews it with every heartbeat. A standby takes the lease over
+    only once it has expired, so a dead relay is replaced within ``RELAY_LEASE_SECONDS``.
+    Every publish transaction re-checks the lease while it locks this row (fencing), so a
+    relay that lost its lease can never assign a ``seq``.
+
+    ``last_seq`` is the last sequence number handed out; it only grows, so a ``seq`` is
+    never reused even after the events carrying it were purged. ``purged_through`` is
+    the highest ``seq`` the retention purge deleted: a client resuming from below it
+    gets ``resync_required``.
+    """
+
+    SINGLETON_ID = 1
+
+    holder = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    purged_through = models.BigIntegerField(default=0)
+    published_total = models.BigIntegerField(default=0)
+    send_failures = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"relay {self.holder or '(none)'} seq={self.last_seq}"

@@ -18,6 +18,10 @@ ADMIN_UPDATE = "admin_update"
 CATEGORIES = frozenset({BOT_UPDATE, TRADE_UPDATE, ADMIN_UPDATE})
 
 
+# Keys every event carries beside its payload (API.md "realtime"); a payload may not use them.
+RESERVED_KEYS = frozenset({"type", "seq", "timestamp", "message"})
+
+
 class EventShapeError(ValueError):
     pass
 
@@ -49,11 +53,15 @@ class EventType:
 
 _types: dict[str, EventType] = {}
 _overview_provider: Callable[[int], dict] | None = None
+_bot_access_checker: Callable[[int, int], bool] | None = None
 
 
 def register(event_type: EventType) -> EventType:
     if event_type.category not in CATEGORIES:
         raise EventShapeError(f"{event_type.name}: unknown category {event_type.category!r}")
+    clashes = sorted(RESERVED_KEYS & (set(event_type.required) | set(event_type.optional)))
+    if clashes:
+        raise EventShapeError(f"{event_type.name}: payload keys {', '.join(clashes)} are reserved")
     existing = _types.get(event_type.name)
     if existing is not None and existing != event_type:
         raise EventShapeError(f"event type {event_type.name!r} registered twice with different shapes")
@@ -80,3 +88,18 @@ def register_overview_provider(provider: Callable[[int], dict]) -> None:
 
 def overview_provider() -> Callable[[int], dict] | None:
     return _overview_provider
+
+
+def register_bot_access_checker(checker: Callable[[int, int], bool]) -> None:
+    """``checker(user_id, bot_id)`` says whether that user owns the bot (per-bot subscriptions).
+
+    Filled by ``bots`` (realtime may not import it). Called from a worker thread, so it
+    may use the ORM. Until one is registered, a user may follow a bot whose events the
+    event table already holds for them; staff may follow any bot.
+    """
+    global _bot_access_checker
+    _bot_access_checker = checker
+
+
+def bot_access_checker() -> Callable[[int, int], bool] | None:
+    return _bot_access_checker

@@ -40,3 +40,57 @@ def _wake_relay() -> None:
     from realtime import relay_signal
 
     relay_signal.notify()
+
+
+def event_ingest(*, user_id: int, type: str, payload: dict, message: str = "", bot_id: int | None = None) -> Event:
+    """Record an event pushed by an external engine (``POST internal/events``).
+
+    Only types registered with ``ingestible=True``, only for an existing user; raises
+    ``EventShapeError`` or ``LookupError`` otherwise, and records nothing.
+    """
+    from django.contrib.auth import get_user_model
+
+    event_type = registry.get(type)
+    if not event_type.ingestible:
+        raise registry.EventShapeError(f"event type {type!r} may not be ingested")
+    with transaction.atomic():
+        if not get_user_model().objects.filter(pk=user_id).exists():
+            raise LookupError(f"user {user_id} does not exist")
+        return event_record(type=type, user_id=user_id, payload=payload, message=message, bot_id=bot_id)
+
+
+def events_purge(*, older_than_days: int | None = None, chunk: int = 5000) -> int:
+    """Delete published events older than the retention; returns how many went.
+
+    Raises ``RelayState.purged_through`` to the highest ``seq`` deleted first, in the
+    same transaction as each chunk, so a client resuming from below it is told to
+    resync instead of silently missing events. Unpublished rows are never purged.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from realtime.models import RelayState
+    from realtime.relay import ensure_state
+
+    days = settings.EVENT_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    ensure_state()
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Event.objects.filter(created_at__lt=cutoff, published_at__isnull=False)
+                .order_by("seq")
+                .values_list("id", flat=True)[:chunk]
+            )
+            if not ids:
+                return deleted
+            top = Event.objects.filter(id__in=ids).aggregate(top=Max("seq"))["top"] or 0
+            state = RelayState.objects.select_for_update().get(pk=RelayState.SINGLETON_ID)
+            if top > state.purged_through:
+                state.purged_through = top
+                state.save(update_fields=["purged_through"])
+            deleted += Event.objects.filter(id__in=ids).delete()[0]

@@ -1,0 +1,167 @@
+"""What the WebSocket consumer and the SSE stream share: auth, audiences, replay.
+
+Every function here is synchronous and touches the ORM; the streams call them through
+``database_sync_to_async`` only when they authenticate or replay, never per message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.db.models import Max, Q
+from rest_framework import exceptions
+
+from accounts.authentication import authenticate_raw_token
+from realtime import registry
+from realtime.models import Event, RelayState
+from realtime.serialization import (
+    STAFF_GROUP,
+    bot_group,
+    category_of,
+    event_json,
+    user_group,
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: int
+    is_staff: bool
+    # The highest seq when the stream started: it sends what comes after.
+    baseline: int
+
+
+class AuthError(Exception):
+    pass
+
+
+def authenticate(raw_token: str) -> Identity:
+    """The identity of an access token; checks revocation and disabled accounts."""
+    try:
+        user, _token = authenticate_raw_token(raw_token)
+    except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
+        raise AuthError(str(exc.detail)) from exc
+    return Identity(user_id=user.pk, is_staff=user.is_staff, baseline=current_seq())
+
+
+def current_seq() -> int:
+    return Event.objects.aggregate(top=Max("seq"))["top"] or 0
+
+
+def purged_through() -> int:
+    return RelayState.objects.filter(pk=RelayState.SINGLETON_ID).values_list("purged_through", flat=True).first() or 0
+
+
+@dataclass
+class Audience:
+    """Whose events a stream carries; the channel-layer groups and the replay filter agree."""
+
+    user_id: int
+    staff: bool = False
+    bot_ids: set[int] = field(default_factory=set)
+
+    def groups(self) -> set[str]:
+        if self.staff:
+            return {STAFF_GROUP}
+        if self.bot_ids:
+            return {bot_group(bot_id) for bot_id in self.bot_ids}
+        return {user_group(self.user_id)}
+
+    def filter(self) -> Q:
+        if self.staff:
+            return Q()
+        if self.bot_ids:
+            # Staff-only rows never go to a bot's group (realtime.serialization.groups_for).
+            return Q(bot_id__in=sorted(self.bot_ids), user__isnull=False)
+        return Q(user_id=self.user_id)
+
+
+def replay_page(audience: Audience, *, after: int, limit: int, skip: tuple[int, int] | None = None) -> list[dict]:
+    """Up to ``limit`` events for ``audience`` with ``seq > after``, in seq order.
+
+    Includes rows the relay has numbered but not yet confirmed sent: a number is
+    committed before its event is sent, so the table is always ahead of the live stream.
+    ``skip=(lo, hi)`` leaves out ``lo < seq <= hi`` (what this connection already sent).
+    """
+    query = Event.objects.filter(audience.filter(), seq__gt=after)
+    if skip is not None and skip[1] > skip[0]:
+        query = query.exclude(seq__gt=skip[0], seq__lte=skip[1])
+    rows = query.order_by("seq").values("seq", "type", "payload", "message", "created_at")[:limit]
+    return [
+        {
+            "seq": row["seq"],
+            "category": category_of(row["type"]),
+            "text": event_json(
+                type=row["type"],
+                seq=row["seq"],
+                payload=row["payload"],
+                message=row["message"],
+                created_at=row["created_at"],
+            ),
+        }
+        for row in rows
+    ]
+
+
+def may_follow_bot(identity: Identity, bot_id: int) -> bool:
+    """Staff follow any bot; a user follows their own (the ``bots`` app's checker decides)."""
+    if identity.is_staff:
+        return True
+    checker = registry.bot_access_checker()
+    if checker is not None:
+        return bool(checker(identity.user_id, bot_id))
+    return Event.objects.filter(bot_id=bot_id, user_id=identity.user_id).exists()
+
+
+def overview(user_id: int) -> dict | None:
+    provider = registry.overview_provider()
+    return None if provider is None else provider(user_id)
+
+
+# -- request parsing (no ORM) -------------------------------------------------------------------
+def header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def query_param(scope: dict, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else None
+
+
+def origin_allowed(scope: dict) -> bool:
+    """Browsers send Origin: it must be this host or one of ``CORS_ALLOWED_ORIGINS``.
+
+    No Origin header means a non-browser client (scripts, bots), which the token alone
+    authenticates; cross-site WebSocket hijacking needs a browser, and browsers send it.
+    """
+    origin = header(scope, b"origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if origin in {allowed.rstrip("/") for allowed in settings.CORS_ALLOWED_ORIGINS}:
+        return True
+    host = header(scope, b"host")
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def bearer_token(scope: dict) -> str | None:
+    value = header(scope, b"authorization")
+    if value and value[:7].lower() == "bearer ":
+        return value[7:].strip() or None
+    return None
+
+
+def parse_seq(value) -> int | None:
+    """A client's ``last_seq``/``Last-Event-ID``: a non-negative integer, else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        seq = int(value)
+    except (TypeError, ValueError):
+        return None
+    return seq if seq >= 0 else None

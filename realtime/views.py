@@ -1,0 +1,113 @@
+"""``POST /api/internal/events``: an external engine pushes an event for a user.
+
+Authenticated by an HMAC, never by a user token (API.md "realtime"):
+``X-Botfleet-Timestamp: <unix seconds>`` and
+``X-Botfleet-Signature: v1=<hex HMAC-SHA256(INTERNAL_EVENTS_SECRET, timestamp + "." + raw body)>``.
+A timestamp further than ``INTERNAL_EVENTS_MAX_AGE_SECONDS`` from now, a wrong signature
+or a signature already seen within that window → 401. Seen signatures are remembered
+in the shared cache (``cache.add`` is atomic), for twice the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from accounts.api.errors import ApiError, ServiceUnavailable, Unauthorized
+from accounts.api.responses import success
+from accounts.api.throttles import ScopedRateThrottle
+from realtime import registry
+from realtime.services import event_ingest
+
+SIGNATURE_VERSION = "v1"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def verify_signature(*, secret: str, timestamp: str | None, signature: str | None, body: bytes) -> None:
+    """Raises ``Unauthorized`` unless fresh, correctly signed and not seen before."""
+    if not timestamp or not signature:
+        raise Unauthorized("Signed requests only: X-Botfleet-Timestamp and X-Botfleet-Signature.")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise Unauthorized("X-Botfleet-Timestamp must be unix seconds.") from None
+    if abs(time.time() - sent_at) > settings.INTERNAL_EVENTS_MAX_AGE_SECONDS:
+        raise Unauthorized("The request is too old (or from the future).", code="SIGNATURE_EXPIRED")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        raise Unauthorized("Bad signature.", code="BAD_SIGNATURE")
+    seen_key = f"realtime:ingest:{signature.strip()}"
+    if not cache.add(seen_key, 1, timeout=settings.INTERNAL_EVENTS_MAX_AGE_SECONDS * 2):
+        raise Unauthorized("This request was already received.", code="REPLAYED")
+
+
+class _Ingest(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+    type = serializers.CharField(max_length=64)
+    payload = serializers.DictField(required=False, default=dict)
+    message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    bot_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class InternalEventView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "internal"
+
+    @extend_schema(
+        tags=["realtime"],
+        request=_Ingest,
+        responses={
+            201: inline_serializer(
+                "IngestedEvent",
+                {"success": serializers.BooleanField(), "event_id": serializers.IntegerField()},
+            ),
+            400: OpenApiResponse(description="Not JSON, a type that may not be ingested, a wrong payload shape"),
+            401: OpenApiResponse(description="Missing, expired, wrong or replayed signature"),
+            503: OpenApiResponse(description="INTERNAL_EVENTS_SECRET is not configured"),
+        },
+    )
+    def post(self, request):
+        secret = settings.INTERNAL_EVENTS_SECRET
+        if not secret:
+            raise ServiceUnavailable("Internal event ingestion is not configured.", code="INGESTION_DISABLED")
+        body = request.body
+        verify_signature(
+            secret=secret,
+            timestamp=request.headers.get("X-Botfleet-Timestamp"),
+            signature=request.headers.get("X-Botfleet-Signature"),
+            body=body,
+        )
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiError("The body must be a JSON object.", code="PARSE_ERROR") from None
+        serializer = _Ingest(data=data if isinstance(data, dict) else {})
+        if not isinstance(data, dict) or not serializer.is_valid():
+            raise ApiError(
+                "The body must be {user_id, type, payload}.",
+                code="VALIDATION_ERROR",
+                details=serializer.errors if isinstance(data, dict) else {},
+            )
+        fields = serializer.validated_data
+        allowed = sorted(t.name for t in registry.all_types() if t.ingestible)
+        try:
+            event = event_ingest(**fields)
+        except registry.EventShapeError as exc:
+            raise ApiError(str(exc), code="VALIDATION_ERROR", details={"allowed_types": allowed}) from None
+        except LookupError:
+            raise ApiError("No such user.", code="VALIDATION_ERROR", details={"user_id": ["does not exist"]}) from None
+        return success(status=201, event_id=event.pk)
