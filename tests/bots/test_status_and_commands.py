@@ -109,3 +109,11 @@ def test_key_set_of_a_running_live_bot_cannot_be_deleted(owner, owner_client):
     assert response.status_code == 409
     assert f"#{bot.pk}" in response.json()["error"]["message"]
     assert Credential.objects.filter(pk=credential.pk).exists()
+
+
+def test_realtime_bot_access_checker_is_the_owner_check(owner, other_user):
+    checker = registry.bot_access_checker()
+    bot = BotFactory(owner=owner)
+    assert checker(owner.pk, bot.pk) is True
+    assert checker(other_user.pk, bot.pk) is False
+    assert checker(owner.pk, 999999) is False
