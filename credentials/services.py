@@ -164,7 +164,7 @@ def credential_delete(*, user, credential_id, request: HttpRequest | None = None
     Credential.objects.select_for_update().filter(pk=credential.pk).first()
     reason = credential_in_use_reason(credential)
     if reason:
-        raise Conflict(f"This key set is in use: {reason}. Stop it first.", code="CREDENTIAL_IN_USE")
+        raise Conflict(f"This key set is in use: {reason}.", code="CREDENTIAL_IN_USE")
     data = _audit_data(credential, credential_id=credential.pk)
     try:
         with transaction.atomic():

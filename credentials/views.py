@@ -25,7 +25,7 @@ from credentials.serializers import (
 
 
 class KeyListView(APIView):
-    @extend_schema(responses={200: CredentialListSerializer}, tags=["credentials"])
+    @extend_schema(operation_id="keys_list", responses={200: CredentialListSerializer}, tags=["credentials"])
     def get(self, request):
         rows = CredentialSerializer(selectors.credential_list(user=request.user), many=True).data
         return success(credentials=rows, total=len(rows), next=None, previous=None)
