@@ -295,6 +295,9 @@ class Relay:
             if not pending:
                 fresh = list(Event.objects.filter(seq__isnull=True).order_by("id").values(*_FIELDS)[: self.batch_size])
                 if fresh:
+                    # Never behind the table (a restored backup, a hand-edited row): max+1 at least.
+                    top = Event.objects.aggregate(top=Max("seq"))["top"] or 0
+                    state.last_seq = max(state.last_seq, top)
                     for offset, row in enumerate(fresh, start=1):
                         row["seq"] = state.last_seq + offset
                     Event.objects.bulk_update(

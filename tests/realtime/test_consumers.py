@@ -94,7 +94,9 @@ async def test_foreign_origin_is_rejected(relay, owner_token):
 
 async def test_same_host_and_configured_origins_are_allowed(relay, owner_token, settings):
     settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
-    same = await Client.connect(token=owner_token, headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
+    same = await Client.connect(
+        token=owner_token, headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    )
     listed = await Client.connect(
         token=owner_token, headers=[(b"origin", b"https://app.example"), (b"host", b"api.example")]
     )
