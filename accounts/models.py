@@ -109,3 +109,31 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         target = f" {self.target_type}#{self.target_id}" if self.target_type else ""
         return f"{self.actor_email or 'system'} {self.action}{target}"
+
+
+class UserUsage(models.Model):
+    """Per-user row counts of what the user stores, kept by the services that write them.
+
+    Each service adds its delta with an ``F()`` update (``accounts.usage.usage_add``) in
+    the transaction of its change, so the resource page reads one small row per user
+    instead of counting millions of trades. Bulk deletions (event purges) and writers
+    outside the services drift the counters; ``adminpanel``'s periodic reconciliation
+    recounts and corrects them. Counters are signed so a racing decrement cannot violate
+    a constraint; reconciliation brings them back to the truth.
+    """
+
+    user = models.OneToOneField(User, primary_key=True, on_delete=models.CASCADE, related_name="usage")
+    bots = models.BigIntegerField(default=0)
+    orders = models.BigIntegerField(default=0)
+    trades = models.BigIntegerField(default=0)
+    events = models.BigIntegerField(default=0)
+    credentials = models.BigIntegerField(default=0)
+    audit_entries = models.BigIntegerField(default=0)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "usage"
+        verbose_name_plural = "usage"
+
+    def __str__(self) -> str:
+        return f"usage of user #{self.user_id}"
