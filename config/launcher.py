@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,8 +25,8 @@ def _manage(*args: str, env: dict) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
 
-def _processes(host: str, port: str) -> dict[str, list[str]]:
-    return {
+def _processes(host: str, port: str, *, relay_in_asgi: bool) -> dict[str, list[str]]:
+    processes = {
         "asgi": [PYTHON, "-m", "daphne", "-b", host, "-p", port, "--proxy-headers", "config.asgi:application"],
         "worker": [
             PYTHON,
@@ -45,6 +46,24 @@ def _processes(host: str, port: str) -> dict[str, list[str]]:
         ],
         "beat": [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }
+    if not relay_in_asgi:
+        # Services mode: the production layout's relay process (one active, by its lease).
+        processes["relay"] = [PYTHON, "manage.py", "relay_events"]
+    return processes
+
+
+def _kick_asgi(base: str, deadline_seconds: float = 30.0) -> bool:
+    """Wait for the ASGI server, and with the first request start its embedded relay
+    (daphne has no lifespan events). Returns whether it answered in time."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/api/health", timeout=2) as response:  # noqa: S310 - our own URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
 
 
 def main() -> int:
@@ -71,14 +90,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    for name, command in _processes(host, port).items():
+    relay_in_asgi = env.get("RELAY_IN_ASGI", "1" if embedded else "0").lower() in ("1", "true", "yes", "on")
+    for name, command in _processes(host, port, relay_in_asgi=relay_in_asgi).items():
         # Own process group: a Ctrl-C in the terminal reaches us once, and we stop children in order.
         children[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
 
     base = f"http://{host}:{port}"
     ws = f"ws://{host}:{port}"
+    if not _kick_asgi(base):
+        print("Botfleet: the ASGI server did not answer within 30 s; see its output above.", flush=True)
     print(
-        "\nBotfleet is starting ({mode}).\n"
+        "\nBotfleet is running ({mode}).\n"
         f"  API docs   {base}/api/docs/\n"
         f"  Admin      {base}/admin/\n"
         f"  WebSocket  {ws}/api/ws\n"
