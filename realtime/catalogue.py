@@ -15,7 +15,7 @@ def catalogue_markdown() -> str:
         "# Event catalogue",
         "",
         "Every event carries `type`, `seq`, `message` and `timestamp` besides its payload keys",
-        "(API.md \"realtime\"). SSE sends it as `event: <category>`.",
+        '(API.md "realtime"). SSE sends it as `event: <category>`.',
         "",
         "| type | SSE category | ingestible | payload (required) | payload (optional) | description |",
         "|---|---|---|---|---|---|",

@@ -15,32 +15,40 @@ import logging
 
 from channels_redis import pubsub
 from channels_redis.utils import _wrap_close, decode_hosts
+from redis.asyncio.client import PubSub
 
 logger = logging.getLogger("botfleet.realtime")
 
 RESUBSCRIBED = {"type": "realtime.resubscribed"}
 
 
+class _PubSub(PubSub):
+    """redis-py's PubSub, calling ``on_reconnect`` after every connection but the first.
+
+    ``on_connect`` (which resubscribes) must stay a bound method: redis-py holds it weakly.
+    """
+
+    def __init__(self, *args, on_reconnect, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_reconnect = on_reconnect
+        self._connected_before = False
+
+    async def on_connect(self, connection):
+        await super().on_connect(connection)
+        if self._connected_before:
+            self._on_reconnect()
+        self._connected_before = True
+
+
 class _Shard(pubsub.RedisSingleShardConnection):
     def _ensure_redis(self):
-        fresh = self._redis is None
-        super()._ensure_redis()
-        if not fresh:
-            return
-        subscription = self._pubsub
-        resubscribe = subscription.on_connect
-        connected_before = False
-
-        async def on_connect(conn):
-            nonlocal connected_before
-            await resubscribe(conn)
-            if connected_before:
-                self._announce_reconnect()
-            connected_before = True
-
-        # redis-py registers ``pubsub.on_connect`` as the connection's callback when it
-        # first connects, so replacing it on the instance now covers every reconnect.
-        subscription.on_connect = on_connect
+        if self._redis is None:
+            super()._ensure_redis()
+            self._pubsub = _PubSub(
+                self._redis.connection_pool,
+                event_dispatcher=getattr(self._redis, "_event_dispatcher", None),
+                on_reconnect=self._announce_reconnect,
+            )
 
     def _announce_reconnect(self) -> None:
         loop_layer = self.channel_layer

@@ -192,3 +192,14 @@ def other_token(other_user) -> str:
 @pytest.fixture
 def staff_token(staff) -> str:
     return access_token(staff)
+
+
+async def wait_published(timeout=TIMEOUT) -> None:
+    """Until the relay has numbered and sent every recorded event."""
+    from realtime.models import Event
+
+    unpublished = sync_to_async(Event.objects.filter(published_at__isnull=True).exists, thread_sensitive=True)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await unpublished():
+        assert asyncio.get_running_loop().time() < deadline, "events not published in time"
+        await asyncio.sleep(0.02)

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from realtime.consumers import EventConsumer
-from tests.realtime.conftest import Client, arecord, running_relay
+from tests.realtime.conftest import Client, arecord, running_relay, wait_published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,6 +255,7 @@ async def test_bot_subscription_gets_only_that_bots_events(relay, owner, owner_t
 
     monkeypatch.setattr(registry, "_bot_access_checker", None)  # fall back to the event table
     await arecord(owner.pk, 0, bot_id=11)  # the event table says bot 11 is the owner's
+    await wait_published()
     client = await Client.connect(token=owner_token)
     await client.send({"type": "subscribe", "bot_id": 11})
     assert (await client.until(lambda m: m["type"] == "subscribed"))["bot_id"] == 11

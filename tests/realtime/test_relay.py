@@ -50,15 +50,18 @@ async def test_seq_is_assigned_in_publish_order_and_rows_are_marked(owner, trans
 
 
 async def test_a_second_relay_waits_while_the_first_holds_the_lease(owner, transactional_db):
-    async with running_relay(name="first") as first, running_relay(name="second") as second:
+    async with running_relay(name="first") as first:
         await wait_for(lambda: relay_status()["holder"] == "first")
-        await arecord(owner.pk, 1)
-        await wait_for(all_published)
-        await asyncio.sleep(0.2)
+        async with running_relay(name="second") as second:
+            await asyncio.sleep(0.2)
+            await arecord(owner.pk, 1)
+            await wait_for(all_published)
+            await asyncio.sleep(0.2)
 
-        assert first.active is True
-        assert second.active is False
-        assert (first.published, second.published) == (1, 0)
+            assert first.active is True
+            assert second.active is False
+            assert (first.published, second.published) == (1, 0)
+            assert (await sync_to_async(relay_status)())["holder"] == "first"
     await shared_thread_idle()
 
 
