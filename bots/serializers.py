@@ -8,7 +8,7 @@ for the OpenAPI schema; ``tests/bots`` checks that they agree.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -135,13 +135,35 @@ def _win_rate(wins: int, losses: int) -> float:
     return round(100.0 * wins / closed, 2) if closed else 0.0
 
 
+_TENTH_HOUR = timedelta(minutes=6)
+
+
+def training_countdown(started_at: datetime, now: datetime, min_hours: float) -> tuple[float, float, bool]:
+    """``(hours_elapsed, hours_remaining, eligible)`` of a quarantine that began at ``started_at``.
+
+    Derived, never stored: ``min_hours`` is the current ``LIVE_MIN_TRAINING_HOURS``, so a
+    changed setting applies to bots already in the bay. Aware datetimes in any zone;
+    naive ones are refused. Exact ``timedelta`` arithmetic; elapsed rounds down and
+    remaining up to 0.1 h, so "0.0 remaining" shows exactly when the bot is eligible.
+    Neither is ever negative (a start in the future counts as no time elapsed). Both
+    are converted to UTC first: Python subtracts two datetimes of the *same* zone by
+    wall clock, which is an hour off across a DST change.
+    """
+    if timezone.is_naive(started_at) or timezone.is_naive(now):
+        raise ValueError("training countdowns need timezone-aware datetimes")
+    elapsed = max(now.astimezone(UTC) - started_at.astimezone(UTC), timedelta(0))
+    remaining = max(timedelta(hours=float(min_hours)) - elapsed, timedelta(0))
+    return (elapsed // _TENTH_HOUR) / 10, -(-remaining // _TENTH_HOUR) / 10, not remaining
+
+
 def training_hours(bot: Bot, now: datetime | None = None) -> tuple[float, float]:
     """``(hours_elapsed, hours_remaining)`` of the quarantine, derived (never stored), ≥ 0."""
     if not bot.in_training or bot.training_started_at is None:
         return 0.0, 0.0
-    elapsed = max(0.0, ((now or timezone.now()) - bot.training_started_at).total_seconds() / 3600)
-    remaining = max(0.0, float(settings.LIVE_MIN_TRAINING_HOURS) - elapsed)
-    return round(elapsed, 1), round(remaining, 1)
+    elapsed, remaining, _eligible = training_countdown(
+        bot.training_started_at, now or timezone.now(), settings.LIVE_MIN_TRAINING_HOURS
+    )
+    return elapsed, remaining
 
 
 def bot_to_dict(bot: Bot, *, now: datetime | None = None) -> dict:

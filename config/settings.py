@@ -290,6 +290,11 @@ ENABLE_SCHEDULERS = env.bool("ENABLE_SCHEDULERS", default=False)
 ENABLE_AUTOPILOT = env.bool("ENABLE_AUTOPILOT", default=False)
 DISABLE_AI_BODYGUARD = env.bool("DISABLE_AI_BODYGUARD", default=False)
 LIVE_MIN_TRAINING_HOURS = env.float("LIVE_MIN_TRAINING_HOURS", default=24.0)
+# Autopilot promotes an eligible bot only when its training passes all three (training.services):
+# at least this many fills, a max drawdown of at most this fraction (0.10 = 10 %), PnL ≥ this.
+AUTOPILOT_MIN_TRADES = env.int("AUTOPILOT_MIN_TRADES", default=5)
+AUTOPILOT_MAX_DRAWDOWN_PCT = env.float("AUTOPILOT_MAX_DRAWDOWN_PCT", default=0.10)
+AUTOPILOT_MIN_PNL = env.float("AUTOPILOT_MIN_PNL", default=0.0)
 REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USDT")
 ADMIN_REQUIRE_UNLOCK = env.bool("ADMIN_REQUIRE_UNLOCK", default=False)
 

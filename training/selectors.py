@@ -1,0 +1,123 @@
+"""Reads of the training bay, scoped to the acting user where a user acts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Exists, QuerySet
+from django.utils import timezone
+
+from bots import analytics, market_data
+from bots.models import ZERO, Bot, FleetHalt, Position, Trade
+from bots.serializers import money, training_countdown
+
+
+@dataclass(frozen=True)
+class Countdown:
+    hours_elapsed: float
+    hours_remaining: float
+    eligible: bool
+
+
+def min_training_hours() -> float:
+    """The current ``LIVE_MIN_TRAINING_HOURS``, read on every use (never cached on a bot)."""
+    return float(settings.LIVE_MIN_TRAINING_HOURS)
+
+
+def countdown(bot: Bot, *, now: datetime | None = None) -> Countdown:
+    """The bot's quarantine countdown now; a bot outside the bay counts as complete."""
+    if not bot.in_training:
+        return Countdown(0.0, 0.0, True)
+    now = now or timezone.now()
+    return Countdown(*training_countdown(bot.training_started_at or now, now, min_training_hours()))
+
+
+def bay_queryset() -> QuerySet[Bot]:
+    """Every user's bots in the bay: live mode, not promoted, not deleted."""
+    return Bot.objects.alive().filter(in_training=True, trading_mode=Bot.Mode.LIVE)
+
+
+def live_bay(*, user, now: datetime | None = None) -> dict:
+    """``GET training/live-bay`` (API.md "training"), without the ``success`` flag.
+
+    One query: the user's bay rows (the partial index on in-training bots), carrying the
+    fleet-halt switch as an uncorrelated ``EXISTS`` when real-money trading is on (the
+    database evaluates it once). An empty bay costs a second, tiny query for the switch.
+    """
+    now = now or timezone.now()
+    hours = min_training_hours()
+    queryset = bay_queryset().filter(owner=user).order_by("training_started_at", "id")
+    fields = ["id", "name", "exchange", "training_started_at"]
+    if settings.ENABLE_TRADING:
+        queryset = queryset.annotate(
+            fleet_halted=Exists(FleetHalt.objects.filter(pk=FleetHalt.SINGLETON_ID, halted=True))
+        )
+        fields.append("fleet_halted")
+    rows = list(queryset.values_list(*fields))
+    halted = False
+    if settings.ENABLE_TRADING:
+        halted = rows[0][4] if rows else FleetHalt.is_halted()
+    bots = []
+    for row in rows:
+        elapsed, remaining, eligible = training_countdown(row[3] or now, now, hours)
+        bots.append(
+            {
+                "id": row[0],
+                "name": row[1],
+                "exchange": row[2],
+                "hours_elapsed": elapsed,
+                "hours_remaining": remaining,
+                "eligible_for_promotion": eligible,
+            }
+        )
+    return {
+        "live_mode_active": bool(settings.ENABLE_TRADING and not halted),
+        "quarantine_bots": bots,
+        "total": len(bots),
+        "ready_for_promotion": sum(1 for b in bots if b["eligible_for_promotion"]),
+        "min_training_hours": hours,
+    }
+
+
+def training_metrics(bot: Bot, *, now: datetime | None = None) -> dict:
+    """How the bot did during its current quarantine period (what autopilot judges).
+
+    Only fills since ``training_started_at`` count. Equity starts at the capital, moves
+    with each fill's realized PnL and, at the end, with the open position marked to the
+    market (the position is closed at that price on promotion, so its loss is real).
+    ``max_drawdown`` is the largest peak-to-trough fall of that equity, a percentage
+    (``bots.analytics`` convention). Two queries, plus the venue's price when a
+    position is open.
+    """
+    since = bot.training_started_at or now or timezone.now()
+    fills = list(
+        Trade.objects.filter(bot=bot, executed_at__gte=since)
+        .order_by("executed_at", "id")
+        .values_list("realized_pnl", flat=True)
+    )
+    pnls = [pnl or ZERO for pnl in fills]
+    unrealized = ZERO
+    for position in Position.objects.filter(bot=bot, quantity__gt=0):
+        price = market_data.last_price(bot.exchange, position.symbol)
+        if price is not None:
+            unrealized += (price - position.average_cost) * position.quantity
+    if unrealized:
+        pnls.append(unrealized)
+    equity = Decimal(bot.capital)
+    returns = []
+    for pnl in pnls:
+        new_equity = equity + pnl
+        returns.append(float(new_equity / equity - 1) if equity > 0 else 0.0)
+        equity = new_equity
+    total = sum(pnls, ZERO)
+    return {
+        "trades": len(fills),
+        "pnl": money(total),
+        "realized_pnl": money(total - unrealized),
+        "unrealized_pnl": money(unrealized),
+        "max_drawdown": round(analytics.max_drawdown(returns) * 100, 6),
+        "currency": bot.quote_currency,
+    }
