@@ -8,6 +8,11 @@ class AdminpanelConfig(AppConfig):
     verbose_name = "Fleet administration"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from adminpanel import events
+
+        events.register_all()
+
 
 class BotfleetAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with Botfleet's site as the default site.
