@@ -1,0 +1,320 @@
+"""Real processes for end-to-end and failure tests.
+
+Everything here runs on loopback, on free ports, with its own data folder, its own
+PostgreSQL database and its own ``redis-server``: the machine's shared services are
+never stopped, flushed or disturbed. Every process started is stopped on exit.
+
+The product's processes are started with the launcher's own command lines
+(``config.launcher._processes``), so what is tested is what ``make run`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def services_reachable() -> bool:
+    return port_open(5432) and shutil.which("redis-server") is not None
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout:g}s (last error: {last_error!r})")
+
+
+# ---------------------------------------------------------------------------
+# Redis: our own server, which tests may kill, stop and continue
+# ---------------------------------------------------------------------------
+@dataclass
+class RedisServer:
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="botfleet-redis-")))
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), timeout=10, what=f"redis on {self.port}")
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the socket stays open but nothing answers (a hung Redis)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# PostgreSQL: our own database on the shared server
+# ---------------------------------------------------------------------------
+@dataclass
+class PostgresDatabase:
+    name: str = field(default_factory=lambda: f"botfleet_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+    admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:5432/{self.name}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql)
+
+    def create(self) -> PostgresDatabase:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def terminate_connections(self) -> int:
+        """pg_terminate_backend on this database's connections only."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.name],
+            ).fetchall()
+        return len(rows)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://"), connect_timeout=5) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.terminate_connections()
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"')
+
+
+# ---------------------------------------------------------------------------
+# The product
+# ---------------------------------------------------------------------------
+@dataclass
+class Product:
+    """Botfleet's processes on a free port, embedded or on PostgreSQL + Redis."""
+
+    database: PostgresDatabase | None = None
+    redis: RedisServer | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="botfleet-e2e-")))
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/ws"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database is None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL")}
+        env.update(
+            {
+                "BOTFLEET_DATA_DIR": str(self.data_dir),
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "ENABLE_SCHEDULERS": "1",
+                "PYTHONUNBUFFERED": "1",
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                # Faster streams so tests wait seconds, not a quarter minute.
+                "REALTIME_SSE_HEARTBEAT_SECONDS": "2",
+                "REALTIME_SSE_OVERVIEW_SECONDS": "2",
+            }
+        )
+        if not self.embedded:
+            from cryptography.fernet import Fernet
+
+            env.update(
+                {
+                    "DATABASE_URL": self.database.url,
+                    "REDIS_URL": self.redis.url,
+                    "SECRET_KEY": uuid.uuid4().hex * 2,
+                    "FERNET_KEYS": Fernet.generate_key().decode(),
+                    "BOTFLEET_LOCAL_SECRETS": "0",
+                    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                    "SECURE_SSL_REDIRECT": "0",
+                    "CACHE_KEY_PREFIX": f"e2e{self.port}",
+                }
+            )
+        env.update(self.extra_env)
+        return env
+
+    def _log(self, name: str):
+        return open(self.data_dir / f"{name}.log", "ab")
+
+    def manage(self, *args: str, timeout: float = 180) -> None:
+        subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env(),
+            check=True,
+            timeout=timeout,
+            stdout=self._log("manage"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def prepare(self) -> Product:
+        self.manage("migrate", "--noinput")
+        if self.embedded:
+            self.manage("createcachetable", "--database", "cache")
+        self.manage("seed_demo")
+        return self
+
+    def commands(self) -> dict[str, list[str]]:
+        from config.launcher import _processes
+
+        return _processes("127.0.0.1", str(self.port), relay_in_asgi=self.embedded)
+
+    def start(self, *names: str) -> Product:
+        commands = self.commands()
+        for name in names or tuple(commands):
+            if name in self.processes and self.processes[name].poll() is None:
+                continue
+            self.processes[name] = subprocess.Popen(
+                commands[name],
+                cwd=BASE_DIR,
+                env=self.env(),
+                stdout=self._log(name),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if "asgi" in (names or tuple(commands)):
+            self.wait_http()
+        return self
+
+    def wait_http(self, timeout: float = 60) -> None:
+        wait_until(
+            lambda: httpx.get(f"{self.base_url}/api/health", timeout=2).status_code == 200,
+            timeout=timeout,
+            what="the ASGI server",
+        )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.get(name)
+        if process and process.poll() is None:
+            # The whole group: a Celery worker's pool children die with it, as in a real crash.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"===== {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.data_dir.glob("*.log"))
+        )
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_product(*, services: bool, extra_env: dict | None = None, start: bool = True) -> Iterator[Product]:
+    database = redis = None
+    if services:
+        database = PostgresDatabase().create()
+        redis = RedisServer().start()
+    product = Product(database=database, redis=redis, extra_env=extra_env or {})
+    try:
+        product.prepare()
+        if start:
+            product.start()
+        yield product
+    except BaseException:
+        print(product.logs(), file=sys.stderr)
+        raise
+    finally:
+        product.cleanup()
+        if redis:
+            redis.stop()
+        if database:
+            database.drop()
