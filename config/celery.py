@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import beat_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -40,3 +40,19 @@ def _log_worker_started(sender=None, **kwargs) -> None:
     from config.flags import log_feature_flags
 
     log_feature_flags("worker")
+
+
+@beat_init.connect
+def _log_beat_started(sender=None, **kwargs) -> None:
+    import logging
+
+    from django.conf import settings
+
+    from config.flags import log_feature_flags
+
+    log_feature_flags("beat")
+    log = logging.getLogger("botfleet.engine")
+    if settings.ENABLE_SCHEDULERS:
+        log.info("Bot dispatch started: due bots are sent to workers in batches")
+    else:
+        log.info("Bot dispatch off (ENABLE_SCHEDULERS is off); housekeeping only")

@@ -1,0 +1,51 @@
+"""Paper fills: against the venue's market data, with a fee and slippage.
+
+``PAPER_FEE_PCT`` (default 0.001 = 0.1 %, charged in the quote currency) and
+``PAPER_SLIPPAGE_PCT`` (default 0.0005; buys pay more, sells get less) are settings.
+The bot's virtual balance is its ``cash_balance`` (kept by ``trade_record_fill``); the
+risk rules size orders within it and within the venue's lot size and minimum notional.
+
+A fill is computed from the intent alone — venue, symbol, side, quantity and the
+moment the intent was persisted — so executing the same intent twice gives the same
+fill (same ``fill_id``: the client order id), which is how a crashed tick is repaired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from bots.engine import market
+from bots.engine.risk import setting
+
+PRICE_QUANTUM = Decimal("1e-12")
+
+
+def fee_pct() -> Decimal:
+    return Decimal(str(setting("PAPER_FEE_PCT", "0.001", str)))
+
+
+def slippage_pct() -> Decimal:
+    return Decimal(str(setting("PAPER_SLIPPAGE_PCT", "0.0005", str)))
+
+
+@dataclass(frozen=True)
+class PaperFill:
+    fill_id: str
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal  # quote currency
+    executed_at: datetime
+
+
+def execute(*, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime):
+    """The fill of a paper market order placed at ``at``, or ``None`` without a price then."""
+    price = market.price_at(venue, symbol, int(at.timestamp()))
+    if price is None:
+        return None
+    slip = slippage_pct()
+    mid = Decimal(str(price))
+    fill_price = (mid * (1 + slip) if side == "buy" else mid * (1 - slip)).quantize(PRICE_QUANTUM)
+    fee = (quantity * fill_price * fee_pct()).quantize(PRICE_QUANTUM)
+    return PaperFill(fill_id=client_order_id, price=fill_price, quantity=quantity, fee=fee, executed_at=at)

@@ -1,0 +1,289 @@
+"""Risk rules: what stands between a strategy's wish and an order.
+
+Pure functions over a bot's numbers and its engine memory (``bot.state["engine"]``), so
+the tick can apply them to a whole batch without a query, and tests can drive them with
+exact values. In the order they apply:
+
+1. **Route** (:func:`order_route`): paper or real money. A paper bot, a live bot still in
+   the training bay, and any bot on the local venues fill on paper. A real-money order
+   needs ``ENABLE_TRADING`` on and the fleet not halted; otherwise it is *blocked*
+   (never diverted to paper: its position lives on the venue). Paper always continues.
+2. **Protective exits** (:func:`protective_exit`): stop-loss and take-profit, checked every
+   tick, before the strategy; they are never held back by the trade limiter.
+3. **Trade limiter** (:func:`limiter_refusal`): at most ``max_daily_trades`` orders per UTC
+   day and a cooldown between orders. Days are UTC days of timezone-aware datetimes;
+   a naive datetime is refused (``ValueError``), a non-UTC one is converted.
+4. **Sizing** (:func:`size_buy`, :func:`size_sell`): a position never exceeds
+   ``position_size_pct`` of capital, nor the cash; ``max_open_positions`` bounds how many
+   symbols a bot holds; quantities follow the venue's lot size and minimum notional.
+5. **Bodyguard** (:func:`bodyguard_verdict`): after the tick, a reason to pause the bot —
+   drawdown, loss streak, repeated stop-losses, error loop — unless ``DISABLE_AI_BODYGUARD``.
+
+Staff override rules (``bot.override_rules``, keys :data:`OVERRIDE_KEYS`) take precedence
+over the bot's own values and the engine defaults (:func:`effective_rules`).
+
+Every limit is a setting (environment variable of the same name), read when used:
+``ENGINE_MAX_DAILY_TRADES`` (200; 0 = no limit; a staff override of 0 = no new trades),
+``ENGINE_TRADE_COOLDOWN_SECONDS`` (0),
+``ENGINE_STOP_LOSS_PCT`` / ``ENGINE_TAKE_PROFIT_PCT`` (unset = none),
+``BODYGUARD_MAX_DRAWDOWN_PCT`` (0.20), ``BODYGUARD_LOSS_STREAK`` (5),
+``BODYGUARD_STOP_LOSSES`` (3) within ``BODYGUARD_STOP_LOSS_WINDOW_SECONDS`` (3600),
+``BODYGUARD_ERROR_TICKS`` (5). A bodyguard limit of 0 switches that trigger off.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+
+from bots.engine.market import MarketRules
+
+OVERRIDE_KEYS = ("max_daily_trades", "position_size_pct", "stop_loss_pct", "take_profit_pct", "max_open_positions")
+STOP_LOSS, TAKE_PROFIT = "stop_loss", "take_profit"
+ZERO = Decimal("0")
+
+
+def setting(name: str, default, cast=float):
+    """A risk/engine setting: Django settings first, then the environment, then ``default``."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return cast(value)
+
+
+def _dec(value) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+# ---------------------------------------------------------------------------
+# Effective rules
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rules:
+    max_daily_trades: int | None  # None = no limit; an override of 0 stops new trades
+    cooldown_seconds: float
+    position_size_pct: Decimal
+    stop_loss_pct: Decimal | None
+    take_profit_pct: Decimal | None
+    max_open_positions: int | None
+    overridden: frozenset[str] = frozenset()
+
+
+def effective_rules(*, position_size_pct: Decimal, override_rules: dict | None, strategy_take_profit=None) -> Rules:
+    """The bot's rules with staff overrides on top (an override always wins, even a 0)."""
+    override = {k: v for k, v in (override_rules or {}).items() if k in OVERRIDE_KEYS and v is not None}
+    take_profit = _dec(setting("ENGINE_TAKE_PROFIT_PCT", None, str)) or _dec(strategy_take_profit)
+    if "max_daily_trades" in override:
+        max_daily = int(override["max_daily_trades"])
+    else:
+        max_daily = setting("ENGINE_MAX_DAILY_TRADES", 200, int) or None
+    return Rules(
+        max_daily_trades=max_daily,
+        cooldown_seconds=setting("ENGINE_TRADE_COOLDOWN_SECONDS", 0.0),
+        position_size_pct=_dec(override.get("position_size_pct")) or Decimal(position_size_pct),
+        stop_loss_pct=_dec(override.get("stop_loss_pct")) or _dec(setting("ENGINE_STOP_LOSS_PCT", None, str)),
+        take_profit_pct=_dec(override.get("take_profit_pct")) or take_profit,
+        max_open_positions=int(override["max_open_positions"]) if "max_open_positions" in override else None,
+        overridden=frozenset(override),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Route: paper or real money
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    paper: bool
+    blocked: str = ""  # why a real-money order may not leave now ("" = it may)
+
+
+def order_route(
+    *, trading_mode: str, in_training: bool, venue_is_real: bool, trading_enabled: bool, halted: bool
+) -> Route:
+    if trading_mode != "live" or in_training or not venue_is_real:
+        return Route(paper=True)
+    if not trading_enabled:
+        return Route(paper=False, blocked="real-money trading is disabled (ENABLE_TRADING is off)")
+    if halted:
+        return Route(paper=False, blocked="the fleet is halted by staff")
+    return Route(paper=False)
+
+
+# ---------------------------------------------------------------------------
+# Trade limiter
+# ---------------------------------------------------------------------------
+def utc_day(when: datetime) -> date:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("the trade limiter needs a timezone-aware datetime")
+    return when.astimezone(UTC).date()
+
+
+def trades_today(engine: dict, now: datetime) -> int:
+    return int(engine.get("trades", 0)) if engine.get("day") == utc_day(now).isoformat() else 0
+
+
+def limiter_refusal(rules: Rules, engine: dict, now: datetime) -> str:
+    """Why the limiter refuses an order now ("" when it allows it)."""
+    if rules.max_daily_trades is not None and trades_today(engine, now) >= rules.max_daily_trades:
+        source = "staff override" if "max_daily_trades" in rules.overridden else "daily limit"
+        return f"{rules.max_daily_trades} trades today ({source})"
+    last = engine.get("last_trade_at")
+    if rules.cooldown_seconds and last is not None and now.timestamp() - float(last) < rules.cooldown_seconds:
+        return f"cooldown of {rules.cooldown_seconds:g} s"
+    return ""
+
+
+def note_order(engine: dict, now: datetime) -> dict:
+    """The engine memory after an order is placed at ``now``."""
+    day = utc_day(now).isoformat()
+    trades = int(engine.get("trades", 0)) + 1 if engine.get("day") == day else 1
+    return {**engine, "day": day, "trades": trades, "last_trade_at": now.timestamp()}
+
+
+# ---------------------------------------------------------------------------
+# Exits and sizing
+# ---------------------------------------------------------------------------
+def protective_exit(rules: Rules, *, position: Decimal, average_cost: Decimal, price: Decimal) -> str:
+    """``stop_loss`` / ``take_profit`` when the price crossed the line, else ""."""
+    if position <= 0 or average_cost <= 0:
+        return ""
+    if rules.stop_loss_pct is not None and price <= average_cost * (1 - rules.stop_loss_pct):
+        return STOP_LOSS
+    if rules.take_profit_pct is not None and price >= average_cost * (1 + rules.take_profit_pct):
+        return TAKE_PROFIT
+    return ""
+
+
+def _round_quantity(quantity: Decimal, rules: MarketRules) -> Decimal:
+    if rules.amount_step:
+        quantity = (quantity / rules.amount_step).to_integral_value(rounding=ROUND_DOWN) * rules.amount_step
+    return quantity.quantize(Decimal("1e-12"), rounding=ROUND_DOWN)
+
+
+def _too_small(quantity: Decimal, price: Decimal, rules: MarketRules) -> str:
+    if quantity <= 0:
+        return "quantity rounds to zero"
+    if rules.min_amount and quantity < rules.min_amount:
+        return f"below the venue's minimum amount {rules.min_amount.normalize():f}"
+    if rules.min_notional and quantity * price < rules.min_notional:
+        return f"below the venue's minimum notional {rules.min_notional.normalize():f}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Sized:
+    quantity: Decimal = ZERO
+    refused: str = ""
+
+
+def size_buy(
+    rules: Rules,
+    *,
+    quote: Decimal,
+    price: Decimal,
+    cash: Decimal,
+    capital: Decimal,
+    position_cost: Decimal,
+    open_positions: int,
+    opens_new_position: bool,
+    fee_pct: Decimal,
+    market: MarketRules,
+) -> Sized:
+    """The base quantity of a buy worth ``quote``, after the position, cash and venue limits."""
+    if opens_new_position and rules.max_open_positions is not None and open_positions >= rules.max_open_positions:
+        return Sized(refused=f"{open_positions} open position(s), the limit is {rules.max_open_positions}")
+    room = capital * rules.position_size_pct - position_cost
+    spend = min(quote, room, cash / (1 + fee_pct))
+    if spend <= 0:
+        why = "no cash left" if cash <= 0 else f"position size limit {rules.position_size_pct.normalize():f}"
+        return Sized(refused=why)
+    quantity = _round_quantity(spend / price, market)
+    small = _too_small(quantity, price, market)
+    return Sized(refused=small) if small else Sized(quantity=quantity)
+
+
+def size_sell(*, quantity: Decimal, position: Decimal, price: Decimal, market: MarketRules) -> Sized:
+    quantity = min(quantity, position)
+    # Selling the whole position must not leave dust because of the lot size.
+    if quantity < position:
+        quantity = _round_quantity(quantity, market)
+    if quantity <= 0:
+        return Sized(refused="nothing to sell")
+    if market.min_notional and quantity * price < market.min_notional and quantity < position:
+        return Sized(refused=f"below the venue's minimum notional {market.min_notional.normalize():f}")
+    return Sized(quantity=quantity)
+
+
+# ---------------------------------------------------------------------------
+# Bodyguard
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BodyguardLimits:
+    max_drawdown_pct: float
+    loss_streak: int
+    stop_losses: int
+    stop_loss_window_seconds: float
+    error_ticks: int
+
+    @classmethod
+    def current(cls) -> BodyguardLimits:
+        return cls(
+            max_drawdown_pct=setting("BODYGUARD_MAX_DRAWDOWN_PCT", 0.20),
+            loss_streak=setting("BODYGUARD_LOSS_STREAK", 5, int),
+            stop_losses=setting("BODYGUARD_STOP_LOSSES", 3, int),
+            stop_loss_window_seconds=setting("BODYGUARD_STOP_LOSS_WINDOW_SECONDS", 3600.0),
+            error_ticks=setting("BODYGUARD_ERROR_TICKS", 5, int),
+        )
+
+
+def bodyguard_enabled() -> bool:
+    return not settings.DISABLE_AI_BODYGUARD
+
+
+def note_fill(engine: dict, *, realized: Decimal | None, reason: str, now: datetime, limits: BodyguardLimits) -> dict:
+    """The engine memory after a fill: loss streak and recent stop-losses."""
+    engine = dict(engine)
+    if realized is not None and realized < 0:
+        engine["loss_streak"] = int(engine.get("loss_streak", 0)) + 1
+    elif realized is not None and realized > 0:
+        engine["loss_streak"] = 0
+    if reason == STOP_LOSS:
+        horizon = now.timestamp() - limits.stop_loss_window_seconds
+        engine["stop_losses"] = [t for t in engine.get("stop_losses", []) if t >= horizon] + [now.timestamp()]
+    return engine
+
+
+def note_equity(engine: dict, *, equity: float, capital: float) -> dict:
+    peak = max(float(engine.get("peak_equity", capital)), equity)
+    return engine if engine.get("peak_equity") == peak else {**engine, "peak_equity": peak}
+
+
+def bodyguard_verdict(
+    engine: dict, *, equity: float, capital: float, consecutive_errors: int, now: datetime, limits: BodyguardLimits
+) -> str:
+    """Why the bodyguard pauses the bot now ("" = it does not)."""
+    if limits.error_ticks and consecutive_errors >= limits.error_ticks:
+        return f"bodyguard: {consecutive_errors} failed ticks in a row"
+    peak = float(engine.get("peak_equity", capital))
+    if limits.max_drawdown_pct and capital > 0 and (peak - equity) / capital > limits.max_drawdown_pct:
+        return f"bodyguard: drawdown {(peak - equity) / capital:.1%} of capital exceeds {limits.max_drawdown_pct:.0%}"
+    if limits.loss_streak and int(engine.get("loss_streak", 0)) >= limits.loss_streak:
+        return f"bodyguard: {engine['loss_streak']} losing trades in a row"
+    if limits.stop_losses:
+        horizon = now.timestamp() - limits.stop_loss_window_seconds
+        recent = [t for t in engine.get("stop_losses", []) if t >= horizon]
+        if len(recent) >= limits.stop_losses:
+            window = limits.stop_loss_window_seconds / 60
+            return f"bodyguard: {len(recent)} stop-losses within {window:g} minutes"
+    return ""
+
+
+def bodyguard_reset(engine: dict, *, equity: float) -> dict:
+    """After a pause, start counting afresh (a resumed bot is not paused again for the past)."""
+    return {**engine, "loss_streak": 0, "stop_losses": [], "peak_equity": equity}

@@ -1,0 +1,107 @@
+"""Strategy decision functions, one module per strategy id of :mod:`bots.strategies`.
+
+Each module exposes
+
+* ``lookback(params) -> int`` — how many closed candles it needs;
+* ``decide(params, view) -> Decision`` — pure: no database, no clock, no randomness;
+* ``on_fill(params, state, decision, fill) -> dict`` — the strategy memory after a fill
+  of one of its orders (the tick stores it in the same transaction as the fill, so a
+  crash can never leave the memory and the books disagreeing).
+
+A decision says *what* the strategy wants (buy with this much quote, sell this much
+base); the risk rules (:mod:`bots.engine.risk`) then decide whether and how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+
+BUY, SELL, HOLD = "buy", "sell", "hold"
+
+
+@dataclass(frozen=True)
+class View:
+    """What a strategy sees on one tick. Amounts are floats: decisions, not accounting."""
+
+    closes: np.ndarray  # closes of closed candles, oldest first
+    price: float  # the price now
+    position: float  # base quantity held
+    average_cost: float  # per unit, quote (0 when flat)
+    cash: float  # the bot's free quote balance
+    capital: float
+    position_size_pct: float  # fraction of capital an entry uses (strategies that do not size)
+    tick: int  # the bot's tick number
+    state: dict = field(default_factory=dict)  # the strategy's memory (read-only here)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str = HOLD  # buy | sell | hold
+    quote: float = 0.0  # buy: quote currency to spend
+    quantity: float = 0.0  # sell: base quantity to sell
+    reason: str = ""
+    tag: dict = field(default_factory=dict)  # strategy bookkeeping handed back to on_fill
+
+    @property
+    def is_order(self) -> bool:
+        return self.action in (BUY, SELL)
+
+
+@dataclass(frozen=True)
+class Fill:
+    side: str
+    quantity: float
+    price: float
+
+
+HOLD_DECISION = Decision()
+
+
+def registry() -> dict[str, ModuleType]:
+    from bots.engine.strategies import dca, grid, rsi, sma_cross
+
+    return {"sma_cross": sma_cross, "rsi": rsi, "grid": grid, "dca": dca}
+
+
+_REGISTRY: dict[str, ModuleType] | None = None
+
+
+def get(strategy_id: str) -> ModuleType:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = registry()
+    return _REGISTRY[strategy_id]
+
+
+def override(strategy_id: str, module) -> Callable[[], None]:
+    """Swap a strategy implementation (tests); returns the undo."""
+    get(strategy_id)
+    table = _REGISTRY or {}
+    previous = table.get(strategy_id)
+    table[strategy_id] = module
+
+    def undo() -> None:
+        table[strategy_id] = previous
+
+    return undo
+
+
+def default_on_fill(params: dict, state: dict, decision: Decision, fill: Fill) -> dict:
+    return state
+
+
+def entry_quote(view: View) -> float:
+    """Quote an all-in entry uses: the position size share of capital, bounded by cash."""
+    return max(0.0, min(view.cash, view.capital * view.position_size_pct))
+
+
+def sma(values: np.ndarray, period: int) -> np.ndarray:
+    """Simple moving averages (valid part only), ``len(values) - period + 1`` of them."""
+    if len(values) < period:
+        return np.empty(0)
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    return (cumsum[period:] - cumsum[:-period]) / period

@@ -1,0 +1,683 @@
+"""The tick: claim a batch of due bots, decide, apply the risk rules, place and record orders.
+
+Concurrency and idempotency (DESIGN.md "How a bot trades"):
+
+* **Claim.** One conditional ``UPDATE … RETURNING`` sets ``claimed_until`` (the lease) on
+  up to ``limit`` due running bots whose lease is free (PostgreSQL adds
+  ``FOR UPDATE SKIP LOCKED``, so two workers split the due bots instead of waiting; on
+  SQLite the statement runs under the database write lock). A bot is ticked by one
+  worker at a time; a killed worker's lease expires after ``ENGINE_LEASE_SECONDS``,
+  longer than the tick task's hard time limit, and the next beat dispatches it again.
+* **One order per tick slot.** The client order id is ``bf-<bot>-<tick_count>``: the
+  same tick run twice (a crash before the bookkeeping, a retried task) computes the
+  same id, and the unique constraint plus the check under the bot's row lock turn the
+  second attempt into nothing.
+* **Intent before the venue.** Immediately before every order, in one transaction
+  holding the bot's row lock, the bot's status, force-pause, lease, mode, training
+  flag, override rules, ``ENABLE_TRADING`` and the fleet halt are read again; only then
+  is the order intent written (``new``) together with the engine memory that names the
+  decision (``state.engine.pending``). A stop, force-pause or halt that commits first
+  wins; one that commits after sees an order already decided.
+* **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
+  and ``trade_executed``; the strategy memory is written in the same transaction.
+* **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
+  ``open``, ``unknown``) gets that order resolved — a paper intent is re-executed (the
+  same fill), a live one is looked up on the venue by client id — before it may trade
+  again; unresolved, the bot skips trading this tick.
+
+Idle ticks are cheap: per batch, one claim, one query for positions, one for orders in
+flight and one bulk bookkeeping ``UPDATE … FROM (VALUES …)``, whatever the batch size.
+Market data is read once per symbol and timeframe per batch (:class:`market.Snapshot`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.exceptions import APIException
+
+from bots import services, venues
+from bots.engine import market, risk, strategies
+from bots.engine.adapters import live, paper
+from bots.engine.strategies import BUY, SELL, Decision, Fill, View
+from bots.lifecycle import Action
+from bots.models import ZERO, Bot, FleetHalt, Order, Position
+
+logger = logging.getLogger("botfleet.engine")
+
+
+def lease_seconds() -> float:
+    return risk.setting("ENGINE_LEASE_SECONDS", 150.0)
+
+
+def batch_size() -> int:
+    return risk.setting("ENGINE_BATCH_SIZE", 500, int)
+
+
+def unknown_grace_seconds() -> float:
+    """How long a venue may take to show an order before "not found" means "never placed"."""
+    return risk.setting("ENGINE_UNKNOWN_GRACE_SECONDS", 30.0)
+
+
+@dataclass
+class TickReport:
+    claimed: int = 0
+    orders: int = 0
+    fills: int = 0
+    errors: int = 0
+    paused: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)  # bot id → why no order this tick
+    reconciled: int = 0
+
+    def merge(self, other: TickReport) -> None:
+        self.claimed += other.claimed
+        self.orders += other.orders
+        self.fills += other.fills
+        self.errors += other.errors
+        self.paused += other.paused
+        self.refused.update(other.refused)
+        self.reconciled += other.reconciled
+
+
+class TickError(Exception):
+    """A bot's tick failed in a way worth counting (no market data, no key set, venue down)."""
+
+
+# ---------------------------------------------------------------------------
+# Claim
+# ---------------------------------------------------------------------------
+def claim(
+    *, now: datetime, limit: int, bot_ids: list[int] | None = None, due: bool = True
+) -> tuple[list[Bot], datetime]:
+    """Lease up to ``limit`` running bots (due ones, or exactly ``bot_ids``) with one UPDATE … RETURNING."""
+    lease = now + timedelta(seconds=lease_seconds())
+    table = connection.ops.quote_name(Bot._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    where = ["status = 'running'", "deleted_at IS NULL", "(claimed_until IS NULL OR claimed_until < %s)"]
+    params: list = [adapt(now)]
+    if due:
+        where.append("next_tick_at <= %s")
+        params.append(adapt(now))
+    if bot_ids:
+        where.append(f"id IN ({', '.join(['%s'] * len(bot_ids))})")
+        params += list(bot_ids)
+    condition = " AND ".join(where)
+    inner = f"SELECT id FROM {table} WHERE {condition} ORDER BY next_tick_at, id LIMIT %s"  # noqa: S608 - fixed columns
+    if connection.vendor == "postgresql":
+        inner += " FOR UPDATE SKIP LOCKED"
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Bot._meta.concrete_fields)
+    sql = (
+        f"UPDATE {table} SET claimed_until = %s WHERE id IN ({inner}) AND {condition} "  # noqa: S608
+        f"RETURNING {columns}"
+    )
+    with transaction.atomic():
+        bots = list(Bot.objects.raw(sql, [adapt(lease), *params, int(limit), *params]))
+    bots.sort(key=lambda b: b.pk)
+    return bots, lease
+
+
+# ---------------------------------------------------------------------------
+# The batch
+# ---------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    now: datetime
+    lease: datetime
+    snapshot: market.Snapshot
+    positions: dict[int, dict[str, Position]]
+    inflight: dict[int, list[Order]]
+    report: TickReport
+    bodyguard: risk.BodyguardLimits | None
+    halted: bool | None = None
+
+
+def tick_batch(
+    *, limit: int | None = None, now: datetime | None = None, bot_ids: list[int] | None = None
+) -> TickReport:
+    """Claim and tick one batch of due bots (or exactly ``bot_ids``, due or not)."""
+    now = now or timezone.now()
+    bots, lease = claim(now=now, limit=limit or batch_size(), bot_ids=bot_ids, due=bot_ids is None)
+    report = TickReport(claimed=len(bots))
+    if not bots:
+        return report
+    ids = [b.pk for b in bots]
+    positions: dict[int, dict[str, Position]] = {}
+    for position in Position.objects.filter(bot_id__in=ids, quantity__gt=0):
+        positions.setdefault(position.bot_id, {})[position.symbol] = position
+    inflight: dict[int, list[Order]] = {}
+    for order in Order.objects.filter(bot_id__in=ids, status__in=Order.OPEN_STATUSES).order_by("pk"):
+        inflight.setdefault(order.bot_id, []).append(order)
+    batch = _Batch(
+        now=now,
+        lease=lease,
+        snapshot=market.Snapshot(now),
+        positions=positions,
+        inflight=inflight,
+        report=report,
+        bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
+    )
+    for bot in bots:
+        bot._engine_error = ""
+        try:
+            _tick_one(bot, batch)
+        except Exception as exc:  # one bot's failure must not stop the batch; it is counted
+            # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
+            logger.exception("Tick of bot %s failed", bot.pk)
+            bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+            report.errors += 1
+        _after_tick(bot, batch)
+    _bookkeeping(bots, now=now, lease=lease)
+    return report
+
+
+def tick_bot(bot_id: int, *, now: datetime | None = None) -> TickReport:
+    """One tick of one running bot now, due or not (``manage.py bots tick ID``)."""
+    return tick_batch(limit=1, now=now, bot_ids=[bot_id])
+
+
+def _state(bot: Bot) -> tuple[dict, dict]:
+    state = bot.state if isinstance(bot.state, dict) else {}
+    return dict(state.get("strategy") or {}), dict(state.get("engine") or {})
+
+
+def _set_state(bot: Bot, strategy_state: dict, engine: dict) -> None:
+    bot.state = {"strategy": strategy_state, "engine": engine}
+
+
+def _tick_one(bot: Bot, batch: _Batch) -> None:
+    inflight = batch.inflight.get(bot.pk)
+    if inflight:
+        for order in inflight:
+            if not _reconcile(bot, order, batch):
+                batch.report.refused[bot.pk] = f"order {order.client_order_id} still {order.status}"
+                return
+    module = strategies.get(bot.strategy)
+    params = dict(bot.params or {})
+    strategy_state, engine = _state(bot)
+    overrides = bot.override_rules or {}
+    if bot.strategy == "dca" and overrides.get("take_profit_pct") is not None:
+        params["take_profit_pct"] = float(overrides["take_profit_pct"])
+    rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=overrides)
+    series = batch.snapshot.series(bot.exchange, bot.symbol, bot.timeframe, module.lookback(params))
+    if series is None:
+        raise TickError(f"no market data for {bot.symbol} on {bot.exchange}")
+    price = Decimal(str(series.price))
+    bot.last_price = price
+    held = batch.positions.get(bot.pk, {})
+    position = held.get(bot.symbol)
+    quantity = position.quantity if position else ZERO
+    average_cost = position.average_cost if position else ZERO
+    equity = float(bot.cash_balance + quantity * price)
+    engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
+    _set_state(bot, strategy_state, engine)
+
+    exit_reason = risk.protective_exit(rules, position=quantity, average_cost=average_cost, price=price)
+    if exit_reason:
+        decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
+    else:
+        view = View(
+            closes=series.closes,
+            price=series.price,
+            position=float(quantity),
+            average_cost=float(average_cost),
+            cash=float(bot.cash_balance),
+            capital=float(bot.capital),
+            position_size_pct=float(rules.position_size_pct),
+            tick=bot.tick_count,
+            state=strategy_state,
+        )
+        decision = module.decide(params, view)
+    if not decision.is_order:
+        return
+    if not exit_reason:
+        refusal = risk.limiter_refusal(rules, engine, batch.now)
+        if refusal:
+            batch.report.refused[bot.pk] = refusal
+            return
+    _order(bot, decision, price=price, position=position, open_positions=len(held), batch=batch, module=module)
+
+
+# ---------------------------------------------------------------------------
+# Placing an order
+# ---------------------------------------------------------------------------
+def client_order_id(bot: Bot) -> str:
+    """Deterministic per tick slot (≤ 36 characters: Binance's limit)."""
+    return f"bf-{bot.pk}-{bot.tick_count}"
+
+
+def _size(bot, decision, *, rules, price, position, open_positions, rules_market) -> risk.Sized:
+    quantity = position.quantity if position else ZERO
+    if decision.action == BUY:
+        cost = quantity * (position.average_cost if position else ZERO)
+        return risk.size_buy(
+            rules,
+            quote=Decimal(str(decision.quote)),
+            price=price,
+            cash=bot.cash_balance,
+            capital=bot.capital,
+            position_cost=cost,
+            open_positions=open_positions,
+            opens_new_position=quantity <= 0,
+            fee_pct=paper.fee_pct(),
+            market=rules_market,
+        )
+    return risk.size_sell(quantity=Decimal(str(decision.quantity)), position=quantity, price=price, market=rules_market)
+
+
+def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
+    batch.report.refused[bot.pk] = why
+    logger.debug("Bot %s: no order (%s)", bot.pk, why)
+
+
+def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
+    """The bot as it is now, under its row lock; a reason when it may no longer trade."""
+    fresh = (
+        Bot.objects.select_for_update()
+        .filter(pk=bot.pk)
+        .values(
+            "status",
+            "force_paused",
+            "deleted_at",
+            "claimed_until",
+            "override_rules",
+            "trading_mode",
+            "in_training",
+            "exchange",
+            "symbol",
+            "credential_id",
+        )
+        .first()
+    )
+    if fresh is None or fresh["deleted_at"] is not None:
+        return None, "the bot was deleted"
+    if fresh["status"] != Bot.Status.RUNNING:
+        return fresh, f"the bot is {fresh['status']}"
+    if fresh["force_paused"]:
+        return fresh, "the bot is force-paused by staff"
+    if fresh["claimed_until"] != batch.lease:
+        return fresh, "this worker's lease on the bot expired"
+    if (fresh["exchange"], fresh["symbol"]) != (bot.exchange, bot.symbol):
+        return fresh, "the bot's market changed"
+    return fresh, ""
+
+
+def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module) -> None:
+    cid = client_order_id(bot)
+    venue_real = venues.is_real(bot.exchange)
+    credential = None
+    with transaction.atomic():
+        fresh, why = _recheck(bot, batch)
+        if why:
+            return _refuse(bot, batch, why)
+        # Staff overrides as they are now, not as they were when the batch was claimed.
+        rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
+        real_money = fresh["trading_mode"] == Bot.Mode.LIVE and not fresh["in_training"] and venue_real
+        route = risk.order_route(
+            trading_mode=fresh["trading_mode"],
+            in_training=fresh["in_training"],
+            venue_is_real=venue_real,
+            trading_enabled=settings.ENABLE_TRADING,
+            halted=FleetHalt.is_halted() if real_money else False,
+        )
+        if route.blocked:
+            return _refuse(bot, batch, route.blocked)
+        strategy_state, engine = _state(bot)
+        protective = decision.reason in (risk.STOP_LOSS, risk.TAKE_PROFIT)
+        if not protective:
+            refusal = risk.limiter_refusal(rules, engine, batch.now)
+            if refusal:
+                return _refuse(bot, batch, refusal)
+        if route.paper:
+            rules_market = market.market_rules(bot.exchange, bot.symbol)
+        else:
+            credential = _live_credential(bot, fresh)
+            rules_market = _live_rules(credential, bot)
+        sized = _size(
+            bot,
+            decision,
+            rules=rules,
+            price=price,
+            position=position,
+            open_positions=open_positions,
+            rules_market=rules_market,
+        )
+        if sized.refused:
+            return _refuse(bot, batch, sized.refused)
+        if Order.objects.filter(client_order_id=cid).exists():
+            return _refuse(bot, batch, f"tick slot {cid} already has its order")
+        order = Order.objects.create(
+            bot=bot,
+            client_order_id=cid,
+            symbol=bot.symbol,
+            side=decision.action,
+            type=Order.Type.MARKET,
+            quantity=sized.quantity,
+            status=Order.Status.NEW,
+            is_paper=route.paper,
+            reason=decision.reason[:64],
+            created_at=batch.now,
+        )
+        pending = {**engine.get("pending", {}), cid: {"tag": decision.tag, "reason": decision.reason}}
+        engine = {**risk.note_order(engine, batch.now), "pending": pending}
+        _set_state(bot, strategy_state, engine)
+        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
+    batch.report.orders += 1
+    if route.paper:
+        _execute_paper(bot, order, batch)
+    else:
+        _execute_live(bot, order, credential, batch)
+
+
+def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
+    fill = paper.execute(
+        client_order_id=order.client_order_id,
+        venue=bot.exchange,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        at=order.created_at,
+    )
+    if fill is None:
+        return False
+    _record_fill(
+        bot,
+        order,
+        batch,
+        fill_id=fill.fill_id,
+        quantity=fill.quantity,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency=bot.quote_currency,
+        fee_quote=fill.fee,
+        executed_at=fill.executed_at,
+        is_paper=True,
+    )
+    return True
+
+
+def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
+    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
+    with transaction.atomic():
+        trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
+        strategy_state, engine = _state(bot)
+        pending = dict(engine.get("pending", {}))
+        noted = pending.pop(order.client_order_id, None) or {"tag": {}, "reason": order.reason}
+        decision = Decision(order.side, reason=noted.get("reason", ""), tag=noted.get("tag") or {})
+        module = strategies.get(bot.strategy)
+        strategy_state = module.on_fill(
+            bot.params, strategy_state, decision, Fill(order.side, float(trade.quantity), float(trade.price))
+        )
+        engine = {**engine, "pending": pending}
+        if batch.bodyguard is not None:
+            engine = risk.note_fill(
+                engine, realized=trade.realized_pnl, reason=order.reason, now=batch.now, limits=batch.bodyguard
+            )
+        _set_state(bot, strategy_state, engine)
+        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
+    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it).
+    notional = fill["quantity"] * fill["price"]
+    if order.side == BUY:
+        bot.cash_balance -= notional + fill["fee_quote"]
+    else:
+        bot.cash_balance += notional - fill["fee_quote"]
+    position = Position.objects.filter(bot=bot, symbol=order.symbol).first()
+    batch.positions.setdefault(bot.pk, {})[order.symbol] = position
+    if position is not None and position.quantity <= 0:
+        batch.positions[bot.pk].pop(order.symbol, None)
+    batch.report.fills += 1
+
+
+# ---------------------------------------------------------------------------
+# Live orders
+# ---------------------------------------------------------------------------
+def _live_credential(bot: Bot, fresh: dict):
+    from credentials.selectors import credential_for_order
+
+    owner = Bot._meta.get_field("owner").related_model(pk=bot.owner_id)
+    try:
+        return credential_for_order(
+            user=owner, provider=bot.exchange, purpose="live", credential_id=fresh["credential_id"]
+        )
+    except APIException as exc:  # CredentialUnavailable, NotFound, CredentialDecryptError: no usable key set
+        raise TickError(f"no usable live key set for {bot.exchange}: {exc}") from exc
+
+
+def _live_rules(credential, bot: Bot) -> market.MarketRules:
+    rules = market.market_rules(bot.exchange, bot.symbol)
+    if rules != market.MarketRules():
+        return rules
+    from credentials.exceptions import VenueError
+    from credentials.providers import client_for
+
+    try:
+        markets = client_for(credential).fetch_markets()
+    except VenueError as exc:
+        raise TickError(f"{bot.exchange} markets unavailable: {exc}") from exc
+    loaded = {m.symbol: market.MarketRules(amount_step=m.amount_step, min_amount=m.min_amount) for m in markets}
+    market.market_rules_store(bot.exchange, loaded)
+    return loaded.get(bot.symbol, market.MarketRules())
+
+
+def _still_may_send(bot: Bot) -> str:
+    """The last word before a real order leaves: the fleet halt and the bot's state, read again."""
+    if not settings.ENABLE_TRADING:
+        return "real-money trading is disabled"
+    if FleetHalt.is_halted():
+        return "the fleet was halted before the order was sent"
+    row = Bot.objects.filter(pk=bot.pk).values("status", "force_paused", "in_training").first()
+    if row is None or row["status"] != Bot.Status.RUNNING or row["force_paused"] or row["in_training"]:
+        return "the bot stopped trading before the order was sent"
+    return ""
+
+
+def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
+    from credentials.providers import client_for
+
+    why = _still_may_send(bot)
+    if why:
+        _close_unsent(order, why)
+        return _refuse(bot, batch, why)
+    client = client_for(credential)
+    outcome = live.place(
+        client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
+    )
+    _apply_live(bot, order, outcome, batch)
+
+
+def _close_unsent(order: Order, why: str, status: str = Order.Status.CANCELED) -> None:
+    order.status, order.error, order.closed_at = status, why[:500], timezone.now()
+    order.save(update_fields=["status", "error", "closed_at", "updated_at"])
+
+
+def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) -> bool:
+    """Record what the venue said; returns whether the order is settled."""
+    if outcome.kind == live.REJECTED:
+        _close_unsent(order, outcome.message or "rejected by the venue", Order.Status.REJECTED)
+        return True
+    if outcome.kind == live.UNKNOWN:
+        if order.status != Order.Status.UNKNOWN:
+            order.status, order.error = Order.Status.UNKNOWN, outcome.message[:500]
+            order.submitted_at = order.submitted_at or timezone.now()
+            order.save(update_fields=["status", "error", "submitted_at", "updated_at"])
+        return False
+    if outcome.kind == live.MISSING:
+        age = (timezone.now() - (order.submitted_at or order.created_at)).total_seconds()
+        if age < unknown_grace_seconds():
+            return False
+        _close_unsent(order, "the venue never received the order (not found by client id)")
+        return True
+    info = outcome.info
+    if order.venue_order_id != info.id or order.status in (Order.Status.NEW, Order.Status.UNKNOWN):
+        order.venue_order_id = info.id
+        order.status = Order.Status.SUBMITTED
+        order.submitted_at = order.submitted_at or timezone.now()
+        order.save(update_fields=["venue_order_id", "status", "submitted_at", "updated_at"])
+    new_qty = info.filled - order.filled_quantity
+    if new_qty > 0:
+        fill_price = info.average or info.price or bot.last_price
+        fee = info.fee or ZERO
+        fee_in_quote = fee if info.fee_currency in ("", bot.quote_currency) else ZERO
+        if info.fee_currency == bot.base_currency:
+            fee_in_quote = fee * fill_price
+        _record_fill(
+            bot,
+            order,
+            batch,
+            fill_id=f"{order.client_order_id}@{info.filled.normalize():f}",
+            quantity=new_qty,
+            price=fill_price,
+            fee=fee,
+            fee_currency=info.fee_currency or bot.quote_currency,
+            fee_quote=fee_in_quote,
+            executed_at=timezone.now(),
+            is_paper=False,
+        )
+        order.refresh_from_db()
+    if outcome.kind in (live.CANCELED, live.REJECTED) and order.status != Order.Status.FILLED:
+        _close_unsent(order, "canceled on the venue", Order.Status.CANCELED)
+    return outcome.kind != live.OPEN
+
+
+# ---------------------------------------------------------------------------
+# Reconciliation
+# ---------------------------------------------------------------------------
+def _reconcile(bot: Bot, order: Order, batch: _Batch) -> bool:
+    """Resolve one order in flight; True when the bot may trade again."""
+    batch.report.reconciled += 1
+    if order.is_paper:
+        return _execute_paper(bot, order, batch)
+    from credentials.exceptions import VenueError
+    from credentials.providers import client_for
+
+    credential = _live_credential(bot, {"credential_id": bot.credential_id})
+    try:
+        client = client_for(credential)
+    except VenueError as exc:
+        raise TickError(str(exc)) from exc
+    outcome = live.lookup(client, symbol=order.symbol, client_order_id=order.client_order_id)
+    return _apply_live(bot, order, outcome, batch)
+
+
+def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now: datetime | None = None) -> int:
+    """Housekeeping: resolve orders left in flight by bots that are not ticking (paused, stopped).
+
+    Each bot is leased for the duration (the same lease as a tick), so this never races a tick.
+    Returns how many orders were looked at.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    bot_ids = list(
+        Order.objects.filter(status__in=Order.OPEN_STATUSES, created_at__lt=cutoff)
+        .values_list("bot_id", flat=True)
+        .distinct()[:limit]
+    )
+    looked = 0
+    for bot_id in bot_ids:
+        lease = now + timedelta(seconds=lease_seconds())
+        taken = Bot.objects.filter(pk=bot_id).exclude(claimed_until__gte=now).update(claimed_until=lease)
+        if not taken:
+            continue
+        bot = Bot.objects.get(pk=bot_id)
+        batch = _Batch(
+            now=now,
+            lease=lease,
+            snapshot=market.Snapshot(now),
+            positions={},
+            inflight={},
+            report=TickReport(),
+            bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
+        )
+        try:
+            for order in Order.objects.filter(bot_id=bot_id, status__in=Order.OPEN_STATUSES).order_by("pk"):
+                looked += 1
+                try:
+                    _reconcile(bot, order, batch)
+                except TickError as exc:
+                    logger.warning("Reconciling order %s failed: %s", order.client_order_id, exc)
+        finally:
+            Bot.objects.filter(pk=bot_id, claimed_until=lease).update(claimed_until=None)
+    return looked
+
+
+# ---------------------------------------------------------------------------
+# After the tick: bodyguard and bookkeeping
+# ---------------------------------------------------------------------------
+def _after_tick(bot: Bot, batch: _Batch) -> None:
+    if bot._engine_error:
+        bot.consecutive_errors += 1
+        bot.last_error = bot._engine_error
+    elif bot.consecutive_errors or bot.last_error:
+        bot.consecutive_errors, bot.last_error = 0, ""
+    bot.tick_count += 1
+    bot.next_tick_at = batch.now + timedelta(seconds=bot.interval_seconds)
+    if batch.bodyguard is None:
+        return
+    strategy_state, engine = _state(bot)
+    held = batch.positions.get(bot.pk, {}).get(bot.symbol)
+    price = bot.last_price or ZERO
+    equity = float(bot.cash_balance + (held.quantity * price if held else ZERO))
+    reason = risk.bodyguard_verdict(
+        engine,
+        equity=equity,
+        capital=float(bot.capital),
+        consecutive_errors=bot.consecutive_errors,
+        now=batch.now,
+        limits=batch.bodyguard,
+    )
+    if not reason:
+        return
+    try:
+        services.bot_transition(bot_id=bot.pk, action=Action.PAUSE, reason=reason)
+    except Exception:  # stopped or paused meanwhile (409): nothing left to guard
+        logger.info("Bodyguard could not pause bot %s (already not running)", bot.pk)
+        return
+    logger.warning("Bot %s paused: %s", bot.pk, reason)
+    batch.report.paused.append(bot.pk)
+    _set_state(bot, strategy_state, risk.bodyguard_reset(engine, equity=equity))
+    bot.consecutive_errors = 0
+    bot.next_tick_at = None
+
+
+def _bookkeeping(bots: list[Bot], *, now: datetime, lease: datetime) -> int:
+    """One statement for the whole batch: schedule, counters, memory, errors; release the lease.
+
+    Only rows still under this batch's lease are written, so a worker that lost its lease
+    (it ran longer than ``ENGINE_LEASE_SECONDS``) cannot overwrite a newer tick.
+    """
+    ops = connection.ops
+    table = ops.quote_name(Bot._meta.db_table)
+    pg = connection.vendor == "postgresql"
+    row = (
+        "(%s::bigint, %s::timestamptz, %s::bigint, %s::jsonb, %s::integer, %s::text, %s::numeric)"
+        if pg
+        else "(%s, %s, %s, %s, %s, %s, %s)"
+    )
+    params: list = []
+    for bot in bots:
+        params += [
+            bot.pk,
+            ops.adapt_datetimefield_value(bot.next_tick_at) if bot.next_tick_at else None,
+            bot.tick_count,
+            json.dumps(bot.state, default=str),
+            bot.consecutive_errors,
+            bot.last_error,
+            None if bot.last_price is None else str(bot.last_price),
+        ]
+    sql = (
+        f"WITH v(id, next_tick_at, tick_count, state, consecutive_errors, last_error, last_price) AS "  # noqa: S608
+        f"(VALUES {', '.join([row] * len(bots))}) "
+        f"UPDATE {table} SET last_tick_at = %s, next_tick_at = v.next_tick_at, tick_count = v.tick_count, "
+        "state = v.state, consecutive_errors = v.consecutive_errors, last_error = v.last_error, "
+        f"last_price = COALESCE(v.last_price, {table}.last_price), claimed_until = NULL "
+        f"FROM v WHERE {table}.id = v.id AND {table}.claimed_until = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(lease)])
+        return cursor.rowcount

@@ -1,0 +1,89 @@
+"""Celery entry points of the engine: thin, bounded, idempotent.
+
+* ``engine_dispatch_task`` (beat, only with ``ENABLE_SCHEDULERS``): counts due bots and
+  sends that many batches of ``bots_tick_batch_task``. Nothing relies on redelivery: a
+  lost batch leaves its bots due (or leased until the lease expires) and the next beat
+  sends them again.
+* ``bots_tick_batch_task``: claims and ticks one batch (``bots.engine.tick.tick_batch``).
+* ``bot_tick_task``: one bot now.
+* ``engine_housekeeping_task`` (beat, always): reconcile orders left in flight, prune
+  heartbeats of workers long gone, log when the engine has no live worker.
+
+Worker heartbeats are a thread per worker process (``bots.engine.heartbeat``), started
+on ``worker_ready`` and stopped on ``worker_shutdown``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.utils import timezone
+
+from bots.engine import heartbeat, tick
+
+logger = logging.getLogger("botfleet.engine")
+
+# Hard limits below the lease (ENGINE_LEASE_SECONDS, 150 s): a batch that is killed for
+# running too long has released nothing, and its lease outlives it.
+TICK_TIME_LIMIT = 120
+TICK_SOFT_TIME_LIMIT = 100
+
+
+@shared_task(name="bots.dispatch", ignore_result=True, time_limit=30, soft_time_limit=25)
+def engine_dispatch_task() -> int:
+    from bots.models import Bot
+
+    now = timezone.now()
+    due = (
+        Bot.objects.filter(status=Bot.Status.RUNNING, deleted_at__isnull=True, next_tick_at__lte=now)
+        .exclude(claimed_until__gte=now)
+        .count()
+    )
+    batches = math.ceil(due / tick.batch_size())
+    for _ in range(batches):
+        # Expires: a batch still queued when the next dispatches arrive is useless.
+        bots_tick_batch_task.apply_async(expires=60)
+    return batches
+
+
+@shared_task(
+    name="bots.tick_batch", ignore_result=True, time_limit=TICK_TIME_LIMIT, soft_time_limit=TICK_SOFT_TIME_LIMIT
+)
+def bots_tick_batch_task() -> dict:
+    report = tick.tick_batch()
+    heartbeat.ticks_processed += report.claimed
+    return {"claimed": report.claimed, "orders": report.orders, "fills": report.fills, "errors": report.errors}
+
+
+@shared_task(name="bots.tick", ignore_result=True, time_limit=TICK_TIME_LIMIT, soft_time_limit=TICK_SOFT_TIME_LIMIT)
+def bot_tick_task(bot_id: int) -> dict:
+    report = tick.tick_bot(bot_id)
+    heartbeat.ticks_processed += report.claimed
+    return {"claimed": report.claimed, "orders": report.orders, "fills": report.fills, "errors": report.errors}
+
+
+@shared_task(name="bots.housekeeping", ignore_result=True, time_limit=120, soft_time_limit=100)
+def engine_housekeeping_task() -> dict:
+    from bots.models import WorkerHeartbeat
+
+    reconciled = tick.reconcile_orders()
+    now = timezone.now()
+    pruned, _ = WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
+    fresh = now - timedelta(seconds=WorkerHeartbeat.ONLINE_SECONDS)
+    if not WorkerHeartbeat.objects.filter(last_seen__gte=fresh).exists():
+        logger.warning("Engine offline: no worker heartbeat in the last %s s", WorkerHeartbeat.ONLINE_SECONDS)
+    return {"reconciled": reconciled, "pruned": pruned}
+
+
+@worker_ready.connect
+def _start_heartbeat(sender=None, **kwargs) -> None:
+    heartbeat.start(getattr(sender, "hostname", "") if sender is not None else "")
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender=None, **kwargs) -> None:
+    heartbeat.stop()
