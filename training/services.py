@@ -189,7 +189,7 @@ def _promote_locked(
 
     message = f"Bot '{bot.name}' promoted to live trading after {clock.hours_elapsed:g} h of training"
     if force:
-        message += " (forced by staff)"
+        message += " (forced by an operator)" if source == SOURCE_OPERATOR else " (forced by staff)"
     elif source == SOURCE_AUTOPILOT:
         message += " (by autopilot)"
     if not settings.ENABLE_TRADING:

@@ -35,7 +35,8 @@ def clock(monkeypatch) -> Clock:
 def bay_bot(owner, *, started_at: datetime, **kwargs) -> Bot:
     """A live bot in the training bay since ``started_at`` (as ``bots`` leaves it)."""
     kwargs.setdefault("trading_mode", Bot.Mode.LIVE)
-    return BotFactory(owner=owner, in_training=True, training_started_at=started_at, **kwargs)
+    kwargs.setdefault("in_training", True)
+    return BotFactory(owner=owner, training_started_at=started_at, **kwargs)
 
 
 @pytest.fixture
