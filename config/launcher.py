@@ -27,7 +27,18 @@ def _manage(*args: str, env: dict) -> None:
 
 def _processes(host: str, port: str, *, relay_in_asgi: bool) -> dict[str, list[str]]:
     processes = {
-        "asgi": [PYTHON, "-m", "daphne", "-b", host, "-p", port, "--proxy-headers", "config.asgi:application"],
+        # daphne's own CLI, with ?token= values redacted from its access log (realtime.asgi_server).
+        "asgi": [
+            PYTHON,
+            "-m",
+            "realtime.asgi_server",
+            "-b",
+            host,
+            "-p",
+            port,
+            "--proxy-headers",
+            "config.asgi:application",
+        ],
         "worker": [
             PYTHON,
             "-m",

@@ -91,3 +91,33 @@ def test_catalogue_lists_every_type(capsys):
     for event_type in registry.all_types():
         assert f"| `{event_type.name}` | {event_type.category} |" in out
     assert "`n`: int" in out
+
+
+def test_access_log_lines_never_carry_a_token():
+    from realtime.asgi_server import RedactingAccessLogGenerator
+
+    lines = []
+
+    class Stream:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+
+    log = RedactingAccessLogGenerator(Stream())
+    log(
+        "http",
+        "complete",
+        {
+            "client": "1.2.3.4:5",
+            "method": "GET",
+            "path": "/api/realtime/events?token=eyJ.a.b&x=1",
+            "status": 200,
+            "size": 10,
+        },
+    )
+    log("websocket", "connecting", {"client": "1.2.3.4:5", "path": "/api/ws?token=eyJ.a.b"})
+
+    assert "eyJ" not in "".join(lines)
+    assert "token=[redacted]&x=1" in lines[0]
