@@ -55,14 +55,12 @@ def engine_dispatch_task() -> int:
 )
 def bots_tick_batch_task() -> dict:
     report = tick.tick_batch()
-    heartbeat.ticks_processed += report.claimed
     return {"claimed": report.claimed, "orders": report.orders, "fills": report.fills, "errors": report.errors}
 
 
 @shared_task(name="bots.tick", ignore_result=True, time_limit=TICK_TIME_LIMIT, soft_time_limit=TICK_SOFT_TIME_LIMIT)
 def bot_tick_task(bot_id: int) -> dict:
     report = tick.tick_bot(bot_id)
-    heartbeat.ticks_processed += report.claimed
     return {"claimed": report.claimed, "orders": report.orders, "fills": report.fills, "errors": report.errors}
 
 

@@ -24,7 +24,6 @@ logger = logging.getLogger("botfleet.engine")
 _stop = threading.Event()
 _thread: threading.Thread | None = None
 _name = ""
-ticks_processed = 0  # bumped by the tick task in this process (reported in the heartbeat's info)
 
 
 def interval() -> float:
@@ -39,7 +38,7 @@ def _beat() -> None:
         name=_name,
         hostname=socket.gethostname(),
         pid=os.getpid(),
-        info={"flags": feature_flags(), "ticks": ticks_processed},
+        info={"flags": feature_flags()},
     )
 
 

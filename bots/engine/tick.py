@@ -43,6 +43,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from accounts.usage import usage_add
 from bots import services, venues
 from bots.engine import market, risk, strategies
 from bots.engine.adapters import live, paper
@@ -364,6 +365,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             reason=decision.reason[:64],
             created_at=batch.now,
         )
+        usage_add(user_id=bot.owner_id, orders=1)
         pending = {**engine.get("pending", {}), cid: {"tag": decision.tag, "reason": decision.reason}}
         engine = {**risk.note_order(engine, batch.now), "pending": pending}
         _set_state(bot, strategy_state, engine)

@@ -89,7 +89,7 @@ class Command(BaseCommand):
             if name in existing:
                 continue
             capital = Decimal("0.05") if symbol.endswith("/BTC") else Decimal("1000")
-            bot_services.bot_create(
+            bot = bot_services.bot_create(
                 user=demo,
                 data={
                     "name": name,
@@ -103,3 +103,5 @@ class Command(BaseCommand):
                     "capital": capital,
                 },
             )
+            # Running from the start, so `make run` shows paper trades within a minute.
+            bot_services.bot_start(user=demo, bot_id=bot.pk)

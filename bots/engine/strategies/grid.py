@@ -3,7 +3,8 @@ its line is sold one line higher.
 
 Memory (``state["held"]``): line index → base quantity bought there. One order per tick:
 a sell of a slot whose next line the price has reached comes first, else a buy at the
-highest unheld line at or above the price. Each slot spends ``capital / levels``.
+nearest line at or above the price when that is below every line already held (grids
+buy dips). Each slot spends ``capital / levels``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ def decide(params: dict, view: View) -> Decision:
     if price < grid[0] or price > grid[-1]:
         return HOLD_DECISION
     slot = view.capital / len(grid)
-    candidates = [i for i, line in enumerate(grid) if line >= price and str(i) not in held and i + 1 < len(grid)]
-    if candidates and view.cash >= slot * 0.999:
-        i = min(candidates)
+    above = [i for i, line in enumerate(grid) if line >= price and i + 1 < len(grid)]
+    if not above:
+        return HOLD_DECISION
+    i = min(above)  # the nearest line at or above the price
+    # Buy on the way down only: below every line already held.
+    if held and i >= min(int(k) for k in held):
+        return HOLD_DECISION
+    if view.cash >= slot * 0.999:
         return Decision(BUY, quote=slot, reason="grid_buy", tag={"line": i})
     return HOLD_DECISION
 

@@ -1,4 +1,5 @@
-"""``manage.py bots list [--user EMAIL|ID] [--status S]`` and ``bots start|stop|pause|resume ID``.
+"""``manage.py bots list [--user EMAIL|ID] [--status S]``, ``bots start|stop|pause|resume ID``
+and ``bots tick ID`` (one engine tick of a running bot now, for ops and debugging).
 
 Transitions go through the same service as the API (audited, with events); the
 operator acts as the system (no owner scope), so the state table and force-pause
@@ -31,10 +32,15 @@ class Command(BaseCommand):
                 one.add_argument("--close-positions", action="store_true")
             if action == Action.PAUSE:
                 one.add_argument("--reason", default="paused by an operator")
+        ticking = sub.add_parser("tick", help="one engine tick of a running bot now")
+        ticking.add_argument("bot_id", type=int)
 
     def handle(self, *args, **options) -> None:
         if options["action"] == "list":
             self._list(options)
+            return
+        if options["action"] == "tick":
+            self._tick(options["bot_id"])
             return
         try:
             _bot, message = services.bot_transition(
@@ -48,6 +54,25 @@ class Command(BaseCommand):
         except ApiError as exc:
             raise CommandError(str(exc.detail)) from None
         self.stdout.write(message)
+
+    def _tick(self, bot_id: int) -> None:
+        from bots.engine.tick import tick_bot
+
+        bot = Bot.objects.alive().filter(pk=bot_id).first()
+        if bot is None:
+            raise CommandError(f"no bot {bot_id}")
+        report = tick_bot(bot_id)
+        if not report.claimed:
+            why = f"it is {bot.status}" if bot.status != Bot.Status.RUNNING else "a worker is ticking it right now"
+            raise CommandError(f"bot {bot_id} was not ticked: {why}")
+        bot.refresh_from_db()
+        said = report.refused.get(bot_id, "")
+        self.stdout.write(
+            f"Bot {bot_id} ticked: {report.orders} order(s), {report.fills} fill(s)"
+            + (f", no order because {said}" if said else "")
+            + (f"; last error: {bot.last_error}" if report.errors else "")
+            + (f"; paused: {bot.paused_reason}" if bot_id in report.paused else "")
+        )
 
     def _list(self, options) -> None:
         queryset = Bot.objects.alive().select_related("owner").order_by("pk")

@@ -1,0 +1,124 @@
+"""Strategy decision functions on recorded candles (../shared/data when present)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bots.engine import market
+from bots.engine.strategies import BUY, HOLD, SELL, Decision, Fill, View, dca, grid, rsi, sma, sma_cross
+
+
+def view(closes, *, price=None, position=0.0, average_cost=0.0, cash=1000.0, tick=0, state=None) -> View:
+    closes = np.asarray(closes, dtype=float)
+    return View(
+        closes=closes,
+        price=float(closes[-1] if price is None else price),
+        position=position,
+        average_cost=average_cost,
+        cash=cash,
+        capital=1000.0,
+        position_size_pct=0.5,
+        tick=tick,
+        state=state or {},
+    )
+
+
+def replay_decisions(module, params, closes, *, window: int) -> list[tuple[int, str]]:
+    """Walk a recording candle by candle as a bot would, holding one position."""
+    position, cost, state, out = 0.0, 0.0, {}, []
+    for i in range(window, len(closes)):
+        seen = view(closes[i - window : i], position=position, average_cost=cost, state=state)
+        decision = module.decide(params, seen)
+        if decision.action == BUY:
+            position, cost = decision.quote / closes[i - 1], closes[i - 1]
+        elif decision.action == SELL:
+            position, cost = 0.0, 0.0
+        if decision.is_order:
+            state = module.on_fill(params, state, decision, Fill(decision.action, position or 1.0, closes[i - 1]))
+            out.append((i, decision.action))
+    return out
+
+
+@pytest.fixture
+def eth_btc(shared_data_dir) -> np.ndarray:
+    rows = market.load_recorded(shared_data_dir / "ETH_BTC-5m.csv")
+    return np.array([r.close for r in rows])
+
+
+def test_sma_helper_is_exact():
+    assert sma(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist() == [1.5, 2.5, 3.5]
+
+
+def test_sma_cross_buys_on_the_cross_up_and_sells_on_the_cross_down():
+    params = {"fast": 2, "slow": 3}
+    up = view([5, 4, 3, 2, 6])  # fast (2,6)=4 > slow (3,2,6)=3.67, before fast 2.5 < slow 3
+    assert sma_cross.decide(params, up) == Decision(BUY, quote=500.0, reason="sma_cross_up")
+    assert sma_cross.decide(params, view([5, 4, 3, 2, 6], position=1.0)).action == HOLD
+    down = view([1, 2, 3, 4, 0], position=2.0)
+    assert sma_cross.decide(params, down) == Decision(SELL, quantity=2.0, reason="sma_cross_down")
+    assert sma_cross.decide(params, view([1, 2])).action == HOLD  # not enough candles
+
+
+def test_sma_cross_alternates_on_recorded_eth_btc(eth_btc):
+    trades = replay_decisions(sma_cross, {"fast": 10, "slow": 30}, eth_btc, window=31)
+    assert len(trades) > 10
+    actions = [a for _, a in trades]
+    assert actions[0] == BUY
+    assert all(a != b for a, b in zip(actions, actions[1:], strict=False))  # never two buys in a row
+
+
+def test_rsi_matches_wilder_on_a_known_series():
+    closes = np.array([44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.10, 45.42, 45.84, 46.08, 45.89, 46.03, 45.61,
+                       46.28, 46.28])  # fmt: skip
+    assert rsi.rsi(closes, 14) == pytest.approx(70.46, abs=0.05)
+    assert rsi.rsi(closes[:5], 14) is None
+
+
+def test_rsi_trades_both_ways_on_recorded_data(eth_btc):
+    params = {"period": 14, "oversold": 30, "overbought": 70}
+    trades = replay_decisions(rsi, params, eth_btc, window=57)
+    assert {BUY, SELL} <= {a for _, a in trades}
+
+
+def test_grid_buys_at_lines_and_sells_one_line_higher():
+    params = {"lower": 100, "upper": 200, "levels": 11}  # lines every 10
+    first = grid.decide(params, view([155], price=155))
+    assert first == Decision(BUY, quote=1000 / 11, reason="grid_buy", tag={"line": 6})  # the 160 line
+    state = grid.on_fill(params, {}, first, Fill(BUY, 0.5, 155))
+    assert state == {"held": {"6": 0.5}}
+    assert grid.decide(params, view([165], price=165, position=0.5, state=state)).action == HOLD
+    take = grid.decide(params, view([171], price=171, position=0.5, state=state))
+    assert take == Decision(SELL, quantity=0.5, reason="grid_take", tag={"line": 6})
+    assert grid.on_fill(params, state, take, Fill(SELL, 0.5, 171)) == {"held": {}}
+    assert grid.decide(params, view([90], price=90)).action == HOLD  # outside the grid
+
+
+def test_dca_buys_every_n_ticks_up_to_max_then_takes_profit():
+    params = {"order_pct": 0.1, "every_ticks": 2, "max_orders": 2, "take_profit_pct": 0.05}
+    buy = dca.decide(params, view([100], tick=0))
+    assert buy == Decision(BUY, quote=100.0, reason="dca_buy", tag={"tick": 0})
+    state = dca.on_fill(params, {}, buy, Fill(BUY, 1, 100))
+    assert dca.decide(params, view([100], tick=1, position=1, average_cost=100, state=state)).action == HOLD
+    state = dca.on_fill(params, state, dca.decide(params, view([100], tick=2, state=state)), Fill(BUY, 1, 100))
+    assert state == {"orders": 2, "last_buy_tick": 2}
+    assert dca.decide(params, view([100], tick=9, position=2, average_cost=100, state=state)).action == HOLD
+    sell = dca.decide(params, view([106], tick=10, position=2, average_cost=100, state=state))
+    assert sell == Decision(SELL, quantity=2, reason="dca_take_profit")
+    assert dca.on_fill(params, state, sell, Fill(SELL, 2, 106))["orders"] == 0
+
+
+def test_recorded_json_with_gaps_is_filled_flat(shared_data_dir):
+    path = shared_data_dir / "UNITTEST_BTC-1m.json"
+    if not path.exists():
+        path = market.REPLAY_DIR / "UNITTEST_BTC-1m.json"
+    rows = market.load_recorded(path)
+    recording = market.Recording(rows)
+    assert recording.step == 60
+    gap_start = next(a.time + 60 for a, b in zip(rows, rows[1:], strict=False) if b.time - a.time > 60)
+    before = next(r for r in rows if r.time == gap_start - 60)
+    filled = recording.candle(gap_start, 60)
+    assert (filled.open, filled.close, filled.volume) == (before.close, before.close, 0.0)
+    five = recording.candle(rows[0].time, 300)  # aggregated from the 1m rows inside it
+    inside = [r for r in rows if rows[0].time <= r.time < rows[0].time + 300]
+    assert five.high == max(r.high for r in inside) and five.close == inside[-1].close

@@ -1,0 +1,250 @@
+"""The tick on paper: trading through Celery tasks, idempotency, crashes, races, cheap idle ticks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from bots import services
+from bots.engine import market, strategies, tick
+from bots.engine.strategies import BUY, Decision
+from bots.models import Bot, FleetHalt, Order, Position, Trade
+from bots.tasks import bot_tick_task, bots_tick_batch_task
+from realtime.models import Event
+from tests.conftest import USING_POSTGRES
+from tests.engine.factories import T0, counts, dca_bot, make_due, running_bot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """The engine's clock at ``T0`` (tasks read ``timezone.now``)."""
+    from django.utils import timezone
+
+    now = {"t": T0}
+    monkeypatch.setattr(timezone, "now", lambda: now["t"])
+    return now
+
+
+def test_a_dca_bot_trades_on_the_simulated_venue_through_the_celery_task(owner, frozen):
+    bot = dca_bot(owner=owner)
+    bots_tick_batch_task.delay()
+    bot.refresh_from_db()
+    order = Order.objects.get(bot=bot)
+    trade = Trade.objects.get(bot=bot)
+    price = Decimal(str(market.price_at("simulated", "BTC/USDT", int(T0.timestamp()))))
+    assert (order.client_order_id, order.status, order.is_paper, order.reason) == (
+        f"bf-{bot.pk}-0",
+        "filled",
+        True,
+        "dca_buy",
+    )
+    assert trade.price == price  # slippage 0 in these tests
+    assert trade.quantity == order.quantity == (Decimal("100") / price).quantize(Decimal("1e-6"), "ROUND_DOWN")
+    assert trade.fee == (trade.quantity * price * Decimal("0.001")).quantize(Decimal("1e-12"))
+    assert bot.cash_balance == Decimal("1000") - trade.quantity * price - trade.fee
+    assert Position.objects.get(bot=bot).quantity == trade.quantity
+    assert Event.objects.filter(type="trade_executed", bot_id=bot.pk).count() == 1
+    assert (bot.tick_count, bot.last_tick_at, bot.next_tick_at, bot.claimed_until) == (
+        1,
+        T0,
+        T0 + timedelta(seconds=60),
+        None,
+    )
+    assert bot.state["strategy"] == {"orders": 1, "last_buy_tick": 0}
+
+    frozen["t"] = T0 + timedelta(seconds=60)
+    bots_tick_batch_task.delay()
+    assert counts(bot) == (2, 2)
+
+
+def test_a_bot_trades_on_the_replay_venue(owner, frozen):
+    bot = dca_bot(owner=owner, exchange="replay", symbol="ETH/BTC", capital=Decimal("0.05"))
+    bot_tick_task.delay(bot.pk)
+    trade = Trade.objects.get(bot=bot)
+    assert trade.price == Decimal(str(market.price_at("replay", "ETH/BTC", int(T0.timestamp()))))
+    assert trade.quantity * trade.price == pytest.approx(Decimal("0.005"), rel=Decimal("1e-3"))
+
+
+def test_idle_ticks_cost_under_a_fifth_of_a_query_each(owner, django_assert_max_num_queries):
+    bots = [running_bot(owner=owner) for _ in range(50)]
+    with django_assert_max_num_queries(10):  # 50 ticks: claim, positions, orders in flight, bookkeeping
+        report = tick.tick_batch(now=T0)
+    assert (report.claimed, report.orders) == (50, 0)
+    assert set(Bot.objects.filter(pk__in=[b.pk for b in bots]).values_list("tick_count", "claimed_until")) == {
+        (1, None)
+    }
+
+
+def test_market_data_is_computed_once_per_symbol_per_batch(owner, monkeypatch):
+    for _ in range(5):
+        running_bot(owner=owner, symbol="ETH/USDT")
+    calls = []
+    real = market._closed_closes
+    monkeypatch.setattr(market, "_closed_closes", lambda *a: calls.append(a) or real(*a))
+    market._closed_lru.clear()
+    tick.tick_batch(now=T0)
+    assert len(calls) == 1
+
+
+def test_the_same_tick_run_twice_places_one_order(owner):
+    bot = dca_bot(owner=owner)
+    tick.tick_batch(now=T0)
+    # A worker died after the fill but before its bookkeeping: the slot is due again, unchanged.
+    Bot.objects.filter(pk=bot.pk).update(tick_count=0, next_tick_at=T0, claimed_until=None)
+    undo = strategies.override("dca", _stops_the_world(lambda: None))  # and this time it wants to buy
+    try:
+        report = tick.tick_batch(now=T0 + timedelta(seconds=1))
+    finally:
+        undo()
+    assert report.refused[bot.pk] == f"tick slot bf-{bot.pk}-0 already has its order"
+    assert counts(bot) == (1, 1)
+    # Not due any more: a duplicate task finds nothing to claim.
+    assert tick.tick_batch(now=T0 + timedelta(seconds=2)).claimed == 0
+
+
+class Crash(BaseException):
+    """A worker killed mid-tick: escapes every ``except Exception``."""
+
+
+def test_a_crash_between_the_adapter_and_the_commit_is_reconciled_to_one_order_and_one_fill(owner, monkeypatch):
+    bot = dca_bot(owner=owner)
+
+    def crash(**kwargs):
+        raise Crash
+
+    monkeypatch.setattr(services, "trade_record_fill", crash)
+    with pytest.raises(Crash):
+        tick.tick_batch(now=T0)
+    monkeypatch.undo()
+    assert counts(bot) == (1, 0)
+    assert Order.objects.get(bot=bot).status == "new"
+    # The lease still holds: nobody touches the bot until it expires.
+    assert tick.tick_batch(now=T0 + timedelta(seconds=60)).claimed == 0
+    later = T0 + timedelta(seconds=tick.lease_seconds() + 1)
+    report = tick.tick_batch(now=later)
+    assert (report.claimed, report.reconciled, report.fills) == (1, 1, 1)
+    assert counts(bot) == (1, 1)
+    trade = Trade.objects.get(bot=bot)
+    assert trade.executed_at == T0  # the intent's moment, not the reconciliation's
+    bot.refresh_from_db()
+    assert bot.state["strategy"]["orders"] == 1  # the strategy memory caught up with the fill
+    assert bot.state["engine"]["pending"] == {}
+
+
+def _stops_the_world(action):
+    """A strategy that wants to buy and, while deciding, has ``action`` happen to the bot."""
+
+    class Module:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            action()
+            return Decision(BUY, quote=100.0, reason="test")
+
+    return Module
+
+
+@pytest.mark.parametrize("what", ["stop", "pause", "force_pause", "delete"])
+def test_a_stop_or_force_pause_between_decision_and_order_means_no_order(owner, what):
+    bot = dca_bot(owner=owner)
+
+    def act():
+        if what == "stop":
+            services.bot_stop(user=owner, bot_id=bot.pk)
+        elif what == "pause":
+            services.bot_pause(user=owner, bot_id=bot.pk)
+        elif what == "force_pause":
+            Bot.objects.filter(pk=bot.pk).update(status="paused", force_paused=True)
+        else:
+            Bot.objects.filter(pk=bot.pk).update(deleted_at=T0)
+
+    undo = strategies.override("dca", _stops_the_world(act))
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+    assert report.orders == 0 and counts(bot) == (0, 0)
+    assert report.refused[bot.pk]
+
+
+def test_the_fleet_halt_never_stops_paper_trading(owner):
+    FleetHalt.objects.update_or_create(pk=1, defaults={"halted": True})
+    bot = dca_bot(owner=owner)
+    tick.tick_batch(now=T0)
+    assert counts(bot) == (1, 1)
+
+
+def test_a_lost_lease_means_no_order_and_no_bookkeeping(owner):
+    bot = dca_bot(owner=owner)
+    undo = strategies.override(
+        "dca", _stops_the_world(lambda: Bot.objects.filter(pk=bot.pk).update(claimed_until=T0 + timedelta(hours=1)))
+    )
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+    assert report.refused[bot.pk] == "this worker's lease on the bot expired"
+    bot.refresh_from_db()
+    assert (bot.tick_count, bot.claimed_until) == (0, T0 + timedelta(hours=1))
+
+
+def test_the_claim_serialises_two_workers_on_one_bot(owner):
+    bot = dca_bot(owner=owner)
+    first, lease = tick.claim(now=T0, limit=10)
+    second, _ = tick.claim(now=T0, limit=10)
+    assert ([b.pk for b in first], second) == ([bot.pk], [])
+    bot.refresh_from_db()
+    assert bot.claimed_until == lease
+
+
+@pytest.mark.skipif(not USING_POSTGRES, reason="threads racing on one database need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_on_one_bot_place_one_order(owner):
+    bot = dca_bot(owner=owner)
+    others = [running_bot(owner=owner) for _ in range(20)]
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def worker():
+        try:
+            barrier.wait()
+            reports.append(tick.tick_batch(now=T0))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.claimed for r in reports) == 21  # every bot once, split between the workers
+    assert counts(bot) == (1, 1)
+    assert all(b.tick_count == 1 for b in Bot.objects.filter(pk__in=[o.pk for o in others]))
+
+
+def test_an_error_is_counted_and_cleared_by_the_next_good_tick(owner, settings):
+    settings.DISABLE_AI_BODYGUARD = True
+    bot = running_bot(owner=owner, exchange="replay", symbol="NOPE/USDT")
+    tick.tick_batch(now=T0)
+    bot.refresh_from_db()
+    assert (bot.consecutive_errors, bot.last_error) == (1, "TickError: no market data for NOPE/USDT on replay")
+    Bot.objects.filter(pk=bot.pk).update(symbol="ETH/BTC")
+    make_due(bot, T0 + timedelta(seconds=60))
+    tick.tick_batch(now=T0 + timedelta(seconds=60))
+    bot.refresh_from_db()
+    assert (bot.consecutive_errors, bot.last_error, bot.status) == (0, "", "running")
+
+
+def test_tick_bot_ticks_a_running_bot_now_and_leaves_others(owner):
+    bot = dca_bot(owner=owner, next_tick_at=T0 + timedelta(hours=1))
+    stopped = dca_bot(owner=owner, status="stopped")
+    assert tick.tick_bot(bot.pk, now=T0).orders == 1
+    assert tick.tick_bot(stopped.pk, now=T0).claimed == 0
