@@ -2,16 +2,81 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connections, router
 from django.db.models import Exists
 from rest_framework import exceptions
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.api.errors import AccountDisabled
 from accounts.models import RevokedAccessToken, User
 from accounts.tokens import VERSION_CLAIM
+
+# Stand-ins compiled into the query once, then replaced by each request's values.
+_USER_ID, _JTI = -7_654_321, "\x00jti"
+
+
+@dataclass(frozen=True)
+class _UserQuery:
+    sql: str
+    params: tuple  # with the stand-ins in place
+    attnames: tuple[str, ...]
+    converters: tuple  # (column index, converter functions, expression): the backend's value fix-ups
+
+
+@functools.cache
+def _user_query(alias: str) -> _UserQuery:
+    """The authentication query, compiled by the ORM once per database.
+
+    Building this statement and its model instance through the ORM took about
+    0.5 ms of CPU on every request, most of an authenticated request's own cost;
+    running the ORM's own SQL and applying its converters keeps the meaning exactly.
+    """
+    query = (
+        User.objects.using(alias)
+        .filter(pk=_USER_ID)
+        .annotate(access_revoked=Exists(RevokedAccessToken.objects.using(alias).filter(jti=_JTI)))[:1]
+        .query
+    )
+    compiler = query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    columns = [expression for expression, _, _ in compiler.select]
+    attnames = tuple(field.attname for field in User._meta.concrete_fields)
+    if tuple(getattr(col.target, "attname", None) for col in columns[:-1]) != attnames:
+        raise ImproperlyConfigured("unexpected column order in the authentication query")
+    converters = tuple((i, tuple(convs), expr) for i, (convs, expr) in compiler.get_converters(columns).items())
+    return _UserQuery(sql, tuple(params), attnames, converters)
+
+
+def _user_with_revocation(user_id, jti: str) -> User | None:
+    """The user with ``access_revoked`` (is this jti revoked?), in one query."""
+    try:
+        user_id = User._meta.pk.to_python(user_id)
+    except ValidationError:
+        return None
+    alias = router.db_for_read(User)
+    query = _user_query(alias)
+    params = [user_id if p == _USER_ID else jti if p == _JTI else p for p in query.params]
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for index, convs, expression in query.converters:
+        for convert in convs:
+            row[index] = convert(row[index], expression, connection)
+    user = User.from_db(alias, query.attnames, row[:-1])
+    user.access_revoked = bool(row[-1])
+    return user
 
 
 def user_for_access_token(token: AccessToken) -> User:
@@ -24,11 +89,7 @@ def user_for_access_token(token: AccessToken) -> User:
         jti = token["jti"]
     except KeyError as exc:
         raise InvalidToken("Token contained no recognizable user identification") from exc
-    user = (
-        User.objects.filter(pk=user_id)
-        .annotate(access_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti)))
-        .first()
-    )
+    user = _user_with_revocation(user_id, jti)
     if user is None:
         raise exceptions.AuthenticationFailed("User not found.", code="user_not_found")
     if user.access_revoked or token.get(VERSION_CLAIM, -1) != user.token_version:
@@ -40,17 +101,34 @@ def user_for_access_token(token: AccessToken) -> User:
 
 def authenticate_raw_token(raw: str) -> tuple[User, AccessToken]:
     try:
-        token = AccessToken(raw)
-    except TokenError as exc:
+        token = parse_access_token(raw)
+    except (TokenError, UnicodeDecodeError) as exc:
         raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from exc
     return user_for_access_token(token), token
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified_access_token(raw: str) -> AccessToken:
+    return AccessToken(raw)
+
+
+def parse_access_token(raw: str | bytes) -> AccessToken:
+    """A verified access token; raises TokenError.
+
+    The signature check of a given token string always gives the same answer, so
+    recently seen tokens are remembered (a client sends the same one for minutes);
+    the expiry is checked again on every use.
+    """
+    token = _verified_access_token(raw.decode() if isinstance(raw, bytes) else raw)
+    token.check_exp(current_time=aware_utcnow())  # not the time it was first verified
+    return token
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:
-            return AccessToken(raw_token)
-        except TokenError as exc:
+            return parse_access_token(raw_token)
+        except (TokenError, UnicodeDecodeError) as exc:
             raise exceptions.AuthenticationFailed("Token is invalid or expired.", code="token_not_valid") from exc
 
     def get_user(self, validated_token: AccessToken) -> User:

@@ -4,23 +4,48 @@ from rest_framework import serializers
 User = get_user_model()
 
 
-class UserSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = User
-        fields = [
-            "id",
-            "email",
-            "username",
-            "first_name",
-            "last_name",
-            "full_name",
-            "phone",
-            "is_verified",
-            "is_staff",
-            "date_joined",
-            "last_login",
-        ]
-        read_only_fields = fields
+def _datetime(value):
+    """As DRF renders a UTC datetime: ISO 8601 with ``Z``."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class UserSerializer(serializers.Serializer):
+    """The user as every response shows it (read-only).
+
+    ``to_representation`` is written out: a ModelSerializer introspects the model
+    and builds its fields on every use, which was the largest share of the CPU
+    time of ``GET /api/auth/me``. The declared fields document the shape.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    first_name = serializers.CharField(read_only=True)
+    last_name = serializers.CharField(read_only=True)
+    full_name = serializers.CharField(read_only=True)
+    phone = serializers.CharField(read_only=True)
+    is_verified = serializers.BooleanField(read_only=True)
+    is_staff = serializers.BooleanField(read_only=True)
+    date_joined = serializers.DateTimeField(read_only=True)
+    last_login = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def to_representation(self, user) -> dict:
+        return {
+            "id": user.pk,
+            "email": user.email,
+            "username": user.username,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "full_name": user.full_name,
+            "phone": user.phone,
+            "is_verified": user.is_verified,
+            "is_staff": user.is_staff,
+            "date_joined": _datetime(user.date_joined),
+            "last_login": _datetime(user.last_login),
+        }
 
 
 class RegisterSerializer(serializers.Serializer):

@@ -50,6 +50,7 @@ class RegisterView(_PublicAuthView):
 
 class LoginView(_PublicAuthView):
     extra_error_statuses = ["401", "403"]  # wrong credentials; disabled account
+
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(LoginSerializer, request)
@@ -59,6 +60,7 @@ class LoginView(_PublicAuthView):
 
 class RefreshView(_PublicAuthView):
     extra_error_statuses = ["401", "403"]
+
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         return success(**services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
@@ -79,6 +81,7 @@ class LogoutView(APIView):
 
 class MeView(APIView):
     extra_error_statuses = {"PATCH": ["409"]}
+
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
         return success(user=UserSerializer(request.user).data)

@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -199,3 +199,8 @@ def server_error(request):
     if not is_api_request(request):
         return defaults.server_error(request)
     return error_json_response(500, "Internal server error.", code="INTERNAL_ERROR")
+
+
+def bench_bare(request):
+    """The yardstick of bench/http_load.py: a plain Django JSON view (BOTFLEET_BENCH_ROUTES=1 only)."""
+    return JsonResponse({"success": True, "status": "ok"})

@@ -184,7 +184,11 @@ else:
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # Off by default: Django's health check is a "SELECT 1" round trip before every
+        # request's first query (a fifth of /api/auth/me's time in bench/http_load.py).
+        # Without it a connection broken by a database restart fails one request per
+        # process, which answers a 503 and is then replaced.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=False)
     DATABASES["default"].setdefault("TEST", {})
     if env("TEST_DATABASE_NAME", default=""):
         DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")
@@ -200,7 +204,8 @@ if env("CACHE_URL", default=""):
 elif REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, minus a new client object per call (see the module).
+            "BACKEND": "accounts.api.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": KEY_PREFIX,
             "OPTIONS": {
@@ -376,6 +381,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["accounts.api.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.api.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.PageNumberPagination",

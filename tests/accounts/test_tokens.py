@@ -62,6 +62,25 @@ def test_an_expired_token_is_a_401(api_client, owner):
     assert error["message"] == "Token is invalid or expired."
 
 
+def test_a_remembered_token_still_expires(owner_client, monkeypatch):
+    # Given a token verified once (and remembered)
+    assert me(owner_client).status_code == 200
+    later = timezone.now() + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(minutes=1)
+
+    # When its lifetime has passed
+    monkeypatch.setattr("accounts.authentication.aware_utcnow", lambda: later)
+
+    # Then
+    assert_error(me(owner_client), 401, "AUTHENTICATION_FAILED")
+
+
+def test_a_token_with_a_non_numeric_user_id_is_a_401(api_client, owner):
+    token = AccessToken.for_user(owner)
+    token["user_id"] = "not-a-number"
+
+    assert_error(me(api_client, str(token)), 401, "AUTHENTICATION_FAILED")
+
+
 def test_a_refresh_token_is_not_an_access_token(api_client, owner_client):
     assert_error(me(api_client, owner_client.tokens["refresh_token"]), 401, "AUTHENTICATION_FAILED")
 
