@@ -16,7 +16,6 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.csrf import csrf_protect
 
 
 class BotfleetAdminSite(admin.AdminSite):
@@ -38,7 +37,6 @@ class BotfleetAdminSite(admin.AdminSite):
         context = {"fleet": selectors.fleet_dashboard(), **(extra_context or {})}
         return super().index(request, extra_context=context)
 
-    @csrf_protect
     def fleet_halt_view(self, request):
         """POST ``halted`` (``1``/``0``) and ``reason``: the switch, through ``fleet_halt_set``."""
         from adminpanel import services
