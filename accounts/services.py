@@ -38,6 +38,7 @@ from accounts.api.renderers import dumps
 from accounts.backends import find_user_by_identifier
 from accounts.lockout import lockout_error
 from accounts.models import AuditEntry, EmailOtp, User
+from accounts.usage import usage_add
 
 logger = logging.getLogger("botfleet.accounts")
 
@@ -76,6 +77,8 @@ def audit_record(
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or target.pk
+    if actor is not None and actor.pk:
+        usage_add(user_id=actor.pk, audit_entries=1)
     return AuditEntry.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         actor_email=getattr(actor, "email", "") or "",

@@ -26,6 +26,7 @@ from rest_framework.exceptions import NotFound
 
 from accounts.api.errors import ApiError, Conflict, Locked
 from accounts.services import audit_record
+from accounts.usage import usage_add
 from bots import lifecycle, market_data, venues
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
@@ -179,6 +180,7 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
         if bot.trading_mode == Bot.Mode.LIVE:
             _enter_live_mode(bot, now)
         bot.save()
+        usage_add(user_id=user.pk, bots=1)
         _record(
             bot,
             event="bot_created",
@@ -530,6 +532,7 @@ def trade_record_fill(
             is_paper=is_paper,
             executed_at=executed_at,
         )
+        usage_add(user_id=bot.owner_id, trades=1)
         win = realized is not None and realized > 0
         loss = realized is not None and realized < 0
         pnl = realized or ZERO
@@ -612,6 +615,7 @@ def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal 
             reason=reason,
             submitted_at=now,
         )
+        usage_add(user_id=bot.owner_id, orders=1)
         trade = trade_record_fill(
             bot=bot,
             order=order,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.api.errors import Conflict
 from accounts.services import audit_record
+from accounts.usage import usage_add
 from credentials import payloads, providers
 from credentials.models import SECRET_FIELDS, Credential, key_hint
 from credentials.providers.base import KeySet, TestResult
@@ -101,6 +102,8 @@ def _store(*, user, provider: str, purpose: str, label: str, merge: bool, values
             credential.save()
     else:
         credential.save()
+    if created:
+        usage_add(user_id=user.pk, credentials=1)
     return credential, created
 
 
@@ -169,6 +172,7 @@ def credential_delete(*, user, credential_id, request: HttpRequest | None = None
     try:
         with transaction.atomic():
             credential.delete()
+            usage_add(user_id=user.pk, credentials=-1)
     except ProtectedError as exc:
         raise Conflict(
             "This key set is still referenced (by a bot); remove that first.", code="CREDENTIAL_IN_USE"

@@ -6,6 +6,7 @@ import orjson
 from django.db import transaction
 
 from accounts.api.renderers import dumps
+from accounts.usage import usage_add
 from realtime import registry
 from realtime.models import Event
 
@@ -31,6 +32,7 @@ def event_record(
     event = Event.objects.create(
         user_id=user_id, type=type, payload=orjson.loads(dumps(payload)), message=message[:500], bot_id=bot_id
     )
+    usage_add(user_id=user_id, events=1)  # staff-only events (user None) count for nobody
     transaction.on_commit(_wake_relay)
     return event
 
