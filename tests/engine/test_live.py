@@ -1,0 +1,182 @@
+"""Live orders against the local fake exchange: routing, flags, fleet halt, quarantine, unknown outcomes."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from bots.engine import market, strategies, tick
+from bots.engine.adapters import live
+from bots.models import Bot, FleetHalt, Order, Trade
+from credentials.services import credential_save
+from tests.engine.factories import counts, dca_bot
+from tests.engine.test_tick import _stops_the_world
+from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live_bot(owner, fake_exchange, settings):
+    settings.ENABLE_TRADING = True
+    credential = credential_save(
+        user=owner,
+        provider="binance",
+        purpose="live",
+        label="default",
+        secrets={"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET},
+    )
+    return dca_bot(
+        owner=owner,
+        exchange="binance",
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=credential,
+        next_tick_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+def posted_orders(fake) -> int:
+    return sum(1 for method, path in fake.requests if method == "POST" and path == "/api/v3/order")
+
+
+def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_bot, fake_exchange):
+    report = tick.tick_batch()
+    assert (report.orders, report.fills, report.errors) == (1, 1, 0)
+    order = Order.objects.get(bot=live_bot)
+    assert list(fake_exchange.orders) == [order.client_order_id] == [f"bf-{live_bot.pk}-0"]
+    assert (order.is_paper, order.status, order.venue_order_id) == (False, "filled", "1000")
+    trade = Trade.objects.get(bot=live_bot)
+    fill_id = f"{order.client_order_id}@{order.quantity.normalize():f}"
+    assert (trade.price, trade.is_paper, trade.fill_id) == (Decimal("50000"), False, fill_id)
+
+
+def test_a_quarantined_live_bot_fills_on_paper_and_never_reaches_the_live_adapter(live_bot, fake_exchange, monkeypatch):
+    Bot.objects.filter(pk=live_bot.pk).update(in_training=True, training_started_at=timezone.now())
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a quarantined bot reached the live adapter")
+
+    monkeypatch.setattr(live, "place", forbidden)
+    report = tick.tick_batch()
+    assert (report.orders, report.fills) == (1, 1)
+    assert Order.objects.get(bot=live_bot).is_paper is True
+    assert posted_orders(fake_exchange) == 0
+
+
+def test_trading_off_blocks_real_money_orders(live_bot, fake_exchange, settings):
+    settings.ENABLE_TRADING = False
+    report = tick.tick_batch()
+    assert report.refused[live_bot.pk] == "real-money trading is disabled (ENABLE_TRADING is off)"
+    assert counts(live_bot) == (0, 0) and posted_orders(fake_exchange) == 0
+
+
+def test_the_fleet_halt_between_decision_and_order_means_no_live_order(live_bot, fake_exchange):
+    def halt():
+        FleetHalt.objects.update_or_create(pk=1, defaults={"halted": True})
+
+    undo = strategies.override("dca", _stops_the_world(halt))
+    try:
+        report = tick.tick_batch()
+    finally:
+        undo()
+    assert report.refused[live_bot.pk] == "the fleet is halted by staff"
+    assert counts(live_bot) == (0, 0) and posted_orders(fake_exchange) == 0
+
+
+def test_a_halt_after_the_intent_but_before_sending_cancels_the_unsent_order(live_bot, fake_exchange, monkeypatch):
+    real = tick._still_may_send
+
+    def halt_first(bot):
+        FleetHalt.objects.update_or_create(pk=1, defaults={"halted": True})
+        return real(bot)
+
+    monkeypatch.setattr(tick, "_still_may_send", halt_first)
+    tick.tick_batch()
+    order = Order.objects.get(bot=live_bot)
+    assert (order.status, order.error) == ("canceled", "the fleet was halted before the order was sent")
+    assert posted_orders(fake_exchange) == 0
+
+
+def test_a_live_bot_without_a_live_key_set_does_not_trade(live_bot, fake_exchange, settings):
+    settings.DISABLE_AI_BODYGUARD = True
+    live_bot.credential.purpose = "backtest"
+    live_bot.credential.save()
+    report = tick.tick_batch()
+    assert report.errors == 1 and counts(live_bot) == (0, 0)
+    live_bot.refresh_from_db()
+    assert "no usable live key set for binance" in live_bot.last_error
+
+
+def test_a_timeout_is_resolved_by_looking_the_order_up_never_by_resending(live_bot, fake_exchange, settings):
+    settings.VENUE_TIMEOUT_SECONDS = 0.5
+    from credentials import providers
+
+    providers.reset_clients()
+    # Markets and candles loaded while the venue is quick (they are cached for the fleet) ...
+    market.fetch_venue_candles("binance", "BTC/USDT", "1m")
+    providers.client_for(live_bot.credential).fetch_markets()
+    fake_exchange.delay = 1.0  # ... then the venue places the order but answers too late
+    tick.tick_batch()
+    order = Order.objects.get(bot=live_bot)
+    assert order.status == "unknown"
+    assert counts(live_bot) == (1, 0)
+    fake_exchange.delay = 0
+    while order.client_order_id not in fake_exchange.orders:  # the venue finishes placing it late
+        time.sleep(0.05)
+    Bot.objects.filter(pk=live_bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1))
+    report = tick.tick_batch()
+    assert report.reconciled == 1, report
+    order.refresh_from_db()
+    assert order.status == "filled"
+    assert Trade.objects.filter(order=order).count() == 1  # the late order's fill, recorded once
+    # The bot trades again only after reconciling, under its next slot's id; nothing was resent.
+    assert list(fake_exchange.orders) == [f"bf-{live_bot.pk}-0", f"bf-{live_bot.pk}-1"]
+    assert posted_orders(fake_exchange) == 2
+
+
+def test_an_order_the_venue_never_got_is_closed_after_the_grace_period(live_bot, fake_exchange, settings):
+    settings.ENGINE_UNKNOWN_GRACE_SECONDS = 0
+    Order.objects.create(
+        bot=live_bot,
+        client_order_id="bf-lost-1",
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal("0.001"),
+        status="unknown",
+        is_paper=False,
+    )
+    tick.tick_batch()
+    lost = Order.objects.get(client_order_id="bf-lost-1")
+    assert (lost.status, lost.error) == ("canceled", "the venue never received the order (not found by client id)")
+    assert "bf-lost-1" not in fake_exchange.orders
+
+
+def test_housekeeping_reconciles_orders_of_bots_that_are_not_ticking(live_bot, fake_exchange, settings):
+    from bots.tasks import engine_housekeeping_task
+
+    Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
+    tick.tick_batch()  # nothing: paused
+    from credentials.providers import client_for
+
+    client_for(live_bot.credential).create_order(
+        symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.001"), client_order_id="bf-crashed-1"
+    )
+    Order.objects.create(
+        bot=live_bot,
+        client_order_id="bf-crashed-1",
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal("0.001"),
+        status="new",
+        is_paper=False,
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert engine_housekeeping_task.delay().get()["reconciled"] == 1
+    assert Order.objects.get(client_order_id="bf-crashed-1").status == "filled"
+    assert Trade.objects.filter(bot=live_bot).count() == 1
