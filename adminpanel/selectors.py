@@ -91,7 +91,7 @@ def row_sizes() -> dict[str, int]:
 
 
 def _mb(count: int, size: int) -> float:
-    return round(count * size / MB, 3)
+    return round(count * size / MB, 6)
 
 
 # Sortable columns of the resource list: API name -> annotation.
@@ -150,7 +150,7 @@ def user_usage_row(user: User, sizes: dict[str, int]) -> dict:
         "is_active": user.is_active,
         "storage_breakdown": breakdown,
         "total_records": sum(item["count"] for item in breakdown.values()),
-        "total_storage_mb": round(user.total_bytes / MB, 3),
+        "total_storage_mb": round(user.total_bytes / MB, 6),
     }
 
 
@@ -162,7 +162,7 @@ def system_totals() -> dict:
     for kind in KINDS:
         totals[f"total_{kind}"] = sums[kind]
         totals[f"total_{kind}_mb"] = _mb(sums[kind], sizes[kind])
-    totals["total_storage_mb"] = round(sum(sums[kind] * sizes[kind] for kind in KINDS) / MB, 3)
+    totals["total_storage_mb"] = round(sum(sums[kind] * sizes[kind] for kind in KINDS) / MB, 6)
     totals["row_bytes"] = sizes
     return totals
 
