@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import orjson
 from django.conf import settings
@@ -135,7 +136,25 @@ def _win_rate(wins: int, losses: int) -> float:
     return round(100.0 * wins / closed, 2) if closed else 0.0
 
 
-_TENTH_HOUR = timedelta(minutes=6)
+_TENTH_HOUR_US = 360_000_000  # 0.1 h in microseconds
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@lru_cache(maxsize=8)
+def _hours_us(hours: float) -> int:
+    return timedelta(hours=float(hours)) // _MICROSECOND  # timedelta's own rounding; 1.4 µs, so cached
+
+
+def training_countdown_us(elapsed_us: int, min_hours: float) -> tuple[float, float, bool]:
+    """``(hours_elapsed, hours_remaining, eligible)`` from the quarantine's elapsed microseconds.
+
+    Exact integer arithmetic: elapsed rounds down and remaining up to 0.1 h, so "0.0
+    remaining" shows exactly when the bot is eligible; neither is ever negative (a start
+    in the future counts as no time elapsed).
+    """
+    elapsed_us = max(elapsed_us, 0)
+    remaining_us = max(_hours_us(min_hours) - elapsed_us, 0)
+    return (elapsed_us // _TENTH_HOUR_US) / 10, -(-remaining_us // _TENTH_HOUR_US) / 10, remaining_us == 0
 
 
 def training_countdown(started_at: datetime, now: datetime, min_hours: float) -> tuple[float, float, bool]:
@@ -143,17 +162,14 @@ def training_countdown(started_at: datetime, now: datetime, min_hours: float) ->
 
     Derived, never stored: ``min_hours`` is the current ``LIVE_MIN_TRAINING_HOURS``, so a
     changed setting applies to bots already in the bay. Aware datetimes in any zone;
-    naive ones are refused. Exact ``timedelta`` arithmetic; elapsed rounds down and
-    remaining up to 0.1 h, so "0.0 remaining" shows exactly when the bot is eligible.
-    Neither is ever negative (a start in the future counts as no time elapsed). Both
-    are converted to UTC first: Python subtracts two datetimes of the *same* zone by
-    wall clock, which is an hour off across a DST change.
+    naive ones are refused. Both are converted to UTC first: Python subtracts two
+    datetimes of the *same* zone by wall clock, which is an hour off across a DST change.
     """
-    if timezone.is_naive(started_at) or timezone.is_naive(now):
-        raise ValueError("training countdowns need timezone-aware datetimes")
-    elapsed = max(now.astimezone(UTC) - started_at.astimezone(UTC), timedelta(0))
-    remaining = max(timedelta(hours=float(min_hours)) - elapsed, timedelta(0))
-    return (elapsed // _TENTH_HOUR) / 10, -(-remaining // _TENTH_HOUR) / 10, not remaining
+    if started_at.tzinfo is not UTC or now.tzinfo is not UTC:  # the database's rows already are (fast path)
+        if timezone.is_naive(started_at) or timezone.is_naive(now):
+            raise ValueError("training countdowns need timezone-aware datetimes")
+        started_at, now = started_at.astimezone(UTC), now.astimezone(UTC)
+    return training_countdown_us((now - started_at) // _MICROSECOND, min_hours)
 
 
 def training_hours(bot: Bot, now: datetime | None = None) -> tuple[float, float]:

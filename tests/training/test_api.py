@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
@@ -126,17 +125,8 @@ def test_live_bay_costs_at_most_two_queries_for_a_thousand_bots(
     owner_client, owner, clock, trading, django_assert_max_num_queries
 ):
     Bot.objects.bulk_create(
-        Bot(
-            owner=owner,
-            name=f"Q-{i}",
-            symbol="BTC/USDT",
-            strategy="sma_cross",
-            trading_mode="live",
-            capital=Decimal(1000),
-            cash_balance=Decimal(1000),
-            quote_currency="USDT",
-            in_training=True,
-            training_started_at=clock.now - timedelta(minutes=3 * i),
+        BotFactory.build(
+            owner=owner, trading_mode="live", in_training=True, training_started_at=clock.now - timedelta(minutes=3 * i)
         )
         for i in range(1000)
     )
