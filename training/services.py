@@ -28,7 +28,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from accounts.api.errors import ApiError, Conflict
 from accounts.services import audit_record
 from bots import venues
-from bots.models import Bot, FleetHalt
+from bots.models import Bot, FleetHalt, Order
 from bots.serializers import bot_to_dict
 from bots.services import _locked_bot, positions_close_in_books  # one row-locked, owner-scoped lookup (404)
 from credentials.exceptions import CredentialDecryptError
@@ -46,6 +46,7 @@ SOURCE_OWNER, SOURCE_STAFF, SOURCE_OPERATOR, SOURCE_AUTOPILOT = "owner", "staff"
 # Blocker codes (the 409's ``code`` and autopilot's ``reasons``).
 BOT_IN_ERROR = "BOT_IN_ERROR"
 LIVE_KEYS_MISSING = "LIVE_KEYS_MISSING"
+ORDER_IN_FLIGHT = "ORDER_IN_FLIGHT"
 TRAINING_INCOMPLETE = "TRAINING_INCOMPLETE"
 TOO_FEW_TRADES = "TOO_FEW_TRADES"
 DRAWDOWN_TOO_DEEP = "DRAWDOWN_TOO_DEEP"
@@ -94,6 +95,17 @@ def _blockers(bot: Bot, clock: Countdown, *, force: bool = False) -> list[Blocke
     if bot.status == Bot.Status.ERROR:
         why = f": {bot.last_error[:200]}" if bot.last_error else ""
         blockers.append(Blocker(BOT_IN_ERROR, f"the bot is in error{why}; fix it and start it again first"))
+    in_flight = (
+        Order.objects.filter(bot=bot, status__in=Order.OPEN_STATUSES)
+        .order_by("pk")
+        .values_list("client_order_id", flat=True)
+        .first()
+    )
+    if in_flight:
+        # A paper order between intent and fill would reopen the position after we close it.
+        blockers.append(
+            Blocker(ORDER_IN_FLIGHT, f"paper order {in_flight} is still being filled; try again in a moment")
+        )
     key_problem = _live_key_problem(bot)
     if key_problem:
         blockers.append(Blocker(LIVE_KEYS_MISSING, key_problem))
@@ -170,7 +182,9 @@ def _promote_locked(
         bot.refresh_from_db()  # the closing fill moved the bot's totals
     bot.in_training = False
     bot.promoted_at = now
-    bot.state = {}
+    # The strategy's memory described the paper position; the engine's own (trade limiter,
+    # equity marks) stays, so promotion never resets a risk rule.
+    bot.state = {**bot.state, "strategy": {}} if isinstance(bot.state, dict) and bot.state else {}
     bot.save(update_fields=["in_training", "promoted_at", "state", "updated_at"])
 
     action = {SOURCE_AUTOPILOT: "training.autopilot_promote"}.get(

@@ -207,7 +207,7 @@ def test_promote_before_the_limit_is_409_with_hours_remaining(owner_client, owne
 def test_promote_at_the_limit_leaves_the_bay_and_starts_flat(owner_client, owner, clock, make_bay_bot):
     bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=24), status="running")
     fill(bot, "buy", "0.01", "50000", at=clock.now - timedelta(hours=1))  # a paper position to close
-    bot.state = {"dca_orders": 1}
+    bot.state = {"strategy": {"orders": 1}, "engine": {"day": "2025-01-01", "trades": 3}}
     bot.save(update_fields=["state"])
     orders_before = Order.objects.count()
 
@@ -219,7 +219,9 @@ def test_promote_at_the_limit_leaves_the_bay_and_starts_flat(owner_client, owner
     assert body["message"].startswith(f"Bot '{bot.name}' promoted to live trading after 24 h of training")
     assert (body["bot"]["in_training"], body["bot"]["status"]) == (False, "running")
     bot.refresh_from_db()
-    assert (bot.in_training, bot.promoted_at, bot.trading_mode, bot.state) == (False, clock.now, "live", {})
+    assert (bot.in_training, bot.promoted_at, bot.trading_mode) == (False, clock.now, "live")
+    # The strategy forgets the paper position; the engine's limiter memory is kept.
+    assert bot.state == {"strategy": {}, "engine": {"day": "2025-01-01", "trades": 3}}
     assert bot.is_live_real_money
     # Flat: the paper position was closed in the books, on paper; nothing went to a venue.
     assert Position.objects.get(bot=bot).quantity == 0
@@ -319,3 +321,16 @@ def test_promote_needs_authentication(api_client, owner, clock, make_bay_bot):
     bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=30))
     assert _error(api_client.post(promote_path(bot)), 401)
     assert _snapshot(bot)[0] is True
+
+
+def test_promote_waits_for_a_paper_order_in_flight(owner_client, owner, clock, make_bay_bot):
+    bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=30), status="running")
+    order = Order.objects.create(bot=bot, client_order_id=f"bf-{bot.pk}-7", symbol="BTC/USDT", side="buy", quantity=1)
+
+    error = _error(owner_client.post(promote_path(bot)), 409)
+
+    assert error["code"] == "ORDER_IN_FLIGHT"
+    assert f"paper order bf-{bot.pk}-7 is still being filled" in error["message"]
+    assert _snapshot(bot)[0] is True
+    Order.objects.filter(pk=order.pk).update(status="filled")
+    assert owner_client.post(promote_path(bot)).status_code == 200
