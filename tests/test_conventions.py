@@ -292,3 +292,38 @@ def test_json_log_lines_carry_the_request_id():
     assert line["request_id"] == "req-12345678"
     assert (line["level"], line["logger"]) == ("WARNING", "botfleet.api")
     assert line["time"].endswith("+00:00")
+
+
+# ---------------------------------------------------------------------------
+# Throttle counters (accounts.api.throttles)
+# ---------------------------------------------------------------------------
+def test_a_generous_limit_is_claimed_in_blocks_and_never_exceeded_across_processes():
+    from django.core.cache import cache
+
+    from accounts.api.throttles import _Blocks
+
+    # Given two processes (each with its own claimed blocks) sharing one counter
+    first, second = _Blocks(), _Blocks()
+    limit, block = 1000, 10
+
+    # When they serve a client in turns until both refuse
+    allowed = 0
+    for n in range(1500):
+        blocks = first if n % 2 else second
+        allowed += blocks.take(cache, "throttle_user_7:42", 42, block, limit, 61)
+
+    # Then no more than the limit got through, and at most a block short of it
+    assert limit - (block - 1) * 2 <= allowed <= limit
+    assert cache.get("throttle_user_7:42") >= limit
+
+
+def test_a_tight_limit_is_exact():
+    from django.core.cache import cache
+
+    from accounts.api.throttles import _Blocks
+
+    first, second = _Blocks(), _Blocks()
+
+    results = [(first if n % 2 else second).take(cache, "throttle_otp:1", 1, 1, 5, 61) for n in range(8)]
+
+    assert results == [True] * 5 + [False] * 3
