@@ -2,7 +2,8 @@
 
 Concurrency and idempotency (DESIGN.md "How a bot trades"):
 
-* **Claim.** One conditional ``UPDATE … RETURNING`` sets ``claimed_until`` (the lease) on
+* **Claim.** One conditional ``WITH picked AS (SELECT … LIMIT n) UPDATE … RETURNING`` sets
+  ``claimed_until`` (the lease) on
   up to ``limit`` due running bots whose lease is free (PostgreSQL adds
   ``FOR UPDATE SKIP LOCKED``, so two workers split the due bots instead of waiting; on
   SQLite the statement runs under the database write lock). A bot is ticked by one
@@ -110,16 +111,18 @@ def claim(
         where.append(f"id IN ({', '.join(['%s'] * len(bot_ids))})")
         params += list(bot_ids)
     condition = " AND ".join(where)
-    inner = f"SELECT id FROM {table} WHERE {condition} ORDER BY next_tick_at, id LIMIT %s"  # noqa: S608 - fixed columns
+    picked = f"SELECT id FROM {table} WHERE {condition} ORDER BY next_tick_at, id LIMIT %s"  # noqa: S608
     if connection.vendor == "postgresql":
-        inner += " FOR UPDATE SKIP LOCKED"
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in Bot._meta.concrete_fields)
+        picked += " FOR UPDATE SKIP LOCKED"
+    columns = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in Bot._meta.concrete_fields)
+    # A CTE joined by id, not "id IN (subquery)": PostgreSQL cannot hash a locking subquery and
+    # would re-run it for every row of the table.
     sql = (
-        f"UPDATE {table} SET claimed_until = %s WHERE id IN ({inner}) AND {condition} "  # noqa: S608
-        f"RETURNING {columns}"
+        f"WITH picked AS ({picked}) UPDATE {table} SET claimed_until = %s "  # noqa: S608 - fixed columns
+        f"FROM picked WHERE {table}.id = picked.id RETURNING {columns}"
     )
     with transaction.atomic():
-        bots = list(Bot.objects.raw(sql, [adapt(lease), *params, int(limit), *params]))
+        bots = list(Bot.objects.raw(sql, [*params, int(limit), adapt(lease)]))
     bots.sort(key=lambda b: b.pk)
     return bots, lease
 
