@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from bots.models import Bot
 from tests.bots.factories import BotFactory
+from tests.fakes.fixtures import fake_exchange  # noqa: F401 - the engine test's venue
 
 
 class Clock:

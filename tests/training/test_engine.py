@@ -15,7 +15,6 @@ from bots.engine.adapters import live
 from bots.models import Bot, Order, Position, Trade
 from credentials.services import credential_save
 from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
-from tests.fakes.fixtures import fake_exchange  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +38,7 @@ def test_a_quarantined_bot_trades_only_on_paper_until_promoted(
     fake_exchange,
     engine_settings,
     clock,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     credential_save(
         user=owner,
