@@ -43,13 +43,13 @@ def _beat() -> None:
 
 
 def _run() -> None:
-    while not _stop.is_set():
+    # start() wrote the first beat; this thread writes the next ones.
+    while not _stop.wait(interval()):
         try:
             _beat()
         except DatabaseError:
             logger.warning("Heartbeat not written (database unavailable); retrying")
             close_old_connections()
-        _stop.wait(interval())
     connection.close()
 
 

@@ -3,8 +3,8 @@
 Concurrency and idempotency (DESIGN.md "How a bot trades"):
 
 * **Claim.** One conditional ``WITH picked AS (SELECT … LIMIT n) UPDATE … RETURNING`` sets
-  ``claimed_until`` (the lease) on
-  up to ``limit`` due running bots whose lease is free (PostgreSQL adds
+  ``claimed_until`` (the lease) on up to ``limit`` due running bots whose lease is free
+  (PostgreSQL adds
   ``FOR UPDATE SKIP LOCKED``, so two workers split the due bots instead of waiting; on
   SQLite the statement runs under the database write lock). A bot is ticked by one
   worker at a time; a killed worker's lease expires after ``ENGINE_LEASE_SECONDS``,
