@@ -274,12 +274,23 @@ class Product:
         )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL takes the whole process group (a Celery worker's pool children die
+        with it, as in a real crash); other signals go to the main process only, which
+        then shuts its children down itself, as under a process manager."""
         process = self.processes.get(name)
-        if process and process.poll() is None:
-            # The whole group: a Celery worker's pool children die with it, as in a real crash.
-            with contextlib.suppress(ProcessLookupError):
+        if not process or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if sig == signal.SIGKILL:
                 os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+        try:
             process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
     def stop(self) -> None:
         for name in list(self.processes):
