@@ -99,6 +99,11 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
 
+    def restart(self) -> RedisServer:
+        """A new redis-server on the same port (after ``kill()``): empty, like a crashed one."""
+        self.kill()
+        return self.start()
+
     def pause(self) -> None:
         """SIGSTOP: the socket stays open but nothing answers (a hung Redis)."""
         assert self.process is not None
@@ -266,12 +271,34 @@ class Product:
             self.wait_http()
         return self
 
-    def wait_http(self, timeout: float = 60) -> None:
+    def wait_http(self, timeout: float = 120) -> None:
         wait_until(
             lambda: httpx.get(f"{self.base_url}/api/health", timeout=2).status_code == 200,
             timeout=timeout,
             what="the ASGI server",
         )
+
+    def restart(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop ``name`` with ``sig`` (SIGKILL = a crash) and start it again."""
+        self.kill(name, sig)
+        self.processes.pop(name, None)
+        self.start(name)
+
+    def running(self, name: str) -> bool:
+        process = self.processes.get(name)
+        return process is not None and process.poll() is None
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        """Read the product's own database directly (``%s`` placeholders, both modes)."""
+        if not self.embedded:
+            return self.database.query(sql, params)
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.data_dir / 'botfleet.sqlite3'}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql.replace("%s", "?"), params or []).fetchall()
+        finally:
+            conn.close()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """SIGKILL takes the whole process group (a Celery worker's pool children die

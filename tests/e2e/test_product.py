@@ -20,7 +20,8 @@ from tests.processes import Product, running_product
 
 pytestmark = pytest.mark.e2e
 
-TRADE_TIMEOUT = 90  # seconds for the first paper trade: one beat dispatch and one tick
+TRADE_TIMEOUT = 120  # seconds for the first paper trade: one beat dispatch and one tick (generous: CI may be loaded)
+STREAM_TIMEOUT = 60  # seconds for any later event on either stream
 
 
 class SseCollector:
@@ -133,13 +134,19 @@ async def user_journey(product: Product) -> dict:
             figures["first_trade_seconds"] = round(loop.time() - started_at, 1)
             assert trade["seq"] > 0
 
-            await sse.wait_for(lambda event, data: event == "overview_update" and data.get("total_bots") == 1, 20)
-            await sse.wait_for(lambda event, data: event == "trade_update" and data.get("type") == "trade_executed", 20)
+            await sse.wait_for(
+                lambda event, data: event == "overview_update" and data.get("total_bots") == 1, STREAM_TIMEOUT
+            )
+            await sse.wait_for(
+                lambda event, data: event == "trade_update" and data.get("type") == "trade_executed", STREAM_TIMEOUT
+            )
 
             response = await http.post(f"bots/{bot_id}/stop")
             assert response.status_code == 200, response.text
-            stopped = await ws_wait_for(ws, lambda m: m.get("type") == "bot_stopped", 20, seen)
-            await sse.wait_for(lambda event, data: event == "bot_update" and data.get("type") == "bot_stopped", 20)
+            stopped = await ws_wait_for(ws, lambda m: m.get("type") == "bot_stopped", STREAM_TIMEOUT, seen)
+            await sse.wait_for(
+                lambda event, data: event == "bot_update" and data.get("type") == "bot_stopped", STREAM_TIMEOUT
+            )
             assert stopped["seq"] > trade["seq"]
             seqs = [m["seq"] for m in seen if "seq" in m]
             assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "WebSocket events out of order or repeated"
