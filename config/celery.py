@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import beat_init, worker_ready
+from celery.signals import beat_init, task_postrun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -33,6 +33,23 @@ def _install_beat_schedule(sender: Celery, **kwargs) -> None:
     from config.schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()
+
+
+@task_postrun.connect
+def _drop_broken_db_connections(**kwargs) -> None:
+    """With ``CELERY_DB_REUSE_MAX`` Celery keeps a task's database connection for the
+    next ones and closes it only every few thousand tasks, so a connection the server
+    dropped (a restart, ``pg_terminate_backend``) failed every later task of that
+    process. After each task, close a connection that saw an error and no longer
+    answers, or that is past ``CONN_MAX_AGE`` (what Django does after each request);
+    a healthy one is kept, with no extra query."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close_if_unusable_or_obsolete()
+        except Exception:  # closing a dead connection must not fail the worker
+            conn.connection = None
 
 
 @worker_ready.connect
