@@ -172,6 +172,12 @@ class PostgresDatabase:
 # ---------------------------------------------------------------------------
 # The product
 # ---------------------------------------------------------------------------
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
 @dataclass
 class Product:
     """Botfleet's processes on a free port, embedded or on PostgreSQL + Redis."""
@@ -182,6 +188,10 @@ class Product:
     port: int = field(default_factory=free_port)
     data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="botfleet-e2e-")))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Fixed for the product's life: a restarted process must accept the tokens and read
+    # the keys the others wrote.
+    secret_key: str = field(default_factory=lambda: uuid.uuid4().hex * 2)
+    fernet_key: str = field(default_factory=lambda: _fernet_key())
 
     @property
     def base_url(self) -> str:
@@ -211,14 +221,12 @@ class Product:
             }
         )
         if not self.embedded:
-            from cryptography.fernet import Fernet
-
             env.update(
                 {
                     "DATABASE_URL": self.database.url,
                     "REDIS_URL": self.redis.url,
-                    "SECRET_KEY": uuid.uuid4().hex * 2,
-                    "FERNET_KEYS": Fernet.generate_key().decode(),
+                    "SECRET_KEY": self.secret_key,
+                    "FERNET_KEYS": self.fernet_key,
                     "BOTFLEET_LOCAL_SECRETS": "0",
                     "ALLOWED_HOSTS": "127.0.0.1,localhost",
                     "SECURE_SSL_REDIRECT": "0",
