@@ -195,6 +195,13 @@ def not_found(request, exception=None):
     return error_json_response(404, "Not found.", code="NOT_FOUND")
 
 
+def bad_request(request, exception=None):
+    """A request Django refuses before any view (a Host not in ALLOWED_HOSTS): the envelope under /api/."""
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)
+    return error_json_response(400, "Bad request.", code="BAD_REQUEST")
+
+
 def server_error(request):
     if not is_api_request(request):
         return defaults.server_error(request)

@@ -31,5 +31,6 @@ urlpatterns = [
     path("status", StatusView.as_view(), name="status-root"),  # older monitors (API.md)
 ]
 
+handler400 = "config.health.bad_request"
 handler404 = "config.health.not_found"
 handler500 = "config.health.server_error"

@@ -17,7 +17,12 @@ LATENCY = Histogram(
 )
 
 
+# The method is the client's to choose: any other word would be a new time series each.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(view: str, method: str, status: int, seconds: float) -> None:
+    method = method if method in _METHODS else "OTHER"
     REQUESTS.labels(view, method, str(status)).inc()
     LATENCY.labels(view, method).observe(seconds)
 
