@@ -266,7 +266,8 @@ def _close(a: Decimal, b: Decimal) -> bool:
 def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
     """Orders, fills, positions and totals of the fleet's bots, recounted from the trades.
 
-    Returns the figures; every count but ``orders``/``trades`` must be 0.
+    Read with the bots stopped (the tables are read one query at a time). Returns the
+    figures; every count but ``orders``/``trades`` must be 0.
     """
     product, ids = fleet.product, fleet.bot_ids
     orders = _for_bots(
@@ -308,7 +309,7 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
             stuck += 1
 
     fill_keys = [(row[1], row[3]) for row in trades]
-    recount_mismatches = 0
+    mismatched: list[str] = []
     by_bot: dict[int, list] = {bot_id: [] for bot_id in ids}
     for row in trades:
         by_bot[row[1]].append(row)
@@ -332,7 +333,8 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
             _close(_dec(cash), cash_recount),
             _close(position_qty.get(bot_id, Decimal(0)), qty),
         ]
-        recount_mismatches += checks.count(False)
+        names = ("total_trades", "realized_pnl", "total_fees", "cash_balance", "position")
+        mismatched.extend(f"bot {bot_id}: {name}" for name, ok in zip(names, checks, strict=True) if not ok)
 
     return {
         "orders": len(orders),
@@ -342,7 +344,8 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
         "orders_with_several_fills": sum(1 for n in fills_by_order.values() if n > 1),
         "lost_fills": lost_fills,
         "stuck_orders": stuck,
-        "recount_mismatches": recount_mismatches,
+        "recount_mismatches": len(mismatched),
+        "mismatched": mismatched,
     }
 
 
@@ -406,12 +409,16 @@ class Probe:
         for row in rows:
             statuses[str(row[3])] = statuses.get(str(row[3]), 0) + 1
         latencies = sorted(r[1] - r[0] for r in rows)
+        by_path: dict[str, float] = {}
+        for started, ended, path, *_ in rows:
+            by_path[path] = max(by_path.get(path, 0.0), ended - started)
         return {
             "requests": len(rows),
             "statuses": statuses,
             "unclean": sum(1 for r in rows if not r[4]),
             "max_latency_ms": round(latencies[-1] * 1000) if latencies else None,
             "p50_latency_ms": round(latencies[len(latencies) // 2] * 1000) if latencies else None,
+            "max_latency_ms_by_path": {path: round(seconds * 1000) for path, seconds in by_path.items()},
         }
 
 
