@@ -51,12 +51,68 @@ end
 
 @dataclass
 class Result:
-    rps: float
+    requests: int
+    seconds: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    server_cpu_s: float = 0.0  # CPU seconds of the server processes (and database backends) during the run
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu_s * 1000 / self.requests if self.requests else 0.0
+
+
+def combine(rounds: list[Result]) -> Result:
+    """Rounds of one view: summed counts; the median round's percentiles."""
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    return Result(
+        requests=sum(r.requests for r in rounds),
+        seconds=sum(r.seconds for r in rounds),
+        p50_ms=median([r.p50_ms for r in rounds]),
+        p95_ms=median([r.p95_ms for r in rounds]),
+        p99_ms=median([r.p99_ms for r in rounds]),
+        non_2xx=sum(r.non_2xx for r in rounds),
+        socket_errors=sum(r.socket_errors for r in rounds),
+        server_cpu_s=sum(r.server_cpu_s for r in rounds),
+    )
+
+
+def process_cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_pids(server: subprocess.Popen, database_url: str) -> list[int]:
+    """The server's processes, and the PostgreSQL backends serving our database."""
+    pids = [server.pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+    if database_url:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error), psycopg.connect(database_url, connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+            pids += [row[0] for row in rows]
+    return pids
 
 
 def fail(message: str) -> None:
@@ -247,7 +303,8 @@ def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float, 
         fail(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
     requests, duration, p50, p95, p99, non_2xx, errors = line.split()[1:]
     return Result(
-        rps=int(requests) / float(duration),
+        requests=int(requests),
+        seconds=float(duration),
         p50_ms=int(p50) / 1000,
         p95_ms=int(p95) / 1000,
         p99_ms=int(p99) / 1000,
@@ -259,14 +316,15 @@ def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (max 60)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds the duration is split into")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load before each view")
     parser.add_argument("--connections", default="100,20", help="comma-separated connection counts")
     parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
     parser.add_argument("--cache", choices=["auto", "redis", "database"], default="auto")
     parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
     args = parser.parse_args()
-    if not 0 < args.duration <= 60:
-        fail("--duration must be within (0, 60] seconds")
+    if not 0 < args.duration <= 60 or not 0 < args.warmup <= 10 or not 1 <= args.rounds <= 20:
+        fail("--duration must be within (0, 60] s, --warmup within (0, 10] s, --rounds within [1, 20]")
     wrk = find_wrk()
     use_pg = args.db == "postgres" or (args.db == "auto" and reachable(PG["host"], PG["port"]))
     use_redis = args.cache == "redis" or (args.cache == "auto" and reachable("127.0.0.1", 6379))
@@ -281,18 +339,33 @@ def main() -> None:
         port = free_port()
         script = tmp / "report.lua"
         script.write_text(WRK_SCRIPT)
-        stack.enter_context(running_server(args.server, port, env, tmp / "server.log"))
+        server = stack.enter_context(running_server(args.server, port, env, tmp / "server.log"))
         check_answers(port, token)
+        targets = {"bare": (BARE, {}), "me": (ME, {"Authorization": f"Bearer {token}"})}
 
         rows = []
         for connections in connection_counts:
-            pair = {}
-            for name, target, headers in (("bare", BARE, {}), ("me", ME, {"Authorization": f"Bearer {token}"})):
-                url = f"http://127.0.0.1:{port}{target}"
-                if args.warmup:
-                    run_wrk(wrk, script, url, connections, args.warmup, headers)
-                pair[name] = run_wrk(wrk, script, url, connections, args.duration, headers)
-            rows.append((connections, pair))
+            for target, headers in targets.values():
+                run_wrk(wrk, script, f"http://127.0.0.1:{port}{target}", connections, args.warmup, headers)
+            # Alternate the two views in short rounds, so that load from anything else on
+            # the machine falls on both alike.
+            rounds: dict[str, list[Result]] = {name: [] for name in targets}
+            for n in range(args.rounds):
+                for name in list(targets)[:: 1 if n % 2 == 0 else -1]:
+                    target, headers = targets[name]
+                    pids = server_pids(server, database_url)
+                    before = process_cpu_seconds(pids)
+                    result = run_wrk(
+                        wrk,
+                        script,
+                        f"http://127.0.0.1:{port}{target}",
+                        connections,
+                        args.duration / args.rounds,
+                        headers,
+                    )
+                    result.server_cpu_s = process_cpu_seconds(pids) - before
+                    rounds[name].append(result)
+            rows.append((connections, {name: combine(results) for name, results in rounds.items()}))
 
     print_table(args, use_pg, use_redis, rows)
 
@@ -301,27 +374,30 @@ def print_table(args, use_pg: bool, use_redis: bool, rows) -> None:
     setup = (
         f"{args.server} WSGI, 2 workers x 1 blocking thread; "
         f"{'PostgreSQL' if use_pg else 'SQLite'}; cache {'Redis' if use_redis else 'database'}; "
-        f"wrk -t2, {args.duration:g} s per run"
+        f"wrk -t2, {args.duration:g} s per view in {args.rounds} alternating rounds"
     )
     print(f"\n{setup}\n")
-    columns = ("req/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx")
-    print(f"{'conns':>5}  {'view':<30} " + " ".join(f"{c:>8}" for c in columns) + f" {'errors':>6}")
+    columns = ("req/s", "p50 ms", "p95 ms", "p99 ms", "cpu ms/req", "non-2xx", "errors")
+    print(f"{'conns':>5}  {'view':<30} " + " ".join(f"{c:>10}" for c in columns))
     verdicts = []
     for connections, pair in rows:
         for name, label in (("bare", f"bare Django ({BARE})"), ("me", f"GET {ME}")):
             r = pair[name]
-            print(
-                f"{connections:>5}  {label:<30} {r.rps:>8.0f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.non_2xx:>8} {r.socket_errors:>6}"
-            )
+            values = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p95_ms:.2f}", f"{r.p99_ms:.2f}")
+            values += (f"{r.cpu_ms_per_request:.3f}", str(r.non_2xx), str(r.socket_errors))
+            print(f"{connections:>5}  {label:<30} " + " ".join(f"{v:>10}" for v in values))
         ratio = pair["me"].rps / pair["bare"].rps if pair["bare"].rps else 0.0
-        print(f"{connections:>5}  {'ratio me/bare':<30} {ratio:>8.2f}")
+        cost = pair["bare"].cpu_ms_per_request / pair["me"].cpu_ms_per_request if pair["me"].server_cpu_s else 0.0
+        print(f"{connections:>5}  {'ratio me/bare':<30} {ratio:>10.2f} {'':>43} {cost:>10.2f}  (bare/me)")
         if connections == 100:
             verdicts.append(("throughput at 100 conns >= 0.5 x bare", ratio >= 0.5, f"{ratio:.2f}"))
         if connections == 20:
             p95 = pair["me"].p95_ms
             verdicts.append(("/me p95 at 20 conns < 20 ms", p95 < 20, f"{p95:.2f} ms"))
-    print()
+    print(
+        "\ncpu ms/req: CPU of the server processes and their PostgreSQL backends per request"
+        " (not wrk, not Redis); it holds when other work on the machine skews req/s."
+    )
     for goal, ok, value in verdicts:
         print(f"{'MET   ' if ok else 'MISSED'} {goal}: {value}")
 
