@@ -36,7 +36,7 @@ def _install_beat_schedule(sender: Celery, **kwargs) -> None:
 
 
 @task_postrun.connect
-def _drop_broken_db_connections(**kwargs) -> None:
+def _drop_broken_db_connections(task=None, **kwargs) -> None:
     """With ``CELERY_DB_REUSE_MAX`` Celery keeps a task's database connection for the
     next ones and closes it only every few thousand tasks, so a connection the server
     dropped (a restart, ``pg_terminate_backend``) failed every later task of that
@@ -45,7 +45,11 @@ def _drop_broken_db_connections(**kwargs) -> None:
     a healthy one is kept, with no extra query."""
     from django.db import connections
 
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # an eager task runs inside its caller's transaction: not ours to close
     for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue
         try:
             conn.close_if_unusable_or_obsolete()
         except Exception:  # closing a dead connection must not fail the worker
