@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from accounts.api.limits import MAX_ID
+
 
 class UnlockSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False)
@@ -26,7 +28,7 @@ class AdminBotFilterSerializer(serializers.Serializer):
     trading_mode = serializers.ChoiceField(choices=["paper", "live"], required=False)
     mode = serializers.ChoiceField(choices=["paper", "live"], required=False)
     exchange = serializers.CharField(required=False)
-    user_id = serializers.IntegerField(required=False)
+    user_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     force_paused = serializers.BooleanField(required=False, allow_null=True, default=None)
     in_training = serializers.BooleanField(required=False, allow_null=True, default=None)
     search = serializers.CharField(required=False, allow_blank=True)
@@ -34,7 +36,7 @@ class AdminBotFilterSerializer(serializers.Serializer):
 
 class AuditFilterSerializer(serializers.Serializer):
     actor = serializers.CharField(required=False, allow_blank=True, help_text="a user id or part of an email")
-    actor_id = serializers.IntegerField(required=False)
+    actor_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     action = serializers.CharField(required=False, allow_blank=True, help_text="exact, or a prefix ending in '.'")
     target_type = serializers.CharField(required=False, allow_blank=True)
     target_id = serializers.CharField(required=False, allow_blank=True)

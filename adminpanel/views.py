@@ -270,7 +270,7 @@ _HALT = {
     **_OK,
     "halted": serializers.BooleanField(),
     "reason": serializers.CharField(),
-    "since": serializers.CharField(),
+    "since": serializers.DateTimeField(allow_null=True),
 }
 
 

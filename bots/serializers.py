@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from accounts.api.limits import MAX_ID
 from bots import lifecycle
 from bots.models import Bot, Order, Position, Trade
 from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
@@ -68,7 +69,7 @@ class BotWriteSerializer(serializers.Serializer):
     position_size_pct = serializers.DecimalField(
         max_digits=8, decimal_places=6, min_value=Decimal("0.000001"), max_value=Decimal("1"), required=False
     )
-    credential_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    credential_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
 
     def validate_capital(self, value: Decimal) -> Decimal:
         if value <= 0:
@@ -100,7 +101,7 @@ class StopSerializer(serializers.Serializer):
 
 
 class TradeFilterSerializer(serializers.Serializer):
-    bot_id = serializers.IntegerField(required=False, min_value=1)
+    bot_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     symbol = serializers.CharField(required=False, max_length=64)
     side = serializers.ChoiceField(choices=Order.Side.values, required=False)
     since = serializers.DateTimeField(required=False)

@@ -207,6 +207,7 @@ class BotPositionsView(APIView):
 
 class BotTradesView(APIView):
     list_key = "trades"
+    extra_error_statuses = ["404"]  # a bot_id filter naming no bot of the caller's
 
     @extend_schema(
         parameters=[TradeFilterSerializer],

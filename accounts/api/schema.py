@@ -32,6 +32,8 @@ class AutoSchema(SpectacularAutoSchema):
         statuses = ["429", "500", "503"]
         if self.method in _WRITE_METHODS:
             statuses += ["400", "413", "415"]
+        elif any(p.get("in") == "query" for p in self._get_parameters()):
+            statuses.append("400")  # a malformed filter (a date, a number) is a 400, not ignored
         if not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             statuses += ["401", "403"]
         if "{" in self.path:
