@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
@@ -24,13 +25,26 @@ class _TrustedIdentMixin:
         return client_ip(request)
 
     def allow_request(self, request, view) -> bool:
+        if time.monotonic() < _outage["until"]:
+            return True  # the cache was just found down: don't wait on it again per request
         try:
             return super().allow_request(request, view)
         except Exception as exc:
             if not _is_cache_outage(exc):
                 raise
-            logger.warning("throttle skipped, cache unavailable: %s", exc.__class__.__name__)
+            # A hung Redis costs a socket timeout per call: every request would wait
+            # for it. Skip throttling for a few seconds, then try the cache again.
+            _outage["until"] = time.monotonic() + OUTAGE_SKIP_SECONDS
+            logger.warning(
+                "throttle skipped for %gs, cache unavailable: %s", OUTAGE_SKIP_SECONDS, exc.__class__.__name__
+            )
             return True
+
+
+# After a cache error, throttles let requests through without asking the cache for
+# this long (per process); one request then probes it again.
+OUTAGE_SKIP_SECONDS = 5.0
+_outage = {"until": 0.0}
 
 
 def _is_cache_outage(exc: Exception) -> bool:
