@@ -340,6 +340,12 @@ class Product:
 
     def cleanup(self) -> None:
         self.stop()
+        keep = os.environ.get("BOTFLEET_TEST_LOGS")  # a folder: keep every process's full log
+        if keep:
+            target = Path(keep) / self.data_dir.name
+            target.mkdir(parents=True, exist_ok=True)
+            for path in self.data_dir.glob("*.log"):
+                shutil.copy(path, target / path.name)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
