@@ -33,7 +33,6 @@ Every limit is a setting (environment variable of the same name), read when used
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -48,10 +47,8 @@ ZERO = Decimal("0")
 
 
 def setting(name: str, default, cast=float):
-    """A risk/engine setting: Django settings first, then the environment, then ``default``."""
+    """An engine setting (declared, from the environment, in config/settings.py)."""
     value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name)
     if value is None or value == "":
         return default
     return cast(value)

@@ -74,7 +74,12 @@ def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade():
         )
         assert _count(db, "SELECT COUNT(*) FROM bots_trade WHERE is_paper = 0") == 0
         assert _count(db, "SELECT COUNT(*) FROM bots_workerheartbeat") == 1
-        assert _count(db, "SELECT COUNT(*) FROM bots_order WHERE status != 'filled'") == 0
+        # The worker keeps ticking: an intent persisted a moment ago fills within its tick.
+        wait_until(
+            lambda: _count(db, "SELECT COUNT(*) FROM bots_order WHERE status != 'filled'") == 0,
+            timeout=30,
+            what="every placed order filled",
+        )
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
