@@ -307,6 +307,28 @@ REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USDT")
 ADMIN_REQUIRE_UNLOCK = env.bool("ADMIN_REQUIRE_UNLOCK", default=False)
 
 # ---------------------------------------------------------------------------
+# Engine (bots.engine): dispatch, limits, paper fills and the bodyguard
+# ---------------------------------------------------------------------------
+ENGINE_DISPATCH_SECONDS = env.float("ENGINE_DISPATCH_SECONDS", default=5.0)
+ENGINE_BATCH_SIZE = env.int("ENGINE_BATCH_SIZE", default=500)
+ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=150.0)
+ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=10.0)
+ENGINE_HOUSEKEEPING_SECONDS = env.float("ENGINE_HOUSEKEEPING_SECONDS", default=30.0)
+# An order whose outcome is unknown and that the venue cannot find is closed after this.
+ENGINE_UNKNOWN_GRACE_SECONDS = env.float("ENGINE_UNKNOWN_GRACE_SECONDS", default=30.0)
+ENGINE_MAX_DAILY_TRADES = env.int("ENGINE_MAX_DAILY_TRADES", default=200)
+ENGINE_TRADE_COOLDOWN_SECONDS = env.float("ENGINE_TRADE_COOLDOWN_SECONDS", default=0.0)
+ENGINE_STOP_LOSS_PCT = env("ENGINE_STOP_LOSS_PCT", default=None)  # fleet default; fractions
+ENGINE_TAKE_PROFIT_PCT = env("ENGINE_TAKE_PROFIT_PCT", default=None)
+PAPER_FEE_PCT = env("PAPER_FEE_PCT", default="0.001")
+PAPER_SLIPPAGE_PCT = env("PAPER_SLIPPAGE_PCT", default="0.0005")
+BODYGUARD_MAX_DRAWDOWN_PCT = env.float("BODYGUARD_MAX_DRAWDOWN_PCT", default=0.20)
+BODYGUARD_LOSS_STREAK = env.int("BODYGUARD_LOSS_STREAK", default=5)
+BODYGUARD_STOP_LOSSES = env.int("BODYGUARD_STOP_LOSSES", default=3)
+BODYGUARD_STOP_LOSS_WINDOW_SECONDS = env.float("BODYGUARD_STOP_LOSS_WINDOW_SECONDS", default=3600.0)
+BODYGUARD_ERROR_TICKS = env.int("BODYGUARD_ERROR_TICKS", default=5)
+
+# ---------------------------------------------------------------------------
 # Encrypted fields
 # ---------------------------------------------------------------------------
 # The first key encrypts, every key decrypts (rotation: prepend a new key, run
