@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from config.processes import die_with_parent
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -104,7 +106,9 @@ def main() -> int:
     relay_in_asgi = env.get("RELAY_IN_ASGI", "1" if embedded else "0").lower() in ("1", "true", "yes", "on")
     for name, command in _processes(host, port, relay_in_asgi=relay_in_asgi).items():
         # Own process group: a Ctrl-C in the terminal reaches us once, and we stop children in order.
-        children[name] = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
+        children[name] = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, start_new_session=True, preexec_fn=die_with_parent
+        )
 
     base = f"http://{host}:{port}"
     ws = f"ws://{host}:{port}"

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from config.processes import die_with_parent
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -274,6 +276,7 @@ class Product:
                 stdout=self._log(name),
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         if "asgi" in (names or tuple(commands)):
             self.wait_http()
