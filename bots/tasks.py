@@ -27,10 +27,11 @@ from bots.engine import heartbeat, tick
 
 logger = logging.getLogger("botfleet.engine")
 
-# Hard limits below the lease (ENGINE_LEASE_SECONDS, 150 s): a batch that is killed for
-# running too long has released nothing, and its lease outlives it.
-TICK_TIME_LIMIT = 120
-TICK_SOFT_TIME_LIMIT = 100
+# Limits below the lease (ENGINE_LEASE_SECONDS): a batch killed for running too long
+# has released nothing, and its lease must outlive it so no other worker ticks the
+# same bots meanwhile. A crashed worker's bots wait at most one lease.
+TICK_TIME_LIMIT = max(5, int(tick.lease_seconds() * 0.8))
+TICK_SOFT_TIME_LIMIT = max(4, int(tick.lease_seconds() * 0.65))
 
 
 @shared_task(name="bots.dispatch", ignore_result=True, time_limit=30, soft_time_limit=25)

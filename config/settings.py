@@ -311,7 +311,7 @@ ADMIN_REQUIRE_UNLOCK = env.bool("ADMIN_REQUIRE_UNLOCK", default=False)
 # ---------------------------------------------------------------------------
 ENGINE_DISPATCH_SECONDS = env.float("ENGINE_DISPATCH_SECONDS", default=5.0)
 ENGINE_BATCH_SIZE = env.int("ENGINE_BATCH_SIZE", default=500)
-ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=150.0)
+ENGINE_LEASE_SECONDS = env.float("ENGINE_LEASE_SECONDS", default=60.0)
 ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=10.0)
 ENGINE_HOUSEKEEPING_SECONDS = env.float("ENGINE_HOUSEKEEPING_SECONDS", default=30.0)
 # An order whose outcome is unknown and that the venue cannot find is closed after this.

@@ -56,7 +56,7 @@ logger = logging.getLogger("botfleet.engine")
 
 
 def lease_seconds() -> float:
-    return risk.setting("ENGINE_LEASE_SECONDS", 150.0)
+    return risk.setting("ENGINE_LEASE_SECONDS", 60.0)
 
 
 def batch_size() -> int:
