@@ -69,7 +69,8 @@ class Command(BaseCommand):
         self._seed_demo_bots()
 
     def _seed_demo_bots(self) -> None:
-        """A few paper bots on the simulated venue, one per strategy; created once (by name)."""
+        """Paper bots on the simulated venue (one per strategy), one on recorded candles and a
+        live bot in the training bay; each created once (by name) and started."""
         from decimal import Decimal
 
         from bots import services as bot_services
@@ -78,14 +79,33 @@ class Command(BaseCommand):
         demo = get_user_model().objects.filter(email="demo@botfleet.local").first()
         if demo is None:
             return
+        # (name, venue, symbol, mode, strategy, params). "live" on the simulated venue is a
+        # rehearsal that needs no keys; a live bot starts in the training bay and fills on
+        # paper until promoted.
         specs = (
-            ("Demo SMA BTC", "BTC/USDT", "sma_cross", {"fast": 10, "slow": 30}),
-            ("Demo RSI ETH", "ETH/USDT", "rsi", {"period": 14, "oversold": 30, "overbought": 70}),
-            ("Demo grid SOL", "SOL/USDT", "grid", {"lower": 100, "upper": 200, "levels": 10}),
-            ("Demo DCA ETH/BTC", "ETH/BTC", "dca", {"order_pct": 0.1, "every_ticks": 5, "max_orders": 10}),
+            ("Demo SMA BTC", "simulated", "BTC/USDT", "paper", "sma_cross", {"fast": 10, "slow": 30}),
+            ("Demo RSI ETH", "simulated", "ETH/USDT", "paper", "rsi", {"period": 14, "oversold": 30, "overbought": 70}),
+            ("Demo grid SOL", "simulated", "SOL/USDT", "paper", "grid", {"lower": 100, "upper": 200, "levels": 10}),
+            (
+                "Demo DCA ETH/BTC",
+                "simulated",
+                "ETH/BTC",
+                "paper",
+                "dca",
+                {"order_pct": 0.1, "every_ticks": 5, "max_orders": 10},
+            ),
+            (
+                "Demo replay XRP",
+                "replay",
+                "XRP/USDT",
+                "paper",
+                "dca",
+                {"order_pct": 0.1, "every_ticks": 3, "max_orders": 10},
+            ),
+            ("Demo live BTC (training)", "simulated", "BTC/USDT", "live", "dca", {"order_pct": 0.05, "every_ticks": 5}),
         )
         existing = set(Bot.objects.of(demo).values_list("name", flat=True))
-        for name, symbol, strategy, params in specs:
+        for name, exchange, symbol, mode, strategy, params in specs:
             if name in existing:
                 continue
             capital = Decimal("0.05") if symbol.endswith("/BTC") else Decimal("1000")
@@ -93,13 +113,13 @@ class Command(BaseCommand):
                 user=demo,
                 data={
                     "name": name,
-                    "exchange": "simulated",
+                    "exchange": exchange,
                     "symbol": symbol,
                     "strategy": strategy,
                     "params": params,
                     "timeframe": "1m",
                     "interval_seconds": 60,
-                    "trading_mode": "paper",
+                    "trading_mode": mode,
                     "capital": capital,
                 },
             )
