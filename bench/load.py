@@ -300,7 +300,7 @@ class User:
             self.token = json.loads(payload)["access_token"]
 
 
-async def drive(users: list[User], seconds: float, recorder: Recorder, *, record: bool) -> float:
+async def drive(users: list[User], seconds: float, recorder: Recorder, *, record: bool, think: float = 0) -> float:
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(users), limit_per_host=len(users))
@@ -312,6 +312,8 @@ async def drive(users: list[User], seconds: float, recorder: Recorder, *, record
         async def loop(user: User):
             while time.monotonic() < deadline:
                 await user.step(session, recorder)
+                if think:  # a person reading the page: exponential, mean ``think`` seconds
+                    await asyncio.sleep(min(user.rng.expovariate(1 / think), 10 * think))
 
         started = time.perf_counter()
         await asyncio.gather(*(loop(u) for u in users))
@@ -509,20 +511,20 @@ async def run(args, layout: Layout, seeds: list[dict]) -> dict:
     print(f"  {ws.connected} WebSocket clients connected", flush=True)
     recorder = Recorder()
     print(f"  warm-up {args.warmup:g} s ...", flush=True)
-    await drive(users, args.warmup, recorder, record=False)
+    await drive(users, args.warmup, recorder, record=False, think=args.think)
     print(f"  bare view, {args.users} connections, {args.bare_seconds:g} s ...", flush=True)
     web = layout.pids("web")
     cpu_before = cpu_seconds(web)
     bare = await drive_bare(base, args.users, args.bare_seconds)
     bare_cpu = cpu_seconds(web) - cpu_before
-    print(f"  mix, {args.users} users, {args.seconds:g} s ...", flush=True)
+    print(f"  mix, {args.users} users, think time {args.think:g} s, {args.seconds:g} s ...", flush=True)
     spy = None
     profile_path = Path(tempfile.gettempdir()) / f"botfleet-load-profile-{os.getpid()}.raw"
     if args.profile:
         spy = profile(layout.pids("web"), int(min(args.seconds, 30)), profile_path)
     events_before = ws.received
     cpu_before = cpu_seconds(web)
-    seconds = await drive(users, args.seconds, recorder, record=True)
+    seconds = await drive(users, args.seconds, recorder, record=True, think=args.think)
     mix_cpu = cpu_seconds(web) - cpu_before
     await asyncio.sleep(3)  # events of the last writes
     ws_events = ws.received - events_before
@@ -558,9 +560,15 @@ def main() -> int:
     parser.add_argument("--bare-seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--think", type=float, default=0, help="mean seconds between a user's requests (0: saturation, no think time)"
+    )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--login-weight", type=float, default=MIX["POST auth/login"][0], help="of about 100")
+    parser.add_argument("--no-engine", dest="engine", action="store_false", help="no bot ticks (schedulers off)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    MIX["POST auth/login"] = (args.login_weight, WRITE)
 
     with contextlib.suppress(ImportError):
         import uvloop
@@ -572,6 +580,7 @@ def main() -> int:
     layout = None
     try:
         env = environment(db, redis, data_dir)
+        env["ENABLE_SCHEDULERS"] = "1" if args.engine else "0"
         print(f"database {db.name}, redis on {redis.port}; migrating and seeding {args.users} users ...", flush=True)
         manage(env, "migrate", "--noinput")
         code = SEED.format(users=args.users, bots=args.bots_per_user, password=PASSWORD)
