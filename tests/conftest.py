@@ -47,6 +47,31 @@ def _test_mode_settings():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_test_database(django_db_setup, django_db_blocker):
+    """Let pytest-django drop the PostgreSQL test database at the end.
+
+    Threads of async and threaded tests (database_sync_to_async, relay, ready checks)
+    keep thread-local connections open, and DROP DATABASE refuses while any session is
+    connected: each CI run would leave its database behind on the shared server. This
+    teardown runs just before pytest-django's and ends those sessions — on the test
+    database only.
+    """
+    yield
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+        connections.close_all()
+
+
 def _clear_cache() -> None:
     if not USING_REDIS:
         cache.clear()
