@@ -48,7 +48,7 @@ class InvalidRules(ApiError):
         )
 
 
-def _locked_bot(bot_id: int) -> Bot:
+def bot_locked(bot_id: int) -> Bot:
     bot = Bot.objects.alive().select_for_update().filter(pk=bot_id).first()
     if bot is None:
         raise exceptions.NotFound("Bot not found.")
@@ -107,7 +107,7 @@ def _force_pause(bot: Bot, *, actor, reason: str, request) -> bool:
 def bot_force_pause(*, actor, bot_id: int, reason: str = "", request: HttpRequest | None = None) -> Bot:
     """Pause a bot at once and block its owner from starting or resuming it (423)."""
     with transaction.atomic():
-        bot = _locked_bot(bot_id)
+        bot = bot_locked(bot_id)
         _force_pause(bot, actor=actor, reason=reason, request=request)
     return bot
 
@@ -115,7 +115,7 @@ def bot_force_pause(*, actor, bot_id: int, reason: str = "", request: HttpReques
 def bot_release(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bot:
     """Lift a force-pause. The bot stays paused (or stopped); its owner decides to resume."""
     with transaction.atomic():
-        bot = _locked_bot(bot_id)
+        bot = bot_locked(bot_id)
         if not bot.force_paused:
             return bot
         before = _bot_state(bot)
@@ -169,7 +169,7 @@ def bot_override(
         except RulesError as exc:
             raise InvalidRules(exc.errors) from None
     with transaction.atomic():
-        bot = _locked_bot(bot_id)
+        bot = bot_locked(bot_id)
         if clean is not None and clean != bot.override_rules:
             previous = bot.override_rules
             bot.override_rules = clean

@@ -11,9 +11,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
+from accounts.api.errors import ApiError
+from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
+from credentials.exceptions import CredentialDecryptError
+from credentials.providers import UnknownProvider
+from credentials.selectors import CredentialUnavailable, credential_for_order
 from realtime.models import Event
 
 _MONEY = DecimalField(max_digits=28, decimal_places=12)
@@ -156,3 +161,19 @@ def engine_status() -> dict:
         "last_heartbeat": beats["last"].isoformat() if beats["last"] else None,
         "running_bots": running,
     }
+
+
+def bot_live_key_problem(bot: Bot) -> str | None:
+    """Why the bot could not place a real order on its venue now, or None.
+
+    Local venues (``simulated``, ``replay``) need no keys. Otherwise the same lookup the
+    engine makes for a live order must succeed (right venue, a *live* set, decryptable).
+    """
+    if not venues.is_real(bot.exchange):
+        return None
+    try:
+        credential_for_order(user=bot.owner, provider=bot.exchange, purpose="live", credential_id=bot.credential_id)
+    except (CredentialUnavailable, CredentialDecryptError, NotFound, UnknownProvider) as exc:
+        detail = exc.detail if isinstance(exc, ApiError | NotFound) else str(exc)
+        return f"no usable live key set for {bot.exchange} ({detail})"
+    return None

@@ -53,7 +53,7 @@ class InvalidBot(ApiError):
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-def _locked_bot(*, bot_id: int, user=None) -> Bot:
+def bot_locked(*, bot_id: int, user=None) -> Bot:
     """The live (not deleted) bot, row-locked; scoped to ``user`` unless the caller is the system."""
     queryset = Bot.objects.alive().select_for_update()
     if user is not None:
@@ -198,7 +198,7 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
 def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = None) -> Bot:
     """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change."""
     with transaction.atomic():
-        bot = _locked_bot(bot_id=bot_id, user=user)
+        bot = bot_locked(bot_id=bot_id, user=user)
         before = {f: getattr(bot, f) for f in ("name", "exchange", "symbol", "strategy", "params", "timeframe")}
         changes: dict = {}
         for field in (
@@ -280,7 +280,7 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
 def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None:
     """Soft delete a stopped bot: it vanishes from lists and 404s; its trades stay."""
     with transaction.atomic():
-        bot = _locked_bot(bot_id=bot_id, user=user)
+        bot = bot_locked(bot_id=bot_id, user=user)
         if bot.status != Bot.Status.STOPPED:
             raise Conflict(
                 f"stop the bot before deleting it (it is {bot.status})",
@@ -390,7 +390,7 @@ def bot_transition(
     """start / pause / resume / stop one bot. ``user`` scopes the lookup (owner actions);
     ``None`` is a system caller (engine, bodyguard, staff tools) who acts as ``actor``."""
     with transaction.atomic():
-        bot = _locked_bot(bot_id=bot_id, user=user)
+        bot = bot_locked(bot_id=bot_id, user=user)
         message = _apply_transition(
             bot,
             Action(action),

@@ -23,17 +23,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 
 from accounts.api.errors import ApiError, Conflict
 from accounts.services import audit_record
-from bots import venues
 from bots.models import Bot, FleetHalt, Order
+from bots.selectors import bot_live_key_problem
 from bots.serializers import bot_to_dict
-from bots.services import _locked_bot, positions_close_in_books  # one row-locked, owner-scoped lookup (404)
-from credentials.exceptions import CredentialDecryptError
-from credentials.providers import UnknownProvider
-from credentials.selectors import CredentialUnavailable, credential_for_order
+from bots.services import bot_locked, positions_close_in_books
 from realtime.services import event_record
 from training.models import TrainingReview
 from training.selectors import Countdown, bay_queryset, countdown, min_training_hours, training_metrics
@@ -73,22 +70,6 @@ class Blocker:
 # ---------------------------------------------------------------------------
 # Rules
 # ---------------------------------------------------------------------------
-def _live_key_problem(bot: Bot) -> str | None:
-    """Why the bot could not place a real order on its venue now, or None.
-
-    Local venues (``simulated``, ``replay``) need no keys. Otherwise the same lookup the
-    engine makes for a live order must succeed (right venue, a *live* set, decryptable).
-    """
-    if not venues.is_real(bot.exchange):
-        return None
-    try:
-        credential_for_order(user=bot.owner, provider=bot.exchange, purpose="live", credential_id=bot.credential_id)
-    except (CredentialUnavailable, CredentialDecryptError, NotFound, UnknownProvider) as exc:
-        detail = exc.detail if isinstance(exc, ApiError | NotFound) else str(exc)
-        return f"no usable live key set for {bot.exchange} ({detail})"
-    return None
-
-
 def _blockers(bot: Bot, clock: Countdown, *, force: bool = False) -> list[Blocker]:
     """What stands between a bot in the bay and real money. ``force`` waives the countdown only."""
     blockers = []
@@ -106,7 +87,7 @@ def _blockers(bot: Bot, clock: Countdown, *, force: bool = False) -> list[Blocke
         blockers.append(
             Blocker(ORDER_IN_FLIGHT, f"paper order {in_flight} is still being filled; try again in a moment")
         )
-    key_problem = _live_key_problem(bot)
+    key_problem = bot_live_key_problem(bot)
     if key_problem:
         blockers.append(Blocker(LIVE_KEYS_MISSING, key_problem))
     if not clock.eligible and not force:
@@ -245,7 +226,7 @@ def bot_promote(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        bot = _locked_bot(bot_id=bot_id, user=user)
+        bot = bot_locked(bot_id=bot_id, user=user)
         if bot.trading_mode != Bot.Mode.LIVE:
             raise Conflict(
                 f"Cannot promote bot '{bot.name}': it trades on paper; switch it to live mode to enter the "
