@@ -12,13 +12,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from celery.signals import before_task_publish, task_postrun
+from celery.signals import before_task_publish
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry
 from bots.models import Bot, Order
-from config.celery import _drop_broken_db_connections
 from config.celery import app as celery_app
 from realtime.models import Event
 from tests.factories import UserFactory
@@ -46,13 +45,9 @@ def published():
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     before_task_publish.connect(record, weak=False)
-    # A worker closes a connection that is not in autocommit after each task; the test's
-    # transaction is such a connection, and the stand-in worker runs inside it.
-    task_postrun.disconnect(_drop_broken_db_connections)
     try:
         yield messages
     finally:
-        task_postrun.connect(_drop_broken_db_connections)
         before_task_publish.disconnect(record)
         conf.update(**saved)
         celery_app._pool = None
