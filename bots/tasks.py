@@ -15,17 +15,13 @@ on ``worker_ready`` and stopped on ``worker_shutdown``.
 
 from __future__ import annotations
 
-import logging
 import math
-from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.utils import timezone
 
 from bots.engine import heartbeat, tick
-
-logger = logging.getLogger("botfleet.engine")
 
 # Limits below the lease (ENGINE_LEASE_SECONDS): a batch killed for running too long
 # has released nothing, and its lease must outlive it so no other worker ticks the
@@ -36,15 +32,7 @@ TICK_SOFT_TIME_LIMIT = max(4, int(tick.lease_seconds() * 0.65))
 
 @shared_task(name="bots.dispatch", ignore_result=True, time_limit=30, soft_time_limit=25)
 def engine_dispatch_task() -> int:
-    from bots.models import Bot
-
-    now = timezone.now()
-    due = (
-        Bot.objects.filter(status=Bot.Status.RUNNING, deleted_at__isnull=True, next_tick_at__lte=now)
-        .exclude(claimed_until__gte=now)
-        .count()
-    )
-    batches = math.ceil(due / tick.batch_size())
+    batches = math.ceil(tick.due_count(now=timezone.now()) / tick.batch_size())
     for _ in range(batches):
         # Expires: a batch still queued when the next dispatches arrive is useless.
         bots_tick_batch_task.apply_async(expires=60)
@@ -67,15 +55,7 @@ def bot_tick_task(bot_id: int) -> dict:
 
 @shared_task(name="bots.housekeeping", ignore_result=True, time_limit=120, soft_time_limit=100)
 def engine_housekeeping_task() -> dict:
-    from bots.models import WorkerHeartbeat
-
-    reconciled = tick.reconcile_orders()
-    now = timezone.now()
-    pruned, _ = WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
-    fresh = now - timedelta(seconds=WorkerHeartbeat.ONLINE_SECONDS)
-    if not WorkerHeartbeat.objects.filter(last_seen__gte=fresh).exists():
-        logger.warning("Engine offline: no worker heartbeat in the last %s s", WorkerHeartbeat.ONLINE_SECONDS)
-    return {"reconciled": reconciled, "pruned": pruned}
+    return {"reconciled": tick.reconcile_orders(), "pruned": heartbeat.prune(now=timezone.now())}
 
 
 @worker_ready.connect

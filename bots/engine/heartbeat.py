@@ -78,3 +78,16 @@ def stop() -> None:
         connection.close()
     except DatabaseError:
         pass
+
+
+def prune(*, now) -> int:
+    """Drop rows of workers gone for a day; warn when no worker is alive. Returns rows dropped."""
+    from datetime import timedelta
+
+    from bots.models import WorkerHeartbeat
+
+    pruned, _ = WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
+    fresh = now - timedelta(seconds=WorkerHeartbeat.ONLINE_SECONDS)
+    if not WorkerHeartbeat.objects.filter(last_seen__gte=fresh).exists():
+        logger.warning("Engine offline: no worker heartbeat in the last %s s", WorkerHeartbeat.ONLINE_SECONDS)
+    return pruned

@@ -95,12 +95,12 @@ class TickError(Exception):
 # ---------------------------------------------------------------------------
 # Claim
 # ---------------------------------------------------------------------------
-def claim(
-    *, now: datetime, limit: int, bot_ids: list[int] | None = None, due: bool = True
-) -> tuple[list[Bot], datetime]:
-    """Lease up to ``limit`` running bots (due ones, or exactly ``bot_ids``) with one UPDATE … RETURNING."""
-    lease = now + timedelta(seconds=lease_seconds())
-    table = connection.ops.quote_name(Bot._meta.db_table)
+def _claimable(*, now: datetime, due: bool = True, bot_ids: list[int] | None = None) -> tuple[str, list]:
+    """The WHERE clause of a claim: running, not deleted, lease free (and due, or these ids).
+
+    One definition for ``claim`` and ``due_count``, so dispatch never sends batches for
+    bots a claim would not take, nor misses bots it would.
+    """
     adapt = connection.ops.adapt_datetimefield_value
     where = ["status = 'running'", "deleted_at IS NULL", "(claimed_until IS NULL OR claimed_until < %s)"]
     params: list = [adapt(now)]
@@ -110,7 +110,26 @@ def claim(
     if bot_ids:
         where.append(f"id IN ({', '.join(['%s'] * len(bot_ids))})")
         params += list(bot_ids)
-    condition = " AND ".join(where)
+    return " AND ".join(where), params
+
+
+def due_count(*, now: datetime) -> int:
+    """How many bots a claim at ``now`` could take: what dispatch sizes its batches by."""
+    table = connection.ops.quote_name(Bot._meta.db_table)
+    condition, params = _claimable(now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {condition}", params)  # noqa: S608 - fixed columns
+        return cursor.fetchone()[0]
+
+
+def claim(
+    *, now: datetime, limit: int, bot_ids: list[int] | None = None, due: bool = True
+) -> tuple[list[Bot], datetime]:
+    """Lease up to ``limit`` running bots (due ones, or exactly ``bot_ids``) with one UPDATE … RETURNING."""
+    lease = now + timedelta(seconds=lease_seconds())
+    table = connection.ops.quote_name(Bot._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    condition, params = _claimable(now=now, due=due, bot_ids=bot_ids)
     picked = f"SELECT id FROM {table} WHERE {condition} ORDER BY next_tick_at, id LIMIT %s"  # noqa: S608
     if connection.vendor == "postgresql":
         picked += " FOR UPDATE SKIP LOCKED"
