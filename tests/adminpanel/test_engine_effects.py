@@ -10,9 +10,7 @@ from django.utils import timezone
 
 from bots.engine import tick
 from bots.models import Order
-from credentials.services import credential_save
-from tests.engine.factories import T0, counts, dca_bot, make_due
-from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
+from tests.engine.factories import T0, counts, dca_bot, make_due, posted_orders
 from tests.fakes.fixtures import fake_exchange  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
@@ -51,38 +49,13 @@ def test_a_force_pause_stops_the_next_tick(owner, staff_client):
     assert counts(bot) == (0, 0)
 
 
-@pytest.fixture
-def live_bot(owner, fake_exchange, settings):  # noqa: F811 - the fixture above
-    settings.ENABLE_TRADING = True
-    credential = credential_save(
-        user=owner,
-        provider="binance",
-        purpose="live",
-        label="default",
-        secrets={"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET},
-    )
-    return dca_bot(
-        owner=owner,
-        exchange="binance",
-        symbol="BTC/USDT",
-        trading_mode="live",
-        in_training=False,
-        credential=credential,
-        next_tick_at=timezone.now() - timedelta(seconds=1),
-    )
-
-
-def _posted(fake) -> int:
-    return sum(1 for method, path in fake.requests if method == "POST" and path == "/api/v3/order")
-
-
 def test_the_fleet_halt_stops_a_live_order_and_lifting_it_resumes(live_bot, fake_exchange, staff_client):  # noqa: F811
     assert staff_client.post("/api/admin/halt", {"halted": True, "reason": "drill"}, format="json").status_code == 200
     report = tick.tick_batch()
     assert report.orders == 0 and report.refused[live_bot.pk] == "the fleet is halted by staff"
-    assert counts(live_bot) == (0, 0) and _posted(fake_exchange) == 0
+    assert counts(live_bot) == (0, 0) and posted_orders(fake_exchange) == 0
 
     staff_client.post("/api/admin/halt", {"halted": False}, format="json")
     make_due(live_bot, timezone.now())
     assert tick.tick_batch().orders == 1
-    assert _posted(fake_exchange) == 1 and Order.objects.get(bot=live_bot).is_paper is False
+    assert posted_orders(fake_exchange) == 1 and Order.objects.get(bot=live_bot).is_paper is False

@@ -36,3 +36,8 @@ def counts(bot: Bot) -> tuple[int, int]:
 
 def dec(value) -> Decimal:
     return Decimal(str(value))
+
+
+def posted_orders(fake) -> int:
+    """Orders the fake exchange received."""
+    return sum(1 for method, path in fake.requests if method == "POST" and path == "/api/v3/order")

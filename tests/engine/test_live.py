@@ -12,37 +12,10 @@ from django.utils import timezone
 from bots.engine import market, strategies, tick
 from bots.engine.adapters import live
 from bots.models import Bot, FleetHalt, Order, Trade
-from credentials.services import credential_save
-from tests.engine.factories import counts, dca_bot
+from tests.engine.factories import counts, posted_orders
 from tests.engine.test_tick import _stops_the_world
-from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live_bot(owner, fake_exchange, settings):
-    settings.ENABLE_TRADING = True
-    credential = credential_save(
-        user=owner,
-        provider="binance",
-        purpose="live",
-        label="default",
-        secrets={"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET},
-    )
-    return dca_bot(
-        owner=owner,
-        exchange="binance",
-        symbol="BTC/USDT",
-        trading_mode="live",
-        in_training=False,
-        credential=credential,
-        next_tick_at=timezone.now() - timedelta(seconds=1),
-    )
-
-
-def posted_orders(fake) -> int:
-    return sum(1 for method, path in fake.requests if method == "POST" and path == "/api/v3/order")
 
 
 def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_bot, fake_exchange):
