@@ -6,16 +6,23 @@ and its own ``redis-server`` on a free port; granian WSGI workers (``--blocking-
 1``) for HTTP; daphne for WebSocket; the relay process; a Celery worker and beat
 (schedulers on, so started bots really trade). Every run is bounded.
 
-    .venv/bin/python bench/load.py                    # 60 s mix, 100 users, 3 WSGI workers
+    .venv/bin/python bench/load.py                    # people: ~1 s think time, 60 s, 100 users
+    .venv/bin/python bench/load.py --think 0          # saturation: back-to-back, for capacity
     .venv/bin/python bench/load.py --seconds 20 --users 50 --web-workers 2 --no-profile
 
-Each user owns bots and a credential, holds a token (a few log in during the run), and
-loops without think time over: list bots, platform drilldown, platforms summary,
-analytics summary, start/stop of its own bots (only valid transitions), key save and
-login. Each user also keeps a WebSocket open and counts the events it receives (its
-bots' starts, stops and trades). Prints per endpoint req/s, error rate and
-p50/p95/p99; the bare view's figures; the ratio; and a py-spy profile of the WSGI
-workers during the mix (where the time goes).
+Each user owns bots and a credential and models a person at the dashboard. It logs in at
+the start of its session (the users' first logins are staggered across the warm-up and
+reported as their own row, ``POST auth/login (session start)``); a session lasts a random
+number of requests (exponential, mean ``--session-requests``, 300), then the user logs in
+again (the ``POST auth/login`` row). Between requests it pauses (exponential, mean
+``--think``, 1 s, capped at 5x the mean; ``--think 0`` = saturation, back to back). Its
+requests are a weighted mix: list bots, platform drilldown, platforms summary, analytics
+summary, start/stop of its own bots (only valid transitions), key save, and token
+refresh (``POST auth/refresh`` with the current refresh token; the rotated pair replaces
+it). Each user also keeps a WebSocket open and counts the events it receives (its bots'
+starts, stops and trades). Prints per endpoint req/s, error rate and p50/p95/p99; the
+bare view's figures; the ratio (with think time: of the offered load, not capacity); and
+a py-spy profile of the WSGI workers during the mix (where the time goes).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -44,7 +52,8 @@ from tests.processes import PostgresDatabase, RedisServer, free_port, port_open,
 PYTHON = sys.executable
 VENV_BIN = Path(PYTHON).parent
 READ, WRITE = "read", "write"
-# name: (weight, kind). Reads dominate, as in a dashboard; login is rare (tokens last 15 min).
+# name: (weight, kind). Reads dominate, as in a dashboard. The SPA renews its 15-minute
+# access token now and then; logins are not in the mix: one opens each session.
 MIX = {
     "GET bots": (30, READ),
     "GET platforms/{p}/bots": (15, READ),
@@ -53,8 +62,12 @@ MIX = {
     "POST bots/{id}/start": (12, WRITE),
     "POST bots/{id}/stop": (12, WRITE),
     "POST keys/save": (5, WRITE),
-    "POST auth/login": (1, WRITE),
+    "POST auth/refresh": (2, WRITE),
 }
+LOGIN, SESSION_START = "POST auth/login", "POST auth/login (session start)"
+# The report's rows: the mix, the logins inside the measured window, the first logins (warm-up).
+ROWS = {**{name: kind for name, (_, kind) in MIX.items()}, LOGIN: WRITE, SESSION_START: WRITE}
+THINK_CAP = 5  # a pause is at most this many times the mean think time
 GOALS_MS = {READ: 200, WRITE: 400}
 PASSWORD = "load-test-passphrase-7"  # noqa: S105 - the seeded bench users' password
 
@@ -232,8 +245,9 @@ class Recorder:
         self.statuses: dict[str, Counter] = defaultdict(Counter)
         self.on = False
 
-    def add(self, name: str, seconds: float, status: int) -> None:
-        if not self.on:
+    def add(self, name: str, seconds: float, status: int, *, always: bool = False) -> None:
+        """Record a request of the measured window (or, ``always``, one of the warm-up's)."""
+        if not (self.on or always):
             return
         self.latencies[name].append(seconds)
         self.statuses[name][status] += 1
@@ -242,13 +256,30 @@ class Recorder:
 
 
 class User:
-    def __init__(self, seed: dict, base: str, rng: random.Random):
-        self.email, self.token, self.base, self.rng = seed["email"], seed["token"], base, rng
+    """A person at the dashboard: sessions that open with a login, pauses between requests."""
+
+    def __init__(self, seed: dict, base: str, rng: random.Random, *, think: float, session_requests: float):
+        self.email, self.base, self.rng = seed["email"], base, rng
+        self.token, self.refresh = seed["token"], ""
+        self.think_mean, self.session_requests = think, session_requests
+        self.session_left = 0  # requests left in this session; 0: the next request is a login
         self.stopped = list(seed["bots"])
         self.running: list[int] = []
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def pause(self) -> float:
+        """Seconds of reading before the next request: exponential, capped at THINK_CAP x the mean."""
+        if not self.think_mean:
+            return 0.0
+        return min(self.rng.expovariate(1 / self.think_mean), THINK_CAP * self.think_mean)
+
+    def new_session(self) -> None:
+        if self.session_requests:
+            self.session_left = max(1, round(self.rng.expovariate(1 / self.session_requests)))
+        else:
+            self.session_left = -1  # --session-requests 0: one session for the whole run
 
     def pick(self) -> str:
         names = list(MIX)
@@ -259,7 +290,34 @@ class User:
             name = "POST bots/{id}/start"
         return name
 
+    async def login(self, session, recorder: Recorder, row: str = LOGIN) -> None:
+        """Open a session. A failed login keeps the previous tokens and is retried next request."""
+        body = {"email": self.email, "password": PASSWORD}
+        status, payload = await self.request(session, recorder, row, "POST", "/api/auth/login", body)
+        if status == 200:
+            pair = json.loads(payload)
+            self.token, self.refresh = pair["access_token"], pair["refresh_token"]
+            self.new_session()
+
+    async def request(
+        self, session, recorder: Recorder, name: str, method: str, url: str, body: dict | None
+    ) -> tuple[int, bytes]:
+        headers = {} if name in (LOGIN, SESSION_START, "POST auth/refresh") else self.headers()
+        started = time.perf_counter()
+        try:
+            async with session.request(method, self.base + url, json=body, headers=headers) as response:
+                payload = await response.read()
+                status = response.status
+        except Exception:
+            status, payload = 599, b""
+        recorder.add(name, time.perf_counter() - started, status, always=name == SESSION_START)
+        return status, payload
+
     async def step(self, session, recorder: Recorder) -> None:
+        if self.session_left == 0 or not self.refresh:
+            await self.login(session, recorder)
+            return
+        self.session_left -= 1
         name = self.pick()
         method, url, body = "GET", "", None
         if name == "GET bots":
@@ -280,27 +338,24 @@ class User:
             key = f"loadkey-{self.rng.randrange(10**9)}"
             method, url, body = "POST", "/api/keys/save", {"exchange": "binance", "apiKey": key, "apiSecret": "s"}
             body["purpose"] = "backtest"
-        elif name == "POST auth/login":
-            method, url, body = "POST", "/api/auth/login", {"email": self.email, "password": PASSWORD}
-        started = time.perf_counter()
-        headers = {} if name == "POST auth/login" else self.headers()
-        try:
-            async with session.request(method, self.base + url, json=body, headers=headers) as response:
-                payload = await response.read()
-                status = response.status
-        except Exception:
-            status = 599
-            payload = b""
-        recorder.add(name, time.perf_counter() - started, status)
+        elif name == "POST auth/refresh":
+            method, url, body = "POST", "/api/auth/refresh", {"refresh": self.refresh}
+        status, payload = await self.request(session, recorder, name, method, url, body)
         if name == "POST bots/{id}/start":
             (self.running if status == 200 else self.stopped).append(bot)
         elif name == "POST bots/{id}/stop":
             (self.stopped if status == 200 else self.running).append(bot)
-        elif name == "POST auth/login" and status == 200:
-            self.token = json.loads(payload)["access_token"]
+        elif name == "POST auth/refresh":
+            if status == 200:  # rotation: the old refresh token is blacklisted, use the new pair
+                pair = json.loads(payload)
+                self.token, self.refresh = pair["access_token"], pair["refresh_token"]
+            else:  # as the SPA does: back to the login page
+                self.session_left = 0
 
 
-async def drive(users: list[User], seconds: float, recorder: Recorder, *, record: bool, think: float = 0) -> float:
+async def drive(users: list[User], seconds: float, recorder: Recorder, *, record: bool, first: bool = False) -> float:
+    """Every user runs until the deadline. ``first`` (the warm-up): each user logs in at a random
+    moment of it, so the logins do not all land at once; the phase lasts until all have."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(users), limit_per_host=len(users))
@@ -309,11 +364,19 @@ async def drive(users: list[User], seconds: float, recorder: Recorder, *, record
         deadline = time.monotonic() + seconds
         recorder.on = record
 
+        async def think(user: User):
+            pause = min(user.pause(), deadline - time.monotonic())  # no idle tail past the deadline
+            if pause > 0:
+                await asyncio.sleep(pause)
+
         async def loop(user: User):
+            if first:
+                await asyncio.sleep(user.rng.uniform(0, seconds))
+                await user.login(session, recorder, SESSION_START)
+            await think(user)  # people mid-page: the window opens in steady state, not with a burst
             while time.monotonic() < deadline:
                 await user.step(session, recorder)
-                if think:  # a person reading the page: exponential, mean ``think`` seconds
-                    await asyncio.sleep(min(user.rng.expovariate(1 / think), 10 * think))
+                await think(user)
 
         started = time.perf_counter()
         await asyncio.gather(*(loop(u) for u in users))
@@ -453,22 +516,48 @@ def table(rows: list[list], headers: list[str]) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
 
 
-def report(recorder: Recorder, seconds: float, bare: tuple[float, list[float], int], ws: WebSocketClients) -> dict:
+def mode_line(args) -> str:
+    """Which load this is, printed above every table so one mode's figures can't pass for the other's."""
+    sessions = (
+        f"sessions of ~{args.session_requests:g} requests (exponential), each opening with a login"
+        if args.session_requests
+        else "one session per user (a login at the start)"
+    )
+    if not args.think:
+        return f"mode: saturation (--think 0: each user fires back to back, no think time); {sessions}"
+    mean = args.think * (1 - math.exp(-THINK_CAP))
+    return (
+        f"mode: people (think time exponential, mean {args.think:g} s, capped at {THINK_CAP * args.think:g} s: "
+        f"{mean:.2f} s on average); {sessions}"
+    )
+
+
+def report(
+    args,
+    recorder: Recorder,
+    seconds: float,
+    warmup_seconds: float,
+    bare: tuple[float, list[float], int],
+    ws: WebSocketClients,
+) -> dict:
     rows, total, errors = [], 0, 0
     summary = {}
-    for name, (_, kind) in MIX.items():
+    for name, kind in ROWS.items():
         lat = recorder.latencies.get(name, [])
         n = len(lat)
-        total += n
-        errors += recorder.errors[name]
+        # The first logins happen during the warm-up: their own row, not part of the mix's figures.
+        span = warmup_seconds if name == SESSION_START else seconds
+        if name != SESSION_START:
+            total += n
+            errors += recorder.errors[name]
         p50, p95, p99 = (1000 * pct(lat, p) for p in (50, 95, 99))
         ok = p95 < GOALS_MS[kind] if n else False
         err = 100 * recorder.errors[name] / max(n, 1)
-        summary[name] = {"n": n, "rps": n / seconds, "err_pct": err, "p50": p50, "p95": p95, "p99": p99}
+        summary[name] = {"n": n, "rps": n / span, "err_pct": err, "p50": p50, "p95": p95, "p99": p99}
         statuses = ",".join(f"{s}:{c}" for s, c in sorted(recorder.statuses[name].items()) if not 200 <= s < 300)
         rows.append(
-            [name, kind, n, f"{n / seconds:.1f}", f"{err:.2f}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}"]
-            + [f"<{GOALS_MS[kind]} {'ok' if ok else 'MISSED'}", statuses or "-"]
+            [name, kind, n, f"{n / span:.1f}", f"{err:.2f}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}"]
+            + [f"<{GOALS_MS[kind]} {'ok' if ok else 'MISSED'}" if n else "-", statuses or "-"]
         )
     bare_seconds, bare_lat, bare_errors = bare
     bare_rps = len(bare_lat) / bare_seconds
@@ -478,23 +567,38 @@ def report(recorder: Recorder, seconds: float, bare: tuple[float, list[float], i
         + [f"{1000 * pct(bare_lat, p):.1f}" for p in (50, 95, 99)]
         + ["-", "-"]
     )
-    print()
+    print(f"\n{args.users} users, {mode_line(args)}")
+    print(f"(the session-start row: the users' first logins, during the {warmup_seconds:.1f} s warm-up)")
     table(rows, ["endpoint", "kind", "requests", "req/s", "err %", "p50 ms", "p95 ms", "p99 ms", "p95 goal", "non-2xx"])
     mix_rps = total / seconds
     err_pct = 100 * errors / max(total, 1)
+    offered_max = None
     print(
         f"\nmix: {total} requests in {seconds:.1f} s = {mix_rps:.1f} req/s, errors {err_pct:.2f} % "
         f"(goal < 1 %: {'ok' if err_pct < 1 else 'MISSED'}); bare view {bare_rps:.1f} req/s; "
-        f"mix / ceiling = {100 * mix_rps / bare_rps:.1f} %"
+        f"mix / ceiling = {100 * mix_rps / bare_rps:.1f} %" + (" (of the offered load)" if args.think else "")
     )
+    if args.think:
+        offered_max = args.users / (args.think * (1 - math.exp(-THINK_CAP)))
+        print(
+            f"offered load: {args.users} users pausing {args.think * (1 - math.exp(-THINK_CAP)):.2f} s on average "
+            f"offer at most {offered_max:.1f} req/s (if responses took no time); they sent {mix_rps:.1f}. "
+            f"With think time the mix req/s is the offered load, so mix / ceiling measures the offered load, "
+            f"not capacity: for capacity use --think 0."
+        )
     print(
         f"WebSocket: {ws.connected}/{len(ws.tokens)} clients connected, {ws.received} events received, "
         f"delivery p50 {1000 * pct(ws.delays, 50):.0f} ms, p95 {1000 * pct(ws.delays, 95):.0f} ms, "
         f"p99 {1000 * pct(ws.delays, 99):.0f} ms"
     )
     return {
+        "mode": "saturation" if not args.think else "people",
+        "users": args.users,
+        "think": args.think,
+        "session_requests": args.session_requests,
         "endpoints": summary,
         "mix_rps": mix_rps,
+        "offered_max_rps": offered_max,
         "err_pct": err_pct,
         "bare_rps": bare_rps,
         "ratio": mix_rps / bare_rps,
@@ -505,33 +609,36 @@ def report(recorder: Recorder, seconds: float, bare: tuple[float, list[float], i
 async def run(args, layout: Layout, seeds: list[dict]) -> dict:
     base = f"http://127.0.0.1:{layout.web_port}"
     rng = random.Random(args.seed)
-    users = [User(seed, base, random.Random(rng.random())) for seed in seeds]
+    users = [
+        User(seed, base, random.Random(rng.random()), think=args.think, session_requests=args.session_requests)
+        for seed in seeds
+    ]
     ws = WebSocketClients(layout.ws_port, [s["token"] for s in seeds])
     await ws.start()
     print(f"  {ws.connected} WebSocket clients connected", flush=True)
     recorder = Recorder()
-    print(f"  warm-up {args.warmup:g} s ...", flush=True)
-    await drive(users, args.warmup, recorder, record=False, think=args.think)
+    print(f"  warm-up {args.warmup:g} s, the users' first logins staggered across it ...", flush=True)
+    warmup_seconds = await drive(users, args.warmup, recorder, record=False, first=True)
     print(f"  bare view, {args.users} connections, {args.bare_seconds:g} s ...", flush=True)
     web = layout.pids("web")
     cpu_before = cpu_seconds(web)
     bare = await drive_bare(base, args.users, args.bare_seconds)
     bare_cpu = cpu_seconds(web) - cpu_before
-    print(f"  mix, {args.users} users, think time {args.think:g} s, {args.seconds:g} s ...", flush=True)
+    print(f"  mix, {args.users} users, {args.seconds:g} s; {mode_line(args)} ...", flush=True)
     spy = None
     profile_path = Path(tempfile.gettempdir()) / f"botfleet-load-profile-{os.getpid()}.raw"
     if args.profile:
         spy = profile(layout.pids("web"), int(min(args.seconds, 30)), profile_path)
     events_before = ws.received
     cpu_before = cpu_seconds(web)
-    seconds = await drive(users, args.seconds, recorder, record=True, think=args.think)
+    seconds = await drive(users, args.seconds, recorder, record=True)
     mix_cpu = cpu_seconds(web) - cpu_before
     await asyncio.sleep(3)  # events of the last writes
     ws_events = ws.received - events_before
     await ws.stop()
-    result = report(recorder, seconds, bare, ws)
+    result = report(args, recorder, seconds, warmup_seconds, bare, ws)
     print(f"  (events received during the mix: {ws_events})")
-    mix_requests = sum(len(v) for v in recorder.latencies.values())
+    mix_requests = sum(len(v) for k, v in recorder.latencies.items() if k != SESSION_START)
     bare_ms = 1000 * bare_cpu / max(len(bare[1]), 1)
     mix_ms = 1000 * mix_cpu / max(mix_requests, 1)
     print(
@@ -556,19 +663,31 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--bots-per-user", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=30,
+        help="seconds; the users' first logins (~0.25 s of CPU each) are staggered across it",
+    )
     parser.add_argument("--bare-seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--think", type=float, default=0, help="mean seconds between a user's requests (0: saturation, no think time)"
+        "--think",
+        type=float,
+        default=1.0,
+        help="mean seconds a user pauses between requests (exponential, capped at 5x; 0: saturation, back to back)",
+    )
+    parser.add_argument(
+        "--session-requests",
+        type=float,
+        default=300,
+        help="mean requests per session (exponential); a login opens each (0: one session per user for the run)",
     )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
-    parser.add_argument("--login-weight", type=float, default=MIX["POST auth/login"][0], help="of about 100")
     parser.add_argument("--no-engine", dest="engine", action="store_false", help="no bot ticks (schedulers off)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    MIX["POST auth/login"] = (args.login_weight, WRITE)
 
     with contextlib.suppress(ImportError):
         import uvloop
