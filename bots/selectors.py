@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import DatabaseError
-from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
@@ -16,6 +16,7 @@ from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
+from config.prepared import PreparedQuery
 from credentials.exceptions import CredentialDecryptError
 from credentials.providers import UnknownProvider
 from credentials.selectors import CredentialUnavailable, credential_for_order
@@ -24,15 +25,22 @@ from realtime.models import Event
 _MONEY = DecimalField(max_digits=28, decimal_places=12)
 
 
-def _with_profit_today(queryset: QuerySet[Bot]) -> QuerySet[Bot]:
-    today = timezone.now().date()
+def _with_profit_today(queryset: QuerySet[Bot], today: date | None = None) -> QuerySet[Bot]:
+    today = today or timezone.now().date()
     rollup = BotDailyPnl.objects.filter(bot=OuterRef("pk"), day=today).values("realized_pnl")[:1]
     return queryset.annotate(
         profit_today=Coalesce(Subquery(rollup, output_field=_MONEY), Value(Decimal(0)), output_field=_MONEY)
     )
 
 
-def bot_list(*, user, status: str | None = None, exchange: str | None = None, mode: str | None = None) -> QuerySet[Bot]:
+def bot_list(
+    *,
+    user,
+    status: str | None = None,
+    exchange: str | None = None,
+    mode: str | None = None,
+    today: date | None = None,
+) -> QuerySet[Bot]:
     queryset = Bot.objects.of(user)
     if status:
         queryset = queryset.filter(status=status)
@@ -40,7 +48,44 @@ def bot_list(*, user, status: str | None = None, exchange: str | None = None, mo
         queryset = queryset.filter(exchange=exchange)
     if mode:
         queryset = queryset.filter(trading_mode=mode)
-    return _with_profit_today(queryset).order_by("-created_at", "-id")
+    return _with_profit_today(queryset, today).order_by("-created_at", "-id")
+
+
+def _bot_rows(*, total: bool):
+    def build(user_id, status=None, exchange=None, mode=None, today=None):
+        queryset = bot_list(user=user_id, status=status, exchange=exchange, mode=mode, today=today)
+        return queryset.annotate(total_rows=Window(Count("*"))) if total else queryset
+
+    return PreparedQuery(Bot, build, user_id=int, status=str, exchange=str, mode=str, today=date)
+
+
+# The hottest reads of the API: compiled once (config.prepared), from bot_list itself.
+_BOT_PAGE = _bot_rows(total=True)
+_BOTS = _bot_rows(total=False)
+
+
+def bot_page(
+    *, user, limit: int, offset: int, status: str | None = None, exchange: str | None = None, mode: str | None = None
+) -> tuple[list[Bot], int | None]:
+    """One page of ``bot_list`` and the number of rows of all pages, in one query.
+
+    The total is ``None`` when the page is empty (past the end, or no bots at all).
+    """
+    rows = _BOT_PAGE.fetch(
+        user_id=user.pk,
+        status=status or None,
+        exchange=exchange or None,
+        mode=mode or None,
+        today=timezone.now().date(),
+        limit=limit,
+        offset=offset,
+    )
+    return rows, (rows[0].total_rows if rows else None)
+
+
+def bot_rows(*, user, exchange: str | None = None, mode: str | None = None) -> list[Bot]:
+    """Every bot of ``bot_list`` (no paging: a platform's drilldown)."""
+    return _BOTS.fetch(user_id=user.pk, exchange=exchange or None, mode=mode or None, today=timezone.now().date())
 
 
 def bot_get(*, user, bot_id: int, profit_today: bool = False) -> Bot:

@@ -110,13 +110,18 @@ class BotListCreateView(APIView):
     )
     def get(self, request):
         params = request.query_params
-        queryset = selectors.bot_list(
-            user=request.user,
-            status=params.get("status"),
-            exchange=params.get("exchange") or params.get("platform"),
-            mode=params.get("trading_mode") or params.get("mode"),
+        filters = {
+            "status": params.get("status"),
+            "exchange": params.get("exchange") or params.get("platform"),
+            "mode": params.get("trading_mode") or params.get("mode"),
+        }
+        paginator = PageNumberPagination()
+        bots = paginator.paginate_fetched(
+            lambda limit, offset: selectors.bot_page(user=request.user, limit=limit, offset=offset, **filters),
+            request,
+            view=self,
         )
-        return _page(self, request, queryset, bot_to_dict)
+        return paginator.get_paginated_response([bot_to_dict(bot) for bot in bots])
 
     @extend_schema(request=BotWriteSerializer, responses={201: BotEnvelopeSerializer}, tags=["bots"])
     def post(self, request):
@@ -327,7 +332,7 @@ class PlatformBotsView(APIView):
     )
     def get(self, request, platform: str):
         mode = _valid(PlatformQuerySerializer, request.query_params).get("mode")
-        rows = [bot_brief(bot) for bot in selectors.bot_list(user=request.user, exchange=platform.lower(), mode=mode)]
+        rows = [bot_brief(bot) for bot in selectors.bot_rows(user=request.user, exchange=platform.lower(), mode=mode)]
         return success(platform=platform.lower(), mode=mode, bots=rows, total_bots=len(rows))
 
 
