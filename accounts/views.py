@@ -22,7 +22,7 @@ from accounts.serializers import (
     SuccessSerializer,
     TokenPairSerializer,
     UserEnvelopeSerializer,
-    UserSerializer,
+    user_to_dict,
 )
 
 
@@ -45,7 +45,7 @@ class RegisterView(_PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
-        return success(status.HTTP_201_CREATED, user=UserSerializer(user).data, **tokens.token_pair_for(user))
+        return success(status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
 class LoginView(_PublicAuthView):
@@ -55,7 +55,7 @@ class LoginView(_PublicAuthView):
     def post(self, request):
         data = _valid(LoginSerializer, request)
         user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
-        return success(user=UserSerializer(user).data, **tokens.token_pair_for(user))
+        return success(user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
 class RefreshView(_PublicAuthView):
@@ -84,14 +84,14 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
-        return success(user=UserSerializer(request.user).data)
+        return success(user=user_to_dict(request.user))
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
         user = services.user_update_profile(
             user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
         )
-        return success(user=UserSerializer(user).data)
+        return success(user=user_to_dict(user))
 
 
 class ChangePasswordView(APIView):
@@ -108,7 +108,7 @@ class ChangePasswordView(APIView):
             request=request._request,
         )
         return success(
-            message="Password changed; other sessions were signed out.", user=UserSerializer(request.user).data, **pair
+            message="Password changed; other sessions were signed out.", user=user_to_dict(request.user), **pair
         )
 
 
@@ -129,4 +129,4 @@ class OtpVerifyView(_PublicAuthView):
     @extend_schema(request=OtpVerifySerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def post(self, request):
         user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
-        return success(message="Email verified.", user=UserSerializer(user).data)
+        return success(message="Email verified.", user=user_to_dict(user))

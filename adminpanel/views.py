@@ -16,7 +16,7 @@ from accounts.api.pagination import PageNumberPagination
 from accounts.api.responses import success
 from accounts.api.throttles import ScopedRateThrottle
 from accounts.models import User
-from accounts.serializers import UserSerializer
+from accounts.serializers import user_to_dict
 from accounts.services import audit_record
 from adminpanel import selectors, services
 from adminpanel.serializers import (
@@ -50,7 +50,7 @@ def _valid(serializer_class, data) -> dict:
 
 def user_dict(user: User) -> dict:
     """The account as ``auth/me`` shows it, plus what staff manage."""
-    return {**UserSerializer(user).data, "is_active": user.is_active, "is_superuser": user.is_superuser}
+    return {**user_to_dict(user), "is_active": user.is_active, "is_superuser": user.is_superuser}
 
 
 class StaffView(APIView):

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.api.responses import success
 from accounts.api.throttles import ScopedRateThrottle, UserRateThrottle
-from accounts.serializers import UserSerializer
+from accounts.serializers import user_to_dict
 from credentials import payloads, selectors, services
 from credentials.models import Credential
 from credentials.parsers import KEYS_PARSERS
@@ -82,7 +82,7 @@ def _profile(user) -> dict:
     angel = {c.purpose: c for c in rows if c.provider == payloads.FLAT_PROVIDER and c.label == "default"}
     live, backtest = angel.get(Credential.Purpose.LIVE), angel.get(Credential.Purpose.BACKTEST)
     return {
-        "user": UserSerializer(user).data,
+        "user": user_to_dict(user),
         "broker_keys": {
             "live": CredentialSerializer(live).data if live else None,
             "backtest": CredentialSerializer(backtest).data if backtest else None,
