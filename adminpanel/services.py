@@ -25,6 +25,7 @@ from accounts.models import AuditEntry, User, UserUsage
 from accounts.services import audit_record
 from accounts.usage import KINDS, usage_set
 from adminpanel.rules import RulesError, validate_rules
+from bots import analytics
 from bots import services as bot_services
 from bots.lifecycle import Action
 from bots.models import Bot, FleetHalt, Order, Trade
@@ -87,6 +88,8 @@ def _force_pause(bot: Bot, *, actor, reason: str, request) -> bool:
         bot.status = Bot.Status.PAUSED
     bot.next_tick_at = None
     bot.save(update_fields=["force_paused", "paused_reason", "status", "next_tick_at", "updated_at"])
+    if bot.status != previous:
+        analytics.summary_invalidate(bot.owner_id)  # its active_bots count
     audit_record(
         actor=actor,
         action="admin.bot_force_paused",

@@ -21,24 +21,34 @@ Conventions (API.md "bots"; verified against ``empyrical`` in tests/bots/test_an
 * Several quote currencies: everything is converted to ``REPORTING_CURRENCY`` at the
   latest known price (:func:`conversion_rates`); bots whose currency cannot be
   converted are left out of the totals and listed per currency in ``unconverted``.
+
+``analytics/summary`` is cached per user (:func:`user_summary`, :func:`summary_invalidate`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
+from accounts.api.throttles import OUTAGE_SKIP_SECONDS, _is_cache_outage
 from bots import market_data
 from bots.models import ZERO, Bot, BotDailyPnl
 from bots.serializers import money
 
 PERIODS_PER_YEAR = 365
+
+logger = logging.getLogger("botfleet.analytics")
 
 
 # ---------------------------------------------------------------------------
@@ -200,8 +210,11 @@ def conversion_rates(currencies: Iterable[str], reporting: str | None = None) ->
     return rates
 
 
-def user_summary(user) -> dict:
-    """``analytics/summary``: all the user's bots in ``REPORTING_CURRENCY``. Three queries."""
+def _summary_compute(user) -> dict:
+    """``analytics/summary`` from the database: all the user's bots in ``REPORTING_CURRENCY``.
+
+    Two queries, three when a conversion rate has to be looked up.
+    """
     reporting = settings.REPORTING_CURRENCY
     totals = list(
         Bot.objects.of(user)
@@ -268,6 +281,95 @@ def user_summary(user) -> dict:
         unconverted=unconverted,
     )
     return result
+
+
+# ---------------------------------------------------------------------------
+# The summary cache
+# ---------------------------------------------------------------------------
+# An entry is (version, summary). It is served only while the user's version key still
+# holds that version: summary_invalidate replaces the version after a write commits, so
+# a summary computed from a snapshot older than the write can be stored, but never
+# served (with a plain delete, a reader that computed before the commit and stored after
+# the delete would serve its stale summary for the whole TTL).
+SUMMARY_KEY = "analytics:summary:{user_id}"
+SUMMARY_VERSION_KEY = "analytics:summary:{user_id}:version"
+# Long, so entries keep hitting; when a version expires or is evicted, its entries miss.
+SUMMARY_VERSION_SECONDS = 24 * 3600
+
+# After a cache error, this process leaves the summary cache alone for OUTAGE_SKIP_SECONDS,
+# as the throttles do: a hung Redis would cost a socket timeout per request and per fill.
+_outage = {"until": 0.0}
+
+
+def _cache_usable() -> bool:
+    return settings.ANALYTICS_SUMMARY_CACHE_SECONDS > 0 and time.monotonic() >= _outage["until"]
+
+
+def _skip_cache(exc: Exception, doing: str) -> None:
+    _outage["until"] = time.monotonic() + OUTAGE_SKIP_SECONDS
+    logger.warning("summary cache skipped for %gs, %s failed: %s", OUTAGE_SKIP_SECONDS, doing, exc.__class__.__name__)
+
+
+def user_summary(user) -> dict:
+    """``analytics/summary``, from the cache when the user's entry is current.
+
+    A hit is one cache round trip (both keys in one ``get_many``). A miss computes
+    (:func:`_summary_compute`) and stores the result for ``ANALYTICS_SUMMARY_CACHE_SECONDS``
+    under the version it read first. Staleness: the user's own changes retire the entry
+    when they commit; other bots' last prices (the conversion rates) may be up to the TTL
+    old. A cache outage only costs the computation.
+    """
+    if not _cache_usable():
+        return _summary_compute(user)
+    key = SUMMARY_KEY.format(user_id=user.pk)
+    version_key = SUMMARY_VERSION_KEY.format(user_id=user.pk)
+    try:
+        found = cache.get_many([key, version_key])
+        version, entry = found.get(version_key), found.get(key)
+        if version is not None and entry is not None and entry[0] == version:
+            return entry[1]
+        # Versions are claimed before computing, so every entry is tagged with a real one.
+        if version is None:
+            version = secrets.token_hex(8)
+            if not cache.add(version_key, version, SUMMARY_VERSION_SECONDS):
+                return _summary_compute(user)  # a write retired it meanwhile: not worth a retry
+    except Exception as exc:
+        if not _is_cache_outage(exc):
+            raise
+        _skip_cache(exc, "read")
+        return _summary_compute(user)
+    summary = _summary_compute(user)
+    try:
+        cache.set(key, (version, summary), settings.ANALYTICS_SUMMARY_CACHE_SECONDS)
+    except Exception as exc:
+        if not _is_cache_outage(exc):
+            raise
+        _skip_cache(exc, "store")
+    return summary
+
+
+def summary_invalidate(user_id: int) -> None:
+    """Retire ``user_id``'s cached summary once the current transaction commits.
+
+    Services that change what the summary reads call it inside their transaction: a
+    rolled-back change retires nothing, and once the version is replaced no summary
+    computed before the commit is served. The write is already committed when this runs,
+    so a cache error is logged, never raised (``robust``: not even an unexpected one
+    fails the caller).
+    """
+    if settings.ANALYTICS_SUMMARY_CACHE_SECONDS > 0:
+        transaction.on_commit(lambda: _summary_retire(user_id), robust=True)
+
+
+def _summary_retire(user_id: int) -> None:
+    if not _cache_usable():
+        return  # during a cache outage: the TTL bounds what this process could not retire
+    try:
+        cache.set(SUMMARY_VERSION_KEY.format(user_id=user_id), secrets.token_hex(8), SUMMARY_VERSION_SECONDS)
+    except Exception as exc:
+        if not _is_cache_outage(exc):
+            raise
+        _skip_cache(exc, "invalidation")
 
 
 def overview(user_id: int) -> dict:

@@ -4,7 +4,9 @@ Each service is one transaction that locks the bot row (``select_for_update``), 
 the state table (:mod:`bots.lifecycle`), writes with ``save(update_fields=...)`` or
 ``F()`` expressions, appends an audit entry and records its event
 (``realtime.services.event_record``) in that same transaction, so a rolled-back change
-takes its event with it and the relay publishes only what was committed.
+takes its event with it and the relay publishes only what was committed. A service that
+changes what ``analytics/summary`` reads (status, capital, currency, fills, deletion)
+calls ``analytics.summary_invalidate`` in that transaction too.
 
 Concurrency: two requests on one bot serialise on the row lock; the second sees the
 first's result and answers 409 if its transition no longer applies. On SQLite the
@@ -27,7 +29,7 @@ from rest_framework.exceptions import NotFound
 from accounts.api.errors import ApiError, Conflict, Locked
 from accounts.services import audit_record
 from accounts.usage import usage_add
-from bots import lifecycle, market_data, venues
+from bots import analytics, lifecycle, market_data, venues
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import bot_to_dict, position_to_dict, trade_to_dict
@@ -181,6 +183,7 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
             _enter_live_mode(bot, now)
         bot.save()
         usage_add(user_id=user.pk, bots=1)
+        analytics.summary_invalidate(user.pk)
         _record(
             bot,
             event="bot_created",
@@ -261,6 +264,7 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             if field in changes:
                 setattr(bot, field, changes[field])
         bot.save()
+        analytics.summary_invalidate(bot.owner_id)
         changed = sorted(changes)
         _record(
             bot,
@@ -291,6 +295,7 @@ def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None
         bot.credential = None  # the key set may be deleted now; the history does not need it
         bot.next_tick_at = None
         bot.save(update_fields=["deleted_at", "credential", "next_tick_at", "updated_at"])
+        analytics.summary_invalidate(bot.owner_id)
         audit_record(actor=user, action="bot.delete", target=bot, data={"name": bot.name}, request=request)
         event_record(
             type="bot_deleted",
@@ -347,6 +352,7 @@ def _apply_transition(
         fields += ["paused_reason", "next_tick_at"]
     bot.status = to
     bot.save(update_fields=fields)
+    analytics.summary_invalidate(bot.owner_id)
 
     past = lifecycle.PAST[action]
     message = f"Bot '{bot.name}' {past}"
@@ -558,6 +564,7 @@ def trade_record_fill(
             last_price=price,
             updated_at=timezone.now(),
         )
+        analytics.summary_invalidate(bot.owner_id)
         if order is not None:
             filled = min(order.quantity, order.filled_quantity + quantity)
             prior = order.filled_quantity * (order.average_price or ZERO)

@@ -304,6 +304,9 @@ AUTOPILOT_MIN_TRADES = env.int("AUTOPILOT_MIN_TRADES", default=5)
 AUTOPILOT_MAX_DRAWDOWN_PCT = env.float("AUTOPILOT_MAX_DRAWDOWN_PCT", default=0.10)
 AUTOPILOT_MIN_PNL = env.float("AUTOPILOT_MIN_PNL", default=0.0)
 REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USDT")
+# analytics/summary is cached per user this long (0: not cached). The services that change
+# a user's bots retire the entry at once; the TTL bounds how old its conversion rates get.
+ANALYTICS_SUMMARY_CACHE_SECONDS = env.int("ANALYTICS_SUMMARY_CACHE_SECONDS", default=30)
 ADMIN_REQUIRE_UNLOCK = env.bool("ADMIN_REQUIRE_UNLOCK", default=False)
 
 # ---------------------------------------------------------------------------
