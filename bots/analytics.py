@@ -94,7 +94,10 @@ def annual_return(returns: Sequence[float]) -> float | None:
     growth = math.prod(1 + r for r in returns)
     if growth <= 0:
         return -1.0
-    return growth ** (PERIODS_PER_YEAR / len(returns)) - 1
+    try:
+        return growth ** (PERIODS_PER_YEAR / len(returns)) - 1
+    except OverflowError:  # a few days' growth, annualized, beyond a float
+        return math.inf
 
 
 def calmar_ratio(returns: Sequence[float]) -> float | None:

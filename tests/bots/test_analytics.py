@@ -84,6 +84,25 @@ def test_undefined_ratios_are_null():
     assert analytics.max_drawdown([]) == 0
 
 
+def test_growth_beyond_a_float_when_annualized_gives_a_null_calmar():
+    returns = [99.0, -0.1]  # 100x in a day: (100 * 0.9) ** 182.5 overflows a float
+    assert analytics.annual_return(returns) == float("inf")
+    assert analytics.calmar_ratio(returns) is None
+
+
+@pytest.mark.django_db
+def test_a_huge_day_still_answers_performance_and_summary(owner, owner_client):
+    bot = BotFactory(owner=owner, capital=Decimal(10))
+    fill(bot, "buy", 1, 10)
+    fill(bot, "sell", 1, 80)  # +700 % of capital in one day
+
+    performance = owner_client.get(f"/api/bots/{bot.pk}/performance")
+    summary = owner_client.get("/api/analytics/summary")
+
+    assert performance.status_code == summary.status_code == 200
+    assert performance.json()["calmar_ratio"] is None
+
+
 def test_daily_returns_fill_gaps_and_start_from_capital():
     returns = analytics.daily_returns(Decimal(100), [(date(2026, 1, 1), Decimal(10)), (date(2026, 1, 3), Decimal(-11))])
     assert returns == pytest.approx([0.1, 0.0, -0.1])
