@@ -115,6 +115,42 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far, all cores (from /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench database."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+class MachineCpu:
+    """Who uses the machine during a phase: each role's processes, and the machine as a whole."""
+
+    def __init__(self, roles: dict[str, list[int]]):
+        self.roles = roles
+        self.before = {role: cpu_seconds(pids) for role, pids in roles.items()}
+        self.busy_before = machine_busy_seconds()
+
+    def shares(self, seconds: float) -> list[tuple[str, float]]:
+        """(role, cores used) for every role, then the rest of the machine and its idle share."""
+        used = [(role, (cpu_seconds(pids) - self.before[role]) / seconds) for role, pids in self.roles.items()]
+        busy = (machine_busy_seconds() - self.busy_before) / seconds
+        used.append(("everything else (kernel, other processes)", max(0.0, busy - sum(c for _, c in used))))
+        used.append(("idle", max(0.0, (os.cpu_count() or 2) - busy)))
+        return used
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -630,9 +666,18 @@ async def run(args, layout: Layout, seeds: list[dict]) -> dict:
     if args.profile:
         spy = profile(layout.pids("web"), int(min(args.seconds, 30)), profile_path)
     events_before = ws.received
+    roles = {f"web ({layout.web_workers} WSGI workers)": web}
+    roles.update((name, layout.pids(name)) for name in ("asgi", "relay", "worker", "beat"))
+    roles["PostgreSQL backends"] = postgres_backends(layout.env["DATABASE_URL"])
+    roles["redis-server"] = [layout.redis_pid]
+    roles["load generator (this process)"] = [os.getpid()]
+    if spy is not None:
+        roles["py-spy"] = [spy.pid]
+    machine = MachineCpu(roles)
     cpu_before = cpu_seconds(web)
     seconds = await drive(users, args.seconds, recorder, record=True)
     mix_cpu = cpu_seconds(web) - cpu_before
+    machine_shares = machine.shares(seconds)
     await asyncio.sleep(3)  # events of the last writes
     ws_events = ws.received - events_before
     await ws.stop()
@@ -646,6 +691,9 @@ async def run(args, layout: Layout, seeds: list[dict]) -> dict:
         f"({mix_ms / bare_ms:.1f}x); the workers used {mix_cpu / seconds:.2f} of the 2 cores during the mix"
     )
     result.update(bare_cpu_ms=bare_ms, mix_cpu_ms=mix_ms, web_cores=mix_cpu / seconds)
+    print(f"\nwhere the machine's {os.cpu_count()} cores went during the mix (cores used, from /proc):")
+    table([[role, f"{cores:.2f}"] for role, cores in machine_shares], ["process", "cores"])
+    result["machine_cores"] = machine_shares
     if spy is not None:
         spy.wait(timeout=120)
         if profile_path.exists():
@@ -666,8 +714,8 @@ def main() -> int:
     parser.add_argument(
         "--warmup",
         type=float,
-        default=30,
-        help="seconds; the users' first logins (~0.25 s of CPU each) are staggered across it",
+        default=10,
+        help="seconds; the users' first logins (~25 ms of Argon2id CPU each) are staggered across it",
     )
     parser.add_argument("--bare-seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=3)
@@ -706,6 +754,7 @@ def main() -> int:
         out = manage(env, "shell", "-c", code)
         seeds = json.loads(next(line for line in out.splitlines() if line.startswith("SEED "))[5:])
         layout = Layout(env, data_dir, args.web_workers)
+        layout.redis_pid = redis.process.pid
         layout.start()
         print(f"web (granian x{args.web_workers}) on {layout.web_port}, daphne on {layout.ws_port}", flush=True)
         result = asyncio.run(run(args, layout, seeds))
