@@ -27,10 +27,8 @@ Conventions (API.md "bots"; verified against ``empyrical`` in tests/bots/test_an
 
 from __future__ import annotations
 
-import logging
 import math
 import secrets
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -41,14 +39,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
-from accounts.api.throttles import OUTAGE_SKIP_SECONDS, _is_cache_outage
+from accounts.api.cache_outage import CacheOutage
 from bots import market_data
 from bots.models import ZERO, Bot, BotDailyPnl
 from bots.serializers import money
 
 PERIODS_PER_YEAR = 365
-
-logger = logging.getLogger("botfleet.analytics")
 
 
 # ---------------------------------------------------------------------------
@@ -299,18 +295,13 @@ SUMMARY_VERSION_KEY = "analytics:summary:{user_id}:version"
 # Long, so entries keep hitting; when a version expires or is evicted, its entries miss.
 SUMMARY_VERSION_SECONDS = 24 * 3600
 
-# After a cache error, this process leaves the summary cache alone for OUTAGE_SKIP_SECONDS,
-# as the throttles do: a hung Redis would cost a socket timeout per request and per fill.
-_outage = {"until": 0.0}
+# After a cache error this process leaves the summary cache alone for a few seconds:
+# a hung Redis would cost a socket timeout per request and per fill.
+_outage = CacheOutage("summary cache")
 
 
 def _cache_usable() -> bool:
-    return settings.ANALYTICS_SUMMARY_CACHE_SECONDS > 0 and time.monotonic() >= _outage["until"]
-
-
-def _skip_cache(exc: Exception, doing: str) -> None:
-    _outage["until"] = time.monotonic() + OUTAGE_SKIP_SECONDS
-    logger.warning("summary cache skipped for %gs, %s failed: %s", OUTAGE_SKIP_SECONDS, doing, exc.__class__.__name__)
+    return settings.ANALYTICS_SUMMARY_CACHE_SECONDS > 0 and not _outage.active()
 
 
 def user_summary(user) -> dict:
@@ -337,17 +328,15 @@ def user_summary(user) -> dict:
             if not cache.add(version_key, version, SUMMARY_VERSION_SECONDS):
                 return _summary_compute(user)  # a write retired it meanwhile: not worth a retry
     except Exception as exc:
-        if not _is_cache_outage(exc):
+        if not _outage.tripped_by(exc, "read"):
             raise
-        _skip_cache(exc, "read")
         return _summary_compute(user)
     summary = _summary_compute(user)
     try:
         cache.set(key, (version, summary), settings.ANALYTICS_SUMMARY_CACHE_SECONDS)
     except Exception as exc:
-        if not _is_cache_outage(exc):
+        if not _outage.tripped_by(exc, "store"):
             raise
-        _skip_cache(exc, "store")
     return summary
 
 
@@ -370,9 +359,8 @@ def _summary_retire(user_id: int) -> None:
     try:
         cache.set(SUMMARY_VERSION_KEY.format(user_id=user_id), secrets.token_hex(8), SUMMARY_VERSION_SECONDS)
     except Exception as exc:
-        if not _is_cache_outage(exc):
+        if not _outage.tripped_by(exc, "invalidation"):
             raise
-        _skip_cache(exc, "invalidation")
 
 
 def overview(user_id: int) -> dict:

@@ -6,18 +6,15 @@ that do not otherwise need it keep being served (and the outage is logged).
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import throttling
 
+from accounts.api.cache_outage import CacheOutage
 from accounts.api.client_ip import client_ip
-
-logger = logging.getLogger("botfleet.throttle")
 
 
 class _TrustedIdentMixin:
@@ -25,33 +22,17 @@ class _TrustedIdentMixin:
         return client_ip(request)
 
     def allow_request(self, request, view) -> bool:
-        if time.monotonic() < _outage["until"]:
+        if _outage.active():
             return True  # the cache was just found down: don't wait on it again per request
         try:
             return super().allow_request(request, view)
         except Exception as exc:
-            if not _is_cache_outage(exc):
+            if not _outage.tripped_by(exc, "rate check"):
                 raise
-            # A hung Redis costs a socket timeout per call: every request would wait
-            # for it. Skip throttling for a few seconds, then try the cache again.
-            _outage["until"] = time.monotonic() + OUTAGE_SKIP_SECONDS
-            logger.warning(
-                "throttle skipped for %gs, cache unavailable: %s", OUTAGE_SKIP_SECONDS, exc.__class__.__name__
-            )
             return True
 
 
-# After a cache error, throttles let requests through without asking the cache for
-# this long (per process); one request then probes it again.
-OUTAGE_SKIP_SECONDS = 5.0
-_outage = {"until": 0.0}
-
-
-def _is_cache_outage(exc: Exception) -> bool:
-    import redis.exceptions
-    from django.db import DatabaseError
-
-    return isinstance(exc, (redis.exceptions.RedisError, DatabaseError, OSError))
+_outage = CacheOutage("throttle")
 
 
 class _FixedWindow(throttling.SimpleRateThrottle):

@@ -34,7 +34,7 @@ AUTH_QUERIES = 1  # the bearer token's user (tests/accounts/test_tokens.py)
 def _cache_on(settings, monkeypatch):
     settings.ANALYTICS_SUMMARY_CACHE_SECONDS = 30
     # A test that breaks the cache opens this process's skip window; the next must not inherit it.
-    monkeypatch.setitem(analytics._outage, "until", 0.0)
+    monkeypatch.setattr(analytics._outage, "until", 0.0)
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_a_cache_that_fails_on_store_or_invalidation_still_answers(
     monkeypatch.setattr(backend, "set", refuse)
     assert _summary(owner_client)["total_trades"] == 2  # computed; storing it failed
 
-    monkeypatch.setitem(analytics._outage, "until", 0.0)
+    monkeypatch.setattr(analytics._outage, "until", 0.0)
     with django_capture_on_commit_callbacks(execute=True):
         trade = fill(traded, "buy", 1, 100)  # the retirement after commit fails, quietly
     assert trade.pk is not None
