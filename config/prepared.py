@@ -110,17 +110,26 @@ class PreparedQuery:
             converters=converters,
         )
 
-    def fetch(self, *, limit: int | None = None, offset: int = 0, **values) -> list[Model]:
-        """The instances for these values, with annotations set; one query."""
+    def statement(self, alias: str, **values) -> tuple[_Compiled, list]:
+        """The compiled query for these values and its parameters, for callers that run it.
+
+        ``fetch`` runs it through Django's cursor; authentication runs it as a reused
+        server-side prepared statement (accounts/authentication.py).
+        """
         unknown = set(values) - set(self.params)
         if unknown:
             raise TypeError(f"unknown parameters: {sorted(unknown)}")
-        alias = router.db_for_read(self.model)
         shape = tuple(name for name in self.params if values.get(name) is not None)
         compiled = self._compile(alias, shape)
         params = list(compiled.params)
         for position, name in compiled.slots:
             params[position] = values[name]
+        return compiled, params
+
+    def fetch(self, *, limit: int | None = None, offset: int = 0, **values) -> list[Model]:
+        """The instances for these values, with annotations set; one query."""
+        alias = router.db_for_read(self.model)
+        compiled, params = self.statement(alias, **values)
         sql = compiled.sql
         if limit is not None:
             # Django writes LIMIT/OFFSET as literals; bound here so one SQL serves every page.
@@ -130,9 +139,10 @@ class PreparedQuery:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return [self._instance(alias, connection, compiled, row) for row in rows]
+        return [self.instance(alias, connection, compiled, row) for row in rows]
 
-    def _instance(self, alias: str, connection, compiled: _Compiled, row) -> Model:
+    def instance(self, alias: str, connection, compiled: _Compiled, row) -> Model:
+        """A model instance from one result row of ``compiled``, as the ORM's iterator builds it."""
         if compiled.converters:
             row = list(row)
             for index, converters, expression in compiled.converters:

@@ -53,6 +53,15 @@ def test_a_token_signed_with_another_key_is_a_401(api_client, owner):
     assert_error(me(api_client, forged), 401, "AUTHENTICATION_FAILED")
 
 
+@pytest.mark.parametrize("user_id", [None, "not-a-number", "999999"])
+def test_a_validly_signed_token_for_no_user_is_a_401(api_client, user_id):
+    token = AccessToken()
+    token["user_id"] = user_id
+    token[VERSION_CLAIM] = 0
+
+    assert_error(me(api_client, str(token)), 401, "AUTHENTICATION_FAILED")
+
+
 def test_an_expired_token_is_a_401(api_client, owner):
     token = AccessToken.for_user(owner)
     token[VERSION_CLAIM] = owner.token_version
