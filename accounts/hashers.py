@@ -16,6 +16,7 @@ class Argon2idPasswordHasher(Argon2PasswordHasher):
     PBKDF2 by an earlier install, still verify and are re-hashed at the next login.
     """
 
-    time_cost = settings.PASSWORD_ARGON2_TIME_COST
-    memory_cost = settings.PASSWORD_ARGON2_MEMORY_KIB
-    parallelism = settings.PASSWORD_ARGON2_PARALLELISM
+    # Read when used, not when the class is imported: settings overrides apply.
+    time_cost = property(lambda self: settings.PASSWORD_ARGON2_TIME_COST)
+    memory_cost = property(lambda self: settings.PASSWORD_ARGON2_MEMORY_KIB)
+    parallelism = property(lambda self: settings.PASSWORD_ARGON2_PARALLELISM)
