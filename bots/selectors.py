@@ -12,11 +12,11 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from accounts.api.errors import ApiError
+from accounts.prepared import PreparedQuery
 from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
-from config.prepared import PreparedQuery
 from credentials.exceptions import CredentialDecryptError
 from credentials.providers import UnknownProvider
 from credentials.selectors import CredentialUnavailable, credential_for_order
@@ -59,7 +59,7 @@ def _bot_rows(*, total: bool):
     return PreparedQuery(Bot, build, user_id=int, status=str, exchange=str, mode=str, today=date)
 
 
-# The hottest reads of the API: compiled once (config.prepared), from bot_list itself.
+# The hottest reads of the API: compiled once (accounts.prepared), from bot_list itself.
 _BOT_PAGE = _bot_rows(total=True)
 _BOTS = _bot_rows(total=False)
 

@@ -11,9 +11,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from accounts.prepared import PreparedQuery
 from bots import selectors
 from bots.models import Bot
-from config.prepared import PreparedQuery
 from tests.bots.factories import BotFactory, fill
 
 pytestmark = pytest.mark.django_db
