@@ -200,8 +200,9 @@ def manage(env: dict, *args: str, timeout: float = 600) -> str:
 class Layout:
     """The production processes, each in its own session so a stop takes its children."""
 
-    def __init__(self, env: dict, data_dir: Path, web_workers: int):
+    def __init__(self, env: dict, data_dir: Path, web_workers: int, redis_pid: int | None = None):
         self.env, self.data_dir, self.web_workers = env, data_dir, web_workers
+        self.redis_pid = redis_pid  # its own redis-server, started beside the layout
         self.web_port, self.ws_port = free_port(), free_port()
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -669,7 +670,8 @@ async def run(args, layout: Layout, seeds: list[dict]) -> dict:
     roles = {f"web ({layout.web_workers} WSGI workers)": web}
     roles.update((name, layout.pids(name)) for name in ("asgi", "relay", "worker", "beat"))
     roles["PostgreSQL backends"] = postgres_backends(layout.env["DATABASE_URL"])
-    roles["redis-server"] = [layout.redis_pid]
+    if layout.redis_pid:
+        roles["redis-server"] = [layout.redis_pid]
     roles["load generator (this process)"] = [os.getpid()]
     if spy is not None:
         roles["py-spy"] = [spy.pid]
@@ -753,8 +755,7 @@ def main() -> int:
         code = SEED.format(users=args.users, bots=args.bots_per_user, password=PASSWORD)
         out = manage(env, "shell", "-c", code)
         seeds = json.loads(next(line for line in out.splitlines() if line.startswith("SEED "))[5:])
-        layout = Layout(env, data_dir, args.web_workers)
-        layout.redis_pid = redis.process.pid
+        layout = Layout(env, data_dir, args.web_workers, redis.process.pid)
         layout.start()
         print(f"web (granian x{args.web_workers}) on {layout.web_port}, daphne on {layout.ws_port}", flush=True)
         result = asyncio.run(run(args, layout, seeds))
