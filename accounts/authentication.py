@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, router
@@ -15,6 +14,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
+from accounts import pgexec
 from accounts.api.errors import AccountDisabled
 from accounts.models import RevokedAccessToken, User
 from accounts.prepared import PreparedQuery
@@ -33,47 +33,36 @@ _USER_QUERY = PreparedQuery(
 )
 
 
-class _PreparedCursor(psycopg.Cursor):
-    """Server-side binding, always prepared, binary results (cheaper to load)."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=True)
-
-
 def _fetch_one(connection, sql: str, params: list):
-    """Run the authentication query; on PostgreSQL as a prepared statement.
+    """Run the authentication query; on PostgreSQL as a prepared statement through libpq.
 
     Parsing and planning it anew on every request was most of the database's share
-    of an authenticated request, and psycopg's cursor set-up a good part of ours.
-    Django binds parameters on the client (no prepared statements); here one cursor
-    per connection binds on the server, prepares, and is reused, inside Django's own
-    wrapper (error translation, query logging). Behind a transaction-mode PgBouncer
-    set DATABASE_PREPARED_AUTH=0.
+    of an authenticated request, and psycopg's cursor machinery a good part of ours
+    (accounts/pgexec.py). Behind a transaction-mode PgBouncer set
+    DATABASE_PREPARED_AUTH=0.
     """
-    if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_AUTH:
+    if (
+        connection.vendor != "postgresql"
+        or not settings.DATABASE_PREPARED_AUTH
+        # Someone is watching queries (tests counting them, debug logging, an
+        # instrumentation wrapper): Django's cursor, so that they see it.
+        or connection.queries_logged
+        or connection.execute_wrappers
+    ):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
+    # What Django's cursor does around a query, kept: reconnect when due, the
+    # thread and broken-transaction checks, and (in pgexec) error translation, which
+    # also marks the connection for close_old_connections.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = getattr(connection, "_botfleet_auth_cursor", None)
-    if raw is None or raw.closed or raw.connection is not connection.connection:
-        raw = connection._botfleet_auth_cursor = _PreparedCursor(connection.connection)
-    if connection.queries_logged or connection.execute_wrappers:
-        # Someone is watching queries (tests counting them, debug logging, an
-        # instrumentation wrapper): go through Django's cursor wrapper so they see it.
-        with connection.wrap_database_errors:
-            cursor = connection._prepare_cursor(raw)  # not closed: it serves the next request
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-    # Nobody is: Django's wrapper layers cost about a third of the query's client CPU.
-    # What they do beyond that is kept: the thread and broken-transaction checks, and
-    # error translation, which also marks the connection for close_old_connections.
     connection.validate_thread_sharing()
     connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors:
-        raw.execute(sql, params)
-        return raw.fetchone()
+    return pgexec.fetch_one(connection, sql, params)
+
+
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 def _user_with_revocation(user_id, jti: str) -> User | None:
@@ -83,6 +72,10 @@ def _user_with_revocation(user_id, jti: str) -> User | None:
     except ValidationError:
         return None
     if user_id is None:  # a null claim: no user, and no stand-in to bind
+        return None
+    # Claims no row can match, refused before they reach the database (where an
+    # out-of-range id is an error, and a NUL cannot be sent as text).
+    if not _BIGINT_MIN <= user_id <= _BIGINT_MAX or not isinstance(jti, str) or "\x00" in jti:
         return None
     alias = router.db_for_read(User)
     compiled, params = _USER_QUERY.statement(alias, user_id=user_id, jti=jti)
