@@ -58,6 +58,7 @@ class Result:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    split: str = ""  # how the server's workers shared the connections mid-run, busiest first ("12/8")
     server_cpu_s: float = 0.0  # CPU seconds of the server processes (and database backends) during the run
 
     @property
@@ -83,6 +84,7 @@ def combine(rounds: list[Result]) -> Result:
         p99_ms=median([r.p99_ms for r in rounds]),
         non_2xx=sum(r.non_2xx for r in rounds),
         socket_errors=sum(r.socket_errors for r in rounds),
+        split=" ".join(r.split for r in rounds if r.split),
         server_cpu_s=sum(r.server_cpu_s for r in rounds),
     )
 
@@ -293,14 +295,42 @@ def check_answers(port: int, token: str) -> None:
             fail(f"{target} answered {status}: {body[:300]!r}")
 
 
-def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float, headers: dict) -> Result:
+def connection_split(port: int) -> str:
+    """Established connections to ``port`` per server process, busiest first: "12/8".
+
+    Each worker keeps the keep-alive connections it accepted, and how the 20 of a run
+    fall between the two is chance: a worker holding 14 answers them about twice as
+    late as one holding 10 would. That is most of the spread of p95 between runs.
+    """
+    ss = shutil.which("ss")
+    if ss is None:
+        return ""
+    out = subprocess.run([ss, "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True)
+    counts: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        pid = line.partition("pid=")[2].partition(",")[0]
+        if pid:
+            counts[pid] = counts.get(pid, 0) + 1
+    return "/".join(str(n) for n in sorted(counts.values(), reverse=True))
+
+
+def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float, headers: dict, port: int = 0) -> Result:
     args = [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", str(script)]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    with subprocess.Popen([*args, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        split = ""
+        if port:
+            time.sleep(seconds / 2)
+            split = connection_split(port)
+        try:
+            stdout, stderr = process.communicate(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            fail("wrk did not finish")
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
-        fail(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
+        fail(f"wrk gave no result: {stdout[-500:]} {stderr[-500:]}")
     requests, duration, p50, p95, p99, non_2xx, errors = line.split()[1:]
     return Result(
         requests=int(requests),
@@ -310,6 +340,7 @@ def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float, 
         p99_ms=int(p99) / 1000,
         non_2xx=int(non_2xx),
         socket_errors=int(errors),
+        split=split,
     )
 
 
@@ -362,6 +393,7 @@ def main() -> None:
                         connections,
                         args.duration / args.rounds,
                         headers,
+                        port,
                     )
                     result.server_cpu_s = process_cpu_seconds(pids) - before
                     rounds[name].append(result)
@@ -394,6 +426,10 @@ def print_table(args, use_pg: bool, use_redis: bool, rows) -> None:
         if connections == 20:
             p95 = pair["me"].p95_ms
             verdicts.append(("/me p95 at 20 conns < 20 ms", p95 < 20, f"{p95:.2f} ms"))
+    print("\nconnections per worker in each round (busiest first; p95 follows the busiest):")
+    for connections, pair in rows:
+        for name in ("bare", "me"):
+            print(f"{connections:>5}  {name:<5} {pair[name].split}")
     print(
         "\ncpu ms/req: CPU of the server processes and their PostgreSQL backends per request"
         " (not wrk, not Redis); it holds when other work on the machine skews req/s."
