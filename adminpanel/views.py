@@ -173,10 +173,11 @@ class ResourceUsersView(StaffView):
         sizes = selectors.row_sizes()
         paginator = PageNumberPagination()
         rows = paginator.paginate_queryset(queryset, request, view=self)
-        response = paginator.get_paginated_response([selectors.user_usage_row(user, sizes) for user in rows])
-        response.data["sort"] = sort or selectors.DEFAULT_USAGE_SORT
-        response.data["system_totals"] = selectors.system_totals()
-        return response
+        return paginator.get_paginated_response(
+            [selectors.user_usage_row(user, sizes) for user in rows],
+            sort=sort or selectors.DEFAULT_USAGE_SORT,
+            system_totals=selectors.system_totals(),
+        )
 
 
 # ---------------------------------------------------------------------------

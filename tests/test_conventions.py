@@ -172,6 +172,38 @@ async def test_a_chunked_body_over_the_limit_is_a_413_under_asgi():
 
 
 # ---------------------------------------------------------------------------
+# Success bodies (rendered by accounts.api.responses.success, not a DRF Response)
+# ---------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_success_body_is_json_with_the_views_allow_header(owner_client):
+    response = owner_client.get("/api/auth/me")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Allow"] == "GET, PATCH, HEAD, OPTIONS"
+    body = response.json()
+    assert body["success"] is True and body["user"]["email"] == owner_client.user.email
+
+
+@pytest.mark.django_db
+def test_a_list_body_keeps_its_links_and_the_views_own_fields(staff_client):
+    response = staff_client.get("/api/admin/resources/users?page_size=1")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert {"success", "users", "total", "next", "previous", "sort", "system_totals"} <= set(body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
+def test_the_body_is_json_whatever_the_client_accepts(owner_client, accept):
+    # One renderer: like an error body, a success body is JSON (accounts/api/negotiation.py).
+    response = owner_client.get("/api/auth/me", HTTP_ACCEPT=accept)
+
+    assert (response.status_code, response["Content-Type"]) == (200, "application/json")
+
+
+# ---------------------------------------------------------------------------
 # The envelope for Django's own errors and crashes
 # ---------------------------------------------------------------------------
 @pytest.mark.django_db

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
-from rest_framework.response import Response
+
+from accounts.api.responses import success
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -50,15 +52,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
     # Past this, an OFFSET would overflow the database's integer; nothing is there anyway.
     _MAX_PAGE = 10**9
 
-    def get_paginated_response(self, data) -> Response:
-        return Response(
-            {
-                "success": True,
+    def get_paginated_response(self, data, **extra) -> HttpResponse:
+        """The page's body; ``extra`` adds fields of the view's own (rendered at once: no ``.data``)."""
+        return success(
+            **{
                 self.list_key: data,
                 "total": self.page.paginator.count,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
-            }
+            },
+            **extra,
         )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
