@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from dataclasses import dataclass, field
 
 import psycopg
@@ -53,11 +54,18 @@ class _Session:
     names: dict[str, bytes] = field(default_factory=dict)
 
 
+# Per psycopg connection, not per Django connection: with a pool (DATABASE_POOL, the
+# ASGI processes) a Django connection holds a different server connection from one
+# request to the next, and what each has prepared must follow it, or it would be
+# prepared again under a new name every time (statements piling up on the server).
+_SESSIONS: weakref.WeakKeyDictionary[psycopg.Connection, _Session] = weakref.WeakKeyDictionary()
+
+
 def _session(connection) -> _Session:
     raw = connection.connection
-    session = getattr(connection, "_botfleet_pq_session", None)
-    if session is None or session.pgconn is not raw.pgconn:  # first use, or a new connection
-        session = connection._botfleet_pq_session = _Session(raw.pgconn, Transformer(raw))
+    session = _SESSIONS.get(raw)
+    if session is None or session.pgconn is not raw.pgconn:
+        session = _SESSIONS[raw] = _Session(raw.pgconn, Transformer(raw))
     return session
 
 

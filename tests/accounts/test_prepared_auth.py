@@ -105,7 +105,32 @@ def test_an_sql_error_is_djangos_error_and_nothing_is_recorded():
         pgexec.fetch_one(connection, "SELECT no_such_column FROM accounts_user WHERE id = %s", [1])
 
     assert isinstance(caught.value.__cause__, psycopg.errors.UndefinedColumn)
-    assert not any("no_such_column" in sql for sql in connection._botfleet_pq_session.names)
+    assert not any("no_such_column" in sql for sql in pgexec._session(connection).names)
+
+
+_MARKED_SQL = "SELECT %s::int + 1 AS follows_the_connection"
+
+
+def _marked_statements_on(raw) -> int:
+    query = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%follows_the_connection%'"
+    return raw.execute(query).fetchone()[0]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_what_was_prepared_follows_the_server_connection_through_a_pool():
+    # A pool hands the same Django connection another server connection per request.
+    first = connection.connection
+    second = connection.get_new_connection(connection.get_connection_params())
+    try:
+        for raw in (first, second, first, second):
+            connection.connection = raw
+            assert pgexec.fetch_one(connection, _MARKED_SQL, [1]) == (2,)
+
+        assert (_marked_statements_on(first), _marked_statements_on(second)) == (1, 1)
+    finally:
+        connection.connection = first
+        second.close()
 
 
 @postgres_only
