@@ -74,8 +74,9 @@ def _user_with_revocation(user_id, jti: str) -> User | None:
     if user_id is None:  # a null claim: no user, and no stand-in to bind
         return None
     # Claims no row can match, refused before they reach the database (where an
-    # out-of-range id is an error, and a NUL cannot be sent as text).
-    if not _BIGINT_MIN <= user_id <= _BIGINT_MAX or not isinstance(jti, str) or "\x00" in jti:
+    # out-of-range id is an error, and a NUL or a lone surrogate cannot be sent as
+    # text). Our token ids are hex.
+    if not _BIGINT_MIN <= user_id <= _BIGINT_MAX or not isinstance(jti, str) or not jti.isascii() or "\x00" in jti:
         return None
     alias = router.db_for_read(User)
     compiled, params = _USER_QUERY.statement(alias, user_id=user_id, jti=jti)

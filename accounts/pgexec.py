@@ -9,6 +9,9 @@ adapters costs about 60, and about 100 µs less inside a whole request. libpq
 releases the GIL while it waits, like psycopg's own wait does.
 
 Only the per-request read uses this; everything else goes through Django's cursor.
+One difference from it: inside an ``atomic()`` block whose first query this is,
+psycopg has not sent its ``BEGIN`` yet, so the read runs in a transaction of its own.
+Under READ COMMITTED (Django's default, and ours) it sees the same rows either way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from psycopg import pq
 from psycopg.adapt import Transformer
 
 _PLACEHOLDER = re.compile(r"%%|%s")
-_MISSING_STATEMENT = "26000"  # invalid_sql_statement_name: "prepared statement ... does not exist"
+_STALE_STATEMENT = {
+    "26000",  # invalid_sql_statement_name: "prepared statement ... does not exist"
+    "0A000",  # feature_not_supported: "cached plan must not change result type"
+}
 _STATEMENT_NUMBERS = itertools.count(1)
 
 
@@ -36,13 +42,13 @@ def numbered_placeholders(sql: str) -> str:
 def _text_parameter(value) -> bytes:
     # Sent in text format: the server parses each one as the type it inferred when
     # preparing. libpq passes text parameters as C strings, so a NUL would cut the
-    # value short instead of failing: refused here.
+    # value short instead of failing: refused here, as is text UTF-8 cannot encode.
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"only int and str parameters are supported, not {type(value).__name__}")
     text = str(value)
     if "\x00" in text:
         raise ValueError("a parameter contains a NUL character")
-    return text.encode()
+    return text.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
 
 
 @dataclass
@@ -51,6 +57,7 @@ class _Session:
 
     pgconn: pq.abc.PGconn
     transformer: Transformer
+    encoding: str
     names: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -65,7 +72,7 @@ def _session(connection) -> _Session:
     raw = connection.connection
     session = _SESSIONS.get(raw)
     if session is None or session.pgconn is not raw.pgconn:
-        session = _SESSIONS[raw] = _Session(raw.pgconn, Transformer(raw))
+        session = _SESSIONS[raw] = _Session(raw.pgconn, Transformer(raw), raw.info.encoding)
     return session
 
 
@@ -93,14 +100,16 @@ def _execute(session: _Session, sql: str, values: list[bytes]) -> pq.abc.PGresul
     result = session.pgconn.exec_prepared(name, values, None, pq.Format.BINARY)
     if result.status == pq.ExecStatus.TUPLES_OK:
         return result
-    if _sqlstate(result) == _MISSING_STATEMENT and session.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-        # Deallocated behind our back (DISCARD ALL; psycopg's DEALLOCATE ALL after a
-        # rollback on a connection where it prepared statements of its own): once more.
-        session.names.pop(sql, None)
+    # A statement that failed is not used again: it may be gone (DISCARD ALL, a pooler's
+    # reset) or stale (a migration changed a column it returns: "cached plan must not
+    # change result type"), and every later request would fail the same way.
+    session.names.pop(sql, None)
+    if _sqlstate(result) in _STALE_STATEMENT and session.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        # Outside a transaction nothing was aborted: prepare it afresh and run it once more.
         result = session.pgconn.exec_prepared(_prepare(session, sql), values, None, pq.Format.BINARY)
         if result.status == pq.ExecStatus.TUPLES_OK:
             return result
-    raise _error(session.pgconn, result)
+    raise _error(session, result)
 
 
 def _prepare(session: _Session, sql: str) -> bytes:
@@ -109,7 +118,7 @@ def _prepare(session: _Session, sql: str) -> bytes:
     name = f"botfleet_{next(_STATEMENT_NUMBERS)}".encode()
     result = session.pgconn.prepare(name, numbered_placeholders(sql).encode(), None)
     if result.status != pq.ExecStatus.COMMAND_OK:
-        raise _error(session.pgconn, result)
+        raise _error(session, result)
     session.names[sql] = name
     return name
 
@@ -118,13 +127,10 @@ def _sqlstate(result: pq.abc.PGresult) -> str:
     return (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
 
 
-def _error(pgconn: pq.abc.PGconn, result: pq.abc.PGresult) -> psycopg.Error:
-    message = (result.error_message or pgconn.error_message or b"query failed").decode(errors="replace").strip()
-    sqlstate = _sqlstate(result)
-    if sqlstate:
-        try:
-            return psycopg.errors.lookup(sqlstate)(message, info=result)
-        except KeyError:  # a code this psycopg does not know
-            pass
+def _error(session: _Session, result: pq.abc.PGresult) -> psycopg.Error:
+    if _sqlstate(result):  # psycopg's class for the code (or for its class of codes)
+        return psycopg.errors.error_from_result(result, encoding=session.encoding)
     # No SQLSTATE: the connection itself failed (closed by the server, network gone).
+    message = result.error_message or session.pgconn.error_message or b"query failed"
+    message = message.decode(session.encoding, errors="replace").strip()
     return psycopg.OperationalError(message, info=result)

@@ -23,9 +23,13 @@ def me(client, token=None):
     return client.get("/api/auth/me", **headers)
 
 
-def our_statements() -> list[str]:
+def auth_statements() -> list[str]:
+    """The authentication query's prepared statements on this test's server connection."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'botfleet\\_%%'")
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements"
+            " WHERE name LIKE 'botfleet\\_%%' AND statement LIKE '%%accounts_revokedaccesstoken%%'"
+        )
         return [statement for (statement,) in cursor.fetchall()]
 
 
@@ -48,7 +52,11 @@ def test_a_signed_token_with_an_impossible_user_id_is_a_401(api_client, owner, u
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("jti", [f"{'a' * 16}\x00{'b' * 15}", 12345, None, ["a"]], ids=["nul", "int", "null", "list"])
+@pytest.mark.parametrize(
+    "jti",
+    [f"{'a' * 16}\x00{'b' * 15}", "\ud800" * 32, "é" * 32, 12345, None, ["a"]],
+    ids=["nul", "lone-surrogate", "non-ascii", "int", "null", "list"],
+)
 def test_a_signed_token_with_a_malformed_jti_is_a_401(api_client, owner, jti):
     token = AccessToken.for_user(owner)
     token["jti"] = jti
@@ -78,7 +86,7 @@ def test_the_authentication_query_is_prepared_once_on_the_server(owner_client):
     assert me(owner_client).status_code == 200
     assert me(owner_client).status_code == 200
 
-    statements = our_statements()
+    statements = auth_statements()
     assert len(statements) == 1
     assert '"accounts_user"' in statements[0] and "$1" in statements[0]
 
@@ -96,6 +104,7 @@ def test_the_row_is_the_one_the_orm_builds(owner):
             expected, got = getattr(from_orm, field.attname), getattr(from_libpq, field.attname)
             assert (got, type(got)) == (expected, type(expected)), field.name
         assert from_libpq._state.adding is False and from_libpq._state.db == "default"
+    assert len(auth_statements()) == 1  # it came through libpq, not Django's cursor
 
 
 @postgres_only
@@ -118,7 +127,7 @@ def _marked_statements_on(raw) -> int:
 
 @postgres_only
 @pytest.mark.django_db
-def test_what_was_prepared_follows_the_server_connection_through_a_pool():
+def test_what_was_prepared_follows_the_server_connection_when_it_is_swapped():
     # A pool hands the same Django connection another server connection per request.
     first = connection.connection
     second = connection.get_new_connection(connection.get_connection_params())
@@ -139,10 +148,27 @@ def test_a_statement_deallocated_behind_its_back_is_prepared_again(owner_client)
     assert me(owner_client).status_code == 200
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")  # what DISCARD ALL or a pooler's reset does
-    assert our_statements() == []
+    assert auth_statements() == []
 
     assert me(owner_client).status_code == 200
-    assert len(our_statements()) == 1
+    assert len(auth_statements()) == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_made_stale_by_a_migration_is_prepared_again(owner_client):
+    assert me(owner_client).status_code == 200
+    with connection.cursor() as cursor:
+        # A column the statement returns changes type: PostgreSQL refuses the old plan
+        # ("cached plan must not change result type").
+        cursor.execute("ALTER TABLE accounts_user ALTER COLUMN phone TYPE varchar(40)")
+    try:
+        assert me(owner_client).status_code == 200
+        assert me(owner_client).status_code == 200
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE accounts_user ALTER COLUMN phone TYPE varchar(32)")
+        connection.close()  # the next test starts without statements planned for varchar(40)
 
 
 @postgres_only
@@ -174,6 +200,7 @@ def test_the_query_runs_after_a_rolled_back_savepoint(owner):
             _divide_by_zero()
 
         assert _user_with_revocation(owner.pk, "x" * 32).pk == owner.pk
+        assert len(auth_statements()) == 1
 
 
 @postgres_only
