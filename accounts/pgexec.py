@@ -53,10 +53,14 @@ def _text_parameter(value) -> bytes:
 
 @dataclass
 class _Session:
-    """What one server connection has prepared, and a transformer bound to its adapters."""
+    """What one server connection has prepared.
+
+    Nothing here may refer to the psycopg connection itself (a ``Transformer`` does):
+    it is the weak key, and a connection nobody closes explicitly (a thread's, when the
+    thread ends) is closed by being collected.
+    """
 
     pgconn: pq.abc.PGconn
-    transformer: Transformer
     encoding: str
     names: dict[str, bytes] = field(default_factory=dict)
 
@@ -72,7 +76,7 @@ def _session(connection) -> _Session:
     raw = connection.connection
     session = _SESSIONS.get(raw)
     if session is None or session.pgconn is not raw.pgconn:
-        session = _SESSIONS[raw] = _Session(raw.pgconn, Transformer(raw), raw.info.encoding)
+        session = _SESSIONS[raw] = _Session(raw.pgconn, raw.info.encoding)
     return session
 
 
@@ -90,7 +94,7 @@ def fetch_one(connection, sql: str, params: list) -> tuple | None:
         result = _execute(session, sql, values)
         if result.ntuples == 0:
             return None
-        transformer = session.transformer
+        transformer = Transformer(raw)  # the connection's adapters, as its cursors load with
         transformer.set_pgresult(result)
         return transformer.load_row(0, tuple)
 

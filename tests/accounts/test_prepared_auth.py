@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import time
+import weakref
+
 import psycopg
 import pytest
 from django.db import DatabaseError, ProgrammingError, close_old_connections, connection, transaction
@@ -140,6 +144,39 @@ def test_what_was_prepared_follows_the_server_connection_when_it_is_swapped():
     finally:
         connection.connection = first
         second.close()
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_connection_nobody_closes_is_still_collected_and_so_closed():
+    # A thread's connection is never closed explicitly: it closes when collected, which
+    # what pgexec keeps about it must not prevent.
+    first = connection.connection
+    second = connection.get_new_connection(connection.get_connection_params())
+    backend = second.info.backend_pid
+    connection.connection = second
+    try:
+        assert pgexec.fetch_one(connection, _MARKED_SQL, [1]) == (2,)
+    finally:
+        connection.connection = first
+    collected = weakref.ref(second)
+    del second
+
+    gc.collect()
+
+    assert collected() is None
+    assert _backend_gone(backend)
+
+
+def _backend_gone(pid: int) -> bool:
+    # The server ends the backend once it reads the closed socket: shortly, not at once.
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone() == (0,):
+                return True
+        time.sleep(0.05)
+    return False
 
 
 @postgres_only
