@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.pagination import PageNumberPagination
@@ -351,8 +350,7 @@ class FleetActionView(APIView):
     def post(self, request):
         result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
         word = "started" if self.bot_action == Action.START else "stopped"
-        # ``status`` is a body field here, so not through success(status=...).
-        return Response({"success": True, "status": word, "bots": result["done"], "skipped": result["skipped"]})
+        return success(status=word, bots=result["done"], skipped=result["skipped"])
 
 
 class StatusView(APIView):
@@ -377,4 +375,4 @@ class StatusView(APIView):
         },
     )
     def get(self, request):
-        return Response({"success": True, **selectors.engine_status()})
+        return success(**selectors.engine_status())

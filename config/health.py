@@ -23,7 +23,6 @@ from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import metrics
@@ -128,8 +127,7 @@ class HealthView(_OpsView):
         },
     )
     def get(self, request):
-        # Not success(status=...): that keyword is success()'s HTTP status.
-        return Response({"success": True, "status": "ok"})
+        return success(status="ok")
 
 
 class ReadyView(_OpsView):

@@ -110,4 +110,4 @@ class InternalEventView(APIView):
             raise ApiError(str(exc), code="VALIDATION_ERROR", details={"allowed_types": allowed}) from None
         except LookupError:
             raise ApiError("No such user.", code="VALIDATION_ERROR", details={"user_id": ["does not exist"]}) from None
-        return success(status=201, event_id=event.pk)
+        return success(201, event_id=event.pk)
