@@ -29,9 +29,10 @@ EVENT_TYPES = (
     EventType(
         "training_started",
         BOT_UPDATE,
-        "A bot entered live mode and the training bay (quarantine).",
+        "A bot entered live mode and the training bay (quarantine), or went back to it because the venue, "
+        "symbol or strategy of a live bot changed (``reason``).",
         required=_BOT,
-        optional={"min_training_hours": (int, float)},
+        optional={"min_training_hours": (int, float), "reason": str},
     ),
     EventType(
         "trade_executed",

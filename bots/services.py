@@ -139,14 +139,14 @@ def _enter_live_mode(bot: Bot, now: datetime) -> None:
     bot.promoted_at = None
 
 
-def _training_event(bot: Bot) -> None:
-    event_record(
-        type="training_started",
-        user_id=bot.owner_id,
-        bot_id=bot.pk,
-        payload={"bot": bot_to_dict(bot), "min_training_hours": float(settings.LIVE_MIN_TRAINING_HOURS)},
-        message=f"Bot '{bot.name}' entered the training bay for {settings.LIVE_MIN_TRAINING_HOURS:g} hours",
-    )
+def _training_event(bot: Bot, *, reason: str = "") -> None:
+    payload: dict = {"bot": bot_to_dict(bot), "min_training_hours": float(settings.LIVE_MIN_TRAINING_HOURS)}
+    hours = f"{settings.LIVE_MIN_TRAINING_HOURS:g} hours"
+    message = f"Bot '{bot.name}' entered the training bay for {hours}"
+    if reason:
+        payload["reason"] = reason
+        message = f"Bot '{bot.name}' went back to the training bay for {hours}: {reason}"
+    event_record(type="training_started", user_id=bot.owner_id, bot_id=bot.pk, payload=payload, message=message)
 
 
 # ---------------------------------------------------------------------------
@@ -198,8 +198,14 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
     return bot
 
 
-def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = None) -> Bot:
-    """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change."""
+def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = None) -> tuple[Bot, str]:
+    """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change.
+
+    Returns the bot and the message of the answer. A live bot's training covers one venue,
+    one symbol and one strategy: changing any of them puts it back in the training bay with
+    a fresh countdown, promoted or not (``training_started`` with the ``reason``), so a bot
+    promoted on ``simulated`` cannot move to a real venue without training there.
+    """
     with transaction.atomic():
         bot = bot_locked(bot_id=bot_id, user=user)
         before = {f: getattr(bot, f) for f in ("name", "exchange", "symbol", "strategy", "params", "timeframe")}
@@ -237,7 +243,7 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
                 details={"fields": frozen, "status": bot.status},
             )
         if not changes:
-            return bot
+            return bot, f"Bot '{bot.name}' updated"
 
         now = timezone.now()
         exchange = changes.get("exchange", bot.exchange)
@@ -251,12 +257,13 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
                 user=user, exchange=exchange, mode=mode, credential_id=changes.get("credential_id", bot.credential_id)
             )
         entered_live = mode == Bot.Mode.LIVE and bot.trading_mode != Bot.Mode.LIVE
+        retrained = sorted({"exchange", "symbol", "strategy"} & set(changes)) if mode == Bot.Mode.LIVE else []
         if "trading_mode" in changes:
             bot.trading_mode = mode
-            if entered_live:
-                _enter_live_mode(bot, now)
-            else:
+            if not entered_live:
                 bot.in_training, bot.training_started_at, bot.promoted_at = False, None, None
+        if entered_live or retrained:
+            _enter_live_mode(bot, now)
         if "capital" in changes:
             bot.cash_balance += changes["capital"] - bot.capital
             bot.capital = changes["capital"]
@@ -276,9 +283,18 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             request=request,
             changed=changed,
         )
+        message = f"Bot '{bot.name}' updated"
         if entered_live:
             _training_event(bot)
-    return bot
+            message += f" and entered the training bay for {settings.LIVE_MIN_TRAINING_HOURS:g} hours"
+        elif retrained:
+            reason = f"its {' and '.join(retrained)} changed; a live bot trains again on what it will trade"
+            _training_event(bot, reason=reason)
+            message += (
+                f"; it went back to the training bay ({reason}) and trades on paper for "
+                f"{settings.LIVE_MIN_TRAINING_HOURS:g} hours before it can be promoted again"
+            )
+    return bot, message
 
 
 def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None:

@@ -138,12 +138,25 @@ class BotDetailView(APIView):
     def get(self, request, bot_id: int):
         return success(bot=bot_to_dict(selectors.bot_get(user=request.user, bot_id=bot_id, profit_today=True)))
 
-    @extend_schema(request=BotWriteSerializer, responses={200: BotEnvelopeSerializer}, tags=["bots"])
+    @extend_schema(
+        request=BotWriteSerializer,
+        responses={200: BotEnvelopeSerializer},
+        tags=["bots"],
+        description=(
+            "Change a bot. While it is not stopped only `name`, `params` and `interval_seconds` may change "
+            "(409 `BOT_NOT_STOPPED` otherwise). Switching `trading_mode` to `live` enters the training bay. "
+            "Changing the `exchange`, `symbol` or `strategy` of a live bot — promoted or still in training — "
+            "puts it back in the training bay with a fresh countdown: the answer has `bot.in_training: true`, "
+            "`bot.training_started_at` set to now, `bot.promoted_at: null`, `bot.training_hours_remaining` "
+            "equal to `LIVE_MIN_TRAINING_HOURS`, and a `message` saying it went back to the bay "
+            "(event `training_started` with a `reason`)."
+        ),
+    )
     def patch(self, request, bot_id: int):
         selectors.bot_get(user=request.user, bot_id=bot_id)  # 404 before 400 for another user's bot
         data = _valid(BotWriteSerializer, request.data, partial=True)
-        bot = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
-        return success(bot=bot_to_dict(bot), message=f"Bot '{bot.name}' updated")
+        bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
+        return success(bot=bot_to_dict(bot), message=message)
 
     @extend_schema(
         responses={

@@ -12,6 +12,7 @@ from bots.models import Bot, FleetHalt, Order, Position, Trade
 from credentials import services as credential_services
 from realtime.models import Event
 from tests.bots.factories import BotFactory, fill
+from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
 from training.serializers import LiveBaySerializer, QuarantineBotSerializer
 
 pytestmark = pytest.mark.django_db
@@ -334,3 +335,102 @@ def test_promote_waits_for_a_paper_order_in_flight(owner_client, owner, clock, m
     assert _snapshot(bot)[0] is True
     Order.objects.filter(pk=order.pk).update(status="filled")
     assert owner_client.post(promote_path(bot)).status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# back to the bay
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"exchange": "binance"},
+        {"symbol": "ETH/USDT"},
+        {"strategy": "rsi"},
+    ],
+    ids=["venue", "symbol", "strategy"],
+)
+def test_a_promoted_live_bot_whose_market_or_strategy_changes_goes_back_to_the_bay(
+    owner_client, owner, clock, fake_exchange, settings, change
+):
+    """Given the demo's promoted live bot on `simulated`, stopped; when its venue, symbol or strategy
+    changes, then it is in the bay again with a fresh countdown, the answer says so, and its next
+    tick fills on paper: nothing reaches the (fake) real venue."""
+    from bots.engine import tick
+    from tests.engine.factories import posted_orders
+
+    settings.ENABLE_TRADING = True
+    credential_services.credential_save(
+        user=owner,
+        provider="binance",
+        purpose="live",
+        label="default",
+        secrets={"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET},
+    )
+    bot = BotFactory(
+        owner=owner,
+        exchange="simulated",
+        symbol="BTC/USDT",
+        strategy="dca",
+        params={"order_pct": 0.1, "every_ticks": 1, "max_orders": 100, "take_profit_pct": 5},
+        trading_mode="live",
+        in_training=False,
+        training_started_at=clock.now - timedelta(hours=48),
+        promoted_at=clock.now - timedelta(hours=24),
+    )
+    clock.advance(hours=1)
+
+    response = owner_client.patch(f"/api/bots/{bot.pk}", change, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    field = next(iter(change))
+    assert body["message"] == (
+        f"Bot '{bot.name}' updated; it went back to the training bay (its {field} changed; a live bot trains "
+        "again on what it will trade) and trades on paper for 24 hours before it can be promoted again"
+    )
+    shown = body["bot"]
+    assert (shown["in_training"], shown["training_started_at"], shown["promoted_at"]) == (
+        True,
+        clock.now.isoformat(),
+        None,
+    )
+    assert (shown["training_hours_elapsed"], shown["training_hours_remaining"]) == (0.0, 24.0)
+    assert _snapshot(bot) == (True, clock.now, None, "stopped", "live")
+    event = Event.objects.get(type="training_started", bot_id=bot.pk)
+    assert event.payload["reason"] == f"its {field} changed; a live bot trains again on what it will trade"
+    assert event.payload["min_training_hours"] == 24.0
+    assert owner_client.post(promote_path(bot)).status_code == 409  # the countdown runs again
+
+    assert owner_client.post(f"/api/bots/{bot.pk}/start").status_code == 200
+    report = tick.tick_bot(bot.pk)
+    assert (report.claimed, report.errors) == (1, 0), report
+    if field != "strategy":  # DCA buys at once; RSI may rightly wait for its signal
+        assert report.orders == 1
+    assert not Order.objects.filter(bot=bot, is_paper=False).exists()
+    assert posted_orders(fake_exchange) == 0
+
+
+def test_a_bot_in_the_bay_whose_venue_changes_restarts_its_countdown(owner_client, owner, clock, make_bay_bot):
+    bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=23), exchange="simulated")
+
+    response = owner_client.patch(f"/api/bots/{bot.pk}", {"exchange": "replay", "symbol": "ETH/BTC"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["bot"]["training_hours_remaining"] == 24.0
+    assert _snapshot(bot) == (True, clock.now, None, "stopped", "live")
+
+
+def test_renaming_a_promoted_bot_keeps_it_out_of_the_bay(owner_client, owner, clock):
+    bot = BotFactory(
+        owner=owner, trading_mode="live", in_training=False, training_started_at=clock.now - timedelta(hours=48)
+    )
+    bot.promoted_at = clock.now - timedelta(hours=24)
+    bot.save(update_fields=["promoted_at"])
+    before = _snapshot(bot)
+
+    response = owner_client.patch(f"/api/bots/{bot.pk}", {"name": "Renamed", "interval_seconds": 30}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["message"] == "Bot 'Renamed' updated"
+    assert _snapshot(bot) == before
+    assert not Event.objects.filter(type="training_started").exists()
