@@ -359,6 +359,11 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
                 return _refuse(bot, batch, refusal)
         if route.paper:
             rules_market = market.market_rules(bot.exchange, bot.symbol)
+            # A paper buy is sized at the price its fill will charge (slippage included), so
+            # an all-in buy never spends more than the cash: the fill is a pure function of
+            # the intent's moment, which is this batch's.
+            if decision.action == BUY:
+                price = paper.fill_price(venue=bot.exchange, symbol=bot.symbol, side=BUY, at=batch.now) or price
         else:
             credential = _live_credential(bot, fresh)
             rules_market = _live_rules(credential, bot)

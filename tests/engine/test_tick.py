@@ -248,3 +248,23 @@ def test_tick_bot_ticks_a_running_bot_now_and_leaves_others(owner):
     stopped = dca_bot(owner=owner, status="stopped")
     assert tick.tick_bot(bot.pk, now=T0).orders == 1
     assert tick.tick_bot(stopped.pk, now=T0).claimed == 0
+
+
+def test_an_all_in_paper_buy_with_slippage_never_overdraws_the_cash(owner, settings):
+    """Given 1,000 of cash, a 0.1 % fee and the default 0.05 % slippage; when a strategy spends it all,
+    then the order is sized at the fill's price (slippage included) and the cash stays at or above 0."""
+    settings.PAPER_SLIPPAGE_PCT = "0.0005"
+    bot = dca_bot(owner=owner, params={"order_pct": 1, "every_ticks": 1, "max_orders": 1, "take_profit_pct": 5})
+    mid = Decimal(str(market.price_at("simulated", "BTC/USDT", int(T0.timestamp()))))
+    fill_price = (mid * Decimal("1.0005")).quantize(Decimal("1e-12"))
+    quantity = (Decimal("1000") / Decimal("1.001") / fill_price).quantize(Decimal("1e-6"), "ROUND_DOWN")
+    fee = (quantity * fill_price * Decimal("0.001")).quantize(Decimal("1e-12"))
+
+    report = tick.tick_batch(now=T0)
+
+    assert (report.orders, report.fills) == (1, 1)
+    trade = Trade.objects.get(bot=bot)
+    assert (trade.price, trade.quantity, trade.fee) == (fill_price, quantity, fee)
+    bot.refresh_from_db()
+    assert bot.cash_balance == Decimal("1000") - quantity * fill_price - fee
+    assert Decimal("0") <= bot.cash_balance < fill_price * Decimal("0.000001") * Decimal("1.001")

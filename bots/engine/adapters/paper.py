@@ -39,13 +39,23 @@ class PaperFill:
     executed_at: datetime
 
 
-def execute(*, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime):
-    """The fill of a paper market order placed at ``at``, or ``None`` without a price then."""
+def fill_price(*, venue: str, symbol: str, side: str, at: datetime) -> Decimal | None:
+    """The price a paper market order placed at ``at`` fills at (slippage included), or ``None``.
+
+    Sizing reads it too, so an all-in buy is sized against what the fill will charge.
+    """
     price = market.price_at(venue, symbol, int(at.timestamp()))
     if price is None:
         return None
     slip = slippage_pct()
     mid = Decimal(str(price))
-    fill_price = (mid * (1 + slip) if side == "buy" else mid * (1 - slip)).quantize(PRICE_QUANTUM)
-    fee = (quantity * fill_price * fee_pct()).quantize(PRICE_QUANTUM)
-    return PaperFill(fill_id=client_order_id, price=fill_price, quantity=quantity, fee=fee, executed_at=at)
+    return (mid * (1 + slip) if side == "buy" else mid * (1 - slip)).quantize(PRICE_QUANTUM)
+
+
+def execute(*, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime):
+    """The fill of a paper market order placed at ``at``, or ``None`` without a price then."""
+    price = fill_price(venue=venue, symbol=symbol, side=side, at=at)
+    if price is None:
+        return None
+    fee = (quantity * price * fee_pct()).quantize(PRICE_QUANTUM)
+    return PaperFill(fill_id=client_order_id, price=price, quantity=quantity, fee=fee, executed_at=at)
