@@ -514,6 +514,11 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
         _close_unsent(order, why)
         return _refuse(bot, batch, why)
     client = client_for(credential)
+    # Committed before the request leaves: the grace period of an unknown outcome runs from
+    # the moment the order was really sent, not from the batch's start (a bot late in a long
+    # batch sends long after its intent was written; a worker killed mid-request leaves this).
+    order.submitted_at = timezone.now()
+    order.save(update_fields=["submitted_at", "updated_at"])
     outcome = live.place(
         client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
     )
@@ -537,6 +542,8 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
             order.save(update_fields=["status", "error", "submitted_at", "updated_at"])
         return False
     if outcome.kind == live.MISSING:
+        # Measured from when the order was sent (``submitted_at`` is written just before the
+        # request); an intent that never reached that point falls back to its creation.
         age = (timezone.now() - (order.submitted_at or order.created_at)).total_seconds()
         if age < unknown_grace_seconds():
             return False

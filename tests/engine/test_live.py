@@ -153,3 +153,47 @@ def test_housekeeping_reconciles_orders_of_bots_that_are_not_ticking(live_bot, f
     assert engine_housekeeping_task.delay().get()["reconciled"] == 1
     assert Order.objects.get(client_order_id="bf-crashed-1").status == "filled"
     assert Trade.objects.filter(bot=live_bot).count() == 1
+
+
+def test_the_grace_period_runs_from_when_the_order_was_sent_not_from_the_batch_start(
+    live_bot, fake_exchange, monkeypatch
+):
+    """Given a long batch: the bot's intent is written at the batch's start, 100 s ago, and the worker
+    is killed while its order is on the wire; when the next tick cannot find the order on the venue
+    yet, then it keeps waiting (the order left a moment ago) instead of declaring it never sent; and
+    once the venue shows it, its fill is booked once and it is never sent again."""
+    from credentials.providers import client_for
+    from tests.engine.test_tick import Crash
+
+    batch_start = timezone.now() - timedelta(seconds=100)
+
+    def killed_on_the_wire(*args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(live, "place", killed_on_the_wire)
+    with pytest.raises(Crash):
+        tick.tick_bot(live_bot.pk, now=batch_start)
+    monkeypatch.undo()
+    order = Order.objects.get(bot=live_bot)
+    assert (order.status, order.created_at) == ("new", batch_start)
+
+    report = tick.tick_batch()  # the lease ran out; the venue has not shown the order yet
+
+    assert report.refused[live_bot.pk] == f"order {order.client_order_id} still new"
+    order.refresh_from_db()
+    assert (order.status, order.error) == ("new", "")
+    assert order.submitted_at > batch_start + timedelta(seconds=90)  # when it really left
+    assert posted_orders(fake_exchange) == 0
+
+    client_for(live_bot.credential).create_order(  # the venue processes the order that was on the wire
+        symbol="BTC/USDT", side="buy", type="market", amount=order.quantity, client_order_id=order.client_order_id
+    )
+    Bot.objects.filter(pk=live_bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1), claimed_until=None)
+    report = tick.tick_batch()
+
+    order.refresh_from_db()
+    assert order.status == "filled"
+    assert Trade.objects.filter(order=order).count() == 1
+    # Reconciled, the bot trades again under its next slot; the first order was never resent.
+    assert list(fake_exchange.orders) == [order.client_order_id, f"bf-{live_bot.pk}-1"]
+    assert posted_orders(fake_exchange) == 2  # the one on the wire (posted by the test) and the next slot
