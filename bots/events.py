@@ -7,7 +7,7 @@ Payloads: ``bot`` is the bot's API representation (``bots.serializers.bot_to_dic
 
 from __future__ import annotations
 
-from realtime.registry import BOT_UPDATE, TRADE_UPDATE, EventType, register
+from realtime.registry import ADMIN_UPDATE, BOT_UPDATE, TRADE_UPDATE, EventType, register
 
 _BOT = {"bot": dict}
 _WHY = {"reason": str, "previous_status": str, "actor_id": int}
@@ -33,6 +33,14 @@ EVENT_TYPES = (
         "symbol or strategy of a live bot changed (``reason``).",
         required=_BOT,
         optional={"min_training_hours": (int, float), "reason": str},
+    ),
+    EventType(
+        "order_reconcile_failed",
+        ADMIN_UPDATE,
+        "Staff only: an order in flight could not be reconciled (its fill is refused by the books); "
+        "``error`` is also on the order and the bot's ``last_error``. Other orders keep reconciling.",
+        required={"bot_id": int, "order": dict, "error": str},
+        optional={"owner_id": int},
     ),
     EventType(
         "trade_executed",

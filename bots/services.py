@@ -32,7 +32,7 @@ from accounts.usage import usage_add
 from bots import analytics, lifecycle, market_data, venues
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
-from bots.serializers import bot_to_dict, position_to_dict, trade_to_dict
+from bots.serializers import bot_to_dict, order_to_dict, position_to_dict, trade_to_dict
 from bots.strategies import ParamsError, validate_params
 from credentials.models import Credential
 from realtime.services import event_record
@@ -665,3 +665,35 @@ def worker_heartbeat(*, name: str, hostname: str = "", pid: int | None = None, i
         defaults={"hostname": hostname, "pid": pid, "last_seen": timezone.now(), "info": info or {}},
         create_defaults={"hostname": hostname, "pid": pid, "info": info or {}},
     )
+
+
+def order_reconcile_failed(*, order_id: int, error: str) -> bool:
+    """Reconciling an order failed in a way a retry does not fix by itself (the books refuse its fill).
+
+    The error goes on the order (``error``) and its bot (``last_error``, what its owner sees),
+    and staff get an ``order_reconcile_failed`` event: someone has to look at the books. Only
+    when the error is new for that order, so a sweep every few seconds does not repeat the
+    alert. Returns whether it was recorded. Bot row first, then the order: the lock order of
+    ``trade_record_fill``.
+    """
+    error = error[:500]
+    with transaction.atomic():
+        bot_id = Order.objects.filter(pk=order_id).values_list("bot_id", flat=True).first()
+        if bot_id is None:
+            return False
+        bot = Bot.objects.select_for_update().get(pk=bot_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.error == error:
+            return False
+        order.error = error
+        order.save(update_fields=["error", "updated_at"])
+        bot.last_error = f"order {order.client_order_id} cannot be reconciled: {error}"
+        bot.save(update_fields=["last_error", "updated_at"])
+        event_record(
+            type="order_reconcile_failed",
+            user_id=None,  # staff only
+            bot_id=bot.pk,
+            payload={"bot_id": bot.pk, "owner_id": bot.owner_id, "order": order_to_dict(order), "error": error},
+            message=f"Order {order.client_order_id} of bot '{bot.name}' (#{bot.pk}) cannot be reconciled: {error}",
+        )
+    return True

@@ -605,12 +605,15 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
     """Housekeeping: resolve orders left in flight by bots that are not ticking (paused, stopped).
 
     Each bot is leased for the duration (the same lease as a tick), so this never races a tick.
+    Each order is isolated: one that fails (a fill the books refuse) is recorded on the order
+    and its bot with a staff event (``order_reconcile_failed``), and the sweep goes on.
     Returns how many orders were looked at.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
     bot_ids = list(
         Order.objects.filter(status__in=Order.OPEN_STATUSES, created_at__lt=cutoff)
+        .order_by("bot_id")
         .values_list("bot_id", flat=True)
         .distinct()[:limit]
     )
@@ -635,8 +638,12 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
                 looked += 1
                 try:
                     _reconcile(bot, order, batch)
-                except TickError as exc:
+                except TickError as exc:  # venue down, key set unusable: the next sweep retries
                     logger.warning("Reconciling order %s failed: %s", order.client_order_id, exc)
+                except Exception as exc:  # one order the books refuse must not stop the sweep for every
+                    # other bot: it is logged with its trace, kept on the order and the bot, staff alerted.
+                    logger.exception("Reconciling order %s failed", order.client_order_id)
+                    services.order_reconcile_failed(order_id=order.pk, error=f"{exc.__class__.__name__}: {exc}")
         finally:
             Bot.objects.filter(pk=bot_id, claimed_until=lease).update(claimed_until=None)
     return looked

@@ -52,9 +52,10 @@ def test_event_types_registered_with_shapes():
         "bot_deleted",
         "training_started",
         "trade_executed",
+        "order_reconcile_failed",
     }
     for name in names:
-        assert registry.get(name).category in ("bot_update", "trade_update")
+        assert registry.get(name).category in ("bot_update", "trade_update", "admin_update")
 
 
 def test_bots_command_list_and_transitions(owner):

@@ -197,3 +197,56 @@ def test_the_grace_period_runs_from_when_the_order_was_sent_not_from_the_batch_s
     # Reconciled, the bot trades again under its next slot; the first order was never resent.
     assert list(fake_exchange.orders) == [order.client_order_id, f"bf-{live_bot.pk}-1"]
     assert posted_orders(fake_exchange) == 2  # the one on the wire (posted by the test) and the next slot
+
+
+def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(live_bot, fake_exchange):
+    """Given two paused live bots with orders left in flight, the first a sell the books refuse (its
+    position holds nothing); when housekeeping reconciles, then the second bot's order is reconciled
+    and booked, the bad order and its bot carry the error, and staff get one event for it."""
+    from credentials.providers import client_for
+    from realtime.models import Event
+    from tests.engine.factories import dca_bot
+
+    other = dca_bot(
+        owner=live_bot.owner,
+        exchange="binance",
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=live_bot.credential,
+    )
+    Bot.objects.filter(pk__in=[live_bot.pk, other.pk]).update(status="paused", next_tick_at=None)
+    client = client_for(live_bot.credential)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    for bot, cid, side in ((live_bot, "bf-bad-1", "sell"), (other, "bf-good-1", "buy")):
+        client.create_order(symbol="BTC/USDT", side=side, type="market", amount=Decimal("0.001"), client_order_id=cid)
+        Order.objects.create(
+            bot=bot,
+            client_order_id=cid,
+            symbol="BTC/USDT",
+            side=side,
+            quantity=Decimal("0.001"),
+            status="submitted",
+            is_paper=False,
+            created_at=an_hour_ago,
+            submitted_at=an_hour_ago,
+        )
+
+    assert tick.reconcile_orders() == 2
+
+    good = Order.objects.get(client_order_id="bf-good-1")
+    assert (good.status, good.filled_quantity, good.error) == ("filled", Decimal("0.001"), "")
+    assert Trade.objects.filter(order=good).count() == 1
+    bad = Order.objects.get(client_order_id="bf-bad-1")
+    assert bad.status == "submitted" and not Trade.objects.filter(order=bad).exists()
+    assert bad.error.startswith("ValueError: cannot sell 0.001")
+    live_bot.refresh_from_db()
+    assert live_bot.last_error == f"order bf-bad-1 cannot be reconciled: {bad.error}"
+    assert Bot.objects.get(pk=live_bot.pk).claimed_until is None  # the lease was released
+    alert = Event.objects.get(type="order_reconcile_failed")
+    assert (alert.user_id, alert.bot_id) == (None, live_bot.pk)  # staff only
+    assert alert.payload["error"] == bad.error
+    assert (alert.payload["bot_id"], alert.payload["order"]["client_order_id"]) == (live_bot.pk, "bf-bad-1")
+
+    assert tick.reconcile_orders() == 1  # the next sweep tries again, and does not repeat the alert
+    assert Event.objects.filter(type="order_reconcile_failed").count() == 1
