@@ -166,7 +166,12 @@ def _promote_locked(
     # The strategy's memory described the paper position; the engine's own (trade limiter,
     # equity marks) stays, so promotion never resets a risk rule.
     bot.state = {**bot.state, "strategy": {}} if isinstance(bot.state, dict) and bot.state else {}
-    bot.save(update_fields=["in_training", "promoted_at", "state", "updated_at"])
+    # Revoke the lease of a worker that may be ticking the bot right now: it decided on the
+    # paper position and the memory cleared here. Its re-check under the row lock and its
+    # bookkeeping both require its own lease, so it neither sends that decision (to the venue,
+    # now) nor writes the old memory back; the next tick starts from the promoted bot.
+    bot.claimed_until = None
+    bot.save(update_fields=["in_training", "promoted_at", "state", "claimed_until", "updated_at"])
 
     action = {SOURCE_AUTOPILOT: "training.autopilot_promote"}.get(
         source, "training.force_promote" if force else "training.promote"

@@ -325,22 +325,57 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
     if fresh["force_paused"]:
         return fresh, "the bot is force-paused by staff"
     if fresh["claimed_until"] != batch.lease:
+        if fresh["claimed_until"] is None:  # a service (promotion) revoked the lease mid-tick
+            return fresh, "the bot changed during this tick (its lease was revoked); the next tick decides again"
         return fresh, "this worker's lease on the bot expired"
     if (fresh["exchange"], fresh["symbol"]) != (bot.exchange, bot.symbol):
         return fresh, "the bot's market changed"
+    # The decision was made for the bot as claimed: paper in the bay, or real money. A bot
+    # promoted (or sent back to the bay) since then must not have that decision sent.
+    if (fresh["trading_mode"], fresh["in_training"]) != (bot.trading_mode, bot.in_training):
+        return fresh, "the bot's trading mode changed since the decision"
     return fresh, ""
 
 
 def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module) -> None:
     cid = client_order_id(bot)
     venue_real = venues.is_real(bot.exchange)
-    credential = None
+    quantity = position.quantity if position else ZERO
+    # A real-money order's key set and the venue's markets are loaded before the row lock: a
+    # network call under the lock would hold every writer of the bot (stop, staff, promotion)
+    # for its duration. Under the lock, ``_recheck`` refuses a bot whose mode or key set
+    # changed since the claim, so what is loaded here is what its order needs.
+    credential = live_market = None
+    claimed = risk.order_route(
+        trading_mode=bot.trading_mode,
+        in_training=bot.in_training,
+        venue_is_real=venue_real,
+        trading_enabled=settings.ENABLE_TRADING,
+        halted=False,
+    )
+    if not claimed.paper and not claimed.blocked:
+        credential = _live_credential(bot, {"credential_id": bot.credential_id})
+        live_market = _live_rules(credential, bot)
     with transaction.atomic():
         fresh, why = _recheck(bot, batch)
         if why:
             return _refuse(bot, batch, why)
-        # Staff overrides as they are now, not as they were when the batch was claimed.
+        # The position the decision was made on was read when the batch was claimed; a service
+        # may have changed it since (promotion closes a paper position in the books).
+        held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
+        if (held or ZERO) != quantity:
+            return _refuse(bot, batch, "the position changed since the decision")
+        # Staff overrides as they are now, not as they were when the batch was claimed: the
+        # protective exits are judged again under them.
         rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
+        exit_now = risk.protective_exit(
+            rules, position=quantity, average_cost=position.average_cost if position else ZERO, price=price
+        )
+        if exit_now and decision.reason != exit_now:
+            decision = Decision(SELL, quantity=float(quantity), reason=exit_now)
+        elif not exit_now and decision.reason in (risk.STOP_LOSS, risk.TAKE_PROFIT):
+            exit_name = decision.reason.replace("_", "-")
+            return _refuse(bot, batch, f"the {exit_name} no longer applies under the staff rules")
         real_money = fresh["trading_mode"] == Bot.Mode.LIVE and not fresh["in_training"] and venue_real
         route = risk.order_route(
             trading_mode=fresh["trading_mode"],
@@ -351,9 +386,10 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         )
         if route.blocked:
             return _refuse(bot, batch, route.blocked)
+        if not route.paper and (credential is None or fresh["credential_id"] != bot.credential_id):
+            return _refuse(bot, batch, "the bot's key set changed since the decision")
         strategy_state, engine = _state(bot)
-        protective = decision.reason in (risk.STOP_LOSS, risk.TAKE_PROFIT)
-        if not protective:
+        if not exit_now:
             refusal = risk.limiter_refusal(rules, engine, batch.now)
             if refusal:
                 return _refuse(bot, batch, refusal)
@@ -365,8 +401,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             if decision.action == BUY:
                 price = paper.fill_price(venue=bot.exchange, symbol=bot.symbol, side=BUY, at=batch.now) or price
         else:
-            credential = _live_credential(bot, fresh)
-            rules_market = _live_rules(credential, bot)
+            rules_market = live_market
         sized = _size(
             bot,
             decision,

@@ -268,3 +268,31 @@ def test_an_all_in_paper_buy_with_slippage_never_overdraws_the_cash(owner, setti
     bot.refresh_from_db()
     assert bot.cash_balance == Decimal("1000") - quantity * fill_price - fee
     assert Decimal("0") <= bot.cash_balance < fill_price * Decimal("0.000001") * Decimal("1.001")
+
+
+def test_a_position_changed_between_decision_and_order_is_not_traded_on(owner):
+    """Given a paper bot holding a position and a strategy that sells it; when a service closes
+    that position in the books meanwhile, then the stale decision is refused, not a second sell."""
+    from tests.bots.factories import fill
+
+    bot = dca_bot(owner=owner)
+    fill(bot, "buy", "0.01", "50000")
+
+    class SellsWhileItIsClosed:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            services.positions_close_in_books(bot=Bot.objects.get(pk=bot.pk), reason="close")
+            return Decision("sell", quantity=view.position, reason="test")
+
+    undo = strategies.override("dca", SellsWhileItIsClosed)
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+
+    assert (report.refused[bot.pk], report.errors) == ("the position changed since the decision", 0)
+    assert list(Trade.objects.filter(bot=bot).values_list("side", flat=True).order_by("pk")) == ["buy", "sell"]
+    assert Position.objects.get(bot=bot).quantity == 0

@@ -96,3 +96,84 @@ def test_a_quarantined_bot_trades_only_on_paper_until_promoted(
     real = Order.objects.get(bot_id=bot_id, is_paper=False)
     assert posted_orders(fake_exchange) == 1
     assert list(fake_exchange.orders) == [real.client_order_id]
+
+
+def _promoting_strategy(bot, owner):
+    """A strategy that, while it decides to sell the paper position, has its bot promoted."""
+    from bots.engine import strategies
+    from bots.engine.strategies import SELL, Decision
+    from training.services import bot_promote
+
+    class Module:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            assert view.position > 0 and view.state == {"orders": 3, "last_buy_tick": 7}
+            assert bot_promote(bot_id=bot.pk, user=owner).promoted
+            return Decision(SELL, quantity=view.position, reason="test_exit")
+
+    return Module
+
+
+def test_a_promotion_that_lands_during_a_tick_sends_nothing_to_the_venue(live_bot, fake_exchange, owner):
+    """Given a live bot in the bay holding a paper position, its countdown complete; when it is
+    promoted between the batch's claim and its order (the tick decided to sell that position),
+    then no order reaches the venue, nothing fails, the position promotion closed stays closed,
+    and the strategy memory promotion cleared stays cleared; the next tick trades for real."""
+    from django.utils import timezone
+
+    from bots.engine import strategies
+    from tests.bots.factories import fill
+
+    Bot.objects.filter(pk=live_bot.pk).update(
+        in_training=True,
+        training_started_at=timezone.now() - timedelta(hours=25),
+        state={"strategy": {"orders": 3, "last_buy_tick": 7}, "engine": {"day": "2020-01-01", "trades": 1}},
+    )
+    fill(live_bot, "buy", "0.01", "50000")  # the paper position
+
+    undo = strategies.override("dca", _promoting_strategy(live_bot, owner))
+    try:
+        report = tick.tick_batch()
+    finally:
+        undo()
+
+    assert posted_orders(fake_exchange) == 0
+    assert report.errors == 0 and report.orders == 0
+    assert report.refused[live_bot.pk] == (
+        "the bot changed during this tick (its lease was revoked); the next tick decides again"
+    )
+    assert not Order.objects.filter(bot=live_bot, is_paper=False).exists()
+    bot = Bot.objects.get(pk=live_bot.pk)
+    assert (bot.in_training, bot.last_error, bot.consecutive_errors) == (False, "", 0)
+    assert bot.state == {"strategy": {}, "engine": {"day": "2020-01-01", "trades": 1}}
+    assert Position.objects.get(bot=live_bot).quantity == 0
+    assert bot.next_tick_at <= timezone.now() and bot.claimed_until is None  # due again at once
+
+    report = tick.tick_batch()  # the promoted bot, flat, buys on the venue
+
+    assert (report.orders, report.errors) == (1, 0), report
+    assert list(fake_exchange.orders) == [Order.objects.get(bot=live_bot, is_paper=False).client_order_id]
+
+
+def test_a_decision_made_in_the_bay_is_not_sent_once_the_mode_changed_under_the_lock(live_bot, fake_exchange):
+    """Belt and braces: a bot leaving the bay by any path (here a bare update that keeps the lease)
+    between claim and order has its paper-era decision refused under the row lock."""
+    from django.utils import timezone
+
+    from bots.engine import strategies
+    from tests.engine.test_tick import _stops_the_world
+
+    Bot.objects.filter(pk=live_bot.pk).update(in_training=True, training_started_at=timezone.now())
+    undo = strategies.override(
+        "dca", _stops_the_world(lambda: Bot.objects.filter(pk=live_bot.pk).update(in_training=False))
+    )
+    try:
+        report = tick.tick_batch()
+    finally:
+        undo()
+
+    assert report.refused[live_bot.pk] == "the bot's trading mode changed since the decision"
+    assert posted_orders(fake_exchange) == 0 and not Order.objects.filter(bot=live_bot).exists()
