@@ -250,3 +250,24 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
 
     assert tick.reconcile_orders() == 1  # the next sweep tries again, and does not repeat the alert
     assert Event.objects.filter(type="order_reconcile_failed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_venues_markets_are_loaded_before_the_bots_row_is_locked(live_bot, fake_exchange, monkeypatch):
+    """No network call while the bot's row lock (a transaction) is held: the markets of a
+    real-money order are loaded before ``_order`` locks the bot."""
+    from django.db import connection
+
+    real = tick._live_rules
+    seen = []
+
+    def watched(credential, bot):
+        seen.append(connection.in_atomic_block)
+        return real(credential, bot)
+
+    monkeypatch.setattr(tick, "_live_rules", watched)
+    report = tick.tick_batch()
+
+    assert (report.orders, report.errors) == (1, 0), report
+    assert seen == [False]
+    assert list(fake_exchange.orders) == [f"bf-{live_bot.pk}-0"]

@@ -203,3 +203,46 @@ def test_no_bodyguard_when_disabled(owner, settings):
     assert tick.tick_batch(now=T0).paused == []
     bot.refresh_from_db()
     assert bot.status == "running"
+
+
+@pytestmark_db
+def test_a_stop_loss_is_judged_under_the_staff_rules_as_they_are_when_the_order_is_placed(owner, staff, monkeypatch):
+    """Given a position 10 % under water and a staff stop-loss of 5 % when the batch is claimed; when
+    staff loosen it to 50 % before the order is placed, then no stop-loss sale happens."""
+    from adminpanel.services import bot_override
+
+    bot = running_bot(owner=owner, strategy="sma_cross", override_rules={"stop_loss_pct": 0.05})
+    fill(bot, "buy", "0.01", PRICE * Decimal("1.10"))
+    real = tick._recheck
+
+    def staff_first(bot_, batch):
+        bot_override(actor=staff, bot_id=bot.pk, rules={"stop_loss_pct": 0.5})
+        return real(bot_, batch)
+
+    monkeypatch.setattr(tick, "_recheck", staff_first)
+    report = tick.tick_batch(now=T0)
+
+    assert report.refused[bot.pk] == "the stop-loss no longer applies under the staff rules"
+    assert not Order.objects.filter(bot=bot, side="sell").exists()
+
+
+@pytestmark_db
+def test_a_stop_loss_staff_set_before_the_order_replaces_the_strategys_buy(owner, staff):
+    """Given a position 10 % under water and no stop-loss when the batch is claimed, and a strategy
+    that buys more; when staff set a 5 % stop-loss before the order, then the order is that exit."""
+    from adminpanel.services import bot_override
+    from bots.engine import strategies
+    from tests.engine.test_tick import _stops_the_world
+
+    bot = running_bot(owner=owner)
+    fill(bot, "buy", "0.01", PRICE * Decimal("1.10"))
+    undo = strategies.override(
+        "sma_cross", _stops_the_world(lambda: bot_override(actor=staff, bot_id=bot.pk, rules={"stop_loss_pct": 0.05}))
+    )
+    try:
+        tick.tick_batch(now=T0)
+    finally:
+        undo()
+
+    order = Order.objects.get(bot=bot, reason__in=["stop_loss", "test"])
+    assert (order.side, order.reason, order.quantity, order.status) == ("sell", "stop_loss", Decimal("0.01"), "filled")
