@@ -255,6 +255,7 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
             position_size_pct=float(rules.position_size_pct),
             tick=bot.tick_count,
             state=strategy_state,
+            candle=series.time // market.timeframe_seconds(bot.timeframe),
         )
         decision = module.decide(params, view)
     if not decision.is_order:

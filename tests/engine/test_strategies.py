@@ -9,7 +9,7 @@ from bots.engine import market
 from bots.engine.strategies import BUY, HOLD, SELL, Decision, Fill, View, dca, grid, rsi, sma, sma_cross
 
 
-def view(closes, *, price=None, position=0.0, average_cost=0.0, cash=1000.0, tick=0, state=None) -> View:
+def view(closes, *, price=None, position=0.0, average_cost=0.0, cash=1000.0, tick=0, state=None, candle=0) -> View:
     closes = np.asarray(closes, dtype=float)
     return View(
         closes=closes,
@@ -21,6 +21,7 @@ def view(closes, *, price=None, position=0.0, average_cost=0.0, cash=1000.0, tic
         position_size_pct=0.5,
         tick=tick,
         state=state or {},
+        candle=candle,
     )
 
 
@@ -28,7 +29,7 @@ def replay_decisions(module, params, closes, *, window: int) -> list[tuple[int, 
     """Walk a recording candle by candle as a bot would, holding one position."""
     position, cost, state, out = 0.0, 0.0, {}, []
     for i in range(window, len(closes)):
-        seen = view(closes[i - window : i], position=position, average_cost=cost, state=state)
+        seen = view(closes[i - window : i], position=position, average_cost=cost, state=state, candle=i)
         decision = module.decide(params, seen)
         if decision.action == BUY:
             position, cost = decision.quote / closes[i - 1], closes[i - 1]
@@ -53,7 +54,7 @@ def test_sma_helper_is_exact():
 def test_sma_cross_buys_on_the_cross_up_and_sells_on_the_cross_down():
     params = {"fast": 2, "slow": 3}
     up = view([5, 4, 3, 2, 6])  # fast (2,6)=4 > slow (3,2,6)=3.67, before fast 2.5 < slow 3
-    assert sma_cross.decide(params, up) == Decision(BUY, quote=500.0, reason="sma_cross_up")
+    assert sma_cross.decide(params, up) == Decision(BUY, quote=500.0, reason="sma_cross_up", tag={"candle": 0})
     assert sma_cross.decide(params, view([5, 4, 3, 2, 6], position=1.0)).action == HOLD
     down = view([1, 2, 3, 4, 0], position=2.0)
     assert sma_cross.decide(params, down) == Decision(SELL, quantity=2.0, reason="sma_cross_down")
@@ -122,3 +123,40 @@ def test_recorded_json_with_gaps_is_filled_flat(shared_data_dir):
     five = recording.candle(rows[0].time, 300)  # aggregated from the 1m rows inside it
     inside = [r for r in rows if rows[0].time <= r.time < rows[0].time + 300]
     assert five.high == max(r.high for r in inside) and five.close == inside[-1].close
+
+
+@pytest.mark.django_db
+def test_sma_cross_does_not_buy_the_same_cross_again_after_a_stop_loss(owner):
+    """Given the simulated BTC/USDT's 1 h SMA 10/30 cross up closing at 22:00 on 2024-03-06 and a
+    0.2 % stop-loss; when the bot buys at 22:01 and is stopped out at 22:02, then at 22:03 (the same
+    candle, the signal still reads "crossed up") it holds instead of buying the cross again."""
+    from datetime import UTC, datetime, timedelta
+
+    from bots.engine import tick
+    from bots.models import Order
+    from tests.engine.factories import make_due, running_bot
+
+    t = datetime(2024, 3, 6, 22, 1, tzinfo=UTC)
+    bot = running_bot(
+        owner=owner,
+        strategy="sma_cross",
+        params={"fast": 10, "slow": 30},
+        timeframe="1h",
+        override_rules={"stop_loss_pct": 0.002},
+        next_tick_at=t - timedelta(seconds=1),
+    )
+    tick.tick_batch(now=t)
+    make_due(bot, t + timedelta(minutes=1))
+    tick.tick_batch(now=t + timedelta(minutes=1))
+    assert list(Order.objects.filter(bot=bot).order_by("pk").values_list("side", "reason")) == [
+        ("buy", "sma_cross_up"),
+        ("sell", "stop_loss"),
+    ]
+
+    make_due(bot, t + timedelta(minutes=2))
+    report = tick.tick_batch(now=t + timedelta(minutes=2))
+
+    assert (report.claimed, report.orders, report.errors) == (1, 0, 0)
+    assert Order.objects.filter(bot=bot).count() == 2
+    bot.refresh_from_db()
+    assert bot.state["strategy"] == {"entered_candle": int(t.timestamp()) // 3600}

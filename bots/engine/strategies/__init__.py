@@ -36,6 +36,7 @@ class View:
     position_size_pct: float  # fraction of capital an entry uses (strategies that do not size)
     tick: int  # the bot's tick number
     state: dict = field(default_factory=dict)  # the strategy's memory (read-only here)
+    candle: int = 0  # the forming candle's number (epoch seconds // timeframe seconds): same value, same candle
 
 
 @dataclass(frozen=True)
