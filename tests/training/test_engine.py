@@ -14,6 +14,7 @@ from bots.engine import tick
 from bots.engine.adapters import live
 from bots.models import Bot, Order, Position, Trade
 from credentials.services import credential_save
+from tests.conftest import USING_POSTGRES
 from tests.fakes.exchange import BINANCE_KEY, BINANCE_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +178,69 @@ def test_a_decision_made_in_the_bay_is_not_sent_once_the_mode_changed_under_the_
 
     assert report.refused[live_bot.pk] == "the bot's trading mode changed since the decision"
     assert posted_orders(fake_exchange) == 0 and not Order.objects.filter(bot=live_bot).exists()
+
+
+@pytest.mark.skipif(not USING_POSTGRES, reason="two connections racing on one database need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_promotion_from_another_connection_mid_tick_sends_nothing_to_the_venue(live_bot, fake_exchange, owner):
+    """The same race with real concurrency: the tick runs in one thread and connection, the
+    promotion commits from another while the tick is deciding."""
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from bots.engine import strategies
+    from bots.engine.strategies import SELL, Decision
+    from tests.bots.factories import fill
+    from training.services import bot_promote
+
+    Bot.objects.filter(pk=live_bot.pk).update(
+        in_training=True,
+        training_started_at=timezone.now() - timedelta(hours=25),
+        state={"strategy": {"orders": 3}, "engine": {}},
+    )
+    fill(live_bot, "buy", "0.01", "50000")
+    decided, promoted = threading.Event(), threading.Event()
+
+    class WaitsForThePromotion:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            decided.set()
+            assert promoted.wait(timeout=20), "the promotion did not commit"
+            return Decision(SELL, quantity=view.position, reason="test_exit")
+
+    def promote():
+        try:
+            assert decided.wait(timeout=20)
+            bot_promote(bot_id=live_bot.pk, user=owner)
+            promoted.set()
+        finally:
+            connection.close()
+
+    reports = []
+
+    def run_tick():
+        try:
+            reports.append(tick.tick_batch())
+        finally:
+            connection.close()
+
+    undo = strategies.override("dca", WaitsForThePromotion)
+    threads = [threading.Thread(target=promote), threading.Thread(target=run_tick)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        undo()
+
+    assert promoted.is_set() and len(reports) == 1
+    assert posted_orders(fake_exchange) == 0 and reports[0].errors == 0
+    bot = Bot.objects.get(pk=live_bot.pk)
+    assert (bot.in_training, bot.state["strategy"]) == (False, {})
+    assert Position.objects.get(bot=live_bot).quantity == 0
