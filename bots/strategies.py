@@ -91,7 +91,10 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             id="sma_cross",
             name="SMA crossover",
-            description="Buys when the fast SMA crosses above the slow one; sells on the cross below.",
+            description=(
+                "Buys when the fast SMA crosses above the slow one (once per cross: not again after a stop-loss "
+                "or take-profit in the same candle); sells on the cross below."
+            ),
             schema=_schema(
                 {
                     "fast": {**_INT, "minimum": 2, "maximum": 500, "default": 10, "title": "Fast period"},

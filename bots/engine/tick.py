@@ -218,7 +218,14 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     inflight = batch.inflight.get(bot.pk)
     if inflight:
         for order in inflight:
-            if not _reconcile(bot, order, batch):
+            try:
+                settled = _reconcile(bot, order, batch)
+            except TickError:
+                raise
+            except Exception as exc:  # kept on the order, staff alerted; the tick fails (logged, counted)
+                _reconcile_failed(order, exc)
+                raise
+            if not settled:
                 batch.report.refused[bot.pk] = f"order {order.client_order_id} still {order.status}"
                 return
     module = strategies.get(bot.strategy)
@@ -637,6 +644,11 @@ def _reconcile(bot: Bot, order: Order, batch: _Batch) -> bool:
     return _apply_live(bot, order, outcome, batch)
 
 
+def _reconcile_failed(order: Order, exc: Exception) -> None:
+    """An order in flight could not be resolved for a reason a retry does not fix by itself."""
+    services.order_reconcile_failed(order_id=order.pk, error=f"{exc.__class__.__name__}: {exc}")
+
+
 def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now: datetime | None = None) -> int:
     """Housekeeping: resolve orders left in flight by bots that are not ticking (paused, stopped).
 
@@ -679,7 +691,7 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
                 except Exception as exc:  # one order the books refuse must not stop the sweep for every
                     # other bot: it is logged with its trace, kept on the order and the bot, staff alerted.
                     logger.exception("Reconciling order %s failed", order.client_order_id)
-                    services.order_reconcile_failed(order_id=order.pk, error=f"{exc.__class__.__name__}: {exc}")
+                    _reconcile_failed(order, exc)
         finally:
             Bot.objects.filter(pk=bot_id, claimed_until=lease).update(claimed_until=None)
     return looked

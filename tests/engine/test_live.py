@@ -18,6 +18,27 @@ from tests.engine.test_tick import _stops_the_world
 pytestmark = pytest.mark.django_db
 
 
+def placed_and_in_flight(bot, cid: str, side: str, *, at=None) -> Order:
+    """An order the venue has (placed through the bot's key set) and the books show in flight."""
+    from credentials.providers import client_for
+
+    at = at or timezone.now()
+    client_for(bot.credential).create_order(
+        symbol="BTC/USDT", side=side, type="market", amount=Decimal("0.001"), client_order_id=cid
+    )
+    return Order.objects.create(
+        bot=bot,
+        client_order_id=cid,
+        symbol="BTC/USDT",
+        side=side,
+        quantity=Decimal("0.001"),
+        status="submitted",
+        is_paper=False,
+        created_at=at,
+        submitted_at=at,
+    )
+
+
 def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_bot, fake_exchange):
     report = tick.tick_batch()
     assert (report.orders, report.fills, report.errors) == (1, 1, 0)
@@ -203,7 +224,6 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
     """Given two paused live bots with orders left in flight, the first a sell the books refuse (its
     position holds nothing); when housekeeping reconciles, then the second bot's order is reconciled
     and booked, the bad order and its bot carry the error, and staff get one event for it."""
-    from credentials.providers import client_for
     from realtime.models import Event
     from tests.engine.factories import dca_bot
 
@@ -216,21 +236,9 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
         credential=live_bot.credential,
     )
     Bot.objects.filter(pk__in=[live_bot.pk, other.pk]).update(status="paused", next_tick_at=None)
-    client = client_for(live_bot.credential)
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    for bot, cid, side in ((live_bot, "bf-bad-1", "sell"), (other, "bf-good-1", "buy")):
-        client.create_order(symbol="BTC/USDT", side=side, type="market", amount=Decimal("0.001"), client_order_id=cid)
-        Order.objects.create(
-            bot=bot,
-            client_order_id=cid,
-            symbol="BTC/USDT",
-            side=side,
-            quantity=Decimal("0.001"),
-            status="submitted",
-            is_paper=False,
-            created_at=an_hour_ago,
-            submitted_at=an_hour_ago,
-        )
+    placed_and_in_flight(live_bot, "bf-bad-1", "sell", at=an_hour_ago)
+    placed_and_in_flight(other, "bf-good-1", "buy", at=an_hour_ago)
 
     assert tick.reconcile_orders() == 2
 
@@ -271,3 +279,23 @@ def test_the_venues_markets_are_loaded_before_the_bots_row_is_locked(live_bot, f
     assert (report.orders, report.errors) == (1, 0), report
     assert seen == [False]
     assert list(fake_exchange.orders) == [f"bf-{live_bot.pk}-0"]
+
+
+def test_a_running_bot_whose_order_the_books_refuse_alerts_staff_from_its_tick(live_bot, fake_exchange):
+    """The same refused fill met by the bot's own tick: the bot does not trade, the tick counts an
+    error, the order carries it and staff are alerted once, not at every tick."""
+    from realtime.models import Event
+
+    placed_and_in_flight(live_bot, "bf-bad-2", "sell")
+
+    for _ in range(2):
+        Bot.objects.filter(pk=live_bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1))
+        report = tick.tick_batch()
+        assert (report.errors, report.orders) == (1, 0)
+
+    bad = Order.objects.get(client_order_id="bf-bad-2")
+    assert bad.status == "submitted" and bad.error.startswith("ValueError: cannot sell 0.001")
+    assert Event.objects.filter(type="order_reconcile_failed", bot_id=live_bot.pk).count() == 1
+    live_bot.refresh_from_db()
+    assert live_bot.consecutive_errors == 2
+    assert list(fake_exchange.orders) == ["bf-bad-2"]  # nothing else was sent
