@@ -15,10 +15,15 @@ Concurrency and idempotency (DESIGN.md "How a bot trades"):
   second attempt into nothing.
 * **Intent before the venue.** Immediately before every order, in one transaction
   holding the bot's row lock, the bot's status, force-pause, lease, mode, training
-  flag, override rules, ``ENABLE_TRADING`` and the fleet halt are read again; only then
-  is the order intent written (``new``) together with the engine memory that names the
-  decision (``state.engine.pending``). A stop, force-pause or halt that commits first
-  wins; one that commits after sees an order already decided.
+  flag, position, override rules (the protective exits are judged again under them),
+  ``ENABLE_TRADING`` and the fleet halt are read again; a mode or position that changed
+  since the claim refuses the decision. Only then is the order intent written (``new``)
+  together with the engine memory that names the decision (``state.engine.pending``). A
+  stop, force-pause or halt that commits first wins; one that commits after sees an order
+  already decided. A promotion revokes the lease, so a tick it overtakes neither orders
+  nor writes its bookkeeping. No network call is made under the lock: a real-money
+  order's key set and markets are loaded before it; ``submitted_at`` is committed just
+  before the request leaves (the unknown-outcome grace period runs from it).
 * **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
   and ``trade_executed``; the strategy memory is written in the same transaction.
 * **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
