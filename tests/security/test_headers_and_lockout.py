@@ -57,11 +57,11 @@ def _login(client, identifier, password, n, spoof):
 
 
 @pytest.mark.parametrize("spoof", SPOOFS, ids=lambda s: "+".join(sorted(s)))
-def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api_client, owner, password, spoof):
+def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api, owner, password, spoof):
     for n in range(LIMIT):
-        _login(api_client, owner.email, "wrong-password", n, spoof)
+        _login(api, owner.email, "wrong-password", n, spoof)
 
-    response = _login(api_client, owner.email, password, LIMIT + 1, spoof)
+    response = _login(api, owner.email, password, LIMIT + 1, spoof)
 
     assert_error(response, 429, "ACCOUNT_LOCKED")
     assert int(response["Retry-After"]) > 0
@@ -69,11 +69,11 @@ def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api
 
 
 @pytest.mark.parametrize("spoof", SPOOFS, ids=lambda s: "+".join(sorted(s)))
-def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_ip_lock(api_client, other_user, password, spoof):
+def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_ip_lock(api, other_user, password, spoof):
     for n in range(LIMIT):
-        _login(api_client, f"victim{n}@example.com", "wrong-password", n, spoof)
+        _login(api, f"victim{n}@example.com", "wrong-password", n, spoof)
 
-    response = _login(api_client, other_user.email, password, LIMIT + 1, spoof)
+    response = _login(api, other_user.email, password, LIMIT + 1, spoof)
 
     assert_error(response, 429, "ACCOUNT_LOCKED")
 
