@@ -540,5 +540,8 @@ LOGGING = {
 }
 
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# metrics, version and the detail of status are for staff, or for a monitor that sends
+# "Authorization: Bearer <OPS_TOKEN>" (accounts/api/ops.py). Unset: staff only.
+OPS_TOKEN = env("OPS_TOKEN", default="")
 # bench/http_load.py: a bare JSON view at /api/_bench/bare to compare the API against.
 BENCH_ROUTES = env.bool("BOTFLEET_BENCH_ROUTES", default=False)

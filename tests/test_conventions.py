@@ -262,8 +262,8 @@ def test_a_non_json_error_under_the_api_becomes_the_envelope(api):
 @pytest.mark.django_db
 def test_a_throttled_request_is_a_429_envelope_with_retry_after(api):
     # The "otp" scope allows 5 a minute per client IP, whatever the outcome.
-    for _ in range(5):
-        assert_error(api.post("/api/auth/send-otp", {"identifier": "x@example.com"}), 404, "NOT_FOUND")
+    for n in range(5):
+        assert api.post("/api/auth/send-otp", {"identifier": f"x{n}@example.com"}).status_code == 200
 
     response = api.post("/api/auth/send-otp", {"identifier": "x@example.com"})
 
@@ -273,7 +273,7 @@ def test_a_throttled_request_is_a_429_envelope_with_retry_after(api):
     assert error["details"] == {"retry_after": retry_after}
     assert error["message"] == f"Too many requests; retry in {retry_after} seconds."
     # another client is not affected
-    assert api.post("/api/auth/send-otp", {"identifier": "x@example.com"}, REMOTE_ADDR="10.7.7.7").status_code == 404
+    assert api.post("/api/auth/send-otp", {"identifier": "x@example.com"}, REMOTE_ADDR="10.7.7.7").status_code == 200
 
 
 # ---------------------------------------------------------------------------
