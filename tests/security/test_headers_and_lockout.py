@@ -85,3 +85,16 @@ def test_made_up_methods_do_not_grow_the_metrics(client, staff_client):
     metrics = staff_client.get("/api/metrics").content.decode()
     assert "XYZZY" not in metrics
     assert 'method="OTHER"' in metrics
+
+
+def test_no_server_layout_takes_the_client_address_from_a_request_header():
+    # daphne's --proxy-headers put the client's own X-Forwarded-For into REMOTE_ADDR, past
+    # TRUSTED_PROXY_COUNT (accounts/api/client_ip.py); tests/security/test_served.py shows it.
+    from config.launcher import _processes
+
+    launched = [" ".join(command) for command in _processes("127.0.0.1", "8000", relay_in_asgi=False).values()]
+    procfile = (settings.BASE_DIR / "Procfile").read_text().splitlines()
+    layouts = launched + [line for line in procfile if line.strip() and not line.startswith("#")]
+
+    assert len(layouts) >= 8
+    assert [line for line in layouts if "--proxy-headers" in line or "--forwarded-allow-ips" in line] == []
