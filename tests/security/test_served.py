@@ -72,13 +72,13 @@ def test_a_forged_forwarded_for_does_not_dodge_a_throttle(product):
         answers = [
             client.post(
                 "/api/auth/send-otp",
-                json={"identifier": "someone@example.com"},
+                json={"identifier": f"someone{n}@example.com"},  # one send a minute per identifier
                 headers={"X-Forwarded-For": f"198.51.100.{n}"},
             )
             for n in range(6)
         ]
 
-    assert all(r.status_code != 429 for r in answers[:5])
+    assert [r.status_code for r in answers[:5]] == [200] * 5
     assert_envelope(answers[5], 429, "RATE_LIMITED")
 
 
