@@ -8,11 +8,13 @@ from django.db.models import Q
 
 
 def find_user_by_identifier(identifier: str):
+    """The account an identifier names: an e-mail if it has "@" (no username has one), else a username."""
     identifier = (identifier or "").strip()
     if not identifier:
         return None
     User = get_user_model()
-    return User._default_manager.filter(Q(email__iexact=identifier) | Q(username__iexact=identifier)).first()
+    lookup = Q(email__iexact=identifier) if "@" in identifier else Q(username__iexact=identifier)
+    return User._default_manager.filter(lookup).first()
 
 
 def axes_username(request, credentials: dict) -> str:

@@ -4,10 +4,17 @@ django-axes counts failures per account and per client IP (``AXES_LOCKOUT_PARAME
 and flags the request; the login service raises :func:`lockout_error`. Axes'
 middleware would then replace that answer with its own page, so
 ``AXES_LOCKOUT_CALLABLE`` points at :func:`lockout_response`, which keeps ours.
+
+:class:`AxesMiddleware` replaces axes' own: on its async path (every request under
+ASGI, i.e. ``make run``) axes 8 passes the credentials where the response goes, so the
+lockout callable got a dict and the 5th wrong login answered 500.
 """
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
+from axes.helpers import get_lockout_response
+from axes.middleware import AxesMiddleware as _AxesMiddleware
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Max, Q
@@ -52,3 +59,14 @@ def lockout_response(
     return error_json_response(
         429, str(error.detail), code=error.error_code, details=error.details, headers=error.headers
     )
+
+
+class AxesMiddleware(_AxesMiddleware):
+    """axes' middleware with its async path calling the lockout handler as the sync one does."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        if settings.AXES_ENABLED and getattr(request, "axes_locked_out", None):
+            credentials = getattr(request, "axes_credentials", None)
+            response = await sync_to_async(get_lockout_response, thread_sensitive=True)(request, response, credentials)
+        return response

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
+
+# Django's own username pattern without "@": a username can never be an e-mail address, so
+# no account can take another's e-mail as its username (logins, lockouts and codes would
+# then find the wrong account), and an identifier with "@" names an e-mail, never a username.
+username_validator = RegexValidator(
+    r"^[\w.+-]+\Z",
+    "A username has letters, digits and . + - _ only (no @: e-mail addresses log in as e-mails).",
+    code="invalid_username",
+)
 
 
 class UserManager(DjangoUserManager):
@@ -37,6 +48,14 @@ class User(AbstractUser):
     every token issued before unusable at once, without a list of them.
     """
 
+    username = models.CharField(
+        "username",
+        max_length=150,
+        unique=True,
+        validators=[username_validator],
+        help_text="150 characters or fewer: letters, digits and . + - _ (never an e-mail address).",
+        error_messages={"unique": "A user with that username already exists."},
+    )
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=255, blank=True)
     phone = models.CharField(max_length=32, blank=True)
@@ -52,6 +71,7 @@ class User(AbstractUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
             models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            models.CheckConstraint(condition=~Q(username__contains="@"), name="user_username_not_email"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,14 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from accounts.models import username_validator
+
 User = get_user_model()
+
+USERNAME_HELP = (
+    "Letters, digits and . + - _ only. Never an e-mail address (no @): an identifier with @ "
+    "always names an account's e-mail, so no account can answer to another's e-mail."
+)
 
 
 def _datetime(value):
@@ -55,7 +62,9 @@ class UserSerializer(serializers.Serializer):
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False, allow_blank=True)
+    username = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, validators=[username_validator], help_text=USERNAME_HELP
+    )
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     phone = serializers.RegexField(r"^\+?[0-9 ()-]{4,32}\Z", required=False, allow_blank=True)
@@ -92,7 +101,9 @@ class LogoutSerializer(serializers.Serializer):
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
+    username = serializers.CharField(
+        max_length=150, required=False, validators=[username_validator], help_text=USERNAME_HELP
+    )
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     full_name = serializers.CharField(max_length=255, required=False, allow_blank=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -249,33 +251,79 @@ def user_change_password(
 OTP_RESEND_SECONDS = 60
 
 
-def _otp_user(identifier: str) -> User:
-    user = find_user_by_identifier(identifier)
-    if user is None:
-        raise exceptions.NotFound("No account matches this identifier.")
-    return user
+# send-otp and verify-otp must not tell who has an account. An identifier that names
+# none gets every answer an account would get (a code "sent", the resend wait, wrong
+# codes counted until too many) from a small record in the cache, keyed by a hash of
+# the identifier, and the same password-hashing work; no mail leaves.
+def _unknown_otp_key(identifier: str) -> str:
+    return "otp-unknown:" + hashlib.sha256(identifier.strip().lower().encode()).hexdigest()
 
 
-def otp_send(*, identifier: str, request: HttpRequest | None = None) -> EmailOtp:
-    """Email a fresh 6-digit code; earlier unused codes stop working.
+def _refuse_early_resend(last_sent_at: datetime, now: datetime) -> None:
+    elapsed = (now - last_sent_at).total_seconds()
+    if elapsed < OTP_RESEND_SECONDS:
+        wait = max(1, OTP_RESEND_SECONDS - int(elapsed))
+        raise TooManyRequests(
+            f"A code was sent moments ago; retry in {wait} seconds.",
+            code="OTP_RATE_LIMITED",
+            details={"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _otp_expired() -> ApiError:
+    return ApiError("No valid code; request a new one.", code="OTP_EXPIRED")
+
+
+def _otp_incorrect() -> ApiError:
+    return ApiError("The code is incorrect.", code="OTP_INVALID")
+
+
+def _otp_attempts_exceeded() -> TooManyRequests:
+    return TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
+
+
+def _otp_send_unknown(identifier: str, code: str) -> datetime:
+    make_password(code)
+    key, now = _unknown_otp_key(identifier), timezone.now()
+    previous = cache.get(key)
+    if previous is not None:
+        _refuse_early_resend(previous["created_at"], now)
+    expires_at = now + timedelta(minutes=settings.OTP_TTL_MINUTES)
+    cache.set(key, {"created_at": now, "expires_at": expires_at, "attempts": 0}, settings.OTP_TTL_MINUTES * 60)
+    return expires_at
+
+
+def _otp_verify_unknown(identifier: str, code: str) -> None:
+    check_password(code, make_password(code))
+    key, now = _unknown_otp_key(identifier), timezone.now()
+    state = cache.get(key)
+    if state is None or state["expires_at"] <= now:
+        raise _otp_expired()
+    if state["attempts"] >= settings.OTP_MAX_ATTEMPTS:
+        raise _otp_attempts_exceeded()
+    state["attempts"] += 1
+    cache.set(key, state, max(1, int((state["expires_at"] - now).total_seconds())))
+    raise _otp_incorrect()
+
+
+def otp_send(*, identifier: str, request: HttpRequest | None = None) -> datetime:
+    """Email a fresh 6-digit code; earlier unused codes stop working. Returns its expiry.
 
     The code is stored hashed and sent after the commit. If the mail cannot be sent
-    the code is withdrawn and the caller gets a 503 to retry, not a 500.
+    the code is withdrawn and the caller gets a 503 to retry, not a 500. An identifier
+    that names no account is answered alike (see ``_otp_send_unknown``).
     """
-    user = _otp_user(identifier)
+    user = find_user_by_identifier(identifier)
     code = f"{secrets.randbelow(1_000_000):06d}"
+    if user is None:
+        return _otp_send_unknown(identifier, code)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # serialize sends per user
         now = timezone.now()
         latest = EmailOtp.objects.filter(user=user).order_by("-created_at").first()
-        if latest and (now - latest.created_at).total_seconds() < OTP_RESEND_SECONDS:
-            wait = max(1, OTP_RESEND_SECONDS - int((now - latest.created_at).total_seconds()))
-            raise TooManyRequests(
-                f"A code was sent moments ago; retry in {wait} seconds.",
-                code="OTP_RATE_LIMITED",
-                details={"retry_after": wait},
-                headers={"Retry-After": str(wait)},
-            )
+        if latest:
+            _refuse_early_resend(latest.created_at, now)
         EmailOtp.objects.filter(user=user, consumed_at__isnull=True).update(consumed_at=now)
         otp = EmailOtp.objects.create(
             user=user, code_hash=make_password(code), expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES)
@@ -295,14 +343,16 @@ def otp_send(*, identifier: str, request: HttpRequest | None = None) -> EmailOtp
         raise ServiceUnavailable(
             "The verification email could not be sent; try again.", code="EMAIL_UNAVAILABLE"
         ) from exc
-    return otp
+    return otp.expires_at
 
 
 def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = None) -> User:
-    user = _otp_user(identifier)
     code = (otp_code or "").strip()
     if not re.fullmatch(r"\d{6}", code):
         raise exceptions.ValidationError({"otp_code": ["The code is 6 digits."]})
+    user = find_user_by_identifier(identifier)
+    if user is None:
+        _otp_verify_unknown(identifier, code)  # always raises, as a wrong or missing code does
     with transaction.atomic():
         otp = (
             EmailOtp.objects.select_for_update()
@@ -311,9 +361,9 @@ def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = 
             .first()
         )
         if otp is None:
-            raise ApiError("No valid code; request a new one.", code="OTP_EXPIRED")
+            raise _otp_expired()
         if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
-            raise TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
+            raise _otp_attempts_exceeded()
         if not check_password(code, otp.code_hash):
             otp.attempts += 1
             otp.save(update_fields=["attempts"])
@@ -327,5 +377,5 @@ def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = 
             audit_record(actor=user, action="user.email_verified", target=user, request=request)
             wrong = False
     if wrong:
-        raise ApiError("The code is incorrect.", code="OTP_INVALID")
+        raise _otp_incorrect()
     return user

@@ -9,12 +9,23 @@ password changes take effect at once:
 
 Both are checked in the same single query that loads the user on every request
 (``accounts.authentication``).
+
+Open streams (WebSocket, SSE) authenticate once and then stay open, so whatever ends a
+user's sessions (logout, a password change, staff disabling the account or changing its
+staff flag) also calls :func:`sessions_changed`: after the commit, every open stream of
+that user is told to check its token again, and closes if it no longer passes. The
+streams also check at their token's expiry, which bounds how long a lost notice matters
+(the channel layer delivers at most once).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.settings import api_settings
@@ -23,7 +34,38 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import RevokedAccessToken, User
 
+logger = logging.getLogger("botfleet.accounts")
+
 VERSION_CLAIM = "ver"
+# The channel-layer message a user's open streams get when their sessions change.
+SESSIONS_CHANGED = "sessions.changed"
+_NOTIFY_TIMEOUT_SECONDS = 2.0
+
+
+def session_group(user_id: int) -> str:
+    """The channel-layer group every open stream of this user joins, whatever it follows."""
+    return f"sessions.{user_id}"
+
+
+def sessions_changed(*, user_id: int) -> None:
+    """After the current transaction commits, tell the user's open streams to re-check their token."""
+    transaction.on_commit(lambda: _notify_streams(user_id))
+
+
+def _notify_streams(user_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send() -> None:
+        await asyncio.wait_for(
+            layer.group_send(session_group(user_id), {"type": SESSIONS_CHANGED}), timeout=_NOTIFY_TIMEOUT_SECONDS
+        )
+
+    try:
+        async_to_sync(send)()
+    except Exception as exc:  # the change is committed; the streams also re-check at expiry
+        logger.warning("open streams of user %s not told to re-check: %s", user_id, exc.__class__.__name__)
 
 
 def token_pair_for(user: User) -> dict:
@@ -69,10 +111,11 @@ def blacklist_all_for(user: User) -> None:
     BlacklistedToken.objects.bulk_create(
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
+    sessions_changed(user_id=user.pk)
 
 
 def revoke_access(access: AccessToken) -> None:
     expires_at = datetime.fromtimestamp(access["exp"], tz=UTC)
-    RevokedAccessToken.objects.get_or_create(
-        jti=access["jti"], defaults={"user_id": access[settings.SIMPLE_JWT["USER_ID_CLAIM"]], "expires_at": expires_at}
-    )
+    user_id = access[settings.SIMPLE_JWT["USER_ID_CLAIM"]]
+    RevokedAccessToken.objects.get_or_create(jti=access["jti"], defaults={"user_id": user_id, "expires_at": expires_at})
+    sessions_changed(user_id=int(user_id))

@@ -112,21 +112,38 @@ class ChangePasswordView(APIView):
         )
 
 
+OTP_SENT_MESSAGE = "If an account matches, a verification code was sent to its e-mail."
+_OTP_ALIKE = (
+    "An identifier that names no account gets the same answers as one that does (no 404), "
+    "so these endpoints do not tell who has an account."
+)
+
+
 class OtpSendView(_PublicAuthView):
     throttle_scope = "otp"
-    extra_error_statuses = ["404"]
 
-    @extend_schema(request=OtpSendSerializer, responses={200: SuccessSerializer}, tags=["auth"])
+    @extend_schema(
+        request=OtpSendSerializer,
+        responses={200: SuccessSerializer},
+        tags=["auth"],
+        description=f"E-mail a 6-digit code (10 minutes; one send a minute per account). {_OTP_ALIKE}",
+    )
     def post(self, request):
-        otp = services.otp_send(identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request)
-        return success(message="A verification code was sent.", expires_at=otp.expires_at)
+        expires_at = services.otp_send(
+            identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request
+        )
+        return success(message=OTP_SENT_MESSAGE, expires_at=expires_at)
 
 
 class OtpVerifyView(_PublicAuthView):
     throttle_scope = "otp"
-    extra_error_statuses = ["404"]
 
-    @extend_schema(request=OtpVerifySerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
+    @extend_schema(
+        request=OtpVerifySerializer,
+        responses={200: UserEnvelopeSerializer},
+        tags=["auth"],
+        description=f"Check a code from send-otp; 5 wrong codes use it up. {_OTP_ALIKE}",
+    )
     def post(self, request):
         user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
         return success(message="Email verified.", user=user_to_dict(user))

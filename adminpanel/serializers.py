@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.api.limits import MAX_ID
+from accounts.models import username_validator
 
 
 class UnlockSerializer(serializers.Serializer):
@@ -53,7 +54,7 @@ class UserFilterSerializer(serializers.Serializer):
 class UserCreateSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False)
-    username = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    username = serializers.CharField(required=False, allow_blank=True, max_length=150, validators=[username_validator])
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     full_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
@@ -62,7 +63,7 @@ class UserCreateSerializer(serializers.Serializer):
 
 
 class UserUpdateSerializer(serializers.Serializer):
-    username = serializers.CharField(required=False, max_length=150)
+    username = serializers.CharField(required=False, max_length=150, validators=[username_validator])
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     full_name = serializers.CharField(required=False, allow_blank=True, max_length=255)

@@ -23,6 +23,7 @@ from rest_framework import exceptions
 from accounts.api.errors import ApiError, Conflict
 from accounts.models import AuditEntry, User, UserUsage
 from accounts.services import audit_record
+from accounts.tokens import sessions_changed
 from accounts.usage import KINDS, usage_set
 from adminpanel.rules import RulesError, validate_rules
 from bots import analytics
@@ -321,6 +322,8 @@ def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None 
             setattr(user, field, data[field])
         if changed:
             user.save(update_fields=changed)
+        if {"is_active", "is_staff"} & set(changed):
+            sessions_changed(user_id=user.pk)  # open streams re-check (and a disabled user's close)
         unlocked = _unlock(user) if data.get("unlock") else 0
         if data.get("unlock"):
             changed.append("unlock")

@@ -5,7 +5,7 @@ Creates its own PostgreSQL database, seeds it with ``manage.py seed_bulk`` (1,00
 1 blocking thread each), and measures the p95 latency of ``GET bots``,
 ``GET platforms/{p}/bots`` and ``GET analytics/summary`` for one user at 20 concurrent
 connections, side by side with a bare Django view (``/api/_bench/bare`` when the
-foundation's bench routes exist, else ``/api/version``: a tiny DRF view without a query).
+foundation's bench routes exist, else ``/api/health``: a tiny DRF view without a query).
 ``analytics/summary`` is served from a per-user cache the services retire on every
 change; a second server with ``ANALYTICS_SUMMARY_CACHE_SECONDS=0`` gives the row of a
 request that computes it (every cache miss). Drops the database at the end. Prints a
@@ -191,7 +191,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{args.port}"
         _wait_healthy(base)
         _wait_healthy(f"http://127.0.0.1:{args.port + 1}")
-        bare = "/api/_bench/bare" if httpx.get(f"{base}/api/_bench/bare").status_code == 200 else "/api/version"
+        bare = "/api/_bench/bare" if httpx.get(f"{base}/api/_bench/bare").status_code == 200 else "/api/health"
         headers = {"Authorization": f"Bearer {token}"}
         targets = [
             (f"bare view ({bare})", bare, {}),

@@ -175,7 +175,7 @@ def main() -> None:
 
         rows = []
         for label, path, who in (
-            ("bare DRF view (GET version)", "/api/version", anonymous),
+            ("bare DRF view (GET health)", "/api/health", anonymous),
             ("auth only (GET auth/me)", "/api/auth/me", client),
             (f"GET training/live-bay ({args.bots} bots)", "/api/training/live-bay", client),
         ):

@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from accounts.api.ops import ops_access
 from accounts.api.pagination import PageNumberPagination
 from accounts.api.responses import success
 from bots import analytics, market_data, selectors, services, strategies, venues
@@ -367,25 +368,32 @@ class FleetActionView(APIView):
 
 
 class StatusView(APIView):
-    """Engine state for monitors: public, cheap, and a 200 even when the engine is down."""
+    """Engine state for monitors: public, cheap, and a 200 even when the engine is down.
+
+    Anyone gets ``{success, status}``; the fleet-wide figures (workers, last heartbeat,
+    running bots) only staff or a monitor with ``OPS_TOKEN`` (accounts/api/ops.py).
+    """
 
     permission_classes = [AllowAny]
     authentication_classes = []
 
     @extend_schema(
         tags=["health"],
+        description="`status` for anyone; `workers`, `last_heartbeat` and `running_bots` only for staff "
+        "or `Authorization: Bearer <OPS_TOKEN>` (a bad or missing token gets the short answer, never an error).",
         responses={
             200: inline_serializer(
                 "EngineStatus",
                 {
                     "success": serializers.BooleanField(),
                     "status": serializers.ChoiceField(choices=["online", "offline"]),
-                    "workers": serializers.IntegerField(),
-                    "last_heartbeat": serializers.DateTimeField(allow_null=True),
-                    "running_bots": serializers.IntegerField(allow_null=True),
+                    "workers": serializers.IntegerField(required=False),
+                    "last_heartbeat": serializers.DateTimeField(allow_null=True, required=False),
+                    "running_bots": serializers.IntegerField(allow_null=True, required=False),
                 },
             )
         },
     )
     def get(self, request):
-        return success(**selectors.engine_status())
+        engine = selectors.engine_status()
+        return success(**engine) if ops_access(request) else success(status=engine["status"])

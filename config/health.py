@@ -28,8 +28,10 @@ from rest_framework.views import APIView
 from accounts.api import metrics
 from accounts.api.errors import error_json_response
 from accounts.api.middleware import is_api_request
+from accounts.api.ops import IsStaffOrOpsToken, OpsTokenAuthentication
 from accounts.api.responses import success
 from accounts.api.schema import ErrorSerializer
+from accounts.authentication import JWTAuthentication
 from config.flags import feature_flags
 
 READY_DEADLINE_SECONDS = 1.8
@@ -119,6 +121,13 @@ class _OpsView(APIView):
     throttle_classes = []
 
 
+class _PrivateOpsView(_OpsView):
+    """Staff (a bearer JWT) or a monitor with ``OPS_TOKEN``: what runs, and how busy, is not public."""
+
+    authentication_classes = [OpsTokenAuthentication, JWTAuthentication]
+    permission_classes = [IsStaffOrOpsToken]
+
+
 class HealthView(_OpsView):
     @extend_schema(
         tags=["ops"],
@@ -152,9 +161,10 @@ class ReadyView(_OpsView):
         return success(checks=results, elapsed_ms=elapsed)
 
 
-class VersionView(_OpsView):
+class VersionView(_PrivateOpsView):
     @extend_schema(
         tags=["ops"],
+        description="Staff or `Authorization: Bearer <OPS_TOKEN>` only.",
         responses={
             200: inline_serializer(
                 "Version",
@@ -179,8 +189,12 @@ class VersionView(_OpsView):
         )
 
 
-class MetricsView(_OpsView):
-    @extend_schema(tags=["ops"], responses={(200, "text/plain"): OpenApiResponse(description="Prometheus text")})
+class MetricsView(_PrivateOpsView):
+    @extend_schema(
+        tags=["ops"],
+        description="Staff or `Authorization: Bearer <OPS_TOKEN>` only (Prometheus: `authorization.credentials`).",
+        responses={(200, "text/plain"): OpenApiResponse(description="Prometheus text")},
+    )
     def get(self, request):
         body, content_type = metrics.exposition()
         return HttpResponse(body, content_type=content_type)

@@ -30,6 +30,8 @@ def _manage(*args: str, env: dict) -> None:
 def _processes(host: str, port: str, *, relay_in_asgi: bool) -> dict[str, list[str]]:
     processes = {
         # daphne's own CLI, with ?token= values redacted from its access log (realtime.asgi_server).
+        # Never --proxy-headers: daphne would take the client's own X-Forwarded-For as its
+        # address; accounts.api.client_ip reads it through TRUSTED_PROXY_COUNT proxies only.
         "asgi": [
             PYTHON,
             "-m",
@@ -38,7 +40,6 @@ def _processes(host: str, port: str, *, relay_in_asgi: bool) -> dict[str, list[s
             host,
             "-p",
             port,
-            "--proxy-headers",
             "config.asgi:application",
         ],
         "worker": [

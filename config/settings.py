@@ -117,7 +117,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.api.middleware.ApiErrorMiddleware",
     # Last, so it sees the final response; turns lockouts of the admin login into 429s.
-    "axes.middleware.AxesMiddleware",
+    # axes' own, with its async path fixed (accounts/lockout.py).
+    "accounts.lockout.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -404,6 +405,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Attempts during a lockout do not extend it, so Retry-After tells the truth and a
 # user retrying too early is not locked out for longer.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# axes checks for its middleware by name; ours is its subclass (accounts.lockout.AxesMiddleware).
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 OTP_TTL_MINUTES = 10
 OTP_MAX_ATTEMPTS = 5
@@ -537,5 +540,8 @@ LOGGING = {
 }
 
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# metrics, version and the detail of status are for staff, or for a monitor that sends
+# "Authorization: Bearer <OPS_TOKEN>" (accounts/api/ops.py). Unset: staff only.
+OPS_TOKEN = env("OPS_TOKEN", default="")
 # bench/http_load.py: a bare JSON view at /api/_bench/bare to compare the API against.
 BENCH_ROUTES = env.bool("BOTFLEET_BENCH_ROUTES", default=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from daphne import cli
+from daphne import cli, http_protocol
 from daphne.access import AccessLogGenerator
 
 _TOKEN = re.compile(r"((?:^|[?&])(?:access_)?token=)[^&\s]*", re.IGNORECASE)
@@ -29,8 +29,22 @@ class RedactingAccessLogGenerator(AccessLogGenerator):
         return super().__call__(protocol, action, details)
 
 
+class RawBodyRequest(http_protocol.WebRequest):
+    """daphne's request without Twisted's own parsing of form bodies.
+
+    Twisted parses every POST form body into ``request.args``, which daphne never reads
+    (Django parses the body it is handed), and answers a multipart body it cannot parse
+    (one with no parts) with a bare 400 of its own: no envelope, no request id.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+
 def main() -> None:
     cli.AccessLogGenerator = RedactingAccessLogGenerator  # what CommandLineInterface instantiates
+    http_protocol.WebRequest = RawBodyRequest  # what HTTPFactory.buildProtocol instantiates
     cli.CommandLineInterface.entrypoint()
 
 

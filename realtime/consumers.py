@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import orjson
 from channels.consumer import AsyncConsumer, get_handler_name
@@ -33,12 +34,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.api.renderers import dumps
+from accounts.tokens import session_group
 from realtime import streams
 from realtime.relay import ensure_embedded_relay
 
 logger = logging.getLogger("botfleet.realtime")
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
 _BUFFER_LIMIT = 10_000
 
@@ -47,6 +50,8 @@ class EventConsumer(AsyncConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.identity: streams.Identity | None = None
+        self.token: str | None = None  # kept to check it again (sessions_changed, expiry)
+        self.sessions: str | None = None  # this user's session group, joined whatever it follows
         self.audience: streams.Audience | None = None
         self.joined: set[str] = set()
         self.last_sent = 0
@@ -99,11 +104,15 @@ class EventConsumer(AsyncConsumer):
             return
         if self.auth_timer is not None:
             self.auth_timer.cancel()
+        self.token = token
         self.audience = streams.Audience(user_id=self.identity.user_id)
         self.last_sent = self.sent_from = self.identity.baseline
+        self.sessions = session_group(self.identity.user_id)
+        await self.channel_layer.group_add(self.sessions, self.channel_name)
         await self._join(self.audience.groups())
         self.tasks.append(asyncio.create_task(self._writer()))
         self.tasks.append(asyncio.create_task(self._pinger()))
+        self.tasks.append(asyncio.create_task(self._expiry_watch()))
         self._send_json({"type": "connection", "status": "Connected", "timestamp": timezone.now()})
         if last_seq is not None:
             await self._resume(last_seq)
@@ -111,6 +120,9 @@ class EventConsumer(AsyncConsumer):
     async def websocket_disconnect(self, message):
         self.closed = True
         await self._leave(set(self.joined))
+        if self.sessions is not None:
+            with contextlib.suppress(Exception):  # as in _leave
+                await self.channel_layer.group_discard(self.sessions, self.channel_name)
         for task in [*self.tasks, self.replay_task, self.auth_timer]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -121,6 +133,39 @@ class EventConsumer(AsyncConsumer):
             return
         self.closed = True
         await self.base_send({"type": "websocket.close", "code": code})
+
+    # -- the token, checked again ---------------------------------------------------------------
+    async def sessions_changed(self, message):
+        """The user's sessions changed (logout, password change, account disabled): still valid?"""
+        await self._recheck()
+
+    async def _recheck(self, token: str | None = None) -> bool:
+        """Close with 4401 once the token (or a new one the client sent) no longer passes, and
+        with 4403 when a staff-scope follower is no longer staff."""
+        if self.identity is None or self.closed:
+            return False
+        try:
+            identity = await database_sync_to_async(streams.recheck)(self.identity, token or self.token)
+        except streams.AuthError:
+            await self._close(CLOSE_UNAUTHORIZED)
+            return False
+        if self.audience.staff and not identity.is_staff:
+            await self._close(CLOSE_FORBIDDEN)
+            return False
+        self.identity = identity
+        self.token = token or self.token
+        return True
+
+    async def _expiry_watch(self) -> None:
+        while not self.closed:
+            delay = self.identity.expires_at - time.time()
+            if delay > 0:
+                # Recomputed after each sleep: an in-band re-authentication moves the expiry.
+                await asyncio.sleep(min(delay, 3600))
+                continue
+            if not await self._recheck():
+                return
+            await asyncio.sleep(1)  # still accepted (clocks differ): ask again shortly
 
     # -- client messages ---------------------------------------------------------------------
     async def websocket_receive(self, message):
@@ -146,8 +191,15 @@ class EventConsumer(AsyncConsumer):
             return
         if kind == "ping":
             self._send_json({"type": "pong", "timestamp": timezone.now()})
-        elif kind == "pong" or kind == "auth":
+        elif kind == "pong":
             pass
+        elif kind == "auth":
+            # A fresh token for the same user keeps the connection open past the old one's expiry.
+            token = content.get("token")
+            if isinstance(token, str) and token:
+                await self._recheck(token)
+            else:
+                await self._close(CLOSE_UNAUTHORIZED)
         elif kind == "resume":
             await self._resume(content.get("last_seq"))
         elif kind == "subscribe":

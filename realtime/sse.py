@@ -7,6 +7,11 @@ registered provider at most once per ``REALTIME_OVERVIEW_COALESCE_SECONDS`` afte
 or trade event, and at least every ``REALTIME_SSE_OVERVIEW_SECONDS``. ``Last-Event-ID``
 (or ``?last_event_id=``) replays from the table first; live messages wait meanwhile and
 are deduplicated by ``seq``, as in the WebSocket consumer.
+
+The token is checked again when the user's sessions change (logout, password change,
+staff disabling the account: ``accounts.tokens.sessions_changed``) and when it expires;
+once it no longer passes, a last ``session_ended`` frame says why and the stream ends
+(reconnect with a fresh token and ``Last-Event-ID``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.api.errors import error_json_response
 from accounts.api.renderers import dumps
+from accounts.tokens import SESSIONS_CHANGED, session_group
 from realtime import registry, streams
 from realtime.relay import ensure_embedded_relay
 from realtime.serialization import EVENT_MESSAGE_TYPE
@@ -52,13 +58,18 @@ async def event_stream(request):
     last_id = streams.parse_seq(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     staff_scope = identity.is_staff and request.GET.get("scope") == "staff"
     audience = streams.Audience(user_id=identity.user_id, staff=staff_scope)
-    response = StreamingHttpResponse(_stream(identity, audience, last_id), content_type="text/event-stream")
+    response = StreamingHttpResponse(_stream(identity, audience, last_id, token), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-async def _stream(identity: streams.Identity, audience: streams.Audience, last_id: int | None):
+def _session_ended(reason: str) -> bytes:
+    data = {"type": "session_ended", "message": reason, "timestamp": timezone.now()}
+    return _frame(event="session_ended", data=dumps(data), seq=None)
+
+
+async def _stream(identity: streams.Identity, audience: streams.Audience, last_id: int | None, token: str):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     inbox: asyncio.Queue[dict] = asyncio.Queue()
@@ -70,7 +81,7 @@ async def _stream(identity: streams.Identity, audience: streams.Audience, last_i
             inbox.put_nowait(await layer.receive(channel))
 
     reader = asyncio.create_task(read_layer())
-    groups = sorted(audience.groups())
+    groups = sorted({*audience.groups(), session_group(identity.user_id)})
     for group in groups:
         await layer.group_add(group, channel)
 
@@ -84,6 +95,25 @@ async def _stream(identity: streams.Identity, audience: streams.Audience, last_i
     next_heartbeat = now + heartbeat_every
     next_overview = now if has_overview else float("inf")
     last_overview = float("-inf")
+
+    def auth_deadline() -> float:
+        # When the token stops being accepted, on the monotonic clock of the loop below.
+        return time.monotonic() + min(identity.expires_at - time.time(), 86400.0)
+
+    next_auth_check = auth_deadline()
+
+    async def still_authorized() -> str | None:
+        """None while the token passes (and a staff stream's user is staff); else why not."""
+        nonlocal identity, next_auth_check
+        try:
+            identity = await database_sync_to_async(streams.recheck)(identity, token)
+        except streams.AuthError as exc:
+            return str(exc)
+        if audience.staff and not identity.is_staff:
+            return "The staff scope was withdrawn."
+        # Still accepted at its expiry (clocks differ): ask again shortly.
+        next_auth_check = max(auth_deadline(), time.monotonic() + 1)
+        return None
 
     async def replay(after: int):
         nonlocal last_sent
@@ -113,7 +143,7 @@ async def _stream(identity: streams.Identity, audience: streams.Audience, last_i
                 if replayed:
                     yield replayed
         while True:
-            timeout = min(next_heartbeat, next_overview) - time.monotonic()
+            timeout = min(next_heartbeat, next_overview, next_auth_check) - time.monotonic()
             try:
                 message = inbox.get_nowait()
             except asyncio.QueueEmpty:
@@ -131,7 +161,17 @@ async def _stream(identity: streams.Identity, audience: streams.Audience, last_i
                     caught_up = await replay(last_sent)
                     if caught_up:
                         yield caught_up
+                elif message["type"] == SESSIONS_CHANGED:
+                    reason = await still_authorized()
+                    if reason is not None:
+                        yield _session_ended(reason)
+                        return
             now = time.monotonic()
+            if now >= next_auth_check:
+                reason = await still_authorized()
+                if reason is not None:
+                    yield _session_ended(reason)
+                    return
             if now >= next_heartbeat:
                 counter += 1
                 data = {"type": "heartbeat", "timestamp": timezone.now(), "counter": counter}

@@ -6,7 +6,7 @@ Every function here is synchronous and touches the ORM; the streams call them th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
@@ -31,19 +31,40 @@ class Identity:
     is_staff: bool
     # The highest seq when the stream started: it sends what comes after.
     baseline: int
+    # When the token stops being accepted (its ``exp`` plus simplejwt's leeway), in epoch
+    # seconds: the stream checks it again then, and ends.
+    expires_at: float = float("inf")
 
 
 class AuthError(Exception):
     pass
 
 
-def authenticate(raw_token: str) -> Identity:
-    """The identity of an access token; checks revocation and disabled accounts."""
+def _verified(raw_token: str):
     try:
-        user, _token = authenticate_raw_token(raw_token)
+        user, token = authenticate_raw_token(raw_token)
     except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
         raise AuthError(str(exc.detail)) from exc
-    return Identity(user_id=user.pk, is_staff=user.is_staff, baseline=current_seq())
+    return user, float(token["exp"]) + settings.SIMPLE_JWT["LEEWAY"]
+
+
+def authenticate(raw_token: str) -> Identity:
+    """The identity of an access token; checks revocation and disabled accounts."""
+    user, expires_at = _verified(raw_token)
+    return Identity(user_id=user.pk, is_staff=user.is_staff, baseline=current_seq(), expires_at=expires_at)
+
+
+def recheck(identity: Identity, raw_token: str) -> Identity:
+    """The stream's identity as it stands now; AuthError once its token no longer passes.
+
+    Called when the user's sessions changed (logout, password change, staff disabling
+    the account or changing its staff flag) and when the token expires. Also takes a
+    fresh token for the same user (the WebSocket's in-band re-authentication).
+    """
+    user, expires_at = _verified(raw_token)
+    if user.pk != identity.user_id:
+        raise AuthError("The token belongs to another user.")
+    return replace(identity, is_staff=user.is_staff, expires_at=expires_at)
 
 
 def current_seq() -> int:

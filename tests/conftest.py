@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
 
 # Fixture modules shared across test folders.
-pytest_plugins = ["tests.engine.fixtures"]
+pytest_plugins = ["tests.engine.fixtures", "tests.asgi"]
 
 USING_REDIS = bool(settings.REDIS_URL)
 USING_POSTGRES = not settings.EMBEDDED

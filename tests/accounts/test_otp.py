@@ -51,7 +51,7 @@ def test_send_emails_a_six_digit_code_stored_only_as_a_hash(api_client, owner, m
     response = send(api_client, "OWNER")
 
     assert response.status_code == 200, response.content
-    assert response.json()["message"] == "A verification code was sent."
+    assert response.json()["message"] == "If an account matches, a verification code was sent to its e-mail."
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["owner@example.com"]
     code = mailed_code()
@@ -154,10 +154,46 @@ def test_a_code_that_is_not_six_digits_is_a_validation_error(api_client, owner, 
     assert EmailOtp.objects.get().attempts == 0
 
 
-def test_an_unknown_identifier_is_a_404_and_sends_nothing(api_client):
-    assert_error(send(api_client, "nobody@example.com"), 404, "NOT_FOUND")
-    assert_error(verify(api_client, "123456", "nobody@example.com"), 404, "NOT_FOUND")
-    assert mail.outbox == []
+def _answers(client, identifier: str) -> list[tuple]:
+    """Everything a client can see of the OTP flow for an identifier: status, code, message, body keys."""
+    seen = []
+
+    def note(response):
+        body = response.json()
+        error = body.get("error") or {}
+        seen.append((response.status_code, error.get("code"), error.get("message") or body.get("message")))
+
+    note(verify(client, "123456", identifier))  # before any send
+    first = send(client, identifier)
+    note(first)
+    assert set(first.json()) == {"success", "message", "expires_at"}
+    note(send(client, identifier))  # too soon
+    for _ in range(6):  # wrong codes, then too many
+        note(verify(client, "000000" if identifier == "nobody@example.com" else _wrong_code(), identifier))
+    return seen
+
+
+def _wrong_code() -> str:
+    return f"{(int(mailed_code()) + 1) % 1_000_000:06d}"
+
+
+def test_an_unknown_identifier_gets_the_same_answers_as_an_account_and_nothing_is_sent(api_client, owner):
+    # Given one identifier with an account and one without, taken through the same steps
+    known = _answers(api_client, "owner@example.com")
+    mails_for_the_account = len(mail.outbox)
+
+    unknown = _answers(api_client, "nobody@example.com")
+
+    # Then every answer is alike (no 404 tells them apart), and no mail went to the unknown one
+    assert unknown == known
+    assert [status for status, _, _ in known] == [400, 200, 429, 400, 400, 400, 400, 400, 429]
+    assert (known[0][1], known[2][1], known[3][1], known[-1][1]) == (
+        "OTP_EXPIRED",
+        "OTP_RATE_LIMITED",
+        "OTP_INVALID",
+        "OTP_ATTEMPTS_EXCEEDED",
+    )
+    assert len(mail.outbox) == mails_for_the_account == 1
 
 
 def test_a_mail_failure_is_a_503_and_leaves_no_usable_code(api_client, owner, monkeypatch):

@@ -154,3 +154,62 @@ def test_change_password_needs_both_fields(owner_client):
 
 def test_change_password_needs_authentication(api_client, password):
     assert_error(change(api_client, password, NEW_PASSWORD), 401, "NOT_AUTHENTICATED")
+
+
+# ---------------------------------------------------------------------------
+# A username is never an e-mail address
+# ---------------------------------------------------------------------------
+def _login(client, identifier, password):
+    return client.post("/api/auth/login", {"identifier": identifier, "password": password}, format="json")
+
+
+def test_another_users_email_cannot_become_a_username(api_client, owner, owner_client, other_user, password):
+    # When the owner tries to take the other user's e-mail as a username
+    response = owner_client.patch("/api/auth/me", {"username": "other@example.com"}, format="json")
+
+    # Then it is refused, and nothing changed
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"] == {
+        "username": ["A username has letters, digits and . + - _ only (no @: e-mail addresses log in as e-mails)."]
+    }
+    owner.refresh_from_db()
+    assert owner.username == "owner"
+    # and the other user's e-mail still logs into the other user's account only
+    assert _login(api_client, "other@example.com", password).json()["user"]["id"] == other_user.pk
+    owner.set_password("owners-own-passphrase-3")
+    owner.save(update_fields=["password"])
+    assert_error(_login(api_client, "other@example.com", "owners-own-passphrase-3"), 401, "INVALID_CREDENTIALS")
+
+
+@pytest.mark.parametrize("username", ["other@example.com", "future@example.com", "a@b"])
+def test_register_refuses_a_username_with_an_at_sign(api_client, other_user, username):
+    response = api_client.post(
+        "/api/auth/register",
+        {"email": "new@example.com", "password": "a-long-passphrase-1", "username": username},
+        format="json",
+    )
+
+    assert assert_error(response, 400, "VALIDATION_ERROR")["details"].keys() == {"username"}
+    assert not User.objects.filter(email="new@example.com").exists()
+
+
+def test_staff_cannot_give_a_username_with_an_at_sign(staff_client, other_user):
+    response = staff_client.put(f"/api/admin/users/{other_user.pk}", {"username": "owner@example.com"}, format="json")
+
+    assert assert_error(response, 400, "VALIDATION_ERROR")["details"].keys() == {"username"}
+    other_user.refresh_from_db()
+    assert other_user.username == "other"
+
+
+def test_the_database_refuses_a_username_with_an_at_sign(other_user):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.filter(pk=other_user.pk).update(username="owner@example.com")
+
+
+def test_an_identifier_with_an_at_sign_names_an_email_never_a_username(api_client, owner, password):
+    # "owner" is a username; "owner@example.com" the e-mail: each finds the same account its own way
+    assert _login(api_client, "owner", password).json()["user"]["id"] == owner.pk
+    assert _login(api_client, "OWNER@example.com", password).json()["user"]["id"] == owner.pk
+    assert_error(_login(api_client, "owner@", password), 401, "INVALID_CREDENTIALS")

@@ -17,18 +17,20 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("path", ["/api/status", "/status"])
-def test_status_offline_without_fresh_heartbeat(api_client, path):
+def test_status_offline_without_fresh_heartbeat(staff_client, path):
+    # The detail is for staff or a monitor's OPS_TOKEN (tests/security/test_ops_access.py).
     WorkerHeartbeat.objects.create(name="celery@old", last_seen=timezone.now() - timedelta(seconds=31))
-    body = api_client.get(path).json()
+    body = staff_client.get(path).json()
     assert body["success"] is True and body["status"] == "offline" and body["workers"] == 0
     assert body["last_heartbeat"] is not None
 
 
-def test_status_online_with_a_fresh_heartbeat(api_client, owner):
+def test_status_online_with_a_fresh_heartbeat(api_client, owner, settings):
+    settings.OPS_TOKEN = "monitor-token-" + "9" * 32
     BotFactory(owner=owner, status="running")
     services.worker_heartbeat(name="celery@a:1", hostname="a", pid=1)
     services.worker_heartbeat(name="celery@a:1", hostname="a", pid=1)
-    body = api_client.get("/api/status", HTTP_AUTHORIZATION="Bearer garbage").json()
+    body = api_client.get("/api/status", HTTP_AUTHORIZATION=f"Bearer {settings.OPS_TOKEN}").json()
     assert (body["status"], body["workers"], body["running_bots"]) == ("online", 1, 1)
 
 

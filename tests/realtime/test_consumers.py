@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from realtime.consumers import EventConsumer
-from tests.realtime.conftest import Client, arecord, running_relay, wait_published
+from tests.factories import StaffFactory
+from tests.realtime.conftest import TIMEOUT, Client, access_token, arecord, running_relay, wait_published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -368,3 +369,126 @@ async def test_relay_can_start_after_clients_connected(owner, owner_token, trans
 
     assert event["seq"] >= 1
     await client.close()
+
+
+# -- the token, checked again on an open connection -----------------------------------------
+def short_lived_token(user, seconds: float = 2) -> str:
+    """An access token that simplejwt stops accepting in about ``seconds`` (its exp is past,
+    within the leeway)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from rest_framework_simplejwt.tokens import RefreshToken
+    from rest_framework_simplejwt.utils import aware_utcnow
+
+    refresh = RefreshToken.for_user(user)
+    refresh["ver"] = user.token_version
+    access = refresh.access_token
+    access.set_exp(from_time=aware_utcnow(), lifetime=timedelta(seconds=seconds - settings.SIMPLE_JWT["LEEWAY"]))
+    return str(access)
+
+
+def _api(method: str, path: str, token: str, data: dict | None = None):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return getattr(client, method)(path, data or {}, format="json")
+
+
+api_call = sync_to_async(_api, thread_sensitive=True)
+a_short_lived_token = sync_to_async(short_lived_token, thread_sensitive=True)
+an_access_token = sync_to_async(access_token, thread_sensitive=True)
+
+
+async def closed_with(client: Client, timeout=TIMEOUT) -> int:
+    message = await client.until(lambda m: m["type"] == "__closed__", timeout=timeout)
+    return message["code"]
+
+
+async def test_logout_closes_the_sessions_socket_4401(relay, owner, owner_token):
+    client = await Client.connect(token=owner_token)
+
+    response = await api_call("post", "/api/auth/logout", owner_token)
+
+    assert response.status_code == 200, response.content
+    assert await closed_with(client) == 4401
+
+
+async def test_a_password_change_closes_the_other_sessions_sockets_4401(relay, owner, owner_token, password):
+    other_session = await Client.connect(token=owner_token)
+    fresh = await an_access_token(owner)
+
+    response = await api_call(
+        "post", "/api/auth/change-password", fresh, {"old_password": password, "new_password": "another-passphrase-2"}
+    )
+
+    assert response.status_code == 200, response.content
+    assert await closed_with(other_session) == 4401
+
+
+async def test_disabling_the_account_closes_its_sockets_4401(relay, owner, owner_token, staff_token):
+    client = await Client.connect(token=owner_token)
+
+    response = await api_call("put", f"/api/admin/users/{owner.pk}", staff_token, {"is_active": False})
+
+    assert response.status_code == 200, response.content
+    assert await closed_with(client) == 4401
+
+
+async def test_a_staff_scope_closes_4403_when_the_staff_flag_is_withdrawn(relay, staff, staff_token):
+    admin = await sync_to_async(lambda: StaffFactory(email="boss@example.com", username="boss"))()
+    client = await Client.connect(token=staff_token)
+    await client.send({"type": "subscribe", "scope": "staff"})
+    await client.until(lambda m: m["type"] == "subscribed")
+
+    response = await api_call("put", f"/api/admin/users/{staff.pk}", await an_access_token(admin), {"is_staff": False})
+
+    assert response.status_code == 200, response.content
+    assert await closed_with(client) == 4403
+
+
+async def test_the_socket_closes_4401_when_its_token_expires(relay, owner):
+    client = await Client.connect(token=await a_short_lived_token(owner))
+
+    assert await closed_with(client, timeout=8) == 4401
+
+
+async def test_another_users_logout_leaves_the_socket_open(relay, owner, other_user, owner_token, other_token):
+    client = await Client.connect(token=owner_token)
+    assert (await api_call("post", "/api/auth/logout", other_token)).status_code == 200
+
+    await arecord(owner.pk, 7)
+
+    event = await client.until(lambda m: m["type"] in ("test_bot_thing", "__closed__"))
+    assert (event["type"], event.get("n")) == ("test_bot_thing", 7)
+    await client.close()
+
+
+async def test_a_fresh_token_sent_in_band_keeps_the_socket_open_past_the_old_expiry(relay, owner):
+    import time
+
+    old = await a_short_lived_token(owner)
+    client = await Client.connect(token=old)
+    await client.send({"type": "auth", "token": await an_access_token(owner)})
+
+    # Once the old token is no longer accepted anywhere, the socket still carries events.
+    deadline = time.monotonic() + 8
+    while await sync_to_async(_accepted, thread_sensitive=True)(old):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.1)  # past the consumer's own check at that expiry
+    await arecord(owner.pk, 8)
+    event = await client.until(lambda m: m["type"] in ("test_bot_thing", "__closed__"))
+    assert (event["type"], event.get("n")) == ("test_bot_thing", 8)
+    await client.close()
+
+
+def _accepted(raw: str) -> bool:
+    from accounts.authentication import parse_access_token
+
+    try:
+        parse_access_token(raw)
+    except Exception:
+        return False
+    return True

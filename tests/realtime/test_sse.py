@@ -11,6 +11,7 @@ from django.core.asgi import get_asgi_application
 
 from realtime import registry
 from tests.realtime.conftest import TIMEOUT, arecord
+from tests.realtime.test_consumers import a_short_lived_token, api_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,4 +181,59 @@ async def test_overview_at_start_and_after_a_bot_event(relay, owner, owner_token
     assert first["data"]["type"] == "overview"
     assert first["data"]["total_bots"] == 2
     assert calls == [owner.pk, owner.pk]
+    await stream.close()
+
+
+# -- the token, checked again on an open stream ---------------------------------------------
+async def ended(stream: SSE) -> dict:
+    """The stream's last frame (``session_ended``), after which the body is complete."""
+    frame = await stream.until(lambda f: f.get("event") == "session_ended")
+    while True:
+        message = await asyncio.wait_for(stream.outbox.get(), TIMEOUT)
+        if not message.get("more_body"):
+            assert stream.buffer + message.get("body", b"") == b""
+            return frame
+
+
+async def test_logout_ends_the_sessions_stream(relay, owner, owner_token):
+    stream = await SSE(f"/api/realtime/events?token={owner_token}").start()
+    await stream.frame()
+
+    response = await api_call("post", "/api/auth/logout", owner_token)
+
+    assert response.status_code == 200, response.content
+    frame = await ended(stream)
+    assert frame["data"]["type"] == "session_ended"
+    assert frame["data"]["message"] == "Token has been revoked."
+
+
+async def test_disabling_the_account_ends_its_stream(relay, owner, owner_token, staff_token):
+    stream = await SSE("/api/realtime/events", headers=[(b"authorization", f"Bearer {owner_token}".encode())]).start()
+    await stream.frame()
+
+    response = await api_call("put", f"/api/admin/users/{owner.pk}", staff_token, {"is_active": False})
+
+    assert response.status_code == 200, response.content
+    frame = await ended(stream)
+    assert frame["data"]["message"] == "This account has been disabled by staff."
+
+
+async def test_the_stream_ends_when_its_token_expires(relay, owner):
+    stream = await SSE(f"/api/realtime/events?token={await a_short_lived_token(owner)}").start()
+    await stream.frame()
+
+    frame = await ended(stream)
+
+    assert frame["data"]["message"] == "Token is invalid or expired."
+
+
+async def test_another_users_logout_leaves_the_stream_open(relay, owner, owner_token, other_token):
+    stream = await SSE(f"/api/realtime/events?token={owner_token}").start()
+    await stream.frame()
+    assert (await api_call("post", "/api/auth/logout", other_token)).status_code == 200
+
+    await arecord(owner.pk, 5)
+
+    frame = await stream.until(lambda f: f.get("event") in ("bot_update", "session_ended"))
+    assert (frame["event"], frame["data"]["n"]) == ("bot_update", 5)
     await stream.close()

@@ -40,6 +40,7 @@ class Operation:
     method: str
     path: str
     needs_token: bool  # the schema requires jwtAuth with no anonymous alternative
+    ops: bool = False  # staff or a monitor's OPS_TOKEN (metrics, version): opsToken in its security
 
     @property
     def parameters(self) -> list[str]:
@@ -47,7 +48,7 @@ class Operation:
 
     @property
     def staff_only(self) -> bool:
-        return self.path.startswith("/api/admin/")
+        return self.path.startswith("/api/admin/") or self.ops
 
     def url(self, **values) -> str:
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), self.path)
@@ -70,7 +71,8 @@ def _operations() -> list[Operation]:
                 continue
             security = operation.get("security", [])
             needs_token = bool(security) and all(requirement for requirement in security)
-            found.append(Operation(method.upper(), path, needs_token))
+            ops = any("opsToken" in requirement for requirement in security)
+            found.append(Operation(method.upper(), path, needs_token, ops))
     return found
 
 

@@ -57,11 +57,11 @@ def _login(client, identifier, password, n, spoof):
 
 
 @pytest.mark.parametrize("spoof", SPOOFS, ids=lambda s: "+".join(sorted(s)))
-def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api_client, owner, password, spoof):
+def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api, owner, password, spoof):
     for n in range(LIMIT):
-        _login(api_client, owner.email, "wrong-password", n, spoof)
+        _login(api, owner.email, "wrong-password", n, spoof)
 
-    response = _login(api_client, owner.email, password, LIMIT + 1, spoof)
+    response = _login(api, owner.email, password, LIMIT + 1, spoof)
 
     assert_error(response, 429, "ACCOUNT_LOCKED")
     assert int(response["Retry-After"]) > 0
@@ -69,19 +69,32 @@ def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_account_lock(api
 
 
 @pytest.mark.parametrize("spoof", SPOOFS, ids=lambda s: "+".join(sorted(s)))
-def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_ip_lock(api_client, other_user, password, spoof):
+def test_a_new_forwarded_address_per_attempt_does_not_dodge_the_ip_lock(api, other_user, password, spoof):
     for n in range(LIMIT):
-        _login(api_client, f"victim{n}@example.com", "wrong-password", n, spoof)
+        _login(api, f"victim{n}@example.com", "wrong-password", n, spoof)
 
-    response = _login(api_client, other_user.email, password, LIMIT + 1, spoof)
+    response = _login(api, other_user.email, password, LIMIT + 1, spoof)
 
     assert_error(response, 429, "ACCOUNT_LOCKED")
 
 
-def test_made_up_methods_do_not_grow_the_metrics(client):
+def test_made_up_methods_do_not_grow_the_metrics(client, staff_client):
     # Each label value is a time series kept forever: a client must not be able to mint them.
     for n in range(3):
         assert client.generic(f"XYZZY{n}", "/api/health").status_code == 405
-    metrics = client.get("/api/metrics").content.decode()
+    metrics = staff_client.get("/api/metrics").content.decode()
     assert "XYZZY" not in metrics
     assert 'method="OTHER"' in metrics
+
+
+def test_no_server_layout_takes_the_client_address_from_a_request_header():
+    # daphne's --proxy-headers put the client's own X-Forwarded-For into REMOTE_ADDR, past
+    # TRUSTED_PROXY_COUNT (accounts/api/client_ip.py); tests/security/test_served.py shows it.
+    from config.launcher import _processes
+
+    launched = [" ".join(command) for command in _processes("127.0.0.1", "8000", relay_in_asgi=False).values()]
+    procfile = (settings.BASE_DIR / "Procfile").read_text().splitlines()
+    layouts = launched + [line for line in procfile if line.strip() and not line.startswith("#")]
+
+    assert len(layouts) >= 8
+    assert [line for line in layouts if "--proxy-headers" in line or "--forwarded-allow-ips" in line] == []
