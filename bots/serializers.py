@@ -21,7 +21,7 @@ from accounts.api.limits import MAX_ID
 from bots import lifecycle
 from bots.models import Bot, Order, Position, Trade
 from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
-from bots.venues import DEFAULT_VENUE
+from bots.venues import DEFAULT_VENUE, default_timeframe
 
 MAX_MONEY = Decimal("1e15")
 
@@ -90,7 +90,8 @@ class BotWriteSerializer(serializers.Serializer):
         data.setdefault("exchange", DEFAULT_VENUE)
         data.setdefault("strategy", DEFAULT_STRATEGY)
         data.setdefault("params", {})
-        data.setdefault("timeframe", DEFAULT_TIMEFRAME)
+        # On replay the default is the recording's own timeframe when 1m is finer than it.
+        data.setdefault("timeframe", default_timeframe(data["exchange"], data.get("symbol", ""), DEFAULT_TIMEFRAME))
         data.setdefault("interval_seconds", DEFAULT_INTERVAL_SECONDS)
         data.setdefault("trading_mode", Bot.Mode.PAPER)
         return data
