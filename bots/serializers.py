@@ -61,7 +61,15 @@ class BotWriteSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=64)
     strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), required=False)
     params = ParamsField(required=False)
-    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    timeframe = serializers.ChoiceField(
+        choices=list(TIMEFRAMES),
+        required=False,
+        help_text=(
+            "Candle timeframe of the strategy (default 1m). On the replay venue it must be the recording's "
+            "own timeframe or a multiple of it (a finer candle would carry a future close: 400 naming "
+            "timeframe); a replay bot created without one gets its recording's (5m for the shipped ones)."
+        ),
+    )
     interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, required=False)
     trading_mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False)
     mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False, write_only=True)
