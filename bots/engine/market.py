@@ -529,6 +529,11 @@ def market_rules_store(venue: str, rules: dict[str, MarketRules], *, ttl: int = 
     cache.set(RULES_LOADED_KEY.format(venue=venue), 1, ttl)
 
 
+def market_rules_loaded(venue: str) -> bool:
+    """Whether ``venue``'s markets were loaded lately (a symbol without rules then has none to load)."""
+    return cache.get(RULES_LOADED_KEY.format(venue=venue)) is not None
+
+
 def load_market_rules(venue: str, client) -> None:
     """Load ``venue``'s markets through ``client`` (network) and share their rules and symbols.
 
@@ -627,7 +632,7 @@ class Snapshot:
         if ("rules", venue) in self._series:
             return
         self._series[("rules", venue)] = None
-        if cache.get(RULES_LOADED_KEY.format(venue=venue)) is not None:
+        if market_rules_loaded(venue):
             return
         if not cache.add(f"{RULES_LOADED_KEY.format(venue=venue)}:lock", 1, timeout=60):
             return  # another worker loads them, or a failed load is retried after a minute

@@ -476,7 +476,7 @@ def _live_credential(bot: Bot, fresh: dict):
 def _live_rules(credential, bot: Bot) -> market.MarketRules:
     """The venue's lot size, minimum amount and minimum notional for a real order (loaded if unknown)."""
     rules = market.market_rules(bot.exchange, bot.symbol)
-    if rules != market.MarketRules():
+    if rules != market.MarketRules() or market.market_rules_loaded(bot.exchange):
         return rules
     from credentials.exceptions import VenueError
     from credentials.providers import client_for

@@ -13,6 +13,7 @@ from bots.models import Bot, Order, Trade
 from credentials.providers import ccxt_exchange
 from tests.engine.factories import T0, dca_bot, make_due, posted_orders, running_bot
 from tests.fakes import exchange as fake_venue
+from tests.fakes.bitfinex import fake_bitfinex  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -230,6 +231,18 @@ def test_a_digit_count_precision_is_a_step_of_that_many_decimals_never_a_multipl
     # Floored to 8 decimals (a market buy never rounds up past its budget), as ccxt truncates for Bitfinex.
     assert sized == risk.Sized(quantity=Decimal("0.12345678"))
     assert client._exchange.amount_to_precision("BTC/USD", 0.123456789) == "0.12345678"
+
+
+@pytest.mark.usefixtures("fake_bitfinex")
+def test_a_bot_on_a_digit_count_precision_venue_buys_to_eight_decimals(owner):
+    # Bitfinex (through ccxt): precisionMode SIGNIFICANT_DIGITS, amount precision 8 = eight decimals.
+    bot = dca_bot(owner=owner, exchange="bitfinex", symbol="BTC/USD", in_training=True, trading_mode="live")
+    tick.tick_batch(now=timezone.now())
+    order = Order.objects.get(bot=bot)
+    trade = Trade.objects.get(order=order)
+    # 100 USD at 30,000 is 0.00333333333…: floored to 8 decimals, not to a multiple of 8 (0), nor left at 12.
+    assert (order.quantity, trade.quantity, trade.price) == (Decimal("0.00333333"), Decimal("0.00333333"), 30000)
+    assert market.market_rules("bitfinex", "BTC/USD").amount_step == Decimal("1e-8")
 
 
 def test_precision_modes_convert_to_steps():
