@@ -150,6 +150,18 @@ def _simulated_candle(symbol: str, start: int, seconds: int) -> Candle:
     )
 
 
+def _simulated_forming(symbol: str, start: int, seconds: int, now: int) -> Candle:
+    """The candle opening at ``start`` as it stands at ``now``: the same samples, up to ``now``."""
+    samples = max(2, min(13, seconds // 60 + 1))
+    step = seconds / (samples - 1)
+    times = [start + i * step for i in range(samples) if start + i * step < now] + [now]
+    prices = [simulated_price(symbol, t) for t in times]
+    volume = (10 + 990 * _seed(symbol, f"v{start}:{seconds}")) * (now - start) / seconds
+    return Candle(
+        start, _round(prices[0]), _round(max(prices)), _round(min(prices)), _round(prices[-1]), _round(volume)
+    )
+
+
 # ---------------------------------------------------------------------------
 # replay: recorded candles on a loop
 # ---------------------------------------------------------------------------
@@ -275,7 +287,27 @@ def _replay_candles(symbol: str, seconds: int, limit: int, end: int) -> list[Can
         return []  # nothing honest to show: see replay_timeframe_refusal
     last_open = end - end % seconds
     out = [_replay_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
-    return [c for c in out if c is not None]
+    out = [c for c in out if c is not None]
+    if out and out[-1].time == last_open and last_open + seconds > end:
+        out[-1] = _forming_replay_candle(symbol, last_open, seconds, end, step)
+    return out
+
+
+def _forming_replay_candle(symbol: str, start: int, seconds: int, now: int, step: int) -> Candle:
+    """The candle opening at ``start`` as known at ``now``: its recorded candles closed by
+    then, and the price at ``now`` as its close (never the recorded close still to come)."""
+    price = price_at("replay", symbol, now)
+    closed = (now - start) // step * step
+    part = _replay_candle(symbol, start, closed) if closed else None
+    opened = part.open if part else price
+    return Candle(
+        start,
+        opened,
+        max(opened, price, part.high if part else price),
+        min(opened, price, part.low if part else price),
+        price,
+        part.volume if part else 0.0,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -430,6 +462,9 @@ def candles(
 ) -> list[Candle]:
     """The last ``limit`` closed-or-forming candles up to ``end`` (default now), oldest first.
 
+    The forming candle is what was known at ``end`` — its close is the price at ``end`` —
+    on the local venues; a chart never shows a close that has not happened yet.
+
     Real venues return what the engine cached for them (the engine fetches once per
     symbol and interval for every bot); nothing here calls the network.
     """
@@ -438,7 +473,10 @@ def candles(
     now = _epoch(end)
     if venue == "simulated":
         last_open = now - now % seconds
-        return [_simulated_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
+        rows = [_simulated_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
+        if last_open < now:  # the forming candle, as far as it has formed
+            rows[-1] = _simulated_forming(symbol, last_open, seconds, now)
+        return rows
     if venue == "replay":
         return _replay_candles(symbol, seconds, limit, now)
     cached = cache.get(_cache_key(venue, symbol, timeframe))
@@ -572,7 +610,9 @@ def _closed_closes(venue: str, symbol: str, timeframe: str, last_closed_open: in
     if hit is not None:
         _closed_lru.move_to_end(key)
         return hit
-    rows = candles(venue, symbol, timeframe, limit=limit, end=datetime.fromtimestamp(last_closed_open, UTC))
+    # Up to the moment that candle closed, so it comes whole; the one opening then is dropped.
+    closed_at = datetime.fromtimestamp(last_closed_open + timeframe_seconds(timeframe), UTC)
+    rows = [c for c in candles(venue, symbol, timeframe, limit=limit + 1, end=closed_at) if c.time <= last_closed_open]
     closes = np.fromiter((c.close for c in rows), dtype=float, count=len(rows))
     closes.setflags(write=False)
     if venue in LOCAL_VENUES:  # closed local candles never change

@@ -122,6 +122,33 @@ def test_a_replay_bot_fills_at_the_price_known_at_t_never_the_close_of_the_candl
     assert bot.last_price == Decimal(str(recorded.open))
 
 
+def test_the_forming_candle_shows_what_was_known_then_and_closed_ones_stay_whole():
+    at = T0 + timedelta(seconds=150)
+    recorded = _recorded_candle_containing("ETH/BTC", int(at.timestamp()))
+    before = _recorded_candle_containing("ETH/BTC", int(at.timestamp()) - 300)
+    *_, closed, forming = market.candles("replay", "ETH/BTC", "5m", limit=3, end=at)
+    assert (closed.open, closed.high, closed.low, closed.close) == (before.open, before.high, before.low, before.close)
+    price = recorded.open
+    assert (forming.time, forming.open, forming.high, forming.low, forming.close, forming.volume) == (
+        int(T0.timestamp()),
+        price,
+        price,
+        price,
+        price,
+        0.0,
+    )
+    # A 15m candle ten minutes in: its two closed 5m candles and the price now.
+    fifteen = market.candles("replay", "ETH/BTC", "15m", limit=1, end=T0 + timedelta(minutes=10, seconds=30))[-1]
+    first = _recorded_candle_containing("ETH/BTC", int(T0.timestamp()))
+    second = _recorded_candle_containing("ETH/BTC", int(T0.timestamp()) + 300)
+    third = _recorded_candle_containing("ETH/BTC", int(T0.timestamp()) + 600)
+    assert (fifteen.open, fifteen.close, fifteen.volume) == (first.open, third.open, first.volume + second.volume)
+    assert fifteen.high == max(first.high, second.high, third.open)
+    # Simulated: the forming hour closes at the price now.
+    hour = market.candles("simulated", "BTC/USDT", "1h", limit=1, end=T0 + timedelta(minutes=30))[-1]
+    assert hour.close == market.price_at("simulated", "BTC/USDT", int((T0 + timedelta(minutes=30)).timestamp()))
+
+
 def test_a_replay_bot_finer_than_its_recording_gets_no_candles_and_places_no_order(owner):
     # A bot created before the API refused it: 1m candles cannot be made from a 5m recording.
     bot = dca_bot(owner=owner, exchange="replay", symbol="ETH/BTC", timeframe="1m", capital=Decimal("0.05"))
