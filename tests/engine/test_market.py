@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from bots.engine import market, risk, tick
@@ -78,6 +80,20 @@ def test_the_price_is_fetched_once_per_venue_and_symbol_for_its_max_age(owner, f
     assert set(Bot.objects.filter(pk__in=[b.pk for b in bots]).values_list("last_price", flat=True)) == {
         Decimal("50000")
     }
+
+
+def test_a_worker_waits_for_the_ticker_another_worker_is_fetching_instead_of_asking_again(fake_exchange):
+    now = int(timezone.now().timestamp())
+    lock = market._price_key("binance", "BTC/USDT") + ":lock"
+    assert cache.add(lock, 1, timeout=30)  # another worker is fetching the ticker
+    answer: dict = {}
+    waiter = threading.Thread(target=lambda: answer.update(p=market.fresh_price("binance", "BTC/USDT", now=now)))
+    waiter.start()
+    market._remember_price("binance", "BTC/USDT", now, 49990.0)  # ... and its price lands
+    cache.delete(lock)
+    waiter.join(timeout=10)
+    assert answer == {"p": 49990.0}
+    assert _ticker_requests(fake_exchange) == 0
 
 
 def test_without_a_fresh_price_a_real_venue_bot_does_not_trade(live_bot, fake_exchange, settings):
