@@ -21,7 +21,7 @@ from accounts.api.limits import MAX_ID
 from bots import lifecycle
 from bots.models import Bot, Order, Position, Trade
 from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
-from bots.venues import DEFAULT_VENUE
+from bots.venues import DEFAULT_VENUE, default_timeframe
 
 MAX_MONEY = Decimal("1e15")
 
@@ -61,7 +61,15 @@ class BotWriteSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=64)
     strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), required=False)
     params = ParamsField(required=False)
-    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
+    timeframe = serializers.ChoiceField(
+        choices=list(TIMEFRAMES),
+        required=False,
+        help_text=(
+            "Candle timeframe of the strategy (default 1m). On the replay venue it must be the recording's "
+            "own timeframe or a multiple of it (a finer candle would carry a future close: 400 naming "
+            "timeframe); a replay bot created without one gets its recording's (5m for the shipped ones)."
+        ),
+    )
     interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, required=False)
     trading_mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False)
     mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False, write_only=True)
@@ -90,7 +98,8 @@ class BotWriteSerializer(serializers.Serializer):
         data.setdefault("exchange", DEFAULT_VENUE)
         data.setdefault("strategy", DEFAULT_STRATEGY)
         data.setdefault("params", {})
-        data.setdefault("timeframe", DEFAULT_TIMEFRAME)
+        # On replay the default is the recording's own timeframe when 1m is finer than it.
+        data.setdefault("timeframe", default_timeframe(data["exchange"], data.get("symbol", ""), DEFAULT_TIMEFRAME))
         data.setdefault("interval_seconds", DEFAULT_INTERVAL_SECONDS)
         data.setdefault("trading_mode", Bot.Mode.PAPER)
         return data

@@ -98,6 +98,12 @@ def _venue_and_symbol(exchange: str, symbol: str) -> tuple[str, bool]:
         raise InvalidBot(exc.field, str(exc)) from None
 
 
+def _check_timeframe(exchange: str, symbol: str, timeframe: str) -> None:
+    refusal = venues.timeframe_refusal(exchange, symbol, timeframe)
+    if refusal:
+        raise InvalidBot("timeframe", refusal)
+
+
 def _resolve_credential(*, user, exchange: str, mode: str, credential_id: int | None) -> Credential | None:
     """The key set a bot uses: the one named, else (live on a real venue) the user's live set.
 
@@ -156,6 +162,7 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
     """Create a stopped bot. A live bot enters the training bay (``training_started``)."""
     exchange = data["exchange"]
     symbol, verified = _venue_and_symbol(exchange, data["symbol"])
+    _check_timeframe(exchange, symbol, data["timeframe"])
     params = _validated_params(data["strategy"], data.get("params"))
     now = timezone.now()
     with transaction.atomic():
@@ -251,6 +258,8 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             symbol, verified = _venue_and_symbol(exchange, changes.get("symbol", bot.symbol))
             bot.exchange, bot.symbol, bot.symbol_verified = exchange, symbol, verified
             bot.quote_currency = venues.quote_currency(exchange, symbol)
+        if {"exchange", "symbol", "timeframe"} & set(changes):
+            _check_timeframe(exchange, bot.symbol, changes.get("timeframe", bot.timeframe))
         mode = changes.get("trading_mode", bot.trading_mode)
         if {"exchange", "trading_mode", "credential_id"} & set(changes):
             bot.credential = _resolve_credential(

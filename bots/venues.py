@@ -86,3 +86,21 @@ def quote_currency(venue: str, symbol: str) -> str:
     if venue == "angelone":
         return "INR"
     return symbol.split("/", 1)[1].split(":", 1)[0]
+
+
+def timeframe_refusal(venue: str, symbol: str, timeframe: str) -> str:
+    """Why ``venue`` cannot serve ``timeframe`` candles of ``symbol`` without looking ahead ("" if it can).
+
+    Only the replay venue has a floor: its recording's own timeframe (a finer candle
+    would carry the close of a recorded candle that ends after it).
+    """
+    if venue != "replay":
+        return ""
+    return market_data.replay_timeframe_refusal((symbol or "").strip().upper(), timeframe)
+
+
+def default_timeframe(venue: str, symbol: str, preferred: str) -> str:
+    """``preferred``, or on replay the finest timeframe the recording of ``symbol`` can serve."""
+    if venue != "replay":
+        return preferred
+    return market_data.replay_default_timeframe((symbol or "").strip().upper(), preferred)

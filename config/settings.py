@@ -320,6 +320,9 @@ ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=10.0)
 ENGINE_HOUSEKEEPING_SECONDS = env.float("ENGINE_HOUSEKEEPING_SECONDS", default=30.0)
 # An order whose outcome is unknown and that the venue cannot find is closed after this.
 ENGINE_UNKNOWN_GRACE_SECONDS = env.float("ENGINE_UNKNOWN_GRACE_SECONDS", default=30.0)
+# Oldest ticker a real venue's exits, sizing and paper fills may be judged on (one fetch per
+# venue and symbol per this many seconds for the whole fleet).
+ENGINE_PRICE_MAX_AGE_SECONDS = env.float("ENGINE_PRICE_MAX_AGE_SECONDS", default=5.0)
 ENGINE_MAX_DAILY_TRADES = env.int("ENGINE_MAX_DAILY_TRADES", default=200)
 ENGINE_TRADE_COOLDOWN_SECONDS = env.float("ENGINE_TRADE_COOLDOWN_SECONDS", default=0.0)
 ENGINE_STOP_LOSS_PCT = env("ENGINE_STOP_LOSS_PCT", default=None)  # fleet default; fractions

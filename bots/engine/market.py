@@ -9,7 +9,15 @@
   **once per symbol, timeframe and interval for the whole fleet**: the rows go to the
   shared cache (the database cache in the embedded mode, Redis in production) under a
   key that names the interval, a short ``cache.add`` lock keeps concurrent workers from
-  fetching the same thing twice, and every bot reads the cached rows.
+  fetching the same thing twice, and every bot reads the cached rows. Those candles feed
+  the strategy's window (closed candles only); **the price now** — what exits, sizing and
+  paper fills use — is a ticker fetched at most once per ``ENGINE_PRICE_MAX_AGE_SECONDS``
+  per venue and symbol for the whole fleet (:func:`fresh_price`), never the close of a
+  forming candle fetched up to a timeframe period ago.
+
+Every venue answers "the price at t" with what was known at t: the simulated process at
+t, the open of the recorded candle containing t (its close lies in the future), the last
+ticker fetched at or before t.
 
 On top of that, :class:`Snapshot` is the in-process memo of one tick batch: each
 ``(venue, symbol, timeframe)`` is computed or read from the cache once per batch however
@@ -27,6 +35,7 @@ import hashlib
 import json
 import logging
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,6 +150,18 @@ def _simulated_candle(symbol: str, start: int, seconds: int) -> Candle:
     )
 
 
+def _simulated_forming(symbol: str, start: int, seconds: int, now: int) -> Candle:
+    """The candle opening at ``start`` as it stands at ``now``: the same samples, up to ``now``."""
+    samples = max(2, min(13, seconds // 60 + 1))
+    step = seconds / (samples - 1)
+    times = [start + i * step for i in range(samples) if start + i * step < now] + [now]
+    prices = [simulated_price(symbol, t) for t in times]
+    volume = (10 + 990 * _seed(symbol, f"v{start}:{seconds}")) * (now - start) / seconds
+    return Candle(
+        start, _round(prices[0]), _round(max(prices)), _round(min(prices)), _round(prices[-1]), _round(volume)
+    )
+
+
 # ---------------------------------------------------------------------------
 # replay: recorded candles on a loop
 # ---------------------------------------------------------------------------
@@ -225,12 +246,68 @@ def _replay_candle(symbol: str, start: int, seconds: int) -> Candle | None:
     return _recording(symbol).candle(start, seconds)
 
 
+def replay_step(symbol: str) -> int | None:
+    """The recording's own timeframe in seconds (``None``: no recording of ``symbol``)."""
+    recording = _recording(symbol)
+    return recording.step if len(recording.rows) >= 2 else None
+
+
+def _timeframe_name(seconds: int) -> str:
+    return next((name for name, s in TIMEFRAMES.items() if s == seconds), f"{seconds}s")
+
+
+def replay_timeframe_refusal(symbol: str, timeframe: str) -> str:
+    """Why ``timeframe`` cannot be replayed from the recording of ``symbol`` ("" when it can).
+
+    A candle finer than the recording (or straddling its candles) would have to be made
+    from a recorded candle that closes after it: its close would be the future's.
+    """
+    step = replay_step(symbol)
+    seconds = timeframe_seconds(timeframe)
+    if step is None or (seconds >= step and seconds % step == 0):
+        return ""
+    name = _timeframe_name(step)
+    return (
+        f"timeframe {timeframe} is finer than the replay recording of {symbol} ({name} candles); "
+        f"use {name} or a multiple of it"
+    )
+
+
+def replay_default_timeframe(symbol: str, preferred: str) -> str:
+    """``preferred`` when the recording of ``symbol`` can serve it, else the finest timeframe it can."""
+    if not replay_timeframe_refusal(symbol, preferred):
+        return preferred
+    step = replay_step(symbol) or 60
+    return next((name for name, s in TIMEFRAMES.items() if s >= step and s % step == 0), preferred)
+
+
 def _replay_candles(symbol: str, seconds: int, limit: int, end: int) -> list[Candle]:
-    if len(_recording(symbol).rows) < 2:
-        return []
+    step = replay_step(symbol)
+    if step is None or seconds < step or seconds % step:
+        return []  # nothing honest to show: see replay_timeframe_refusal
     last_open = end - end % seconds
     out = [_replay_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
-    return [c for c in out if c is not None]
+    out = [c for c in out if c is not None]
+    if out and out[-1].time == last_open and last_open + seconds > end:
+        out[-1] = _forming_replay_candle(symbol, last_open, seconds, end, step)
+    return out
+
+
+def _forming_replay_candle(symbol: str, start: int, seconds: int, now: int, step: int) -> Candle:
+    """The candle opening at ``start`` as known at ``now``: its recorded candles closed by
+    then, and the price at ``now`` as its close (never the recorded close still to come)."""
+    price = price_at("replay", symbol, now)
+    closed = (now - start) // step * step
+    part = _replay_candle(symbol, start, closed) if closed else None
+    opened = part.open if part else price
+    return Candle(
+        start,
+        opened,
+        max(opened, price, part.high if part else price),
+        min(opened, price, part.low if part else price),
+        price,
+        part.volume if part else 0.0,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -272,6 +349,108 @@ def fetch_venue_candles(venue: str, symbol: str, timeframe: str, *, now: int | N
 
 
 # ---------------------------------------------------------------------------
+# real venues: the price now, one ticker per venue and symbol per few seconds
+# ---------------------------------------------------------------------------
+PRICE_CACHE_KEY = "bots:price:{venue}:{symbol}"
+# How long fetched prices are remembered: "the price at t" of a paper intent re-executed
+# after a crash (a lease expiry later) is still the one its decision used.
+PRICE_HISTORY_SECONDS = 900
+PRICE_HISTORY_MAX = 512
+
+
+class MarketDataError(Exception):
+    """A bot's market data cannot be served honestly (e.g. a replay timeframe finer than the recording)."""
+
+
+def price_max_age() -> float:
+    """``ENGINE_PRICE_MAX_AGE_SECONDS``: how old a ticker may be when exits and fills are judged on it."""
+    from django.conf import settings
+
+    value = getattr(settings, "ENGINE_PRICE_MAX_AGE_SECONDS", None)
+    return 5.0 if value is None or value == "" else float(value)
+
+
+def _price_key(venue: str, symbol: str) -> str:
+    return PRICE_CACHE_KEY.format(venue=venue, symbol=symbol)
+
+
+def _price_history(venue: str, symbol: str) -> list[tuple[int, float]]:
+    """``(fetched at, price)`` pairs, oldest first (epoch seconds of the asking batch's clock)."""
+    return [(int(t), float(p)) for t, p in cache.get(_price_key(venue, symbol)) or ()]
+
+
+def _known_at(history: list[tuple[int, float]], ts: int) -> tuple[int, float] | None:
+    i = bisect.bisect_right(history, (ts, math.inf))
+    return history[i - 1] if i else None
+
+
+def _ticker_price(venue: str, symbol: str) -> float | None:
+    from credentials.exceptions import VenueError
+    from credentials.providers import public_client
+
+    try:
+        ticker = public_client(venue).fetch_ticker(symbol=symbol)
+    except VenueError as exc:
+        logger.warning("Ticker of %s on %s unavailable: %s", symbol, venue, exc)
+        return None
+    price = ticker.last
+    if (price is None or price <= 0) and ticker.bid and ticker.ask:
+        price = (ticker.bid + ticker.ask) / 2
+    return float(price) if price is not None and price > 0 else None
+
+
+def _remember_price(venue: str, symbol: str, ts: int, price: float) -> None:
+    history = _price_history(venue, symbol)
+    bisect.insort(history, (ts, price))
+    horizon = history[-1][0] - PRICE_HISTORY_SECONDS
+    history = [row for row in history if row[0] >= horizon][-PRICE_HISTORY_MAX:]
+    cache.set(_price_key(venue, symbol), history, timeout=PRICE_HISTORY_SECONDS)
+
+
+def fresh_price(venue: str, symbol: str, *, now: int) -> float | None:
+    """The real venue's price at ``now`` from a ticker at most ``price_max_age()`` seconds old.
+
+    Shared by the fleet through the cache: whoever needs a price no remembered ticker
+    covers takes a short ``cache.add`` lock and fetches one; the others wait for it (up
+    to the venue timeout) instead of asking the venue again. Each price is remembered
+    under the asking batch's clock, so :func:`price_at` later answers with exactly the
+    price a decision at ``now`` used (the paper fill of that decision). ``None`` when the
+    venue gives no price: the tick then has no market data and does not trade — it never
+    falls back to a candle's stale close. Callers must hold no database lock.
+    """
+    from credentials.providers.base import venue_timeout
+
+    max_age = price_max_age()
+
+    def remembered() -> float | None:
+        hit = _known_at(_price_history(venue, symbol), now)
+        return hit[1] if hit is not None and now - hit[0] <= max_age else None
+
+    price = remembered()
+    if price is not None:
+        return price
+    lock = f"{_price_key(venue, symbol)}:lock"
+    lock_ttl = int(venue_timeout()) + 2  # a worker killed mid-fetch frees it by itself
+    deadline = time.monotonic() + lock_ttl + 1
+    while not cache.add(lock, 1, timeout=lock_ttl):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+        price = remembered()
+        if price is not None:
+            return price
+    try:
+        price = remembered()  # fetched by the worker that held the lock
+        if price is None:
+            price = _ticker_price(venue, symbol)
+            if price is not None:
+                _remember_price(venue, symbol, now, price)
+        return price
+    finally:
+        cache.delete(lock)
+
+
+# ---------------------------------------------------------------------------
 # The seam
 # ---------------------------------------------------------------------------
 def _epoch(end: datetime | None) -> int:
@@ -283,6 +462,9 @@ def candles(
 ) -> list[Candle]:
     """The last ``limit`` closed-or-forming candles up to ``end`` (default now), oldest first.
 
+    The forming candle is what was known at ``end`` — its close is the price at ``end`` —
+    on the local venues; a chart never shows a close that has not happened yet.
+
     Real venues return what the engine cached for them (the engine fetches once per
     symbol and interval for every bot); nothing here calls the network.
     """
@@ -291,7 +473,10 @@ def candles(
     now = _epoch(end)
     if venue == "simulated":
         last_open = now - now % seconds
-        return [_simulated_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
+        rows = [_simulated_candle(symbol, last_open - i * seconds, seconds) for i in range(limit - 1, -1, -1)]
+        if last_open < now:  # the forming candle, as far as it has formed
+            rows[-1] = _simulated_forming(symbol, last_open, seconds, now)
+        return rows
     if venue == "replay":
         return _replay_candles(symbol, seconds, limit, now)
     cached = cache.get(_cache_key(venue, symbol, timeframe))
@@ -299,16 +484,21 @@ def candles(
 
 
 def price_at(venue: str, symbol: str, ts: int) -> float | None:
-    """The price at epoch second ``ts``: exact for simulated, the 1m candle's close for replay,
-    the last cached close at or before ``ts`` for real venues."""
+    """The price known at epoch second ``ts``: exact for simulated, the open of the recorded
+    candle containing ``ts`` for replay, the last ticker fetched at or before ``ts`` for real
+    venues (else, when none is remembered, the last cached candle close at or before ``ts``)."""
     if venue == "simulated":
         return _round(simulated_price(symbol, ts))
     if venue == "replay":
         rec = _recording(symbol)
         if len(rec.rows) < 2:
             return None
+        # The recorded candle containing ts closes after ts: only its open was known then.
         candle = _replay_candle(symbol, ts - ts % rec.step, rec.step)
-        return candle.close if candle else None
+        return candle.open if candle else None
+    known = _known_at(_price_history(venue, symbol), ts)
+    if known is not None:
+        return known[1]
     for tf in ("1m", *TIMEFRAMES):
         cached = cache.get(_cache_key(venue, symbol, tf))
         if cached and cached["rows"]:
@@ -350,6 +540,7 @@ class MarketRules:
 # The simulated and replay venues behave like a typical spot exchange.
 LOCAL_MIN_NOTIONAL = {"USDT": Decimal("5"), "USD": Decimal("5"), "BTC": Decimal("0.0001"), "INR": Decimal("10")}
 RULES_CACHE_KEY = "bots:rules:{venue}:{symbol}"
+RULES_LOADED_KEY = "bots:rules-loaded:{venue}"
 
 
 def market_rules(venue: str, symbol: str) -> MarketRules:
@@ -372,6 +563,27 @@ def market_rules_store(venue: str, rules: dict[str, MarketRules], *, ttl: int = 
             for symbol, r in rules.items()
         },
         ttl,
+    )
+    cache.set(RULES_LOADED_KEY.format(venue=venue), 1, ttl)
+
+
+def market_rules_loaded(venue: str) -> bool:
+    """Whether ``venue``'s markets were loaded lately (a symbol without rules then has none to load)."""
+    return cache.get(RULES_LOADED_KEY.format(venue=venue)) is not None
+
+
+def load_market_rules(venue: str, client) -> None:
+    """Load ``venue``'s markets through ``client`` (network) and share their rules and symbols.
+
+    Raises the client's ``VenueError``. Never call it while holding a database lock.
+    """
+    markets = client.fetch_markets()
+    market_rules_store(
+        venue,
+        {
+            m.symbol: MarketRules(amount_step=m.amount_step, min_amount=m.min_amount, min_notional=m.min_notional)
+            for m in markets
+        },
     )
 
 
@@ -398,7 +610,9 @@ def _closed_closes(venue: str, symbol: str, timeframe: str, last_closed_open: in
     if hit is not None:
         _closed_lru.move_to_end(key)
         return hit
-    rows = candles(venue, symbol, timeframe, limit=limit, end=datetime.fromtimestamp(last_closed_open, UTC))
+    # Up to the moment that candle closed, so it comes whole; the one opening then is dropped.
+    closed_at = datetime.fromtimestamp(last_closed_open + timeframe_seconds(timeframe), UTC)
+    rows = [c for c in candles(venue, symbol, timeframe, limit=limit + 1, end=closed_at) if c.time <= last_closed_open]
     closes = np.fromiter((c.close for c in rows), dtype=float, count=len(rows))
     closes.setflags(write=False)
     if venue in LOCAL_VENUES:  # closed local candles never change
@@ -424,24 +638,48 @@ class Snapshot:
         seconds = timeframe_seconds(timeframe)
         result: Series | None
         if venue in LOCAL_VENUES:
+            if venue == "replay" and (refusal := replay_timeframe_refusal(symbol, timeframe)):
+                raise MarketDataError(refusal)
             last_closed_open = self.ts - self.ts % seconds - seconds
             closes = _closed_closes(venue, symbol, timeframe, last_closed_open, limit)
-            price = price_at(venue, symbol, self.ts)
-            result = Series(closes, price, self.ts) if price is not None and len(closes) else None
+            price = self.price(venue, symbol)
         else:
             self.fetches += 1
+            self._load_rules(venue)
             rows = fetch_venue_candles(venue, symbol, timeframe, now=self.ts)
             closed = [c for c in rows if c.time + seconds <= self.ts][-limit:]
-            price = rows[-1].close if rows else None
             closes = np.fromiter((c.close for c in closed), dtype=float, count=len(closed))
-            result = Series(closes, price, self.ts) if price is not None and len(closes) else None
+            price = self.price(venue, symbol) if len(closes) else None
+        result = Series(closes, price, self.ts) if price is not None and len(closes) else None
         self._series[key] = result
         return result
 
     def price(self, venue: str, symbol: str) -> float | None:
+        """The price now: computed at this batch's moment locally, a fresh ticker on real venues."""
         key = (venue, symbol, "price")
         if key not in self._series:
-            price = price_at(venue, symbol, self.ts)
+            if venue in LOCAL_VENUES:
+                price = price_at(venue, symbol, self.ts)
+            else:
+                price = fresh_price(venue, symbol, now=self.ts)
             self._series[key] = Series(np.empty(0), price, self.ts) if price is not None else None
         hit = self._series[key]
         return hit.price if hit else None
+
+    def _load_rules(self, venue: str) -> None:
+        """The venue's order-size rules, loaded (keyless, once per venue for the fleet) before any
+        row lock is taken, so paper fills in the training bay obey the limits a live order will."""
+        if ("rules", venue) in self._series:
+            return
+        self._series[("rules", venue)] = None
+        if market_rules_loaded(venue):
+            return
+        if not cache.add(f"{RULES_LOADED_KEY.format(venue=venue)}:lock", 1, timeout=60):
+            return  # another worker loads them, or a failed load is retried after a minute
+        from credentials.exceptions import VenueError
+        from credentials.providers import public_client
+
+        try:
+            load_market_rules(venue, public_client(venue))
+        except VenueError as exc:
+            logger.warning("Markets of %s unavailable: %s", venue, exc)

@@ -527,19 +527,18 @@ def _live_credential(bot: Bot, fresh: dict):
 
 
 def _live_rules(credential, bot: Bot) -> market.MarketRules:
+    """The venue's lot size, minimum amount and minimum notional for a real order (loaded if unknown)."""
     rules = market.market_rules(bot.exchange, bot.symbol)
-    if rules != market.MarketRules():
+    if rules != market.MarketRules() or market.market_rules_loaded(bot.exchange):
         return rules
     from credentials.exceptions import VenueError
     from credentials.providers import client_for
 
     try:
-        markets = client_for(credential).fetch_markets()
+        market.load_market_rules(bot.exchange, client_for(credential))
     except VenueError as exc:
         raise TickError(f"{bot.exchange} markets unavailable: {exc}") from exc
-    loaded = {m.symbol: market.MarketRules(amount_step=m.amount_step, min_amount=m.min_amount) for m in markets}
-    market.market_rules_store(bot.exchange, loaded)
-    return loaded.get(bot.symbol, market.MarketRules())
+    return market.market_rules(bot.exchange, bot.symbol)
 
 
 def _still_may_send(bot: Bot) -> str:

@@ -97,9 +97,10 @@ class Market:
     quote: str
     active: bool = True
     min_amount: Decimal | None = None
-    amount_step: Decimal | None = None
-    price_step: Decimal | None = None
+    amount_step: Decimal | None = None  # quantities are multiples of this (never a digit count)
+    price_step: Decimal | None = None  # prices are multiples of this (None: no fixed step)
     venue_id: str = ""  # the venue's own id for it (binance "BTCUSDT", Angel One token)
+    min_notional: Decimal | None = None  # the smallest order value, in the quote currency
 
 
 @dataclass(frozen=True)

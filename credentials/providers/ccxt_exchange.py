@@ -90,6 +90,23 @@ def _retarget(urls, base: str):
 _KNOWN_NOISE = re.compile(r"https?://\S+")
 
 
+def _step(precision, mode) -> Decimal | None:
+    """A market precision number as a step, per ccxt's ``precisionMode``; ``None`` when it has none.
+
+    TICK_SIZE: the number is the step (0.001). DECIMAL_PLACES: it counts decimals (3 → 0.001).
+    SIGNIFICANT_DIGITS: the step depends on the value's magnitude, so there is no fixed one.
+    """
+    value = dec(precision)
+    if value is None:
+        return None
+    ccxt = _ccxt()
+    if mode == ccxt.TICK_SIZE:
+        return value if value > 0 else None
+    if mode == ccxt.DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(value))
+    return None
+
+
 class CcxtClient(VenueClient):
     def __init__(self, exchange_id: str, name: str, keyset: KeySet | None, timeout: float):
         ccxt = _ccxt()
@@ -171,7 +188,7 @@ class CcxtClient(VenueClient):
         for symbol, m in markets.items():
             if m.get("spot") is False:
                 continue
-            limits = (m.get("limits") or {}).get("amount") or {}
+            limits = m.get("limits") or {}
             precision = m.get("precision") or {}
             out.append(
                 Market(
@@ -179,13 +196,37 @@ class CcxtClient(VenueClient):
                     base=m.get("base", ""),
                     quote=m.get("quote", ""),
                     active=m.get("active") is not False,
-                    min_amount=dec(limits.get("min")),
-                    amount_step=dec(precision.get("amount")),
-                    price_step=dec(precision.get("price")),
+                    min_amount=dec((limits.get("amount") or {}).get("min")),
+                    amount_step=self._amount_step(symbol, precision.get("amount")),
+                    price_step=_step(precision.get("price"), self._exchange.precisionMode),
                     venue_id=str(m.get("id", "")),
+                    min_notional=dec((limits.get("cost") or {}).get("min")),
                 )
             )
         return out
+
+    def _amount_step(self, symbol: str, precision) -> Decimal | None:
+        """The amount step, read the way ccxt reads ``precision['amount']`` for this exchange.
+
+        ``precisionMode`` says what the market's precision numbers are (a tick size, a count
+        of decimal places, a count of significant digits). The exchanges that declare
+        significant digits (Bitfinex, Bithumb) count *amounts* in decimal places (their
+        ``amount_to_precision`` says so), so for that mode ccxt's own rounding is asked at two
+        magnitudes: the same number of decimals means decimal places, a fixed step; anything
+        else has no fixed step (``None``: ccxt rounds the amount when the order is sent).
+        """
+        ccxt = _ccxt()
+        mode = self._exchange.precisionMode
+        if precision is None or mode != ccxt.SIGNIFICANT_DIGITS:
+            return _step(precision, mode)
+        try:
+            with self._lock:
+                small = self._exchange.amount_to_precision(symbol, "0.0011111111111111111")
+                large = self._exchange.amount_to_precision(symbol, "1111.1111111111111111")
+        except ccxt.BaseError:
+            return None
+        places = {-Decimal(value).as_tuple().exponent for value in (small, large)}
+        return Decimal(1).scaleb(-places.pop()) if len(places) == 1 else None
 
     def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> OrderInfo:
         params = {"clientOrderId": client_order_id}

@@ -201,7 +201,9 @@ def test_patch_same_values_while_running_is_allowed(owner_client, owner):
 def test_patch_while_stopped_switches_venue_and_mode(owner_client, owner):
     bot = BotFactory(owner=owner)
     response = owner_client.patch(
-        f"/api/bots/{bot.pk}", {"exchange": "replay", "symbol": "XRP/USDT", "trading_mode": "live"}, format="json"
+        f"/api/bots/{bot.pk}",
+        {"exchange": "replay", "symbol": "XRP/USDT", "timeframe": "5m", "trading_mode": "live"},
+        format="json",
     )
     assert response.status_code == 200
     bot.refresh_from_db()

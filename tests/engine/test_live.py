@@ -112,8 +112,9 @@ def test_a_timeout_is_resolved_by_looking_the_order_up_never_by_resending(live_b
     from credentials import providers
 
     providers.reset_clients()
-    # Markets and candles loaded while the venue is quick (they are cached for the fleet) ...
+    # Markets, candles and the price loaded while the venue is quick (cached for the fleet) ...
     market.fetch_venue_candles("binance", "BTC/USDT", "1m")
+    market.fresh_price("binance", "BTC/USDT", now=int(timezone.now().timestamp()))
     providers.client_for(live_bot.credential).fetch_markets()
     fake_exchange.delay = 1.0  # ... then the venue places the order but answers too late
     tick.tick_batch()

@@ -64,7 +64,7 @@ def test_a_dca_bot_trades_on_the_simulated_venue_through_the_celery_task(owner, 
 
 
 def test_a_bot_trades_on_the_replay_venue(owner, frozen):
-    bot = dca_bot(owner=owner, exchange="replay", symbol="ETH/BTC", capital=Decimal("0.05"))
+    bot = dca_bot(owner=owner, exchange="replay", symbol="ETH/BTC", timeframe="5m", capital=Decimal("0.05"))
     bot_tick_task.delay(bot.pk)
     trade = Trade.objects.get(bot=bot)
     assert trade.price == Decimal(str(market.price_at("replay", "ETH/BTC", int(T0.timestamp()))))
@@ -236,7 +236,7 @@ def test_an_error_is_counted_and_cleared_by_the_next_good_tick(owner, settings):
     tick.tick_batch(now=T0)
     bot.refresh_from_db()
     assert (bot.consecutive_errors, bot.last_error) == (1, "TickError: no market data for NOPE/USDT on replay")
-    Bot.objects.filter(pk=bot.pk).update(symbol="ETH/BTC")
+    Bot.objects.filter(pk=bot.pk).update(symbol="ETH/BTC", timeframe="5m")
     make_due(bot, T0 + timedelta(seconds=60))
     tick.tick_batch(now=T0 + timedelta(seconds=60))
     bot.refresh_from_db()

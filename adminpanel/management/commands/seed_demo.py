@@ -74,6 +74,7 @@ class Command(BaseCommand):
         from decimal import Decimal
 
         from bots import services as bot_services
+        from bots import venues
         from bots.models import Bot
 
         demo = get_user_model().objects.filter(email="demo@botfleet.local").first()
@@ -117,7 +118,8 @@ class Command(BaseCommand):
                     "symbol": symbol,
                     "strategy": strategy,
                     "params": params,
-                    "timeframe": "1m",
+                    # A replay bot runs on its recording's candles (5m): finer ones would look ahead.
+                    "timeframe": venues.default_timeframe(exchange, symbol, "1m"),
                     "interval_seconds": 60,
                     "trading_mode": mode,
                     "capital": capital,

@@ -8,6 +8,9 @@ risk rules size orders within it and within the venue's lot size and minimum not
 A fill is computed from the intent alone — venue, symbol, side, quantity and the
 moment the intent was persisted — so executing the same intent twice gives the same
 fill (same ``fill_id``: the client order id), which is how a crashed tick is repaired.
+Its price is the price *known* at that moment (:func:`bots.engine.market.price_at`): the
+simulated process, the open of the recorded candle on replay, and on real venues the
+fresh ticker the decision itself was judged and sized on — never a candle's close.
 """
 
 from __future__ import annotations
