@@ -413,7 +413,9 @@ def test_a_promoted_live_bot_whose_market_or_strategy_changes_goes_back_to_the_b
 def test_a_bot_in_the_bay_whose_venue_changes_restarts_its_countdown(owner_client, owner, clock, make_bay_bot):
     bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=23), exchange="simulated")
 
-    response = owner_client.patch(f"/api/bots/{bot.pk}", {"exchange": "replay", "symbol": "ETH/BTC"}, format="json")
+    response = owner_client.patch(
+        f"/api/bots/{bot.pk}", {"exchange": "replay", "symbol": "ETH/BTC", "timeframe": "5m"}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     assert response.json()["bot"]["training_hours_remaining"] == 24.0
