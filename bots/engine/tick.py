@@ -328,6 +328,9 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
             "exchange",
             "symbol",
             "credential_id",
+            "cash_balance",
+            "capital",
+            "position_size_pct",
         )
         .first()
     )
@@ -378,6 +381,11 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
         if (held or ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
+        # The money is sized as it is now, not as claimed: a stop, a capital change and a start
+        # can all land between the claim and this lock (a long batch), and an order sized on the
+        # old capital would spend money the bot no longer has.
+        bot.cash_balance, bot.capital = fresh["cash_balance"], fresh["capital"]
+        bot.position_size_pct = fresh["position_size_pct"]
         # Staff overrides as they are now, not as they were when the batch was claimed: the
         # protective exits are judged again under them.
         rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])

@@ -299,3 +299,40 @@ def test_a_running_bot_whose_order_the_books_refuse_alerts_staff_from_its_tick(l
     live_bot.refresh_from_db()
     assert live_bot.consecutive_errors == 2
     assert list(fake_exchange.orders) == ["bf-bad-2"]  # nothing else was sent
+
+
+def test_a_capital_cut_between_decision_and_order_sizes_the_real_order_on_the_new_capital(live_bot, fake_exchange):
+    """Given a promoted live bot with 1,000 of capital whose strategy decides to spend it all; when
+    its owner stops it, cuts the capital to 100 and starts it again before the order is placed (one
+    long batch), then the order sent to the venue is sized on the 100 the bot now has, not the 1,000
+    it had when the batch was claimed."""
+    from bots import services
+    from bots.engine import risk
+    from bots.engine.strategies import BUY, Decision
+
+    owner = live_bot.owner
+
+    class AllInWhileTheOwnerCutsTheCapital:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            services.bot_stop(user=owner, bot_id=live_bot.pk)
+            services.bot_update(user=owner, bot_id=live_bot.pk, data={"capital": Decimal("100")})
+            services.bot_start(user=owner, bot_id=live_bot.pk)
+            return Decision(BUY, quote=view.cash, reason="test")
+
+    undo = strategies.override("dca", AllInWhileTheOwnerCutsTheCapital)
+    try:
+        report = tick.tick_batch()
+    finally:
+        undo()
+
+    assert (report.orders, report.errors) == (1, 0), report
+    order = Order.objects.get(bot=live_bot)
+    bot = Bot.objects.get(pk=live_bot.pk)
+    spend = Decimal("100") / (1 + Decimal("0.001"))
+    expected = risk._round_quantity(spend / bot.last_price, market.market_rules("binance", "BTC/USDT"))
+    assert order.quantity == expected
+    assert list(fake_exchange.orders) == [order.client_order_id]
