@@ -680,8 +680,12 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
     )
     looked = 0
     for bot_id in bot_ids:
-        lease = now + timedelta(seconds=lease_seconds())
-        taken = Bot.objects.filter(pk=bot_id).exclude(claimed_until__gte=now).update(claimed_until=lease)
+        # Each bot's lease runs from when it is taken, not from the sweep's start: a sweep that
+        # spends a lease on earlier bots (a venue timing out) would otherwise take later ones
+        # with a lease already expired, and a tick could claim and reconcile the same order.
+        taken_at = timezone.now()
+        lease = taken_at + timedelta(seconds=lease_seconds())
+        taken = Bot.objects.filter(pk=bot_id).exclude(claimed_until__gte=taken_at).update(claimed_until=lease)
         if not taken:
             continue
         bot = Bot.objects.get(pk=bot_id)

@@ -39,6 +39,20 @@ def placed_and_in_flight(bot, cid: str, side: str, *, at=None) -> Order:
     )
 
 
+def another_live_bot(live_bot) -> Bot:
+    """A second promoted live bot of the same owner, venue and key set, due now."""
+    from tests.engine.factories import dca_bot
+
+    return dca_bot(
+        owner=live_bot.owner,
+        exchange="binance",
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=live_bot.credential,
+    )
+
+
 def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_bot, fake_exchange):
     report = tick.tick_batch()
     assert (report.orders, report.fills, report.errors) == (1, 1, 0)
@@ -225,16 +239,8 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
     position holds nothing); when housekeeping reconciles, then the second bot's order is reconciled
     and booked, the bad order and its bot carry the error, and staff get one event for it."""
     from realtime.models import Event
-    from tests.engine.factories import dca_bot
 
-    other = dca_bot(
-        owner=live_bot.owner,
-        exchange="binance",
-        symbol="BTC/USDT",
-        trading_mode="live",
-        in_training=False,
-        credential=live_bot.credential,
-    )
+    other = another_live_bot(live_bot)
     Bot.objects.filter(pk__in=[live_bot.pk, other.pk]).update(status="paused", next_tick_at=None)
     an_hour_ago = timezone.now() - timedelta(hours=1)
     placed_and_in_flight(live_bot, "bf-bad-1", "sell", at=an_hour_ago)
@@ -336,3 +342,49 @@ def test_a_capital_cut_between_decision_and_order_sizes_the_real_order_on_the_ne
     expected = risk._round_quantity(spend / bot.last_price, market.market_rules("binance", "BTC/USDT"))
     assert order.quantity == expected
     assert list(fake_exchange.orders) == [order.client_order_id]
+
+
+def test_a_long_housekeeping_sweep_still_holds_the_lease_of_the_bot_it_is_reconciling(
+    live_bot, fake_exchange, monkeypatch
+):
+    """Given two live bots with orders left in flight, the second running; when the sweep spends more
+    than a lease on the first bot (a venue timing out), then while it reconciles the second bot's
+    order that bot is still leased to the sweep: a tick claiming it then gets nothing, so the two
+    never book the same order at once."""
+    from datetime import datetime
+
+    from django.utils import timezone as real_timezone
+
+    second = another_live_bot(live_bot)
+    Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    placed_and_in_flight(live_bot, "bf-slow-1", "buy", at=an_hour_ago)
+    placed_and_in_flight(second, "bf-next-1", "buy", at=an_hour_ago)
+
+    skew = timedelta(0)
+
+    class Clock:  # the sweep's wall clock, moved on by the slow venue
+        @staticmethod
+        def now() -> datetime:
+            return real_timezone.now() + skew
+
+    real_lookup = live.lookup
+    claimed_meanwhile = []
+
+    def lookup(client, *, symbol, client_order_id):
+        nonlocal skew
+        if client_order_id == "bf-slow-1":
+            skew = timedelta(seconds=tick.lease_seconds() + 1)  # the venue took longer than a lease
+        else:
+            bots, _ = tick.claim(now=Clock.now(), limit=10, bot_ids=[second.pk], due=False)
+            claimed_meanwhile.extend(b.pk for b in bots)
+        return real_lookup(client, symbol=symbol, client_order_id=client_order_id)
+
+    monkeypatch.setattr(tick, "timezone", Clock)
+    monkeypatch.setattr(live, "lookup", lookup)
+
+    assert tick.reconcile_orders() == 2
+
+    assert claimed_meanwhile == []
+    assert Order.objects.get(client_order_id="bf-next-1").status == "filled"
+    assert Bot.objects.get(pk=second.pk).claimed_until is None  # released after the sweep
