@@ -253,6 +253,7 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
     _set_state(bot, strategy_state, engine)
 
+    candle = series.time // market.timeframe_seconds(bot.timeframe)
     exit_reason = risk.protective_exit(rules, position=quantity, average_cost=average_cost, price=price)
     if exit_reason:
         decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
@@ -267,13 +268,15 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
             position_size_pct=float(rules.position_size_pct),
             tick=bot.tick_count,
             state=strategy_state,
-            candle=series.time // market.timeframe_seconds(bot.timeframe),
+            candle=candle,
         )
         decision = module.decide(params, view)
     if not decision.is_order:
         return
     if not exit_reason:
         refusal = risk.limiter_refusal(rules, engine, batch.now)
+        if not refusal and decision.action == BUY:
+            refusal = risk.reentry_refusal(engine, candle=candle)
         if refusal:
             batch.report.refused[bot.pk] = refusal
             return
@@ -500,6 +503,9 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
             bot.params, strategy_state, decision, Fill(order.side, float(trade.quantity), float(trade.price))
         )
         engine = {**engine, "pending": pending}
+        # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
+        exit_candle = int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe)
+        engine = risk.note_exit(engine, reason=order.reason, candle=exit_candle)
         if batch.bodyguard is not None:
             engine = risk.note_fill(
                 engine, realized=trade.realized_pnl, reason=order.reason, now=batch.now, limits=batch.bodyguard
