@@ -388,3 +388,36 @@ def test_a_long_housekeeping_sweep_still_holds_the_lease_of_the_bot_it_is_reconc
     assert claimed_meanwhile == []
     assert Order.objects.get(client_order_id="bf-next-1").status == "filled"
     assert Bot.objects.get(pk=second.pk).claimed_until is None  # released after the sweep
+
+
+def test_a_bot_with_an_order_in_flight_cannot_move_to_another_venue_until_it_is_reconciled(
+    live_bot, fake_exchange, owner_client
+):
+    """Given a stopped live bot whose last order's outcome is unknown (the venue has it); when its
+    owner moves it to another venue, then the answer is 409 ORDER_IN_FLIGHT and nothing changed:
+    reconciled on the new venue the order would be declared never sent and its fill lost. Once
+    housekeeping has booked the fill, the move goes through."""
+    Bot.objects.filter(pk=live_bot.pk).update(status="stopped", next_tick_at=None)
+    order = placed_and_in_flight(live_bot, "bf-wire-1", "buy", at=timezone.now() - timedelta(hours=1))
+    Order.objects.filter(pk=order.pk).update(status="unknown")
+    move = {"exchange": "simulated", "credential_id": None}
+
+    response = owner_client.patch(f"/api/bots/{live_bot.pk}", move, format="json")
+
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == (
+        "ORDER_IN_FLIGHT",
+        {"fields": ["credential_id", "exchange"], "order": "bf-wire-1"},
+    )
+    assert error["message"] == (
+        "credential_id, exchange cannot change while order bf-wire-1 is still in flight on binance; "
+        "it is being reconciled, try again in a minute"
+    )
+    bot = Bot.objects.get(pk=live_bot.pk)
+    assert (bot.exchange, bot.credential_id, bot.in_training) == ("binance", live_bot.credential_id, False)
+
+    assert tick.reconcile_orders() == 1
+    assert Trade.objects.get(order__client_order_id="bf-wire-1").quantity == Decimal("0.001")
+    moved = owner_client.patch(f"/api/bots/{live_bot.pk}", move, format="json")
+    assert moved.status_code == 200, moved.content
