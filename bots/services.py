@@ -251,6 +251,25 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             )
         if not changes:
             return bot, f"Bot '{bot.name}' updated"
+        # An order in flight is reconciled through the bot's venue, key set and mode: changed
+        # first, its lookup would go where the order was never sent, declare it never sent
+        # after the grace period and lose its fill (real coins the books would not know of).
+        venue_bound = sorted({"exchange", "credential_id", "trading_mode"} & set(changes))
+        in_flight = (
+            Order.objects.filter(bot=bot, status__in=Order.OPEN_STATUSES)
+            .order_by("pk")
+            .values_list("client_order_id", flat=True)
+            .first()
+            if venue_bound
+            else None
+        )
+        if in_flight:
+            raise Conflict(
+                f"{', '.join(venue_bound)} cannot change while order {in_flight} is still in flight on "
+                f"{bot.exchange}; it is being reconciled, try again in a minute",
+                code="ORDER_IN_FLIGHT",
+                details={"fields": venue_bound, "order": in_flight},
+            )
 
         now = timezone.now()
         exchange = changes.get("exchange", bot.exchange)

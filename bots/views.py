@@ -145,7 +145,9 @@ class BotDetailView(APIView):
         tags=["bots"],
         description=(
             "Change a bot. While it is not stopped only `name`, `params` and `interval_seconds` may change "
-            "(409 `BOT_NOT_STOPPED` otherwise). Switching `trading_mode` to `live` enters the training bay. "
+            "(409 `BOT_NOT_STOPPED` otherwise). The `exchange`, `credential_id` and `trading_mode` do not change "
+            "while an order of the bot is still in flight (409 `ORDER_IN_FLIGHT` naming it): it is reconciled on "
+            "the venue and key set it was sent with. Switching `trading_mode` to `live` enters the training bay. "
             "Changing the `exchange`, `symbol` or `strategy` of a live bot — promoted or still in training — "
             "puts it back in the training bay with a fresh countdown: the answer has `bot.in_training: true`, "
             "`bot.training_started_at` set to now, `bot.promoted_at: null`, `bot.training_hours_remaining` "

@@ -9,7 +9,10 @@ exact values. In the order they apply:
    needs ``ENABLE_TRADING`` on and the fleet not halted; otherwise it is *blocked*
    (never diverted to paper: its position lives on the venue). Paper always continues.
 2. **Protective exits** (:func:`protective_exit`): stop-loss and take-profit, checked every
-   tick, before the strategy; they are never held back by the trade limiter.
+   tick, before the strategy; they are never held back by the trade limiter. After one,
+   no strategy buys again within the same candle of the bot's timeframe
+   (:func:`reentry_refusal`): a signal judged on closed candles still reads the same until
+   the candle closes, and buying it again would repeat the trade the exit just ended.
 3. **Trade limiter** (:func:`limiter_refusal`): at most ``max_daily_trades`` orders per UTC
    day and a cooldown between orders. Days are UTC days of timezone-aware datetimes;
    a naive datetime is refused (``ValueError``), a non-UTC one is converted.
@@ -141,6 +144,21 @@ def note_order(engine: dict, now: datetime) -> dict:
     day = utc_day(now).isoformat()
     trades = int(engine.get("trades", 0)) + 1 if engine.get("day") == day else 1
     return {**engine, "day": day, "trades": trades, "last_trade_at": now.timestamp()}
+
+
+def note_exit(engine: dict, *, reason: str, candle: int) -> dict:
+    """The engine memory after a protective exit decided in ``candle`` (other fills: unchanged)."""
+    if reason not in (STOP_LOSS, TAKE_PROFIT):
+        return engine
+    return {**engine, "exit_candle": candle, "exit_reason": reason}
+
+
+def reentry_refusal(engine: dict, *, candle: int) -> str:
+    """Why a strategy may not buy in ``candle`` ("" when it may): a protective exit happened in it."""
+    if engine.get("exit_candle") != candle:
+        return ""
+    exit_name = str(engine.get("exit_reason", STOP_LOSS)).replace("_", "-")
+    return f"no new entry in the candle of its {exit_name}"
 
 
 # ---------------------------------------------------------------------------

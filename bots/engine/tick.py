@@ -253,6 +253,7 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
     _set_state(bot, strategy_state, engine)
 
+    candle = series.time // market.timeframe_seconds(bot.timeframe)
     exit_reason = risk.protective_exit(rules, position=quantity, average_cost=average_cost, price=price)
     if exit_reason:
         decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
@@ -267,13 +268,15 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
             position_size_pct=float(rules.position_size_pct),
             tick=bot.tick_count,
             state=strategy_state,
-            candle=series.time // market.timeframe_seconds(bot.timeframe),
+            candle=candle,
         )
         decision = module.decide(params, view)
     if not decision.is_order:
         return
     if not exit_reason:
         refusal = risk.limiter_refusal(rules, engine, batch.now)
+        if not refusal and decision.action == BUY:
+            refusal = risk.reentry_refusal(engine, candle=candle)
         if refusal:
             batch.report.refused[bot.pk] = refusal
             return
@@ -328,6 +331,9 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
             "exchange",
             "symbol",
             "credential_id",
+            "cash_balance",
+            "capital",
+            "position_size_pct",
         )
         .first()
     )
@@ -378,6 +384,11 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
         if (held or ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
+        # The money is sized as it is now, not as claimed: a stop, a capital change and a start
+        # can all land between the claim and this lock (a long batch), and an order sized on the
+        # old capital would spend money the bot no longer has.
+        bot.cash_balance, bot.capital = fresh["cash_balance"], fresh["capital"]
+        bot.position_size_pct = fresh["position_size_pct"]
         # Staff overrides as they are now, not as they were when the batch was claimed: the
         # protective exits are judged again under them.
         rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
@@ -492,6 +503,9 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
             bot.params, strategy_state, decision, Fill(order.side, float(trade.quantity), float(trade.price))
         )
         engine = {**engine, "pending": pending}
+        # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
+        exit_candle = int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe)
+        engine = risk.note_exit(engine, reason=order.reason, candle=exit_candle)
         if batch.bodyguard is not None:
             engine = risk.note_fill(
                 engine, realized=trade.realized_pnl, reason=order.reason, now=batch.now, limits=batch.bodyguard
@@ -671,8 +685,12 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
     )
     looked = 0
     for bot_id in bot_ids:
-        lease = now + timedelta(seconds=lease_seconds())
-        taken = Bot.objects.filter(pk=bot_id).exclude(claimed_until__gte=now).update(claimed_until=lease)
+        # Each bot's lease runs from when it is taken, not from the sweep's start: a sweep that
+        # spends a lease on earlier bots (a venue timing out) would otherwise take later ones
+        # with a lease already expired, and a tick could claim and reconcile the same order.
+        taken_at = timezone.now()
+        lease = taken_at + timedelta(seconds=lease_seconds())
+        taken = Bot.objects.filter(pk=bot_id).exclude(claimed_until__gte=taken_at).update(claimed_until=lease)
         if not taken:
             continue
         bot = Bot.objects.get(pk=bot_id)

@@ -39,6 +39,20 @@ def placed_and_in_flight(bot, cid: str, side: str, *, at=None) -> Order:
     )
 
 
+def another_live_bot(live_bot) -> Bot:
+    """A second promoted live bot of the same owner, venue and key set, due now."""
+    from tests.engine.factories import dca_bot
+
+    return dca_bot(
+        owner=live_bot.owner,
+        exchange="binance",
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=live_bot.credential,
+    )
+
+
 def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_bot, fake_exchange):
     report = tick.tick_batch()
     assert (report.orders, report.fills, report.errors) == (1, 1, 0)
@@ -226,16 +240,8 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
     position holds nothing); when housekeeping reconciles, then the second bot's order is reconciled
     and booked, the bad order and its bot carry the error, and staff get one event for it."""
     from realtime.models import Event
-    from tests.engine.factories import dca_bot
 
-    other = dca_bot(
-        owner=live_bot.owner,
-        exchange="binance",
-        symbol="BTC/USDT",
-        trading_mode="live",
-        in_training=False,
-        credential=live_bot.credential,
-    )
+    other = another_live_bot(live_bot)
     Bot.objects.filter(pk__in=[live_bot.pk, other.pk]).update(status="paused", next_tick_at=None)
     an_hour_ago = timezone.now() - timedelta(hours=1)
     placed_and_in_flight(live_bot, "bf-bad-1", "sell", at=an_hour_ago)
@@ -300,3 +306,119 @@ def test_a_running_bot_whose_order_the_books_refuse_alerts_staff_from_its_tick(l
     live_bot.refresh_from_db()
     assert live_bot.consecutive_errors == 2
     assert list(fake_exchange.orders) == ["bf-bad-2"]  # nothing else was sent
+
+
+def test_a_capital_cut_between_decision_and_order_sizes_the_real_order_on_the_new_capital(live_bot, fake_exchange):
+    """Given a promoted live bot with 1,000 of capital whose strategy decides to spend it all; when
+    its owner stops it, cuts the capital to 100 and starts it again before the order is placed (one
+    long batch), then the order sent to the venue is sized on the 100 the bot now has, not the 1,000
+    it had when the batch was claimed."""
+    from bots import services
+    from bots.engine import risk
+    from bots.engine.strategies import BUY, Decision
+
+    owner = live_bot.owner
+
+    class AllInWhileTheOwnerCutsTheCapital:
+        lookback = staticmethod(lambda params: 1)
+        on_fill = staticmethod(strategies.default_on_fill)
+
+        @staticmethod
+        def decide(params, view):
+            services.bot_stop(user=owner, bot_id=live_bot.pk)
+            services.bot_update(user=owner, bot_id=live_bot.pk, data={"capital": Decimal("100")})
+            services.bot_start(user=owner, bot_id=live_bot.pk)
+            return Decision(BUY, quote=view.cash, reason="test")
+
+    undo = strategies.override("dca", AllInWhileTheOwnerCutsTheCapital)
+    try:
+        report = tick.tick_batch()
+    finally:
+        undo()
+
+    assert (report.orders, report.errors) == (1, 0), report
+    order = Order.objects.get(bot=live_bot)
+    bot = Bot.objects.get(pk=live_bot.pk)
+    spend = Decimal("100") / (1 + Decimal("0.001"))
+    expected = risk._round_quantity(spend / bot.last_price, market.market_rules("binance", "BTC/USDT"))
+    assert order.quantity == expected
+    assert list(fake_exchange.orders) == [order.client_order_id]
+
+
+def test_a_long_housekeeping_sweep_still_holds_the_lease_of_the_bot_it_is_reconciling(
+    live_bot, fake_exchange, monkeypatch
+):
+    """Given two live bots with orders left in flight, the second running; when the sweep spends more
+    than a lease on the first bot (a venue timing out), then while it reconciles the second bot's
+    order that bot is still leased to the sweep: a tick claiming it then gets nothing, so the two
+    never book the same order at once."""
+    from datetime import datetime
+
+    from django.utils import timezone as real_timezone
+
+    second = another_live_bot(live_bot)
+    Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    placed_and_in_flight(live_bot, "bf-slow-1", "buy", at=an_hour_ago)
+    placed_and_in_flight(second, "bf-next-1", "buy", at=an_hour_ago)
+
+    skew = timedelta(0)
+
+    class Clock:  # the sweep's wall clock, moved on by the slow venue
+        @staticmethod
+        def now() -> datetime:
+            return real_timezone.now() + skew
+
+    real_lookup = live.lookup
+    claimed_meanwhile = []
+
+    def lookup(client, *, symbol, client_order_id):
+        nonlocal skew
+        if client_order_id == "bf-slow-1":
+            skew = timedelta(seconds=tick.lease_seconds() + 1)  # the venue took longer than a lease
+        else:
+            bots, _ = tick.claim(now=Clock.now(), limit=10, bot_ids=[second.pk], due=False)
+            claimed_meanwhile.extend(b.pk for b in bots)
+        return real_lookup(client, symbol=symbol, client_order_id=client_order_id)
+
+    monkeypatch.setattr(tick, "timezone", Clock)
+    monkeypatch.setattr(live, "lookup", lookup)
+
+    assert tick.reconcile_orders() == 2
+
+    assert claimed_meanwhile == []
+    assert Order.objects.get(client_order_id="bf-next-1").status == "filled"
+    assert Bot.objects.get(pk=second.pk).claimed_until is None  # released after the sweep
+
+
+def test_a_bot_with_an_order_in_flight_cannot_move_to_another_venue_until_it_is_reconciled(
+    live_bot, fake_exchange, owner_client
+):
+    """Given a stopped live bot whose last order's outcome is unknown (the venue has it); when its
+    owner moves it to another venue, then the answer is 409 ORDER_IN_FLIGHT and nothing changed:
+    reconciled on the new venue the order would be declared never sent and its fill lost. Once
+    housekeeping has booked the fill, the move goes through."""
+    Bot.objects.filter(pk=live_bot.pk).update(status="stopped", next_tick_at=None)
+    order = placed_and_in_flight(live_bot, "bf-wire-1", "buy", at=timezone.now() - timedelta(hours=1))
+    Order.objects.filter(pk=order.pk).update(status="unknown")
+    move = {"exchange": "simulated", "credential_id": None}
+
+    response = owner_client.patch(f"/api/bots/{live_bot.pk}", move, format="json")
+
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == (
+        "ORDER_IN_FLIGHT",
+        {"fields": ["credential_id", "exchange"], "order": "bf-wire-1"},
+    )
+    assert error["message"] == (
+        "credential_id, exchange cannot change while order bf-wire-1 is still in flight on binance; "
+        "it is being reconciled, try again in a minute"
+    )
+    bot = Bot.objects.get(pk=live_bot.pk)
+    assert (bot.exchange, bot.credential_id, bot.in_training) == ("binance", live_bot.credential_id, False)
+
+    assert tick.reconcile_orders() == 1
+    assert Trade.objects.get(order__client_order_id="bf-wire-1").quantity == Decimal("0.001")
+    moved = owner_client.patch(f"/api/bots/{live_bot.pk}", move, format="json")
+    assert moved.status_code == 200, moved.content

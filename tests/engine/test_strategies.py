@@ -160,3 +160,58 @@ def test_sma_cross_does_not_buy_the_same_cross_again_after_a_stop_loss(owner):
     assert Order.objects.filter(bot=bot).count() == 2
     bot.refresh_from_db()
     assert bot.state["strategy"] == {"entered_candle": int(t.timestamp()) // 3600}
+
+
+def _bought_then_stopped_out(owner, t, stopped_at, entry: str, **bot_fields):
+    """A running bot that buys at ``t`` (``entry``) and is stopped out at ``stopped_at``."""
+    from datetime import timedelta
+
+    from bots.engine import tick
+    from bots.models import Order
+    from tests.engine.factories import make_due, running_bot
+
+    bot = running_bot(owner=owner, next_tick_at=t - timedelta(seconds=1), **bot_fields)
+    tick.tick_batch(now=t)
+    make_due(bot, stopped_at)
+    tick.tick_batch(now=stopped_at)
+    assert list(Order.objects.filter(bot=bot).order_by("pk").values_list("side", "reason")) == [
+        ("buy", entry),
+        ("sell", "stop_loss"),
+    ]
+    return bot
+
+
+@pytest.mark.django_db
+def test_rsi_does_not_buy_again_in_the_candle_of_its_stop_loss(owner):
+    """Given the ETH/BTC replay's 15 m RSI below 30 at 00:01 on 2018-01-12 and a 0.3 % stop-loss;
+    when the bot buys then and is stopped out at 00:11, then at 00:12 (the same candle: the RSI of
+    the closed candles still reads oversold, the price is the one it just sold at) it holds instead
+    of buying back what the exit just sold; the next candle decides afresh."""
+    from datetime import UTC, datetime, timedelta
+
+    from bots.engine import tick
+    from bots.models import Order
+    from tests.engine.factories import make_due
+
+    t = datetime(2018, 1, 12, 0, 1, tzinfo=UTC)
+    bot = _bought_then_stopped_out(
+        owner,
+        t,
+        t + timedelta(minutes=10),
+        "rsi_oversold",
+        exchange="replay",
+        symbol="ETH/BTC",
+        strategy="rsi",
+        params={"period": 14, "oversold": 30, "overbought": 70},
+        timeframe="15m",
+        override_rules={"stop_loss_pct": 0.003},
+    )
+
+    make_due(bot, t + timedelta(minutes=11))
+    report = tick.tick_batch(now=t + timedelta(minutes=11))
+
+    assert (report.claimed, report.orders, report.errors) == (1, 0, 0)
+    assert report.refused[bot.pk] == "no new entry in the candle of its stop-loss"
+    assert Order.objects.filter(bot=bot).count() == 2
+    make_due(bot, t + timedelta(minutes=14))  # the next candle (00:15) decides afresh: oversold, it buys
+    assert tick.tick_batch(now=t + timedelta(minutes=14)).orders == 1
