@@ -184,9 +184,9 @@ def _bought_then_stopped_out(owner, t, stopped_at, entry: str, **bot_fields):
 @pytest.mark.django_db
 def test_rsi_does_not_buy_again_in_the_candle_of_its_stop_loss(owner):
     """Given the ETH/BTC replay's 15 m RSI below 30 at 00:01 on 2018-01-12 and a 0.3 % stop-loss;
-    when the bot buys then and is stopped out at 00:11, then at 00:12 (the same candle: the RSI of
-    the closed candles still reads oversold, the price is the one it just sold at) it holds instead
-    of buying back what the exit just sold; the next candle decides afresh."""
+    when the bot buys then (at the 00:00 open) and is stopped out at 00:16 (the 00:15 open is 0.39 %
+    lower), then at 00:17 (the same candle: the RSI of the closed candles still reads oversold) it
+    holds instead of buying back what the exit just sold; the next candle decides afresh (no longer oversold there, it holds)."""
     from datetime import UTC, datetime, timedelta
 
     from bots.engine import tick
@@ -197,7 +197,7 @@ def test_rsi_does_not_buy_again_in_the_candle_of_its_stop_loss(owner):
     bot = _bought_then_stopped_out(
         owner,
         t,
-        t + timedelta(minutes=10),
+        t + timedelta(minutes=15),
         "rsi_oversold",
         exchange="replay",
         symbol="ETH/BTC",
@@ -207,11 +207,12 @@ def test_rsi_does_not_buy_again_in_the_candle_of_its_stop_loss(owner):
         override_rules={"stop_loss_pct": 0.003},
     )
 
-    make_due(bot, t + timedelta(minutes=11))
-    report = tick.tick_batch(now=t + timedelta(minutes=11))
+    make_due(bot, t + timedelta(minutes=16))
+    report = tick.tick_batch(now=t + timedelta(minutes=16))
 
     assert (report.claimed, report.orders, report.errors) == (1, 0, 0)
     assert report.refused[bot.pk] == "no new entry in the candle of its stop-loss"
     assert Order.objects.filter(bot=bot).count() == 2
-    make_due(bot, t + timedelta(minutes=14))  # the next candle (00:15) decides afresh: oversold, it buys
-    assert tick.tick_batch(now=t + timedelta(minutes=14)).orders == 1
+    make_due(bot, t + timedelta(minutes=30))  # the next candle (00:30) decides afresh: no refusal
+    later = tick.tick_batch(now=t + timedelta(minutes=30))
+    assert (later.claimed, later.errors, later.refused) == (1, 0, {})
