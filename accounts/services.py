@@ -254,7 +254,9 @@ OTP_RESEND_SECONDS = 60
 # send-otp and verify-otp must not tell who has an account. An identifier that names
 # none gets every answer an account would get (a code "sent", the resend wait, wrong
 # codes counted until too many) from a small record in the cache, keyed by a hash of
-# the identifier, and the same password-hashing work; no mail leaves.
+# the identifier, and the same password-hashing work; no mail leaves. Every answer,
+# to either, costs exactly one hash (a code stored, a code checked, or a stand-in):
+# a hash is by far the slowest step, so a different count would tell by timing alone.
 def _unknown_otp_key(identifier: str) -> str:
     return "otp-unknown:" + hashlib.sha256(identifier.strip().lower().encode()).hexdigest()
 
@@ -283,19 +285,24 @@ def _otp_attempts_exceeded() -> TooManyRequests:
     return TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
 
 
-def _otp_send_unknown(identifier: str, code: str) -> datetime:
+def _spend_a_hash(code: str) -> None:
+    """The work of storing or checking a code (one hash), for an answer that does neither."""
     make_password(code)
+
+
+def _otp_send_unknown(identifier: str, code: str) -> datetime:
     key, now = _unknown_otp_key(identifier), timezone.now()
     previous = cache.get(key)
     if previous is not None:
-        _refuse_early_resend(previous["created_at"], now)
+        _refuse_early_resend(previous["created_at"], now)  # as for an account: before any hash
+    _spend_a_hash(code)  # where an account's code is hashed to be stored
     expires_at = now + timedelta(minutes=settings.OTP_TTL_MINUTES)
     cache.set(key, {"created_at": now, "expires_at": expires_at, "attempts": 0}, settings.OTP_TTL_MINUTES * 60)
     return expires_at
 
 
 def _otp_verify_unknown(identifier: str, code: str) -> None:
-    check_password(code, make_password(code))
+    _spend_a_hash(code)  # where an account's code is checked
     key, now = _unknown_otp_key(identifier), timezone.now()
     state = cache.get(key)
     if state is None or state["expires_at"] <= now:
@@ -360,10 +367,9 @@ def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = 
             .order_by("-created_at")
             .first()
         )
-        if otp is None:
-            raise _otp_expired()
-        if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
-            raise _otp_attempts_exceeded()
+        if otp is None or otp.attempts >= settings.OTP_MAX_ATTEMPTS:
+            _spend_a_hash(code)  # no code to check, but the answer takes as long as a check
+            raise _otp_expired() if otp is None else _otp_attempts_exceeded()
         if not check_password(code, otp.code_hash):
             otp.attempts += 1
             otp.save(update_fields=["attempts"])
