@@ -121,7 +121,7 @@ def user_register(
             code="EMAIL_TAKEN",
             details={"email": ["An account with this email already exists."]},
         )
-    if username and User.objects.filter(username__iexact=username).exists():
+    if username and User.objects.username_taken(username):
         raise Conflict(
             "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
         )
@@ -209,14 +209,19 @@ def user_update_profile(*, user: User, data: dict, request: HttpRequest | None =
     for field in _PROFILE_FIELDS:
         if field in data and getattr(user, field) != data[field]:
             changed[field] = data[field]
-    if "username" in changed and User.objects.filter(username__iexact=changed["username"]).exclude(pk=user.pk).exists():
-        raise Conflict(
-            "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
-        )
+    taken = Conflict(
+        "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
+    )
+    if "username" in changed and User.objects.username_taken(changed["username"], exclude_pk=user.pk):
+        raise taken
     for field, value in changed.items():
         setattr(user, field, value)
     if changed:
-        user.save(update_fields=list(changed))
+        try:
+            with transaction.atomic():
+                user.save(update_fields=list(changed))
+        except IntegrityError as exc:  # a concurrent rename took it first
+            raise taken from exc
         audit_record(
             actor=user, action="user.profile_updated", target=user, data={"fields": sorted(changed)}, request=request
         )
