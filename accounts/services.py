@@ -243,11 +243,28 @@ def user_change_password(
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"new_password": list(exc.messages)}) from exc
     user.set_password(new_password)
+    _save_password_ending_sessions(user)
+    audit_record(actor=user, action="user.password_changed", target=user, request=request)
+    return tokens.token_pair_for(user)
+
+
+def _save_password_ending_sessions(user: User) -> None:
+    """Save the password set on ``user``; every token issued before stops working, open streams close."""
     user.token_version += 1
     user.save(update_fields=["password", "token_version"])
     tokens.blacklist_all_for(user)
-    audit_record(actor=user, action="user.password_changed", target=user, request=request)
-    return tokens.token_pair_for(user)
+
+
+@transaction.atomic
+def user_password_set_by_staff(*, user: User, request: HttpRequest | None = None) -> None:
+    """Save a password staff set on the admin's password page (``user.set_password`` done).
+
+    The account's sessions end as after its own change: a password is reset because
+    someone else may hold it, and their tokens must not outlive it. The admin's own
+    log names who did it.
+    """
+    _save_password_ending_sessions(user)
+    audit_record(actor=None, action="admin.user_password_set", target=user, request=request)
 
 
 # ---------------------------------------------------------------------------
