@@ -510,3 +510,25 @@ async def test_a_refresh_token_sent_in_band_closes_the_socket_4401(owner, owner_
     await client.send({"type": "auth", "token": refresh})
 
     assert await closed_with(client) == 4401
+
+
+def _admin_sets_password(user_id: int) -> int:
+    from django.test import Client as DjangoClient
+
+    from tests.factories import StaffFactory
+
+    admin = StaffFactory(email="root@example.com", username="root", is_superuser=True)
+    client = DjangoClient()
+    client.force_login(admin)
+    password = "a-fresh-passphrase-9"
+    data = {"usable_password": "true", "password1": password, "password2": password}
+    return client.post(f"/admin/accounts/user/{user_id}/password/", data).status_code
+
+
+async def test_a_password_set_in_the_admin_closes_the_accounts_sockets_4401(relay, owner, owner_token):
+    client = await Client.connect(token=owner_token)
+
+    status = await sync_to_async(_admin_sets_password, thread_sensitive=True)(owner.pk)
+
+    assert status == 302
+    assert await closed_with(client) == 4401
