@@ -1,11 +1,24 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 
+from accounts import services
 from accounts.models import AuditEntry, User
+
+
+class SessionEndingPasswordForm(AdminPasswordChangeForm):
+    """The admin's password page: a new (or unusable) password ends the account's sessions."""
+
+    def save(self, commit=True):
+        user = super().save(commit=False)
+        if commit:
+            services.user_password_set_by_staff(user=user)
+        return user
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    change_password_form = SessionEndingPasswordForm
     ordering = ["email"]
     list_display = ["email", "username", "full_name", "is_staff", "is_active", "is_verified", "date_joined"]
     list_filter = ["is_staff", "is_active", "is_verified"]

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
 
 # Django's own username pattern without "@": a username can never be an e-mail address, so
@@ -29,10 +29,20 @@ class UserManager(DjangoUserManager):
     def _free_username(self, base: str) -> str:
         base = "".join(c for c in base if c.isalnum() or c in "._-")[:140] or "user"
         candidate, n = base, 1
-        while self.filter(username__iexact=candidate).exists():
+        while self.username_taken(candidate):
             n += 1
             candidate = f"{base}{n}"
         return candidate
+
+    def username_taken(self, username: str, *, exclude_pk: int | None = None) -> bool:
+        """Whether another account holds this username, compared as its unique constraint does.
+
+        ``username__iexact`` compares with UPPER on PostgreSQL, the constraint with LOWER,
+        and a few letters differ (the Kelvin sign lowers to "k" but uppers to itself): a
+        name iexact called free could still break the constraint, a 500.
+        """
+        taken = self.alias(username_lower=Lower("username")).filter(username_lower=Lower(Value(username)))
+        return taken.exclude(pk=exclude_pk).exists() if exclude_pk is not None else taken.exists()
 
     def create_user(self, email=None, password=None, username=None, **extra_fields):
         return super().create_user(username, email, password, **extra_fields)

@@ -121,7 +121,7 @@ def user_register(
             code="EMAIL_TAKEN",
             details={"email": ["An account with this email already exists."]},
         )
-    if username and User.objects.filter(username__iexact=username).exists():
+    if username and User.objects.username_taken(username):
         raise Conflict(
             "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
         )
@@ -209,14 +209,19 @@ def user_update_profile(*, user: User, data: dict, request: HttpRequest | None =
     for field in _PROFILE_FIELDS:
         if field in data and getattr(user, field) != data[field]:
             changed[field] = data[field]
-    if "username" in changed and User.objects.filter(username__iexact=changed["username"]).exclude(pk=user.pk).exists():
-        raise Conflict(
-            "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
-        )
+    taken = Conflict(
+        "This username is taken.", code="USERNAME_TAKEN", details={"username": ["This username is taken."]}
+    )
+    if "username" in changed and User.objects.username_taken(changed["username"], exclude_pk=user.pk):
+        raise taken
     for field, value in changed.items():
         setattr(user, field, value)
     if changed:
-        user.save(update_fields=list(changed))
+        try:
+            with transaction.atomic():
+                user.save(update_fields=list(changed))
+        except IntegrityError as exc:  # a concurrent rename took it first
+            raise taken from exc
         audit_record(
             actor=user, action="user.profile_updated", target=user, data={"fields": sorted(changed)}, request=request
         )
@@ -238,11 +243,28 @@ def user_change_password(
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"new_password": list(exc.messages)}) from exc
     user.set_password(new_password)
+    _save_password_ending_sessions(user)
+    audit_record(actor=user, action="user.password_changed", target=user, request=request)
+    return tokens.token_pair_for(user)
+
+
+def _save_password_ending_sessions(user: User) -> None:
+    """Save the password set on ``user``; every token issued before stops working, open streams close."""
     user.token_version += 1
     user.save(update_fields=["password", "token_version"])
     tokens.blacklist_all_for(user)
-    audit_record(actor=user, action="user.password_changed", target=user, request=request)
-    return tokens.token_pair_for(user)
+
+
+@transaction.atomic
+def user_password_set_by_staff(*, user: User, request: HttpRequest | None = None) -> None:
+    """Save a password staff set on the admin's password page (``user.set_password`` done).
+
+    The account's sessions end as after its own change: a password is reset because
+    someone else may hold it, and their tokens must not outlive it. The admin's own
+    log names who did it.
+    """
+    _save_password_ending_sessions(user)
+    audit_record(actor=None, action="admin.user_password_set", target=user, request=request)
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +276,9 @@ OTP_RESEND_SECONDS = 60
 # send-otp and verify-otp must not tell who has an account. An identifier that names
 # none gets every answer an account would get (a code "sent", the resend wait, wrong
 # codes counted until too many) from a small record in the cache, keyed by a hash of
-# the identifier, and the same password-hashing work; no mail leaves.
+# the identifier, and the same password-hashing work; no mail leaves. Every answer,
+# to either, costs exactly one hash (a code stored, a code checked, or a stand-in):
+# a hash is by far the slowest step, so a different count would tell by timing alone.
 def _unknown_otp_key(identifier: str) -> str:
     return "otp-unknown:" + hashlib.sha256(identifier.strip().lower().encode()).hexdigest()
 
@@ -283,19 +307,24 @@ def _otp_attempts_exceeded() -> TooManyRequests:
     return TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
 
 
-def _otp_send_unknown(identifier: str, code: str) -> datetime:
+def _spend_a_hash(code: str) -> None:
+    """The work of storing or checking a code (one hash), for an answer that does neither."""
     make_password(code)
+
+
+def _otp_send_unknown(identifier: str, code: str) -> datetime:
     key, now = _unknown_otp_key(identifier), timezone.now()
     previous = cache.get(key)
     if previous is not None:
-        _refuse_early_resend(previous["created_at"], now)
+        _refuse_early_resend(previous["created_at"], now)  # as for an account: before any hash
+    _spend_a_hash(code)  # where an account's code is hashed to be stored
     expires_at = now + timedelta(minutes=settings.OTP_TTL_MINUTES)
     cache.set(key, {"created_at": now, "expires_at": expires_at, "attempts": 0}, settings.OTP_TTL_MINUTES * 60)
     return expires_at
 
 
 def _otp_verify_unknown(identifier: str, code: str) -> None:
-    check_password(code, make_password(code))
+    _spend_a_hash(code)  # where an account's code is checked
     key, now = _unknown_otp_key(identifier), timezone.now()
     state = cache.get(key)
     if state is None or state["expires_at"] <= now:
@@ -360,10 +389,9 @@ def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = 
             .order_by("-created_at")
             .first()
         )
-        if otp is None:
-            raise _otp_expired()
-        if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
-            raise _otp_attempts_exceeded()
+        if otp is None or otp.attempts >= settings.OTP_MAX_ATTEMPTS:
+            _spend_a_hash(code)  # no code to check, but the answer takes as long as a check
+            raise _otp_expired() if otp is None else _otp_attempts_exceeded()
         if not check_password(code, otp.code_hash):
             otp.attempts += 1
             otp.save(update_fields=["attempts"])

@@ -269,7 +269,7 @@ def user_create(*, actor, data: dict, request: HttpRequest | None = None) -> Use
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
     username = data.get("username") or ""
-    if username and User.objects.filter(username__iexact=username).exists():
+    if username and User.objects.username_taken(username):
         raise Conflict("This username is taken.", code="USERNAME_TAKEN")
     candidate = User(email=email, username=username)
     try:
@@ -314,14 +314,18 @@ def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None 
         ):
             raise Conflict("Staff cannot disable themselves or drop their own staff flag.", code="SELF_LOCKOUT")
         new_username = data.get("username")
-        if new_username and User.objects.filter(username__iexact=new_username).exclude(pk=user.pk).exists():
+        if new_username and User.objects.username_taken(new_username, exclude_pk=user.pk):
             raise Conflict("This username is taken.", code="USERNAME_TAKEN")
         before = _user_state(user)
         changed = [field for field in USER_EDITABLE if field in data and getattr(user, field) != data[field]]
         for field in changed:
             setattr(user, field, data[field])
         if changed:
-            user.save(update_fields=changed)
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=changed)
+            except IntegrityError as exc:  # a concurrent rename took the username first
+                raise Conflict("This username is taken.", code="USERNAME_TAKEN") from exc
         if {"is_active", "is_staff"} & set(changed):
             sessions_changed(user_id=user.pk)  # open streams re-check (and a disabled user's close)
         unlocked = _unlock(user) if data.get("unlock") else 0

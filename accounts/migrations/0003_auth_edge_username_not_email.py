@@ -4,6 +4,8 @@ import re
 
 import django.core.validators
 from django.db import migrations, models
+from django.db.models import Value
+from django.db.models.functions import Lower
 
 
 def rename_usernames_with_at(apps, schema_editor):
@@ -16,7 +18,13 @@ def rename_usernames_with_at(apps, schema_editor):
     for user in User.objects.filter(username__contains="@").order_by("pk"):
         base = re.sub(r"[^\w.+-]", "", user.username.split("@")[0])[:140] or "user"
         candidate, n = base, 1
-        while User.objects.filter(username__iexact=candidate).exclude(pk=user.pk).exists():
+        # Compared as the unique constraint compares (LOWER; iexact is UPPER on PostgreSQL).
+        while (
+            User.objects.alias(username_lower=Lower("username"))
+            .filter(username_lower=Lower(Value(candidate)))
+            .exclude(pk=user.pk)
+            .exists()
+        ):
             n += 1
             candidate = f"{base}{n}"
         User.objects.filter(pk=user.pk).update(username=candidate)

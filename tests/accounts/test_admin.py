@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 
 from accounts.models import AuditEntry
 from accounts.services import audit_record
+from tests.conftest import bearer_client
 from tests.envelope import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +85,24 @@ def test_the_admin_login_locks_out_too(client, staff):
 
     assert_error(response, 429, "ACCOUNT_LOCKED")
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_password_set_in_the_admin_ends_the_accounts_sessions(admin_client, owner):
+    # Given the owner signed in (an access and a refresh token), e.g. by someone who stole the password
+    signed_in = bearer_client(owner)
+    refresh = signed_in.tokens["refresh_token"]
+    assert signed_in.get("/api/auth/me").status_code == 200
+
+    # When staff set a new password on the admin's password page
+    response = admin_client.post(
+        f"/admin/accounts/user/{owner.pk}/password/",
+        {"usable_password": "true", "password1": "a-fresh-passphrase-9", "password2": "a-fresh-passphrase-9"},
+    )
+
+    # Then the tokens issued before stop working, as after the owner's own password change
+    assert response.status_code == 302, response.content
+    owner.refresh_from_db()
+    assert owner.check_password("a-fresh-passphrase-9")
+    assert_error(signed_in.get("/api/auth/me"), 401, "AUTHENTICATION_FAILED")
+    refreshed = signed_in.post("/api/auth/refresh", {"refresh_token": refresh}, format="json")
+    assert_error(refreshed, 401, "TOKEN_INVALID")

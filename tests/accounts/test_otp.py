@@ -8,6 +8,7 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
 from django.db.models import F
 from django.utils import timezone
@@ -206,3 +207,44 @@ def test_a_mail_failure_is_a_503_and_leaves_no_usable_code(api_client, owner, mo
     assert EmailOtp.objects.count() == 0
     monkeypatch.undo()
     assert send(api_client).status_code == 200  # no resend wait after a failed send
+
+
+class CountingHasher(MD5PasswordHasher):
+    """The test hasher, counting the hashes it computes (``verify`` computes one through ``encode``)."""
+
+    computed = 0
+
+    def encode(self, password, salt):
+        type(self).computed += 1
+        return super().encode(password, salt)
+
+
+def _hashes_per_step(client, identifier: str) -> list[int]:
+    """The hashes each answer of the OTP flow cost, in the steps of ``_answers``."""
+    spent = []
+
+    def note(response):
+        assert response.status_code in (200, 400, 429), response.content
+        spent.append(CountingHasher.computed)
+        CountingHasher.computed = 0
+
+    CountingHasher.computed = 0
+    note(verify(client, "123456", identifier))  # before any send
+    note(send(client, identifier))
+    note(send(client, identifier))  # too soon
+    for _ in range(6):  # wrong codes, then too many
+        note(verify(client, "000000" if identifier == "nobody@example.com" else _wrong_code(), identifier))
+    return spent
+
+
+def test_an_unknown_identifier_costs_the_same_hashing_as_an_account(api_client, owner, settings):
+    # A hash is the slowest step of these answers (Argon2id, ~25 ms): a different number of
+    # them for an unknown identifier would tell from the timing alone who has an account.
+    settings.PASSWORD_HASHERS = ["tests.accounts.test_otp.CountingHasher"]
+
+    known = _hashes_per_step(api_client, "owner@example.com")
+    unknown = _hashes_per_step(api_client, "nobody@example.com")
+
+    # Then every answer, to either, costs exactly one hash: sending one, checking one, or its stand-in
+    assert known == [1, 1, 0, 1, 1, 1, 1, 1, 1]
+    assert unknown == known

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.conftest import bearer_client
+from tests.conftest import USING_POSTGRES, bearer_client
 from tests.envelope import assert_error
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -213,3 +214,46 @@ def test_an_identifier_with_an_at_sign_names_an_email_never_a_username(api_clien
     assert _login(api_client, "owner", password).json()["user"]["id"] == owner.pk
     assert _login(api_client, "OWNER@example.com", password).json()["user"]["id"] == owner.pk
     assert_error(_login(api_client, "owner@", password), 401, "INVALID_CREDENTIALS")
+
+
+# "\u212a" (KELVIN SIGN) lowers to "k" but uppers to itself. The unique constraint compares
+# usernames with LOWER, Django's iexact with UPPER: on PostgreSQL "\u212aate" passed the
+# taken check and then broke the constraint (a 500). SQLite's lower() folds ASCII only,
+# so there the two names are different usernames.
+needs_unicode_lower = pytest.mark.skipif(not USING_POSTGRES, reason="SQLite's lower() folds ASCII only")
+
+
+@needs_unicode_lower
+def test_a_username_the_constraint_holds_taken_is_a_409_on_profile_update(owner, owner_client):
+    UserFactory(email="kate@example.com", username="kate")
+
+    response = owner_client.patch("/api/auth/me", {"username": "\u212aate"}, format="json")
+
+    assert_error(response, 409, "USERNAME_TAKEN")
+    owner.refresh_from_db()
+    assert owner.username == "owner"
+
+
+@needs_unicode_lower
+def test_a_username_the_constraint_holds_taken_is_a_409_on_staff_update(staff_client, other_user):
+    UserFactory(email="kate@example.com", username="kate")
+
+    response = staff_client.put(f"/api/admin/users/{other_user.pk}", {"username": "\u212aate"}, format="json")
+
+    assert_error(response, 409, "USERNAME_TAKEN")
+    other_user.refresh_from_db()
+    assert other_user.username == "other"
+
+
+@needs_unicode_lower
+def test_a_username_the_constraint_holds_taken_is_a_409_on_register(api_client):
+    UserFactory(email="kate@example.com", username="kate")
+
+    response = api_client.post(
+        "/api/auth/register",
+        {"email": "new@example.com", "password": "a-long-passphrase-1", "username": "\u212aate"},
+        format="json",
+    )
+
+    assert_error(response, 409, "USERNAME_TAKEN")
+    assert not User.objects.filter(email="new@example.com").exists()

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
+from accounts.tokens import token_pair_for
 from realtime.consumers import EventConsumer
 from tests.factories import StaffFactory
 from tests.realtime.conftest import TIMEOUT, Client, access_token, arecord, running_relay, wait_published
@@ -492,3 +493,42 @@ def _accepted(raw: str) -> bool:
     except Exception:
         return False
     return True
+
+
+async def test_another_users_token_sent_in_band_closes_the_socket_4401(owner, other_user, owner_token, other_token):
+    client = await Client.connect(token=owner_token)
+
+    await client.send({"type": "auth", "token": other_token})
+
+    assert await closed_with(client) == 4401
+
+
+async def test_a_refresh_token_sent_in_band_closes_the_socket_4401(owner, owner_token):
+    client = await Client.connect(token=owner_token)
+    refresh = await sync_to_async(lambda: token_pair_for(owner)["refresh_token"], thread_sensitive=True)()
+
+    await client.send({"type": "auth", "token": refresh})
+
+    assert await closed_with(client) == 4401
+
+
+def _admin_sets_password(user_id: int) -> int:
+    from django.test import Client as DjangoClient
+
+    from tests.factories import StaffFactory
+
+    admin = StaffFactory(email="root@example.com", username="root", is_superuser=True)
+    client = DjangoClient()
+    client.force_login(admin)
+    password = "a-fresh-passphrase-9"
+    data = {"usable_password": "true", "password1": password, "password2": password}
+    return client.post(f"/admin/accounts/user/{user_id}/password/", data).status_code
+
+
+async def test_a_password_set_in_the_admin_closes_the_accounts_sockets_4401(relay, owner, owner_token):
+    client = await Client.connect(token=owner_token)
+
+    status = await sync_to_async(_admin_sets_password, thread_sensitive=True)(owner.pk)
+
+    assert status == 302
+    assert await closed_with(client) == 4401
