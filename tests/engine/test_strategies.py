@@ -186,7 +186,7 @@ def test_rsi_does_not_buy_again_in_the_candle_of_its_stop_loss(owner):
     """Given the ETH/BTC replay's 15 m RSI below 30 at 00:01 on 2018-01-12 and a 0.3 % stop-loss;
     when the bot buys then (at the 00:00 open) and is stopped out at 00:16 (the 00:15 open is 0.39 %
     lower), then at 00:17 (the same candle: the RSI of the closed candles still reads oversold) it
-    holds instead of buying back what the exit just sold; the next candle decides afresh (no longer oversold there, it holds)."""
+    holds instead of buying back what the exit just sold; the next candle decides afresh."""
     from datetime import UTC, datetime, timedelta
 
     from bots.engine import tick
