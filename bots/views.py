@@ -366,10 +366,16 @@ class StatusView(APIView):
                 "EngineStatus",
                 {
                     "success": serializers.BooleanField(),
-                    "status": serializers.ChoiceField(choices=["online", "offline"]),
+                    "status": serializers.ChoiceField(
+                        choices=["online", "stalled", "offline"],
+                        help_text="online: workers beat and every running bot is ticked on time; stalled: workers "
+                        "beat but running bots are overdue (by more than ENGINE_LEASE_SECONDS + 3 × "
+                        "ENGINE_DISPATCH_SECONDS); offline: no worker heartbeat in 30 s.",
+                    ),
                     "workers": serializers.IntegerField(),
                     "last_heartbeat": serializers.DateTimeField(allow_null=True),
                     "running_bots": serializers.IntegerField(allow_null=True),
+                    "overdue_bots": serializers.IntegerField(allow_null=True),
                 },
             )
         },
