@@ -10,8 +10,8 @@ whole folder for every single message (quadratic in the backlog).
 Here a message is written under a hidden temporary name and published with
 ``os.rename`` (atomic within one folder: a consumer sees the whole file or none);
 a consumer claims it with ``os.rename`` into a ``claimed`` folder beside it (atomic
-too, so two consumers can never both take it) and keeps one sorted listing until it
-is used up. A file that still cannot be decoded (a disk that lost data in a power
+too, so two consumers can never both take it; a message whose consumer died before
+reading it is put back) and keeps one sorted listing until it is used up. A file that still cannot be decoded (a disk that lost data in a power
 cut) is set aside in ``corrupt/`` and logged, never allowed to stop the worker: a
 lost tick is re-dispatched by beat (DESIGN.md "How a bot trades").
 
@@ -64,9 +64,25 @@ class Channel(filesystem.Channel):
         os.makedirs(folder, exist_ok=True)
         return folder
 
+    def _requeue_orphans(self) -> None:
+        """Put back messages claimed by a consumer that died before reading them.
+
+        A claimed file still exists only if its consumer never returned it (it is
+        deleted before the message is handed over), so requeueing cannot deliver twice.
+        """
+        claimed = self._sibling_folder("claimed")
+        for name in os.listdir(claimed):
+            pid, _, original = name.partition("-")
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(os.path.join(claimed, name), os.path.join(self.data_folder_in, original))
+                logger.warning("Broker message %s requeued: its consumer (pid %s) died holding it", original, pid)
+
     def _next_name(self, queue: str) -> str | None:
         pending = self._listing.get(queue)
         if not pending:
+            self._requeue_orphans()
             suffix = f".{queue}.msg"
             pending = sorted(
                 (n for n in os.listdir(self.data_folder_in) if n.endswith(suffix) and not n.startswith(".")),
@@ -108,6 +124,16 @@ class Channel(filesystem.Channel):
     def _purge(self, queue):
         self._listing.pop(queue, None)
         return super()._purge(queue)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Transport(filesystem.Transport):

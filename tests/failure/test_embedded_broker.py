@@ -10,6 +10,8 @@ drains the queue, as beat, the web process and the worker do.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench.broker import run
@@ -30,3 +32,27 @@ def test_ten_thousand_messages_from_concurrent_producers_arrive_whole_and_once()
     print(f"\nembedded broker: {figures}")
     assert (figures["messages"], figures["lost"], figures["read_errors"], figures["duplicates"]) == (10_000, 0, 0, 0)
     assert figures["seconds"] < DEADLINE
+
+
+def test_a_message_claimed_by_a_consumer_that_died_is_delivered_again(tmp_path):
+    """A consumer killed between claiming a file and reading it must not lose the message."""
+    import subprocess
+    import sys
+
+    from bench.broker import connection
+
+    with connection("atomic", tmp_path) as conn:
+        # Its own queue name: kombu keeps declared bindings per process, not per folder.
+        queue = conn.SimpleQueue("orphans")
+        queue.put({"n": 1})
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        [name] = [n for n in os.listdir(tmp_path / "queue") if n.endswith(".msg")]
+        (tmp_path / "claimed").mkdir(exist_ok=True)
+        os.rename(tmp_path / "queue" / name, tmp_path / "claimed" / f"{dead.stdout.strip()}-{name}")
+
+        message = queue.get(timeout=10)
+
+        assert message.payload == {"n": 1}
+        message.ack()
+        assert os.listdir(tmp_path / "claimed") == []
+        queue.close()
