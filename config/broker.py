@@ -11,9 +11,10 @@ Here a message is written under a hidden temporary name and published with
 ``os.rename`` (atomic within one folder: a consumer sees the whole file or none);
 a consumer claims it with ``os.rename`` into a ``claimed`` folder beside it (atomic
 too, so two consumers can never both take it; a message whose consumer died before
-reading it is put back) and keeps one sorted listing until it is used up. A file that still cannot be decoded (a disk that lost data in a power
-cut) is set aside in ``corrupt/`` and logged, never allowed to stop the worker: a
-lost tick is re-dispatched by beat (DESIGN.md "How a bot trades").
+reading it is put back) and keeps one sorted listing until it is used up. A file that
+still cannot be decoded (a disk that lost data in a power cut) is set aside in
+``corrupt/`` and logged, never allowed to stop the worker: a lost tick is re-dispatched
+by beat (DESIGN.md "How a bot trades").
 
 ``bench/broker.py`` measures it against the stock transport and kombu's SQLAlchemy
 transport on SQLite.
