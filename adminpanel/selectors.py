@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry, User, UserUsage
 from accounts.usage import KINDS
 from bots.models import Bot, BotDailyPnl, FleetHalt, Order, Trade, WorkerHeartbeat
+from bots.selectors import overdue_bots_count
 from bots.serializers import training_hours
 from config.flags import feature_flags
 from credentials.models import Credential
@@ -293,6 +294,20 @@ def fleet_halt_dict(halt: FleetHalt | None = None) -> dict:
     }
 
 
+def _engine_state(beats: dict, *, now: datetime) -> dict:
+    """The dashboard's engine line: as ``GET status`` (a beating worker whose bots are
+    overdue is stalled, not online)."""
+    overdue = overdue_bots_count(now=now) if beats["workers"] else 0
+    state = "offline" if not beats["workers"] else "stalled" if overdue else "online"
+    return {
+        "online": state == "online",
+        "status": state,
+        "overdue_bots": overdue,
+        "workers": beats["workers"],
+        "last_heartbeat": beats["last"],
+    }
+
+
 def training_bay(now: datetime | None = None) -> list[dict]:
     """Quarantined bots with their countdowns (from the bot's quarantine fields)."""
     now = now or timezone.now()
@@ -343,11 +358,7 @@ def fleet_dashboard() -> dict:
         "force_paused": Bot.objects.alive().filter(force_paused=True).count(),
         "trades_today": today["trades"],
         "profit_today": today["pnl"],
-        "engine": {
-            "online": bool(beats["workers"]),
-            "workers": beats["workers"],
-            "last_heartbeat": beats["last"],
-        },
+        "engine": _engine_state(beats, now=now),
         "flags": feature_flags(),
         "halt": FleetHalt.current(),
         "training_bay": training_bay(now),

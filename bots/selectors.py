@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
@@ -183,8 +184,26 @@ def platforms_summary(*, user) -> list[dict]:
     return list(venues.values())
 
 
+def overdue_grace() -> timedelta:
+    """How late a due bot may be before it counts as not being ticked: a killed worker's
+    lease must expire, then beat dispatches it again (a few dispatch periods)."""
+    lease = settings.ENGINE_LEASE_SECONDS
+    dispatch = settings.ENGINE_DISPATCH_SECONDS
+    return timedelta(seconds=lease + 3 * dispatch)
+
+
+def overdue_bots_count(*, now) -> int:
+    """Running bots whose tick is overdue by more than ``overdue_grace()``."""
+    return Bot.objects.alive().filter(status=Bot.Status.RUNNING, next_tick_at__lt=now - overdue_grace()).count()
+
+
 def engine_status() -> dict:
-    """``GET status``: online while a worker heartbeat is fresher than 30 s. Never raises."""
+    """``GET status``: is the engine ticking bots? Never raises.
+
+    ``online``: a worker heartbeat is fresher than 30 s and no running bot is overdue;
+    ``stalled``: workers beat but due bots are not being ticked (a wedged worker, a
+    broken broker, dispatch off); ``offline``: no fresh heartbeat.
+    """
     now = timezone.now()
     fresh = now - timedelta(seconds=WorkerHeartbeat.ONLINE_SECONDS)
     try:
@@ -192,19 +211,23 @@ def engine_status() -> dict:
             workers=Count("id", filter=Q(last_seen__gte=fresh)), last=Max("last_seen")
         )
         running = Bot.objects.alive().filter(status=Bot.Status.RUNNING).count()
+        overdue = overdue_bots_count(now=now) if running else 0
     except DatabaseError:
         return {
             "status": "offline",
             "workers": 0,
             "last_heartbeat": None,
             "running_bots": None,
+            "overdue_bots": None,
             "database": "unavailable",
         }
+    state = "offline" if not beats["workers"] else "stalled" if overdue else "online"
     return {
-        "status": "online" if beats["workers"] else "offline",
+        "status": state,
         "workers": beats["workers"],
         "last_heartbeat": beats["last"].isoformat() if beats["last"] else None,
         "running_bots": running,
+        "overdue_bots": overdue,
     }
 
 

@@ -388,10 +388,16 @@ class StatusView(APIView):
                 "EngineStatus",
                 {
                     "success": serializers.BooleanField(),
-                    "status": serializers.ChoiceField(choices=["online", "offline"]),
+                    "status": serializers.ChoiceField(
+                        choices=["online", "stalled", "offline"],
+                        help_text="online: workers beat and every running bot is ticked on time; stalled: workers "
+                        "beat but running bots are overdue (by more than ENGINE_LEASE_SECONDS + 3 × "
+                        "ENGINE_DISPATCH_SECONDS); offline: no worker heartbeat in 30 s.",
+                    ),
                     "workers": serializers.IntegerField(required=False),
                     "last_heartbeat": serializers.DateTimeField(allow_null=True, required=False),
                     "running_bots": serializers.IntegerField(allow_null=True, required=False),
+                    "overdue_bots": serializers.IntegerField(allow_null=True, required=False),
                 },
             )
         },

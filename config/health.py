@@ -2,7 +2,9 @@
 
 ``ready`` checks every dependency concurrently with a hard deadline, so a hung
 database or Redis makes it answer 503 naming the culprit within 2 s instead of
-hanging the probe (and whoever waits on it).
+hanging the probe (and whoever waits on it). It checks what the product needs to do
+its job, not only that sockets answer: the database by reading a real table, the
+event relay by its lease and backlog, the engine by whether due bots are ticked.
 """
 
 from __future__ import annotations
@@ -40,13 +42,58 @@ READY_DEADLINE_SECONDS = 1.8
 _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ready-check")
 
 
+# An unpublished event older than this means the relay holds its lease but is not publishing.
+RELAY_BACKLOG_SECONDS = 30.0
+
+
 def _check_database() -> None:
     try:
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            # A real table, not "SELECT 1": SQLite answers that even when its database file
+            # is gone (it opens a new, empty one), while every API call fails.
+            cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
+            if cursor.fetchone() is None:
+                raise RuntimeError("the database has no migrations applied")
     finally:
         connections.close_all()  # the check runs on a pool thread: do not leak its connection
+
+
+def _check_relay() -> None:
+    """A relay holds the lease (it renews it every few seconds, idle or not) and the
+    oldest unpublished event is recent: live events reach the streams."""
+    from django.db.models import Min
+    from django.utils import timezone
+
+    from realtime.models import Event, RelayState
+
+    try:
+        now = timezone.now()
+        state = RelayState.objects.filter(pk=RelayState.SINGLETON_ID).first()
+        if state is None or not state.holder or state.lease_until is None or state.lease_until <= now:
+            seen = state.heartbeat_at.isoformat() if state is not None and state.heartbeat_at else "never"
+            raise RuntimeError(f"no relay holds the lease (last heartbeat: {seen})")
+        oldest = Event.objects.filter(published_at__isnull=True).aggregate(oldest=Min("created_at"))["oldest"]
+        if oldest is not None and (now - oldest).total_seconds() > RELAY_BACKLOG_SECONDS:
+            raise RuntimeError(f"events wait unpublished for {(now - oldest).total_seconds():.0f}s")
+    finally:
+        connections.close_all()
+
+
+def _check_engine() -> None:
+    """Running bots are ticked: none is overdue by more than a lease and a few dispatches
+    (a worker may beat its heartbeat while its pool is wedged)."""
+    from django.utils import timezone
+
+    from bots.selectors import overdue_bots_count, overdue_grace
+
+    try:
+        overdue = overdue_bots_count(now=timezone.now())
+        if overdue:
+            raise RuntimeError(
+                f"{overdue} running bot(s) not ticked for over {overdue_grace().total_seconds():g}s past due"
+            )
+    finally:
+        connections.close_all()
 
 
 def _check_cache() -> None:
@@ -95,6 +142,8 @@ CHECKS = {
     "cache": _check_cache,
     "channel_layer": _check_channel_layer,
     "broker": _check_broker,
+    "relay": _check_relay,
+    "engine": _check_engine,
 }
 
 

@@ -17,6 +17,7 @@ keys in the data folder instead, and says so).
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,6 +95,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI and ReDoc from this package, not a CDN: offline installs work, nothing floats.
+    "drf_spectacular_sidecar",
     "channels",
     "axes",
     "accounts",
@@ -102,6 +105,8 @@ INSTALLED_APPS = [
     "bots",
     "training",
     "adminpanel",
+    # Last: its post_migrate creates the cache table (config.apps).
+    "config.apps.BotfleetConfig",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +114,8 @@ MIDDLEWARE = [
     "accounts.api.middleware.MetricsMiddleware",
     "accounts.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS, the API docs' assets) in every layout, with no proxy rule needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -259,12 +266,16 @@ else:
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport, made tear-proof (write-then-rename; config.broker explains).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
         "control_folder": str(BROKER_DIR / "control"),
+        # Seconds between two looks at the folder when it was empty (kombu's default: 1).
+        "polling_interval": 0.2,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -464,6 +475,10 @@ SPECTACULAR_SETTINGS = {
     # `check --deploy` checks deployment settings; the schema is checked by the tests
     # (tests/test_ops.py), so a schema warning in one app cannot block a deploy check.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    # Swagger UI and ReDoc assets served from drf-spectacular-sidecar (static files), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # ---------------------------------------------------------------------------
@@ -485,6 +500,13 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves the apps' static files straight from their packages (its finders mode),
+# so `make run` and every Procfile layout serve the admin's CSS without a collectstatic
+# step or a proxy rule; a `collectstatic` into STATIC_ROOT is served too when present.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# STATIC_ROOT exists only after a collectstatic, which the finders mode makes optional.
+warnings.filterwarnings("ignore", message=r"No directory at: .*static", category=UserWarning)
 
 # ---------------------------------------------------------------------------
 # Realtime and internal ingestion

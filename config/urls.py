@@ -19,7 +19,7 @@ api_patterns = [
     path("metrics", health.MetricsView.as_view(), name="metrics"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="config/redoc.html"), name="redoc"),
 ]
 
 if settings.BENCH_ROUTES:

@@ -154,3 +154,13 @@ def shared_data_dir():
 
     path = Path(settings.BASE_DIR).parent / "shared" / "data"
     return path if path.is_dir() else None
+
+
+@pytest.fixture
+def ready_without_processes(monkeypatch):
+    """``ready`` as if a relay and an engine were running: in-process tests start neither,
+    and those two checks read on their own connections, which a test's transaction locks out."""
+    from config import health
+
+    for check in ("relay", "engine"):
+        monkeypatch.setitem(health.CHECKS, check, lambda: None)

@@ -4,8 +4,9 @@ Everything here runs on loopback, on free ports, with its own data folder, its o
 PostgreSQL database and its own ``redis-server``: the machine's shared services are
 never stopped, flushed or disturbed. Every process started is stopped on exit.
 
-The product's processes are started with the launcher's own command lines
-(``config.launcher._processes``), so what is tested is what ``make run`` runs.
+The product's processes are started from the layout files the launcher reads
+(``Procfile.embedded`` through ``config.processes.run_layout``; ``Procfile`` for the
+production layout), so what is tested is what ``make run`` and a process manager run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from config.processes import die_with_parent
+from config.processes import ProcessSpec, die_with_parent, read_procfile, run_layout
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -253,26 +254,24 @@ class Product:
         )
 
     def prepare(self) -> Product:
-        self.manage("migrate", "--noinput")
-        if self.embedded:
-            self.manage("createcachetable", "--database", "cache")
+        self.manage("migrate", "--noinput")  # creates the cache table too (config.apps)
         self.manage("seed_demo")
         return self
 
-    def commands(self) -> dict[str, list[str]]:
-        from config.launcher import _processes
+    def commands(self, procfile: Path | None = None) -> dict[str, ProcessSpec]:
+        """The layout ``make run`` starts, or the one of ``procfile`` (e.g. the production ``Procfile``)."""
+        return read_procfile(procfile, self.env()) if procfile else run_layout(self.env())
 
-        return _processes("127.0.0.1", str(self.port), relay_in_asgi=self.embedded)
-
-    def start(self, *names: str) -> Product:
-        commands = self.commands()
+    def start(self, *names: str, procfile: Path | None = None) -> Product:
+        commands = self.commands(procfile)
         for name in names or tuple(commands):
             if name in self.processes and self.processes[name].poll() is None:
                 continue
+            spec = commands[name]
             self.processes[name] = subprocess.Popen(
-                commands[name],
+                spec.argv,
                 cwd=BASE_DIR,
-                env=self.env(),
+                env={**self.env(), **spec.env},
                 stdout=self._log(name),
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

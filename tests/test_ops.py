@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import django
@@ -35,12 +36,73 @@ def test_health_answers_ok(client):
     assert response.json() == {"success": True, "status": "ok"}
 
 
-def test_ready_answers_200_when_every_dependency_answers(client):
+READY_CHECKS = ("database", "cache", "channel_layer", "broker", "relay", "engine")
+
+
+# The checks run on their own threads (their own connections): what a test writes must be
+# committed for them to see it.
+committed = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def relay_running():
+    """What a live relay keeps in the table: its lease (renewed every few seconds)."""
+    from django.utils import timezone
+
+    from realtime.models import RelayState
+
+    RelayState.objects.update_or_create(
+        pk=RelayState.SINGLETON_ID,
+        defaults={"holder": "relay@test", "lease_until": timezone.now() + timedelta(seconds=30)},
+    )
+
+
+@committed
+def test_ready_answers_200_when_every_dependency_answers(client, relay_running):
     response = client.get("/api/ready")
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["checks"] == {name: {"ok": True} for name in ("database", "cache", "channel_layer", "broker")}
+    assert body["checks"] == {name: {"ok": True} for name in READY_CHECKS}
+
+
+@committed
+def test_ready_names_a_dead_relay(client):
+    from django.utils import timezone
+
+    from realtime.models import RelayState
+
+    seen = timezone.now() - timedelta(seconds=40)
+    RelayState.objects.update_or_create(
+        pk=RelayState.SINGLETON_ID,
+        defaults={"holder": "relay@gone", "lease_until": seen + timedelta(seconds=10), "heartbeat_at": seen},
+    )
+
+    error = assert_error(client.get("/api/ready"), 503, "NOT_READY")
+
+    assert error["details"]["down"] == ["relay"]
+    assert error["details"]["checks"]["relay"] == {
+        "ok": False,
+        "error": f"RuntimeError: no relay holds the lease (last heartbeat: {seen.isoformat()})",
+    }
+
+
+@committed
+def test_ready_names_an_engine_whose_running_bots_are_overdue(client, relay_running, owner, settings):
+    from django.utils import timezone
+
+    from tests.bots.factories import BotFactory
+
+    settings.ENGINE_LEASE_SECONDS, settings.ENGINE_DISPATCH_SECONDS = 60, 5
+    BotFactory(owner=owner, status="running", next_tick_at=timezone.now() - timedelta(seconds=120))
+
+    error = assert_error(client.get("/api/ready"), 503, "NOT_READY")
+
+    assert error["details"]["down"] == ["engine"]
+    assert error["details"]["checks"]["engine"] == {
+        "ok": False,
+        "error": "RuntimeError: 1 running bot(s) not ticked for over 75s past due",
+    }
 
 
 class HangingServer:
@@ -67,7 +129,8 @@ class HangingServer:
             conn.close()
 
 
-def test_ready_answers_503_naming_a_hung_cache_without_waiting_for_it(client):
+@committed
+def test_ready_answers_503_naming_a_hung_cache_without_waiting_for_it(client, relay_running):
     server = HangingServer()
     hung_cache = {
         "default": {
@@ -90,7 +153,8 @@ def test_ready_answers_503_naming_a_hung_cache_without_waiting_for_it(client):
     assert server.accepted, "the cache check never reached the hanging server"
 
 
-def test_ready_names_a_refused_dependency(client):
+@committed
+def test_ready_names_a_refused_dependency(client, relay_running):
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]  # closed again below: nothing listens there
     refused = {

@@ -6,6 +6,10 @@ A daemon thread in the worker's main process (started on ``worker_ready``, so th
 removed, so ``GET status`` turns offline as soon as the last worker stops; a killed
 worker simply stops beating and is offline within ``WorkerHeartbeat.ONLINE_SECONDS``
 (30 s). The beat's own housekeeping prunes rows of workers gone for a day.
+
+A heartbeat proves only that the worker's main process lives, not that its pool runs
+ticks (a wedged pool beats on): ``status`` and ``ready`` also count running bots that
+are overdue (``bots.selectors.overdue_bots_count``) and say ``stalled`` / ``engine`` down.
 """
 
 from __future__ import annotations

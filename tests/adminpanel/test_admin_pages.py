@@ -52,6 +52,18 @@ def test_dashboard_shows_the_fleet(site_client, owner, settings):
     assert "Trainee" in html and "live_min_training_hours" in html
 
 
+def test_dashboard_says_stalled_while_a_beating_worker_leaves_bots_overdue(site_client, owner, settings):
+    settings.ENGINE_LEASE_SECONDS, settings.ENGINE_DISPATCH_SECONDS = 60, 5
+    BotFactory(owner=owner, status="running", next_tick_at=timezone.now() - timedelta(seconds=90))
+    WorkerHeartbeat.objects.create(name="celery@w1", last_seen=timezone.now())
+
+    response = site_client.get("/admin/")
+
+    engine = response.context["fleet"]["engine"]
+    assert (engine["status"], engine["online"], engine["overdue_bots"], engine["workers"]) == ("stalled", False, 1, 1)
+    assert '<span class="fleet-warn">stalled</span> (1 running bot overdue)' in response.content.decode()
+
+
 def test_dashboard_query_count_is_bounded(site_client, owner, django_assert_max_num_queries):
     for _ in range(5):
         BotFactory(owner=owner, trading_mode="live", in_training=True, training_started_at=timezone.now())

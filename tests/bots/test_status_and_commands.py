@@ -34,6 +34,21 @@ def test_status_online_with_a_fresh_heartbeat(api_client, owner, settings):
     assert (body["status"], body["workers"], body["running_bots"]) == ("online", 1, 1)
 
 
+def test_status_is_stalled_while_a_fresh_heartbeat_hides_an_overdue_bot(staff_client, owner, settings):
+    """A wedged worker still beats (its heartbeat is a thread of the main process); staff see the counts."""
+    settings.ENGINE_LEASE_SECONDS, settings.ENGINE_DISPATCH_SECONDS = 60, 5
+    now = timezone.now()
+    BotFactory(owner=owner, status="running", next_tick_at=now - timedelta(seconds=74))  # within 60 + 3 × 5
+    late = BotFactory(owner=owner, status="running", next_tick_at=now - timedelta(seconds=90))
+    services.worker_heartbeat(name="celery@a:1", hostname="a", pid=1)
+
+    body = staff_client.get("/api/status").json()
+
+    assert (body["status"], body["workers"], body["running_bots"], body["overdue_bots"]) == ("stalled", 1, 2, 1)
+    Bot.objects.filter(pk=late.pk).update(next_tick_at=timezone.now() + timedelta(seconds=5))
+    assert staff_client.get("/api/status").json()["status"] == "online"
+
+
 def test_fleet_halt_singleton():
     assert FleetHalt.is_halted() is False
     halt = FleetHalt.current()

@@ -115,7 +115,7 @@ def _persona(user) -> tuple[object, list[int], list[int]]:
 
 
 @pytest.fixture
-def fuzz_world(db, settings):
+def fuzz_world(db, settings, ready_without_processes):
     settings.AXES_FAILURE_LIMIT = 10**9
     settings.INTERNAL_EVENTS_SECRET = "fuzz-ingestion-secret"  # fuzz the endpoint, not its 503
     # Django's test client detaches these too: closing the connection would end the

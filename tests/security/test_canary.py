@@ -34,14 +34,29 @@ def published():
     """Publish for real, to an in-memory broker, and record every message."""
     conf = celery_app.conf
     saved = {
-        key: conf[key] for key in ("task_always_eager", "broker_url", "broker_write_url", "broker_transport_options")
+        key: conf[key]
+        for key in (
+            "task_always_eager",
+            "broker_url",
+            "broker_write_url",
+            "broker_transport",
+            "broker_transport_options",
+        )
     }
     messages: list[dict] = []
 
     def record(sender=None, body=None, headers=None, properties=None, **kwargs):
         messages.append({"task": sender, "body": body, "headers": headers, "properties": properties})
 
-    conf.update(task_always_eager=False, broker_url="memory://", broker_write_url=None, broker_transport_options={})
+    # broker_transport too: the embedded default names its own transport class (config.broker),
+    # which would win over the URL's scheme.
+    conf.update(
+        task_always_eager=False,
+        broker_url="memory://",
+        broker_write_url=None,
+        broker_transport=None,
+        broker_transport_options={},
+    )
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     before_task_publish.connect(record, weak=False)

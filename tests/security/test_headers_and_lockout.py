@@ -90,11 +90,14 @@ def test_made_up_methods_do_not_grow_the_metrics(client, staff_client):
 def test_no_server_layout_takes_the_client_address_from_a_request_header():
     # daphne's --proxy-headers put the client's own X-Forwarded-For into REMOTE_ADDR, past
     # TRUSTED_PROXY_COUNT (accounts/api/client_ip.py); tests/security/test_served.py shows it.
-    from config.launcher import _processes
+    # Both layouts are read as the launcher and the tests start them (config.processes).
+    from config.processes import read_procfile
 
-    launched = [" ".join(command) for command in _processes("127.0.0.1", "8000", relay_in_asgi=False).values()]
-    procfile = (settings.BASE_DIR / "Procfile").read_text().splitlines()
-    layouts = launched + [line for line in procfile if line.strip() and not line.startswith("#")]
+    layouts = [
+        " ".join(spec.argv)
+        for name in ("Procfile", "Procfile.embedded")
+        for spec in read_procfile(settings.BASE_DIR / name, {}).values()
+    ]
 
     assert len(layouts) >= 8
     assert [line for line in layouts if "--proxy-headers" in line or "--forwarded-allow-ips" in line] == []

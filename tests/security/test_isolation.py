@@ -69,7 +69,7 @@ def test_the_same_request_on_ones_own_object_is_not_a_404(op, owner_client, owne
 
 
 @pytest.mark.parametrize("op", READS, ids=str)
-def test_no_read_shows_another_users_rows(op, owner_client, owner_holdings, other_holdings):
+def test_no_read_shows_another_users_rows(op, owner_client, owner_holdings, other_holdings, ready_without_processes):
     response = owner_client.get(op.url(**PUBLIC_PARAMETERS))
 
     assert response.status_code == 200, response.content
