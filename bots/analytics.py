@@ -1,23 +1,37 @@
-"""Performance analytics, computed from the daily rollups (never by scanning trades).
+"""Performance analytics of bots and of a user's fleet.
 
-Conventions (API.md "bots"; verified against ``empyrical`` in tests/bots/test_analytics.py):
+Conventions (one definition each, shared with the bodyguard and the autopilot through
+:mod:`bots.equity`; verified against ``empyrical`` in tests/bots/test_analytics*.py):
 
-* **Equity** is capital + cumulative realized PnL (quote currency). Unrealized PnL is
-  not part of it: the rollups hold realized figures only.
-* **Daily returns** are equity returns over consecutive UTC days from the first day
-  with a fill to the last one; days without fills are 0 returns. The first return is
-  measured against the capital.
-* **Annualisation** uses 365 periods a year (crypto trades every day); the risk-free
-  rate is 0; standard deviations are sample ones (ddof = 1).
+* **Equity** is marked to market: cash + open positions × the market price. It is
+  sampled at the end of every UTC day of the bot's **running life** — from its creation
+  to now (running or paused bots) or to its last tick or fill (stopped, failed or
+  deleted bots) — idle days included, and starts at the capital the day before.
+  Simulated and replay venues are marked at their price then; real venues keep no price
+  history here, so past days mark an open position at its last fill price and the last
+  point at the last price the engine saw.
+* **Daily returns** are the simple returns of that curve. **Annualisation** uses 365
+  periods a year (crypto trades every day); the risk-free rate is 0; standard
+  deviations are sample ones (ddof = 1) — empyrical's conventions, to 1e-9.
 * ``sharpe_ratio`` = mean / std · √365. ``sortino_ratio`` = mean · 365 / (√mean(min(r, 0)²) · √365).
-  ``calmar_ratio`` = annual return (compound, over len/365 years) / |max drawdown|.
+  ``calmar_ratio`` = annual return (compound, over len/365 years) / max drawdown.
   Each is ``null`` when undefined (fewer than two returns, no dispersion, no downside,
   no drawdown).
-* ``max_drawdown`` is the largest peak-to-trough fall of equity, as a positive
-  **percentage** (12.5 = 12.5 %), the capital counting as the first peak.
-* ``win_rate`` = winning / (winning + losing) closing fills, a percentage.
-  ``total_pnl_percentage`` = total PnL / capital, a percentage.
-  ``profit_factor`` = gross profit / gross loss, ``null`` without losses.
+* ``max_drawdown`` is the largest fall of equity from its highest point so far, as a
+  **percentage** of that peak (12.5 = 12.5 %); the bodyguard and the autopilot's gate
+  measure the same (:func:`bots.equity.drawdown`).
+* ``total_return`` = last equity / capital − 1, a percentage (unrealized PnL included);
+  ``total_pnl`` is realized PnL (net of fees), ``unrealized_pnl`` what the open
+  positions would add at the last mark; ``total_pnl_percentage`` = total PnL / capital.
+* ``winning_trades`` / ``losing_trades`` count **round trips** (a position opened from
+  flat and closed back to flat, however many partial fills it took) by the sign of
+  their realized PnL; ``win_rate`` = winning / (winning + losing), a percentage.
+  ``total_trades`` counts fills. ``profit_factor`` = gross profit / gross loss of
+  closing fills, ``null`` without losses.
+* The summary covers the user's bots that exist now and every deleted bot that traded
+  (its PnL is part of the past): PnL over the sum of their capitals, and daily returns
+  of the summed equity of the bots alive each day (a bot joining or leaving does not
+  count as a gain or a loss). ``total_bots``/``active_bots`` count bots that exist now.
 * Several quote currencies: everything is converted to ``REPORTING_CURRENCY`` at the
   latest known price (:func:`conversion_rates`); bots whose currency cannot be
   converted are left out of the totals and listed per currency in ``unconverted``.
@@ -31,20 +45,43 @@ import math
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from accounts.api.cache_outage import CacheOutage
-from bots import market_data
-from bots.models import ZERO, Bot, BotDailyPnl
+from bots import equity, market_data
+from bots.engine.market import LOCAL_VENUES
+from bots.models import ZERO, Bot, Trade
 from bots.serializers import money
 
 PERIODS_PER_YEAR = 365
+
+# The endpoints' OpenAPI description (the module docstring has the details).
+CONVENTIONS = (
+    "Equity is marked to market (cash + open positions at the market price) and sampled at the "
+    "end of every UTC day of the bot's running life: from its creation to now (running or paused) "
+    "or to its last tick or fill (stopped, failed, deleted), idle days included, starting from "
+    "the capital. Daily returns are that curve's simple returns; ratios use empyrical's "
+    "conventions: 365 periods a year, risk-free rate 0, sample standard deviation (ddof 1); "
+    "sortino's downside deviation is the root mean square of the negative returns. "
+    "max_drawdown is the largest fall from the peak so far, as a percentage of that peak (the "
+    "bodyguard and the autopilot's gate measure the same). total_return includes unrealized "
+    "PnL; total_pnl is realized. Trades for win_rate are round trips: a position opened from "
+    "flat and closed back to flat, however many partial fills it took; total_trades counts fills."
+)
+SUMMARY_CONVENTIONS = (
+    CONVENTIONS + " The summary covers the user's existing bots and every deleted bot that traded, "
+    "in REPORTING_CURRENCY at the latest known rates: PnL over the sum of their capitals; daily "
+    "returns of the summed equity of the bots alive on both days of each step (a bot starting or "
+    "ending is neither a gain nor a loss). total_bots and active_bots count existing bots."
+)
 
 
 # ---------------------------------------------------------------------------
@@ -74,14 +111,11 @@ def sortino_ratio(returns: Sequence[float]) -> float | None:
 
 
 def max_drawdown(returns: Sequence[float]) -> float:
-    """The largest fall from a peak as a fraction (0.125), the start counting as a peak."""
-    equity = peak = 1.0
-    worst = 0.0
+    """:func:`bots.equity.max_drawdown` of the curve these returns compound from 1."""
+    curve = [1.0]
     for r in returns:
-        equity *= 1 + r
-        peak = max(peak, equity)
-        worst = max(worst, (peak - equity) / peak)
-    return worst
+        curve.append(curve[-1] * (1 + r))
+    return equity.max_drawdown(curve)
 
 
 def annual_return(returns: Sequence[float]) -> float | None:
@@ -104,82 +138,112 @@ def calmar_ratio(returns: Sequence[float]) -> float | None:
     return _finite(yearly / drawdown)
 
 
-def daily_returns(capital: Decimal, daily_pnl: Iterable[tuple[date, Decimal]]) -> list[float]:
-    """Returns of equity (capital + cumulative PnL) per UTC day, gaps filled with zeros."""
-    by_day: dict[date, Decimal] = defaultdict(Decimal)
-    for day, pnl in daily_pnl:
-        by_day[day] += pnl
-    if not by_day or capital <= 0:
-        return []
-    day, last = min(by_day), max(by_day)
-    equity = capital
-    out = []
-    while day <= last:
-        new_equity = equity + by_day.get(day, ZERO)
-        out.append(float(new_equity / equity - 1) if equity > 0 else 0.0)
-        equity = new_equity
-        day += timedelta(days=1)
-    return out
-
-
 def _percent(numerator: Decimal, denominator: Decimal) -> float:
     return round(float(numerator / denominator * 100), 4) if denominator else 0.0
 
 
-def performance(
-    *,
-    capital: Decimal,
-    daily_pnl: Sequence[tuple[date, Decimal]],
-    total_pnl: Decimal,
-    wins: int,
-    losses: int,
-    trades: int,
-    gross_profit: Decimal,
-    gross_loss: Decimal,
-    fees: Decimal,
-) -> dict:
-    returns = daily_returns(capital, daily_pnl)
+@dataclass
+class Book:
+    """What the numbers of one bot (or of a fleet, summed) are computed from."""
+
+    capital: Decimal
+    curve: list[tuple[date, Decimal]]  # daily marked-to-market equity (bots.equity)
+    returns: list[float]
+    realized_pnl: Decimal
+    round_trips: list[Decimal]
+    fills: int
+    gross_profit: Decimal
+    gross_loss: Decimal
+    fees: Decimal
+
+
+def performance(book: Book) -> dict:
+    wins = sum(1 for pnl in book.round_trips if pnl > 0)
+    losses = sum(1 for pnl in book.round_trips if pnl < 0)
+    last = book.curve[-1][1] if book.curve else book.capital
+    unrealized = last - book.capital - book.realized_pnl
     return {
-        "total_trades": trades,
+        "total_trades": book.fills,
         "winning_trades": wins,
         "losing_trades": losses,
         "win_rate": round(100.0 * wins / (wins + losses), 4) if wins + losses else 0.0,
-        "total_pnl": money(total_pnl),
-        "total_pnl_percentage": _percent(total_pnl, capital),
-        "profit_factor": round(float(gross_profit / gross_loss), 6) if gross_loss > 0 else None,
-        "max_drawdown": round(max_drawdown(returns) * 100, 6),
-        "sharpe_ratio": sharpe_ratio(returns),
-        "sortino_ratio": sortino_ratio(returns),
-        "calmar_ratio": calmar_ratio(returns),
-        "gross_profit": money(gross_profit),
-        "gross_loss": money(gross_loss),
-        "total_fees": money(fees),
-        "capital": money(capital),
-        "days": len(returns),
+        "total_pnl": money(book.realized_pnl),
+        "total_pnl_percentage": _percent(book.realized_pnl, book.capital),
+        "unrealized_pnl": money(unrealized),
+        "total_return": _percent(last - book.capital, book.capital),
+        "profit_factor": round(float(book.gross_profit / book.gross_loss), 6) if book.gross_loss > 0 else None,
+        "max_drawdown": round(max_drawdown(book.returns) * 100, 6),
+        "sharpe_ratio": sharpe_ratio(book.returns),
+        "sortino_ratio": sortino_ratio(book.returns),
+        "calmar_ratio": calmar_ratio(book.returns),
+        "gross_profit": money(book.gross_profit),
+        "gross_loss": money(book.gross_loss),
+        "total_fees": money(book.fees),
+        "capital": money(book.capital),
+        "days": len(book.returns),
     }
 
 
 # ---------------------------------------------------------------------------
 # Reads
 # ---------------------------------------------------------------------------
-def bot_performance(bot: Bot) -> dict:
-    """Two queries: the bot's rollups (aggregated) and their daily series."""
-    rows = list(
-        BotDailyPnl.objects.filter(bot=bot)
-        .order_by("day")
-        .values_list("day", "realized_pnl", "gross_profit", "gross_loss")
-    )
-    result = performance(
+_FILL_FIELDS = ("bot_id", "executed_at", "symbol", "side", "quantity", "price", "fee_quote", "realized_pnl")
+
+
+def _fills_by_bot(trades) -> dict[int, list[equity.Fill]]:
+    out: dict[int, list[equity.Fill]] = defaultdict(list)
+    for bot_id, *row in trades.order_by("executed_at", "id").values_list(*_FILL_FIELDS):
+        out[bot_id].append(equity.Fill(*row))
+    return out
+
+
+def life(bot: Bot, fills: Sequence[equity.Fill], *, now: datetime) -> tuple[datetime, datetime]:
+    """The bot's running life: creation (or its first fill, if earlier) to now or its last activity."""
+    start = min(bot.created_at, fills[0].at) if fills else bot.created_at
+    if bot.deleted_at is None and bot.status in (Bot.Status.RUNNING, Bot.Status.PAUSED):
+        return start, max(now, start)
+    ends = [start, bot.last_tick_at, fills[-1].at if fills else None]
+    return start, max(t for t in ends if t is not None)
+
+
+def _pricer(bot: Bot, end: datetime):
+    """Market price of ``symbol`` at a moment, where this installation can know it."""
+    if bot.exchange in LOCAL_VENUES:
+        return lambda symbol, at: market_data.last_price(bot.exchange, symbol, at=at)
+    # Real venues: only the last price the engine saw, for the last mark.
+    return lambda symbol, at: bot.last_price if symbol == bot.symbol and at >= end else None
+
+
+def bot_curve(bot: Bot, fills: Sequence[equity.Fill], *, now: datetime) -> list[tuple[date, Decimal]]:
+    start, end = life(bot, fills, now=now)
+    return equity.daily_equity(capital=bot.capital, fills=fills, start=start, end=end, price=_pricer(bot, end))
+
+
+def _curve_returns(curve: Sequence[tuple[date, Decimal]]) -> list[float]:
+    return equity.returns([float(e) for _day, e in curve])
+
+
+def _book(bot: Bot, fills: list[equity.Fill], *, now: datetime) -> Book:
+    curve = bot_curve(bot, fills, now=now)
+    gains = [f.realized_pnl for f in fills if f.realized_pnl is not None]
+    return Book(
         capital=bot.capital,
-        daily_pnl=[(day, pnl) for day, pnl, _gp, _gl in rows],
-        total_pnl=bot.realized_pnl,
-        wins=bot.winning_trades,
-        losses=bot.losing_trades,
-        trades=bot.total_trades,
-        gross_profit=sum((gp for _d, _p, gp, _gl in rows), ZERO),
-        gross_loss=sum((gl for _d, _p, _gp, gl in rows), ZERO),
-        fees=bot.total_fees,
+        curve=curve,
+        returns=_curve_returns(curve),
+        realized_pnl=sum(gains, ZERO),
+        round_trips=equity.round_trips(fills),
+        fills=len(fills),
+        gross_profit=sum((g for g in gains if g > 0), ZERO),
+        gross_loss=-sum((g for g in gains if g < 0), ZERO),
+        fees=sum((f.fee_quote for f in fills), ZERO),
     )
+
+
+def bot_performance(bot: Bot, *, now: datetime | None = None) -> dict:
+    """One query (the bot's fills), plus the venue's prices for the days a position was open."""
+    now = now or timezone.now()
+    fills = _fills_by_bot(Trade.objects.filter(bot=bot)).get(bot.pk, [])
+    result = performance(_book(bot, fills, now=now))
     result["currency"] = bot.quote_currency
     return result
 
@@ -209,75 +273,79 @@ def conversion_rates(currencies: Iterable[str], reporting: str | None = None) ->
     return rates
 
 
-def _summary_compute(user) -> dict:
+def fleet_returns(curves: Iterable[Sequence[tuple[date, Decimal]]]) -> list[float]:
+    """Daily returns of the summed equity of the bots alive on both days of each step.
+
+    A bot contributes to a step only while its own curve covers both days, so a bot
+    starting (its capital appearing) or ending is not a gain or a loss of the fleet.
+    Days on which no bot was alive have no return.
+    """
+    change: dict[date, Decimal] = defaultdict(Decimal)
+    base: dict[date, Decimal] = defaultdict(Decimal)
+    for curve in curves:
+        for (_before, previous), (day, value) in zip(curve, curve[1:], strict=False):
+            change[day] += value - previous
+            base[day] += previous
+    return [float(change[day] / base[day]) if base[day] > 0 else 0.0 for day in sorted(base)]
+
+
+def _summary_compute(user, *, now: datetime | None = None) -> dict:
     """``analytics/summary`` from the database: all the user's bots in ``REPORTING_CURRENCY``.
 
-    Two queries, three when a conversion rate has to be looked up.
+    The bots that exist and the deleted ones that traded count. Three queries (bots, their
+    fills, conversion rates), plus the venues' prices for the days positions were open.
     """
+    now = now or timezone.now()
     reporting = settings.REPORTING_CURRENCY
-    totals = list(
-        Bot.objects.of(user)
-        .values("quote_currency")
-        .annotate(
-            capital=Sum("capital"),
-            pnl=Sum("realized_pnl"),
-            fees=Sum("total_fees"),
-            trades=Sum("total_trades"),
-            wins=Sum("winning_trades"),
-            losses=Sum("losing_trades"),
-            bots=Count("id"),
-            running=Count("id", filter=Q(status=Bot.Status.RUNNING)),
-        )
-    )
-    rates = conversion_rates([row["quote_currency"] for row in totals], reporting)
-    daily = (
-        BotDailyPnl.objects.filter(bot__owner=user, bot__deleted_at__isnull=True)
-        .values("bot__quote_currency", "day")
-        .annotate(pnl=Sum("realized_pnl"), gp=Sum("gross_profit"), gl=Sum("gross_loss"))
-        .order_by("day")
-    )
+    bots = list(Bot.objects.filter(owner=user))
+    fills = _fills_by_bot(Trade.objects.filter(bot__owner=user))
+    rates = conversion_rates({b.quote_currency for b in bots}, reporting)
     capital = pnl = fees = gross_profit = gross_loss = ZERO
-    trades = wins = losses = bots = running = 0
+    curves, round_trips, fill_count = [], [], 0
     unconverted: dict[str, dict] = {}
-    for row in totals:
-        currency = row["quote_currency"]
-        bots += row["bots"]
-        running += row["running"]
-        rate = rates.get(currency)
+    for bot in bots:
+        own = fills.get(bot.pk, [])
+        alive = bot.deleted_at is None
+        rate = rates.get(bot.quote_currency)
         if rate is None:
-            unconverted[currency] = {"bots": row["bots"], "capital": row["capital"], "total_pnl": row["pnl"]}
+            if alive or own:  # the bots the totals count, in their own currency
+                entry = unconverted.setdefault(bot.quote_currency, {"bots": 0, "capital": ZERO, "total_pnl": ZERO})
+                entry["bots"] += 1
+                entry["capital"] += bot.capital
+                entry["total_pnl"] += sum((f.realized_pnl or ZERO for f in own), ZERO)
             continue
-        capital += row["capital"] * rate
-        pnl += row["pnl"] * rate
-        fees += row["fees"] * rate
-        trades += row["trades"]
-        wins += row["wins"]
-        losses += row["losses"]
-    series: list[tuple[date, Decimal]] = []
-    for row in daily:
-        rate = rates.get(row["bot__quote_currency"])
-        if rate is None:
+        if not own and not alive:
             continue
-        series.append((row["day"], row["pnl"] * rate))
-        gross_profit += row["gp"] * rate
-        gross_loss += row["gl"] * rate
-    result = performance(
+        book = _book(bot, own, now=now)
+        capital += bot.capital * rate
+        pnl += book.realized_pnl * rate
+        fees += book.fees * rate
+        gross_profit += book.gross_profit * rate
+        gross_loss += book.gross_loss * rate
+        curves.append([(day, value * rate) for day, value in book.curve])
+        round_trips += book.round_trips
+        fill_count += book.fills
+    last = sum((curve[-1][1] for curve in curves), ZERO) if curves else capital
+    fleet = Book(
         capital=capital,
-        daily_pnl=series,
-        total_pnl=pnl,
-        wins=wins,
-        losses=losses,
-        trades=trades,
+        curve=[(now.date(), last)],
+        returns=fleet_returns(curves),
+        realized_pnl=pnl,
+        round_trips=round_trips,
+        fills=fill_count,
         gross_profit=gross_profit,
         gross_loss=gross_loss,
         fees=fees,
     )
+    result = performance(fleet)
     result.update(
         currency=reporting,
-        total_bots=bots,
-        active_bots=running,
+        total_bots=sum(1 for b in bots if b.deleted_at is None),
+        active_bots=sum(1 for b in bots if b.deleted_at is None and b.status == Bot.Status.RUNNING),
         conversion_rates={c: money(r) for c, r in rates.items() if c != reporting},
-        unconverted=unconverted,
+        unconverted={
+            c: {**v, "capital": money(v["capital"]), "total_pnl": money(v["total_pnl"])} for c, v in unconverted.items()
+        },
     )
     return result
 
@@ -381,20 +449,15 @@ def overview(user_id: int) -> dict:
     }
 
 
-def equity_curve(bot: Bot) -> list[dict]:
-    """Capital at creation, then end-of-day equity for each UTC day with fills."""
-    points = [{"timestamp": bot.created_at.isoformat(), "equity": money(bot.capital), "pnl": 0}]
-    equity = bot.capital
-    cumulative = ZERO
-    for day, pnl in BotDailyPnl.objects.filter(bot=bot).order_by("day").values_list("day", "realized_pnl"):
-        equity += pnl
-        cumulative += pnl
+def equity_curve(bot: Bot, *, now: datetime | None = None) -> list[dict]:
+    """The marked-to-market daily equity curve (:func:`bot_curve`): capital, then each day's end."""
+    fills = _fills_by_bot(Trade.objects.filter(bot=bot)).get(bot.pk, [])
+    curve = bot_curve(bot, fills, now=now or timezone.now())
+    start, end = life(bot, fills, now=now or timezone.now())
+    points = [{"timestamp": start.isoformat(), "equity": money(bot.capital), "pnl": 0}]
+    for day, value in curve[1:]:
+        at = min(equity.day_end(day), end)
         points.append(
-            {
-                "timestamp": f"{(day + timedelta(days=1)).isoformat()}T00:00:00+00:00",
-                "day": day.isoformat(),
-                "equity": equity,
-                "pnl": cumulative,
-            }
+            {"timestamp": at.isoformat(), "day": day.isoformat(), "equity": value, "pnl": value - bot.capital}
         )
     return points

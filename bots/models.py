@@ -22,13 +22,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from bots.moneyfield import MoneyField
+
 ZERO = Decimal("0")
-
-
-def MoneyField(**kwargs) -> models.DecimalField:
-    kwargs.setdefault("max_digits", 28)
-    kwargs.setdefault("decimal_places", 12)
-    return models.DecimalField(**kwargs)
 
 
 class BotQuerySet(models.QuerySet):

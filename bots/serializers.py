@@ -375,14 +375,20 @@ class BotEnvelopeSerializer(serializers.Serializer):
 
 
 class PerformanceSerializer(serializers.Serializer):
-    total_trades = serializers.IntegerField()
-    winning_trades = serializers.IntegerField()
-    losing_trades = serializers.IntegerField()
-    win_rate = serializers.FloatField()
-    total_pnl = serializers.FloatField()
-    total_pnl_percentage = serializers.FloatField()
+    # Conventions: bots.analytics (the module docstring) and the endpoints' descriptions.
+    total_trades = serializers.IntegerField(help_text="Fills.")
+    winning_trades = serializers.IntegerField(help_text="Round trips (flat → flat) with positive realized PnL.")
+    losing_trades = serializers.IntegerField(help_text="Round trips with negative realized PnL.")
+    win_rate = serializers.FloatField(help_text="winning / (winning + losing) round trips, a percentage.")
+    total_pnl = serializers.FloatField(help_text="Realized PnL, net of fees.")
+    total_pnl_percentage = serializers.FloatField(help_text="total_pnl / capital, a percentage.")
+    unrealized_pnl = serializers.FloatField(help_text="What open positions add at the last mark.")
+    total_return = serializers.FloatField(help_text="Last marked-to-market equity / capital − 1, a percentage.")
     profit_factor = serializers.FloatField(allow_null=True)
-    max_drawdown = serializers.FloatField()
-    sharpe_ratio = serializers.FloatField(allow_null=True)
+    max_drawdown = serializers.FloatField(
+        help_text="Largest fall of marked-to-market daily equity from its peak so far, a percentage of the peak."
+    )
+    sharpe_ratio = serializers.FloatField(allow_null=True, help_text="Daily returns, 365 periods, rf 0, sample std.")
     sortino_ratio = serializers.FloatField(allow_null=True)
     calmar_ratio = serializers.FloatField(allow_null=True)
+    days = serializers.IntegerField(help_text="Daily returns: the days of the running life.")

@@ -303,14 +303,16 @@ class BotEventsView(APIView):
 
 
 class BotPerformanceView(APIView):
-    @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer})
+    @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer}, description=analytics.CONVENTIONS)
     def get(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         return success(bot_id=bot.pk, **analytics.bot_performance(bot))
 
 
 class AnalyticsSummaryView(APIView):
-    @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer})
+    @extend_schema(
+        tags=["analytics"], responses={200: PerformanceSerializer}, description=analytics.SUMMARY_CONVENTIONS
+    )
     def get(self, request):
         return success(**analytics.user_summary(request.user))
 

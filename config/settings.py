@@ -169,7 +169,8 @@ if EMBEDDED:
     }
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, with money stored and summed exactly (not as floats).
+            "ENGINE": "bots.sqlite_exact",
             "NAME": DATA_DIR / "botfleet.sqlite3",
             "OPTIONS": dict(_SQLITE_OPTIONS),
         },
@@ -432,7 +433,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "accounts.api.parsers.JSONParser",  # numbers keep their digits for decimal fields
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

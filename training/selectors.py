@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import BigIntegerField, Exists, Func, QuerySet
 from django.utils import timezone
 
-from bots import analytics, market_data
+from bots import equity, market_data
 from bots.models import ZERO, Bot, FleetHalt, Position, Trade
 from bots.serializers import money, training_countdown, training_countdown_us
 
@@ -111,39 +111,38 @@ def live_bay(*, user, now: datetime | None = None) -> dict:
 def training_metrics(bot: Bot, *, now: datetime | None = None) -> dict:
     """How the bot did during its current quarantine period (what autopilot judges).
 
-    Only fills since ``training_started_at`` count. Equity starts at the capital, moves
-    with each fill's realized PnL and, at the end, with the open position marked to the
-    market (the position is closed at that price on promotion, so its loss is real).
-    ``max_drawdown`` is the largest peak-to-trough fall of that equity, a percentage
-    (``bots.analytics`` convention). Two queries, plus the venue's price when a
-    position is open.
+    Only fills since ``training_started_at`` count for trades and PnL (an open position
+    is marked to the market: it is closed at that price on promotion, so its loss is
+    real). ``max_drawdown`` is :func:`bots.equity.max_drawdown` — the fall from the peak
+    as a percentage of the peak, as everywhere — of the equity marked to market at the
+    quarantine's start, after each of its fills and now. Two queries, plus the venue's
+    price when a position is open.
     """
     since = bot.training_started_at or now or timezone.now()
-    fills = list(
-        Trade.objects.filter(bot=bot, executed_at__gte=since)
+    fills = [
+        equity.Fill(*row)
+        for row in Trade.objects.filter(bot=bot)
         .order_by("executed_at", "id")
-        .values_list("realized_pnl", flat=True)
-    )
-    pnls = [pnl or ZERO for pnl in fills]
+        .values_list("executed_at", "symbol", "side", "quantity", "price", "fee_quote", "realized_pnl")
+    ]
+    training = [f for f in fills if f.at >= since]
+    realized = sum((f.realized_pnl or ZERO for f in training), ZERO)
     unrealized = ZERO
+    prices: dict[str, Decimal] = {}
     for position in Position.objects.filter(bot=bot, quantity__gt=0):
         price = market_data.last_price(bot.exchange, position.symbol)
         if price is not None:
+            prices[position.symbol] = price
             unrealized += (price - position.average_cost) * position.quantity
-    if unrealized:
-        pnls.append(unrealized)
-    equity = Decimal(bot.capital)
-    returns = []
-    for pnl in pnls:
-        new_equity = equity + pnl
-        returns.append(float(new_equity / equity - 1) if equity > 0 else 0.0)
-        equity = new_equity
-    total = sum(pnls, ZERO)
+    # The drawdown every part of the product measures (bots.equity), on the equity marked
+    # to market at the quarantine's start, after each of its fills, and now.
+    marks = equity.marks_since(capital=bot.capital, fills=fills, since=since, price_now=prices.get)
+    total = realized + unrealized
     return {
-        "trades": len(fills),
+        "trades": len(training),
         "pnl": money(total),
-        "realized_pnl": money(total - unrealized),
+        "realized_pnl": money(realized),
         "unrealized_pnl": money(unrealized),
-        "max_drawdown": round(analytics.max_drawdown(returns) * 100, 6),
+        "max_drawdown": round(equity.max_drawdown([float(m) for m in marks]) * 100, 6),
         "currency": bot.quote_currency,
     }

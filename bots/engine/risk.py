@@ -43,6 +43,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.conf import settings
 
 from bots.engine.market import MarketRules
+from bots.equity import drawdown
 
 OVERRIDE_KEYS = ("max_daily_trades", "position_size_pct", "stop_loss_pct", "take_profit_pct", "max_open_positions")
 STOP_LOSS, TAKE_PROFIT = "stop_loss", "take_profit"
@@ -285,9 +286,11 @@ def bodyguard_verdict(
     """Why the bodyguard pauses the bot now ("" = it does not)."""
     if limits.error_ticks and consecutive_errors >= limits.error_ticks:
         return f"bodyguard: {consecutive_errors} failed ticks in a row"
-    peak = float(engine.get("peak_equity", capital))
-    if limits.max_drawdown_pct and capital > 0 and (peak - equity) / capital > limits.max_drawdown_pct:
-        return f"bodyguard: drawdown {(peak - equity) / capital:.1%} of capital exceeds {limits.max_drawdown_pct:.0%}"
+    # The drawdown the analytics and the autopilot measure: from the highest equity the
+    # ticks saw (marked to market), as a fraction of that peak.
+    fall = drawdown(float(engine.get("peak_equity", capital)), equity)
+    if limits.max_drawdown_pct and fall > limits.max_drawdown_pct:
+        return f"bodyguard: drawdown {fall:.1%} from peak equity exceeds {limits.max_drawdown_pct:.0%}"
     if limits.loss_streak and int(engine.get("loss_streak", 0)) >= limits.loss_streak:
         return f"bodyguard: {engine['loss_streak']} losing trades in a row"
     if limits.stop_losses:

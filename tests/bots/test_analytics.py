@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections import OrderedDict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from bots import analytics
-from bots.models import BotDailyPnl
+from bots import analytics, equity, market_data
+from bots.engine import market
+from bots.models import Bot, BotDailyPnl
 from tests.bots.factories import BotFactory, fill
 
 SHIPPED = Path(settings.BASE_DIR) / "bots" / "data" / "replay"
@@ -48,32 +48,34 @@ def test_ratios_agree_with_empyrical_on_recorded_prices(shared_data_dir, name):
 
 
 @pytest.mark.django_db
-def test_bot_performance_from_rollups_agrees_with_empyrical(shared_data_dir, owner, owner_client):
-    """Equity that follows the recorded daily closes: the endpoint's ratios are empyrical's."""
-    daily: OrderedDict[str, float] = OrderedDict()
-    for ts, close in _closes(shared_data_dir):
-        daily[ts[:10]] = close  # last close of each UTC day
-    closes = list(daily.values())
-    capital = Decimal(10000)
-    bot = BotFactory(owner=owner, capital=capital)
-    first = date.fromisoformat(next(iter(daily)))
-    prev = Decimal(str(closes[0]))
-    base = prev
-    rows = []
-    for i, close in enumerate(closes[1:]):
-        close = Decimal(str(close))
-        rows.append(BotDailyPnl(bot=bot, day=first + timedelta(days=i), realized_pnl=capital * (close - prev) / base))
-        prev = close
-    BotDailyPnl.objects.bulk_create(rows)
-    reference = np.array(_returns(closes))
+@pytest.mark.parametrize(("symbol", "capital"), [("ETH/BTC", "1"), ("XRP/USDT", "10000")])
+def test_bot_performance_marked_to_market_agrees_with_empyrical(owner, owner_client, symbol, capital):
+    """A replay bot buys once and holds for the recording's week: its daily equity follows
+    the market, and the endpoint's ratios are empyrical's on the hand-computed curve."""
+    start = datetime.fromtimestamp(market._recording(symbol).start, UTC)
+    end = start + timedelta(days=6, hours=12)
+    bot = BotFactory(owner=owner, exchange="replay", symbol=symbol, capital=Decimal(capital))
+    Bot.objects.filter(pk=bot.pk).update(created_at=start, last_tick_at=end)
+    buy_at = start + timedelta(hours=1)
+    price = market_data.last_price("replay", symbol, at=buy_at)
+    quantity = (Decimal(capital) / 2 / price).quantize(Decimal("1e-6"))
+    fill(bot, "buy", quantity, price, fee="0", at=buy_at)
+    cash = Decimal(capital) - quantity * price
+    midnight = start.replace(hour=0, minute=0)
+    marks = [midnight + timedelta(days=d) for d in range(1, 7)] + [end]
+    curve = [float(Decimal(capital))] + [
+        float(cash + quantity * market_data.last_price("replay", symbol, at=t)) for t in marks
+    ]
+    reference = np.array(_returns(curve))
 
     body = owner_client.get(f"/api/bots/{bot.pk}/performance").json()
 
-    assert body["days"] == len(reference)
+    assert body["days"] == len(reference) == 7
     assert body["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(reference, annualization=365), abs=1e-9)
     assert body["sortino_ratio"] == pytest.approx(empyrical.sortino_ratio(reference, annualization=365), abs=1e-9)
     assert body["max_drawdown"] == pytest.approx(-100 * empyrical.max_drawdown(reference), abs=1e-6)
     assert body["calmar_ratio"] == pytest.approx(empyrical.calmar_ratio(reference, annualization=365), rel=1e-9)
+    assert body["total_return"] == pytest.approx(100 * (curve[-1] / curve[0] - 1), abs=1e-4)
 
 
 def test_undefined_ratios_are_null():
@@ -103,9 +105,31 @@ def test_a_huge_day_still_answers_performance_and_summary(owner, owner_client):
     assert performance.json()["calmar_ratio"] is None
 
 
-def test_daily_returns_fill_gaps_and_start_from_capital():
-    returns = analytics.daily_returns(Decimal(100), [(date(2026, 1, 1), Decimal(10)), (date(2026, 1, 3), Decimal(-11))])
-    assert returns == pytest.approx([0.1, 0.0, -0.1])
+def test_the_daily_curve_marks_positions_and_fills_idle_days():
+    # Given capital 100, a buy of 1 at 40 on Jan 1 and a sell at 50 on Jan 3 (fees 1 each)
+    at = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    fills = [
+        equity.Fill(at, "X/Y", "buy", Decimal(1), Decimal(40), Decimal(1), None),
+        equity.Fill(at + timedelta(days=2), "X/Y", "sell", Decimal(1), Decimal(50), Decimal(1), Decimal(8)),
+    ]
+    closes = {date(2026, 1, 1): Decimal(30), date(2026, 1, 2): Decimal(45), date(2026, 1, 3): Decimal(60)}
+    # When the curve runs from Jan 1 to noon on Jan 4
+    curve = equity.daily_equity(
+        capital=Decimal(100),
+        fills=fills,
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2026, 1, 4, 12, tzinfo=UTC),
+        price=lambda symbol, at: closes.get((at - timedelta(seconds=1)).date()),
+    )
+    # Then each day's end is cash + position × that day's close, idle days included
+    assert curve == [
+        (date(2025, 12, 31), 100),
+        (date(2026, 1, 1), 59 + 30),
+        (date(2026, 1, 2), 59 + 45),
+        (date(2026, 1, 3), 108),
+        (date(2026, 1, 4), 108),
+    ]
+    assert equity.max_drawdown([100, 89, 104, 108]) == pytest.approx(0.11)
 
 
 @pytest.mark.django_db

@@ -151,7 +151,7 @@ def _paused(bot) -> tuple[str, str]:
 def test_bodyguard_pauses_on_drawdown(owner):
     bot = running_bot(owner=owner, cash_balance=Decimal("700"))  # equity 700 of capital 1000
     assert tick.tick_batch(now=T0).paused == [bot.pk]
-    assert _paused(bot) == ("paused", "bodyguard: drawdown 30.0% of capital exceeds 20%")
+    assert _paused(bot) == ("paused", "bodyguard: drawdown 30.0% from peak equity exceeds 20%")
 
 
 @pytestmark_db

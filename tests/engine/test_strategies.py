@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
-from bots.engine import market
+from bots.engine import market, tick
 from bots.engine.strategies import BUY, HOLD, SELL, Decision, Fill, View, dca, grid, rsi, sma, sma_cross
+from bots.models import Order
+from tests.bots.factories import fill
+from tests.engine.factories import running_bot
 
 
 def view(closes, *, price=None, position=0.0, average_cost=0.0, cash=1000.0, tick=0, state=None, candle=0) -> View:
@@ -76,9 +82,77 @@ def test_rsi_matches_wilder_on_a_known_series():
     assert rsi.rsi(closes[:5], 14) is None
 
 
+def wilder_rsi(closes) -> list[float | None]:
+    """Reference: Wilder's RSI over the whole history (SMA seed, then 1/n smoothing), per close."""
+    n, out = 14, [None] * 14
+    gains = [max(b - a, 0.0) for a, b in zip(closes, closes[1:], strict=False)]
+    losses = [max(a - b, 0.0) for a, b in zip(closes, closes[1:], strict=False)]
+    avg_gain, avg_loss = sum(gains[:n]) / n, sum(losses[:n]) / n
+    for i in range(n, len(gains) + 1):
+        if i > n:
+            avg_gain += (gains[i - 1] - avg_gain) / n
+            avg_loss += (losses[i - 1] - avg_loss) / n
+        out.append(100.0 if avg_loss == 0 else 100.0 - 100.0 / (1.0 + avg_gain / avg_loss))
+    return out
+
+
+def reference_signals(values, start, end, *, holding: bool) -> list[tuple[int, str]]:
+    out = []
+    for i in range(start, end):
+        if values[i] < 30 and not holding:
+            holding = True
+            out.append((i, BUY))
+        elif values[i] > 70 and holding:
+            holding = False
+            out.append((i, SELL))
+    return out
+
+
+def test_rsi_equals_wilders_over_the_whole_history_after_the_warm_up(eth_btc):
+    # Given the recorded ETH/BTC 5 m closes and the RSI of their whole history
+    reference = wilder_rsi(eth_btc.tolist())
+    window = rsi.lookback({"period": 14})
+    # When the strategy computes it from its lookback window at every close
+    ends = range(window, len(eth_btc) + 1)
+    worst = max(abs(rsi.rsi(eth_btc[end - window : end], 14) - reference[end - 1]) for end in ends)
+    # Then every value agrees to 1e-6 (the 4n+1 window was up to 2 points off)
+    assert window == 295
+    assert worst < 1e-6
+
+
+def test_the_signals_a_replay_bot_gets_are_wilders_on_the_whole_recording(owner, db, settings):
+    # Given an RSI bot on the replay venue holding ETH at candle 1605 of the recording,
+    # where the whole history's RSI first exceeds 70 at 1614 (a 57-close window: at 1613)
+    settings.DISABLE_AI_BODYGUARD = True
+    rows = market._replay_file("ETH/BTC")
+    reference = wilder_rsi([r.close for r in rows])
+    start, end = 1605, 1640
+    expected = reference_signals(reference, start, end, holding=True)
+    assert expected == [(1614, SELL)]
+    bot = running_bot(
+        owner=owner,
+        exchange="replay",
+        symbol="ETH/BTC",
+        timeframe="5m",
+        interval_seconds=300,
+        strategy="rsi",
+        params={"period": 14, "oversold": 30, "overbought": 70},
+        capital=Decimal("0.05"),
+    )
+    fill(bot, BUY, "0.2", str(rows[start - 1].close))
+    # When the tick runs just after each candle closes
+    signals = []
+    for i in range(start, end):
+        tick.tick_bot(bot.pk, now=datetime.fromtimestamp(rows[i].time + 300 + 1, UTC))
+        for order in Order.objects.filter(bot=bot).exclude(pk__in=[pk for pk, _, _ in signals]):
+            signals.append((order.pk, i, order.side))
+    # Then it trades exactly where the reference signals
+    assert [(i, side) for _, i, side in signals] == expected
+
+
 def test_rsi_trades_both_ways_on_recorded_data(eth_btc):
     params = {"period": 14, "oversold": 30, "overbought": 70}
-    trades = replay_decisions(rsi, params, eth_btc, window=57)
+    trades = replay_decisions(rsi, params, eth_btc, window=rsi.lookback(params))
     assert {BUY, SELL} <= {a for _, a in trades}
 
 

@@ -2,7 +2,10 @@
 
 Each module exposes
 
-* ``lookback(params) -> int`` — how many closed candles it needs;
+* ``lookback(params) -> int`` — how many closed candles it needs (at most
+  :data:`MAX_LOOKBACK`, what :func:`bots.engine.market.candles` serves); a strategy
+  whose value depends on the whole history (an exponential smoothing) asks for the
+  run-in that makes the window's start negligible;
 * ``decide(params, view) -> Decision`` — pure: no database, no clock, no randomness;
 * ``on_fill(params, state, decision, fill) -> dict`` — the strategy memory after a fill
   of one of its orders (the tick stores it in the same transaction as the fill, so a
@@ -21,6 +24,7 @@ from types import ModuleType
 import numpy as np
 
 BUY, SELL, HOLD = "buy", "sell", "hold"
+MAX_LOOKBACK = 1000  # closed candles the market seam serves at most
 
 
 @dataclass(frozen=True)
