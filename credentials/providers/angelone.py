@@ -34,8 +34,11 @@ from credentials.exceptions import (
     VenueUnreachable,
 )
 from credentials.providers.base import (
+    FILLS_CUMULATIVE,
+    LOOKUP_ORDER_BOOK,
     Balance,
     Candle,
+    Capabilities,
     KeySet,
     Market,
     OrderInfo,
@@ -250,7 +253,7 @@ class AngelOneClient(VenueClient):
             price=dec(price),
         )
 
-    def fetch_order_by_client_id(self, *, symbol, client_order_id) -> OrderInfo | None:
+    def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
         tag = ordertag(client_order_id)
         for row in self._api("GET", ORDER_BOOK) or []:
             if row.get("ordertag") == tag:
@@ -318,6 +321,7 @@ class AngelOneProvider(Provider):
     name = "Angel One"
     kind = "broker"
     required_fields = ("api_key", "client_code", "password", "totp_secret")
+    capabilities = Capabilities(client_id_lookup=LOOKUP_ORDER_BOOK, fills=FILLS_CUMULATIVE)
 
     def client(self, keyset: KeySet | None = None, *, timeout: float | None = None) -> VenueClient:
         return AngelOneClient(keyset, timeout=venue_timeout() if timeout is None else timeout)
