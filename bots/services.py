@@ -342,16 +342,16 @@ def _apply_transition(
     previous = bot.status
     fields = ["status", "updated_at"]
     if action in (Action.START, Action.RESUME):
-        live_without_keys = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange) and not bot.credential_id
+        live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
+        unsupported = _live_venue_refusal(bot.exchange) if live_real else ""
+        if unsupported:
+            raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
+        live_without_keys = live_real and not bot.credential_id
         if action == Action.START and live_without_keys:
             raise Conflict(
                 f"Cannot start bot '{bot.name}': live trading on {bot.exchange} needs a live key set",
                 code="LIVE_KEYS_MISSING",
             )
-        live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
-        unsupported = _live_venue_refusal(bot.exchange) if live_real else ""
-        if unsupported:
-            raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
         bot.next_tick_at, bot.paused_reason = now, ""
         fields += ["next_tick_at", "paused_reason"]
         if action == Action.START:

@@ -527,6 +527,10 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         _close_unsent(order, outcome.message or "rejected by the venue", Order.Status.REJECTED)
         return True
     if outcome.kind == live.UNKNOWN:
+        if order.status == Order.Status.UNKNOWN and outcome.message and outcome.message[:500] != order.error:
+            # Why it is still unknown (a venue that cannot look it up says so): shown on the order.
+            order.error = outcome.message[:500]
+            order.save(update_fields=["error", "updated_at"])
         if order.status != Order.Status.UNKNOWN:
             order.status, order.error = Order.Status.UNKNOWN, outcome.message[:500]
             order.submitted_at = order.submitted_at or timezone.now()

@@ -17,6 +17,7 @@ from bots.models import Bot, FleetHalt, Order, Position, Trade
 from credentials.services import credential_save
 from tests.engine.factories import counts, dca_bot, posted_orders
 from tests.engine.test_tick import _stops_the_world
+from tests.fakes.exchange import ANGEL_CLIENT, ANGEL_KEY, ANGEL_PIN, ANGEL_TOTP
 from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -166,6 +167,13 @@ def test_housekeeping_reconciles_orders_of_bots_that_are_not_ticking(live_bot, f
 # ---------------------------------------------------------------------------
 # Fees and partial fills (issue 15, items 4 and 6)
 # ---------------------------------------------------------------------------
+def _seed_candles(venue: str, symbol: str, price: float) -> None:
+    """Candles for a venue the fake does not serve market data for (as if fetched by the fleet)."""
+    minute = int(timezone.now().timestamp()) // 60 * 60
+    rows = [(minute - 60 * i, price, price, price, price, 1.0) for i in (2, 1, 0)]
+    cache.set(market._cache_key(venue, symbol, "1m"), {"period": 10**12, "rows": rows})
+
+
 def _due(bot: Bot) -> None:
     Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1), claimed_until=None)
 
@@ -402,12 +410,116 @@ def test_live_trading_is_refused_on_a_venue_whose_orders_cannot_be_found_by_clie
         credential=credential,
         next_tick_at=timezone.now() - timedelta(seconds=1),
     )
-    minute = int(timezone.now().timestamp()) // 60 * 60
-    rows = [(minute - 60 * i, 50000.0, 50000.0, 50000.0, 50000.0, 1.0) for i in (2, 1, 0)]
-    cache.set(market._cache_key("okx", "BTC/USDT", "1m"), {"period": 10**12, "rows": rows})
+    _seed_candles("okx", "BTC/USDT", 50000.0)
     report = tick.tick_batch()
     assert report.refused[bot.pk] == (
         "live trading on okx is not supported: no way to look an order up by its client order id is declared "
         "for it, so an order whose outcome is unknown could never be resolved"
     )
     assert counts(bot) == (0, 0)
+
+
+def test_creating_or_starting_a_live_bot_on_such_a_venue_is_refused_naming_why(owner_client, owner):
+    body = {
+        "name": "L",
+        "exchange": "okx",
+        "symbol": "BTC/USDT",
+        "strategy": "dca",
+        "trading_mode": "live",
+        "capital": 1000,
+    }
+    response = owner_client.post("/api/bots", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert "live trading on okx is not supported" in error["message"] and "exchange" in error["details"]
+    assert not Bot.objects.filter(owner=owner).exists()
+    # A live bot saved before the venue was declared unsupported cannot be started either.
+    bot = dca_bot(owner=owner, exchange="okx", symbol="BTC/USDT", trading_mode="live", status="stopped")
+    response = owner_client.post(f"/api/bots/{bot.pk}/start")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "LIVE_VENUE_UNSUPPORTED"
+    bot.refresh_from_db()
+    assert bot.status == "stopped"
+
+
+# ---------------------------------------------------------------------------
+# Angel One
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def angel_bot(owner, fake_exchange, settings):
+    settings.ENABLE_TRADING = True
+    settings.ENGINE_UNKNOWN_GRACE_SECONDS = 0
+    credential = credential_save(
+        user=owner,
+        provider="angelone",
+        purpose="live",
+        label="default",
+        secrets={"api_key": ANGEL_KEY, "client_code": ANGEL_CLIENT, "password": ANGEL_PIN, "totp_secret": ANGEL_TOTP},
+    )
+    _seed_candles("angelone", "NSE:SBIN-EQ", 600.5)
+    # 10 % of 100,000 INR at 600.5: 16 shares.
+    return dca_bot(
+        owner=owner,
+        exchange="angelone",
+        symbol="NSE:SBIN-EQ",
+        quote_currency="INR",
+        capital=Decimal("100000"),
+        trading_mode="live",
+        in_training=False,
+        credential=credential,
+        next_tick_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+def test_angel_one_a_non_json_answer_is_an_unknown_outcome_and_fills_book_their_charges(angel_bot, fake_exchange):
+    # Given Angel One places the order but answers with an HTML page.
+    fake_exchange.angel_html_errors = True
+    tick.tick_batch()
+    order = Order.objects.get(bot=angel_bot)
+    # Then the order is not taken for refused: its outcome is unknown ...
+    assert order.status == "unknown" and len(fake_exchange.angel_orders) == 1
+    # ... and the next tick finds it by its tag and books it with Angel One's charges
+    # (16 × 600.5 = 9,608: STT 9.608 + exchange 0.2853576 + stamp 1.4412 + GST 0.05136437 = 11.39).
+    fake_exchange.angel_html_errors = False
+    _due(angel_bot)
+    tick.tick_batch()
+    order.refresh_from_db()
+    trade = Trade.objects.get(order=order)
+    assert (order.status, trade.quantity, trade.price, trade.fee, trade.fee_currency) == (
+        "filled",
+        Decimal("16"),
+        Decimal("600.5"),
+        Decimal("11.39"),
+        "INR",
+    )
+    # The bot then bought again under its next slot (same size, same charges); nothing was resent.
+    assert [o["ordertag"] for o in fake_exchange.angel_orders] == [f"bf-{angel_bot.pk}-0", f"bf-{angel_bot.pk}-1"]
+    angel_bot.refresh_from_db()
+    assert angel_bot.cash_balance == Decimal("100000") - 2 * (Decimal("9608") + Decimal("11.39"))
+
+
+def test_angel_one_an_order_from_yesterday_is_not_declared_never_sent(angel_bot, fake_exchange):
+    # Given an order sent yesterday whose outcome was never known; Angel One's book lists today only.
+    yesterday = timezone.now() - timedelta(days=1)
+    fake_exchange.angel_orders.append(
+        {"ordertag": f"bf-{angel_bot.pk}-0", "status": "complete", "updatetime": "01-Jan-2020 10:00:00"}
+    )
+    Order.objects.create(
+        bot=angel_bot,
+        client_order_id=f"bf-{angel_bot.pk}-0",
+        symbol="NSE:SBIN-EQ",
+        side="buy",
+        quantity=Decimal("16"),
+        status="unknown",
+        is_paper=False,
+        created_at=yesterday,
+        submitted_at=yesterday,
+    )
+    Bot.objects.filter(pk=angel_bot.pk).update(tick_count=1)
+    report = tick.tick_batch()
+    order = Order.objects.get(client_order_id=f"bf-{angel_bot.pk}-0")
+    # Then it stays unknown, saying why, and the bot does not trade past it.
+    assert order.status == "unknown"
+    assert "order book lists today's orders only" in order.error
+    assert report.refused[angel_bot.pk] == f"order bf-{angel_bot.pk}-0 still unknown"
+    assert Order.objects.filter(bot=angel_bot).count() == 1 and len(fake_exchange.angel_orders) == 1

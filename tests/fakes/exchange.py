@@ -30,6 +30,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -159,6 +160,14 @@ def _handler(fake: FakeExchange):
             data = json.dumps(body, default=str).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _reply_html(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -326,13 +335,32 @@ def _handler(fake: FakeExchange):
                     "status": "complete",
                     "orderstatus": "complete",
                     "text": "",
+                    "updatetime": (datetime.now(UTC) + IST).strftime("%d-%b-%Y %H:%M:%S"),
                 }
                 fake.angel_orders.append(order)
+                if fake.angel_html_errors:  # the order is placed, the answer lost behind a gateway
+                    return self._reply_html(200, "<html><body>Service temporarily unavailable</body></html>")
                 return self._angel_ok(
                     {"script": order["tradingsymbol"], "orderid": order["orderid"], "uniqueorderid": uuid.uuid4().hex}
                 )
             if path.endswith("/getOrderBook"):
-                return self._angel_ok(list(fake.angel_orders) or None)
+                today = (datetime.now(UTC) + IST).strftime("%d-%b-%Y")
+                book = [o for o in fake.angel_orders if o["updatetime"].startswith(today)]
+                return self._angel_ok(book or None)
+            if path.endswith("/estimateCharges"):
+                rows = data.get("orders") or []
+                charges = [
+                    {
+                        "total_charges": float(_angel_charges(Decimal(o["quantity"]) * Decimal(o["price"]))),
+                        "trade_value": float(Decimal(o["quantity"]) * Decimal(o["price"])),
+                    }
+                    for o in rows
+                ]
+                total = sum((Decimal(str(c["total_charges"])) for c in charges), Decimal(0))
+                value = sum((Decimal(str(c["trade_value"])) for c in charges), Decimal(0))
+                return self._angel_ok(
+                    {"summary": {"total_charges": float(total), "trade_value": float(value)}, "charges": charges}
+                )
             if path.endswith("/getLtpData"):
                 token = data.get("symboltoken")
                 ltp = ANGEL_LTP.get(token)
@@ -360,6 +388,16 @@ def _handler(fake: FakeExchange):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+IST = timedelta(hours=5, minutes=30)
+
+
+def _angel_charges(trade_value: Decimal) -> Decimal:
+    """Delivery: no brokerage; STT 0.1 %, exchange 0.00297 %, stamp 0.015 %, GST 18 % of exchange."""
+    exchange = trade_value * Decimal("0.0000297")
+    total = trade_value * Decimal("0.001") + exchange + trade_value * Decimal("0.00015") + exchange * Decimal("0.18")
+    return total.quantize(Decimal("0.01"))
 
 
 def _binance_id(symbol: str) -> str:
