@@ -572,6 +572,14 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         return False  # the venue filled more than its trades show yet
     if outcome.kind in (live.CANCELED, live.REJECTED) and order.status != Order.Status.FILLED:
         _close_unsent(order, "canceled on the venue", Order.Status.CANCELED)
+    elif outcome.kind == live.FILLED and order.status != Order.Status.FILLED:
+        # The venue closed it short of our quantity (it rounds amounts to its lot size): what it
+        # filled is booked; left open here, the order would be looked up again at every tick.
+        _close_unsent(
+            order,
+            f"the venue closed it with {info.filled.normalize():f} of {order.quantity.normalize():f} filled",
+            Order.Status.CANCELED,
+        )
     return outcome.kind != live.OPEN
 
 
