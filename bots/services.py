@@ -29,7 +29,7 @@ from rest_framework.exceptions import NotFound
 from accounts.api.errors import ApiError, Conflict, Locked
 from accounts.services import audit_record
 from accounts.usage import usage_add
-from bots import analytics, lifecycle, market_data, venues
+from bots import analytics, fills, lifecycle, market_data, venues
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import bot_to_dict, order_to_dict, position_to_dict, trade_to_dict
@@ -104,6 +104,13 @@ def _check_timeframe(exchange: str, symbol: str, timeframe: str) -> None:
         raise InvalidBot("timeframe", refusal)
 
 
+def _live_venue_refusal(exchange: str) -> str:
+    """Why real orders may not go to ``exchange`` (its declared capabilities), or ""."""
+    from credentials import providers
+
+    return providers.get(exchange).capabilities.live_refusal(exchange)
+
+
 def _resolve_credential(*, user, exchange: str, mode: str, credential_id: int | None) -> Credential | None:
     """The key set a bot uses: the one named, else (live on a real venue) the user's live set.
 
@@ -120,6 +127,9 @@ def _resolve_credential(*, user, exchange: str, mode: str, credential_id: int | 
     needs_live = mode == Bot.Mode.LIVE and venues.is_real(exchange)
     if not needs_live:
         return credential
+    unsupported = _live_venue_refusal(exchange)
+    if unsupported:
+        raise InvalidBot("exchange", unsupported)
     if credential is None:
         credential = (
             Credential.objects.filter(owner=user, provider=exchange, purpose=Credential.Purpose.LIVE)
@@ -376,7 +386,11 @@ def _apply_transition(
     previous = bot.status
     fields = ["status", "updated_at"]
     if action in (Action.START, Action.RESUME):
-        live_without_keys = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange) and not bot.credential_id
+        live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
+        unsupported = _live_venue_refusal(bot.exchange) if live_real else ""
+        if unsupported:
+            raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
+        live_without_keys = live_real and not bot.credential_id
         if action == Action.START and live_without_keys:
             raise Conflict(
                 f"Cannot start bot '{bot.name}': live trading on {bot.exchange} needs a live key set",
@@ -494,10 +508,11 @@ def bots_transition_all(*, user, action: Action, request: HttpRequest | None = N
 # ---------------------------------------------------------------------------
 # Fills
 # ---------------------------------------------------------------------------
-def _fee_in_quote(*, fee: Decimal, fee_currency: str, bot: Bot, price: Decimal) -> Decimal:
-    if fee and fee_currency and fee_currency == bot.base_currency and fee_currency != bot.quote_currency:
-        return fee * price
-    return fee
+def _fee_in_quote(*, fee: Decimal, fee_currency: str, bot: Bot, price: Decimal, value: Decimal | None = None):
+    """The fee split by where it is paid from (``bots.fills.fee_parts``) for this bot's market."""
+    return fills.fee_parts(
+        fee=fee, fee_currency=fee_currency, base=bot.base_currency, quote=bot.quote_currency, price=price, value=value
+    )
 
 
 def trade_record_fill(
@@ -521,11 +536,12 @@ def trade_record_fill(
     Idempotent by ``(bot, fill_id)``: recording the same fill twice returns the first
     trade and changes nothing (a retried tick, a reconciled unknown order).
 
-    Accounting (long-only, average cost, quote currency):
-      buy:  avg' = (qty·avg + q·price + fee) / (qty + q); no realized PnL
-      sell: realized = q·(price − avg) − fee; avg unchanged (0 once flat)
-    so buy fees reach PnL through the cost basis and sell fees directly. A sell larger
-    than the position is refused (``ValueError``): the engine never shorts.
+    ``quantity`` is what the venue executed; ``fee`` is in ``fee_currency`` (empty: the
+    quote currency). ``fee_quote`` is the quote value of a fee in a third currency (BNB),
+    which must be given. Accounting (long-only, average cost): :mod:`bots.fills` — a fee in
+    the base asset is deducted from the position, a quote fee from cash, and every fee's
+    value reaches PnL once (buys through the cost basis, sells directly). A sell larger than
+    the position is refused (``ValueError``): the engine never shorts.
     """
     quantity, price = Decimal(quantity), Decimal(price)
     if quantity <= 0 or price <= 0:
@@ -540,30 +556,34 @@ def trade_record_fill(
             return existing
         symbol = symbol or (order.symbol if order is not None else bot.symbol)
         fee = Decimal(fee)
-        fee_q = (
-            Decimal(fee_quote)
-            if fee_quote is not None
-            else _fee_in_quote(fee=fee, fee_currency=fee_currency, bot=bot, price=price)
+        parts = _fee_in_quote(
+            fee=fee,
+            fee_currency=fee_currency,
+            bot=bot,
+            price=price,
+            value=None if fee_quote is None else Decimal(fee_quote),
         )
+        fee_q = parts.value
         position, _ = Position.objects.select_for_update().get_or_create(bot=bot, symbol=symbol)
         notional = quantity * price
-        realized = None
-        if side == Order.Side.BUY:
-            if position.quantity == 0:
-                position.opened_at = executed_at
-            new_qty = position.quantity + quantity
-            position.average_cost = (position.quantity * position.average_cost + notional + fee_q) / new_qty
-            position.quantity = new_qty
-            cash_delta = -(notional + fee_q)
-        else:
-            if quantity > position.quantity:
-                raise ValueError(f"cannot sell {quantity} {symbol}: the position holds {position.quantity}")
-            realized = quantity * (price - position.average_cost) - fee_q
-            position.quantity -= quantity
+        try:
+            applied = fills.apply_fill(
+                side=side,
+                quantity=quantity,
+                price=price,
+                fee=parts,
+                held=position.quantity,
+                average_cost=position.average_cost,
+            )
+        except fills.FillRefused as exc:
+            raise ValueError(f"{symbol}: {exc}") from None
+        realized = applied.realized
+        if side == Order.Side.BUY and position.quantity == 0:
+            position.opened_at = executed_at
+        position.quantity, position.average_cost = applied.quantity, applied.average_cost
+        if realized is not None:
             position.realized_pnl += realized
-            if position.quantity == 0:
-                position.average_cost = ZERO
-            cash_delta = notional - fee_q
+        cash_delta = applied.cash_delta
         position.fees += fee_q
         position.save()
         trade = Trade.objects.create(
@@ -582,6 +602,7 @@ def trade_record_fill(
             is_paper=is_paper,
             executed_at=executed_at,
         )
+        trade.cash_delta = cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
         usage_add(user_id=bot.owner_id, trades=1)
         win = realized is not None and realized > 0
         loss = realized is not None and realized < 0

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -55,7 +55,8 @@ from bots.engine import market, risk, strategies
 from bots.engine.adapters import live, paper
 from bots.engine.strategies import BUY, SELL, Decision, Fill, View
 from bots.lifecycle import Action
-from bots.models import ZERO, Bot, FleetHalt, Order, Position
+from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from credentials import providers
 
 logger = logging.getLogger("botfleet.engine")
 
@@ -373,6 +374,12 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         halted=False,
     )
     if not claimed.paper and not claimed.blocked:
+        # A venue whose orders cannot be looked up by client id could never resolve an
+        # unknown outcome: nothing is loaded, nothing is sent (``_recheck`` refuses a bot
+        # whose venue or mode changed since, so this holds under the lock too).
+        unsupported = providers.get(bot.exchange).capabilities.live_refusal(bot.exchange)
+        if unsupported:
+            return _refuse(bot, batch, unsupported)
         credential = _live_credential(bot, {"credential_id": bot.credential_id})
         live_market = _live_rules(credential, bot)
     with transaction.atomic():
@@ -512,12 +519,9 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
             )
         _set_state(bot, strategy_state, engine)
         Bot.objects.filter(pk=bot.pk).update(state=bot.state)
-    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it).
-    notional = fill["quantity"] * fill["price"]
-    if order.side == BUY:
-        bot.cash_balance -= notional + fill["fee_quote"]
-    else:
-        bot.cash_balance += notional - fill["fee_quote"]
+    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
+    # a fill already booked (``cash_delta`` absent) changed nothing.
+    bot.cash_balance += getattr(trade, "cash_delta", ZERO)
     position = Position.objects.filter(bot=bot, symbol=order.symbol).first()
     batch.positions.setdefault(bot.pk, {})[order.symbol] = position
     if position is not None and position.quantity <= 0:
@@ -597,6 +601,10 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         _close_unsent(order, outcome.message or "rejected by the venue", Order.Status.REJECTED)
         return True
     if outcome.kind == live.UNKNOWN:
+        if order.status == Order.Status.UNKNOWN and outcome.message and outcome.message[:500] != order.error:
+            # Why it is still unknown (a venue that cannot look it up says so): shown on the order.
+            order.error = outcome.message[:500]
+            order.save(update_fields=["error", "updated_at"])
         if order.status != Order.Status.UNKNOWN:
             order.status, order.error = Order.Status.UNKNOWN, outcome.message[:500]
             order.submitted_at = order.submitted_at or timezone.now()
@@ -616,30 +624,73 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         order.status = Order.Status.SUBMITTED
         order.submitted_at = order.submitted_at or timezone.now()
         order.save(update_fields=["venue_order_id", "status", "submitted_at", "updated_at"])
-    new_qty = info.filled - order.filled_quantity
-    if new_qty > 0:
-        fill_price = info.average or info.price or bot.last_price
-        fee = info.fee or ZERO
-        fee_in_quote = fee if info.fee_currency in ("", bot.quote_currency) else ZERO
-        if info.fee_currency == bot.base_currency:
-            fee_in_quote = fee * fill_price
+    booked = _booked(order)
+    fills = providers.get(bot.exchange).capabilities.fills
+    todo = live.increments(info, booked, client_order_id=order.client_order_id, fills=fills)
+    if todo is None:  # the venue's figures do not allow booking yet: ask again next tick
+        return False
+    for increment in todo:
         _record_fill(
             bot,
             order,
             batch,
-            fill_id=f"{order.client_order_id}@{info.filled.normalize():f}",
-            quantity=new_qty,
-            price=fill_price,
-            fee=fee,
-            fee_currency=info.fee_currency or bot.quote_currency,
-            fee_quote=fee_in_quote,
-            executed_at=timezone.now(),
+            fill_id=increment.fill_id,
+            quantity=increment.quantity,
+            price=increment.price,
+            fee=increment.fee,
+            fee_currency=increment.fee_currency or bot.quote_currency,
+            fee_quote=_fee_value(bot, increment),
+            executed_at=_when(increment.timestamp_ms),
             is_paper=False,
         )
         order.refresh_from_db()
+    if booked.quantity + sum((i.quantity for i in todo), ZERO) < info.filled:
+        return False  # the venue filled more than its trades show yet
     if outcome.kind in (live.CANCELED, live.REJECTED) and order.status != Order.Status.FILLED:
         _close_unsent(order, "canceled on the venue", Order.Status.CANCELED)
+    elif outcome.kind == live.FILLED and order.status != Order.Status.FILLED:
+        # The venue closed it short of our quantity (it rounds amounts to its lot size): what it
+        # filled is booked; left open here, the order would be looked up again at every tick.
+        _close_unsent(
+            order,
+            f"the venue closed it with {info.filled.normalize():f} of {order.quantity.normalize():f} filled",
+            Order.Status.CANCELED,
+        )
     return outcome.kind != live.OPEN
+
+
+def _booked(order: Order) -> live.Booked:
+    rows = list(Trade.objects.filter(order=order).values_list("fill_id", "quantity", "price", "fee"))
+    return live.Booked(
+        quantity=sum((q for _, q, _, _ in rows), ZERO),
+        cost=sum((q * p for _, q, p, _ in rows), ZERO),
+        fee=sum((f for _, _, _, f in rows), ZERO),
+        fill_ids=frozenset(fid for fid, *_ in rows),
+    )
+
+
+def _fee_value(bot: Bot, increment: live.Increment) -> Decimal | None:
+    """The quote value of a fee in a third currency (BNB) at the venue's latest price; ``None``
+    for a fee in the base or quote currency (the books value those themselves)."""
+    currency = increment.fee_currency
+    if not increment.fee or currency in ("", bot.base_currency, bot.quote_currency):
+        return None
+    from credentials.exceptions import VenueError
+
+    pair = f"{currency}/{bot.quote_currency}"
+    try:
+        last = providers.public_client(bot.exchange).fetch_ticker(symbol=pair).last
+    except VenueError as exc:
+        raise TickError(f"cannot value a fee of {increment.fee} {currency}: no {pair} price ({exc})") from exc
+    if not last:
+        raise TickError(f"cannot value a fee of {increment.fee} {currency}: {bot.exchange} has no {pair} price")
+    return increment.fee * last
+
+
+def _when(timestamp_ms: int | None) -> datetime:
+    if not timestamp_ms:
+        return timezone.now()
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
 
 
 # ---------------------------------------------------------------------------
@@ -658,7 +709,10 @@ def _reconcile(bot: Bot, order: Order, batch: _Batch) -> bool:
         client = client_for(credential)
     except VenueError as exc:
         raise TickError(str(exc)) from exc
-    outcome = live.lookup(client, symbol=order.symbol, client_order_id=order.client_order_id)
+    sent = order.submitted_at or order.created_at
+    outcome = live.lookup(
+        client, symbol=order.symbol, client_order_id=order.client_order_id, since_ms=int(sent.timestamp() * 1000)
+    )
     return _apply_live(bot, order, outcome, batch)
 
 

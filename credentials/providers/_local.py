@@ -43,7 +43,7 @@ class LocalClient(VenueClient):
     def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> OrderInfo:
         raise self._local("filling orders")
 
-    def fetch_order_by_client_id(self, *, symbol, client_order_id) -> OrderInfo | None:
+    def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
         raise self._local("order lookup")
 
     def fetch_ohlcv(self, *, symbol, timeframe="1m", since_ms=None, limit=100) -> list[Candle]:

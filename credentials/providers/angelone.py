@@ -9,7 +9,15 @@ import time. Only what the engine needs is spoken:
   logging in again once when the venue says it expired;
 * funds ``GET …/user/v1/getRMS``; order book ``GET …/order/v1/getOrderBook``; place order
   ``POST …/order/v1/placeOrder`` (our client order id travels as ``ordertag``); last price
-  ``POST …/order/v1/getLtpData``; candles ``POST …/historical/v1/getCandleData``;
+  ``POST …/order/v1/getLtpData``; candles ``POST …/historical/v1/getCandleData``; charges
+  ``POST …/brokerage/v1/estimateCharges`` (brokerage and taxes of a filled quantity: the
+  order book carries none, so they are what a fill's fee is);
+* only a ``status: false`` answer to ``placeOrder`` is a refusal. Anything else (a gateway's
+  HTML page, a 5xx, a timeout) may hide a placed order: its outcome is unknown, and the
+  engine looks it up by its tag;
+* the order book lists the current (IST) day's orders only: an order sent before today that
+  is not in it cannot be resolved here, and the lookup says so (``VenueNotSupported``)
+  instead of answering "never placed";
 * markets — the public instrument master (JSON list), cached per client.
 
 Symbols are ``EXCHANGE:TRADINGSYMBOL`` (``NSE:SBIN-EQ``). The base URL and the instrument
@@ -29,13 +37,17 @@ import pyotp
 from credentials.exceptions import (
     VenueAuthError,
     VenueError,
+    VenueNotSupported,
     VenueOrderRejected,
     VenueTimeout,
     VenueUnreachable,
 )
 from credentials.providers.base import (
+    FILLS_CUMULATIVE,
+    LOOKUP_ORDER_BOOK,
     Balance,
     Candle,
+    Capabilities,
     KeySet,
     Market,
     OrderInfo,
@@ -57,6 +69,7 @@ ORDER_BOOK = "/rest/secure/angelbroking/order/v1/getOrderBook"
 PLACE_ORDER = "/rest/secure/angelbroking/order/v1/placeOrder"
 LTP = "/rest/secure/angelbroking/order/v1/getLtpData"
 CANDLES = "/rest/secure/angelbroking/historical/v1/getCandleData"
+CHARGES = "/rest/secure/angelbroking/brokerage/v1/estimateCharges"
 
 # Error codes meaning "log in again" (token invalid or expired).
 SESSION_CODES = {"AG8001", "AG8002", "AG8003"}
@@ -73,6 +86,10 @@ INTERVALS = {
 STATUSES = {"complete": "closed", "rejected": "rejected", "cancelled": "canceled", "canceled": "canceled"}
 IST = timedelta(hours=5, minutes=30)
 ORDERTAG_MAX = 20
+
+
+class _VenueSaysNo(VenueError):
+    """Angel One answered, in JSON, ``status: false``: the request was refused."""
 
 
 def ordertag(client_order_id: str) -> str:
@@ -172,7 +189,7 @@ class AngelOneClient(VenueClient):
         if not body.get("status"):
             if body.get("errorcode") in SESSION_CODES:
                 raise VenueAuthError(f"Angel One rejected the session: {self._says(body)}")
-            raise VenueError(f"Angel One error: {self._says(body)}")
+            raise _VenueSaysNo(f"Angel One error: {self._says(body)}")
         return body.get("data")
 
     # -- instruments -----------------------------------------------------------------
@@ -229,11 +246,7 @@ class AngelOneClient(VenueClient):
         }
         try:
             data = self._api("POST", PLACE_ORDER, payload) or {}
-        except VenueAuthError:
-            raise
-        except VenueError as exc:
-            if isinstance(exc, VenueTimeout | VenueUnreachable):
-                raise
+        except _VenueSaysNo as exc:
             raise VenueOrderRejected(str(exc)) from exc
         found = self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
         if found is not None:
@@ -250,11 +263,13 @@ class AngelOneClient(VenueClient):
             price=dec(price),
         )
 
-    def fetch_order_by_client_id(self, *, symbol, client_order_id) -> OrderInfo | None:
+    def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
         tag = ordertag(client_order_id)
         for row in self._api("GET", ORDER_BOOK) or []:
             if row.get("ordertag") == tag:
                 status = STATUSES.get(str(row.get("status", "")).lower(), "open")
+                filled = dec(row.get("filledshares")) or Decimal(0)
+                average = dec(row.get("averageprice"))
                 return OrderInfo(
                     id=str(row.get("orderid", "")),
                     client_order_id=client_order_id,
@@ -263,12 +278,37 @@ class AngelOneClient(VenueClient):
                     type=str(row.get("ordertype", "")).lower(),
                     status=status,
                     amount=dec(row.get("quantity")) or Decimal(0),
-                    filled=dec(row.get("filledshares")) or Decimal(0),
+                    filled=filled,
                     price=dec(row.get("price")),
-                    average=dec(row.get("averageprice")),
+                    average=average,
+                    fee=self._charges(row, filled, average) if filled and average else Decimal(0),
+                    fee_currency="INR",
                     raw=row,
                 )
+        if since_ms is not None and since_ms < _ist_day_start_ms():
+            raise VenueNotSupported(
+                f"Angel One's order book lists today's orders only; order {client_order_id} was sent on "
+                f"{datetime.fromtimestamp(since_ms / 1000, tz=UTC) + IST:%Y-%m-%d} (IST) and cannot be looked up: "
+                "check it in Angel One's order history and settle it by hand"
+            )
         return None
+
+    def _charges(self, row: dict, filled: Decimal, average: Decimal) -> Decimal:
+        """Brokerage and taxes of the filled quantity (cumulative, in INR), as Angel One computes them."""
+        order = {
+            "product_type": row.get("producttype") or "DELIVERY",
+            "transaction_type": str(row.get("transactiontype", "")).upper(),
+            "quantity": f"{filled.normalize():f}",
+            "price": f"{average.normalize():f}",
+            "exchange": row.get("exchange"),
+            "symbol_name": row.get("tradingsymbol"),
+            "token": str(row.get("symboltoken", "")),
+        }
+        data = self._api("POST", CHARGES, {"orders": [order]}) or {}
+        total = dec((data.get("summary") or {}).get("total_charges"))
+        if total is None:
+            raise VenueError("Angel One did not say what the order's charges are.")
+        return total
 
     def fetch_ohlcv(self, *, symbol, timeframe="1m", since_ms=None, limit=100) -> list[Candle]:
         row = self._instrument(symbol)
@@ -313,11 +353,19 @@ class AngelOneClient(VenueClient):
         self._http.close()
 
 
+def _ist_day_start_ms() -> int:
+    """When today's (IST) trading day began, in epoch milliseconds: the order book's horizon."""
+    now_ist = datetime.now(tz=UTC) + IST
+    start = now_ist.replace(hour=0, minute=0, second=0, microsecond=0) - IST
+    return int(start.timestamp() * 1000)
+
+
 class AngelOneProvider(Provider):
     id = "angelone"
     name = "Angel One"
     kind = "broker"
     required_fields = ("api_key", "client_code", "password", "totp_secret")
+    capabilities = Capabilities(client_id_lookup=LOOKUP_ORDER_BOOK, fills=FILLS_CUMULATIVE)
 
     def client(self, keyset: KeySet | None = None, *, timeout: float | None = None) -> VenueClient:
         return AngelOneClient(keyset, timeout=venue_timeout() if timeout is None else timeout)

@@ -10,8 +10,10 @@ Client interface (all amounts and prices are ``Decimal``; times are epoch millis
 * ``fetch_balance() -> dict[asset, Balance]``
 * ``fetch_markets() -> list[Market]`` (cached by the client after the first call)
 * ``create_order(symbol=, side=, type=, amount=, price=None, client_order_id=) -> OrderInfo``
-* ``fetch_order_by_client_id(symbol=, client_order_id=) -> OrderInfo | None`` (``None``: the
-  venue has no such order — it was never placed, so it is safe to place it)
+* ``fetch_order_by_client_id(symbol=, client_order_id=, since_ms=None) -> OrderInfo | None``
+  (``None``: the venue has no such order — it was never placed, so it is safe to place it;
+  ``since_ms`` is when we sent it. A venue that cannot tell raises ``VenueNotSupported``
+  with the reason, never answers ``None``)
 * ``fetch_ohlcv(symbol=, timeframe="1m", since_ms=None, limit=100) -> list[Candle]``
 * ``fetch_ticker(symbol=) -> Ticker``
 * ``check_keys()`` — one authenticated call; raises on a rejected key
@@ -104,8 +106,25 @@ class Market:
 
 
 @dataclass(frozen=True)
+class TradeInfo:
+    """One execution of an order, as the venue's trades endpoint reports it (gross amount, own fee)."""
+
+    id: str
+    amount: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    fee_currency: str = ""
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class OrderInfo:
-    """An order as the venue reports it. ``status``: open | closed | canceled | rejected | unknown."""
+    """An order as the venue reports it. ``status``: open | closed | canceled | rejected | unknown.
+
+    ``filled``, ``cost`` (quote spent or received) and ``fee`` are *cumulative* over the
+    order's life. ``trades`` is every execution so far when the venue's capabilities say
+    fills come from its trades endpoint (``None``: not known, book from cumulative figures).
+    """
 
     id: str
     client_order_id: str
@@ -121,6 +140,8 @@ class OrderInfo:
     fee_currency: str = ""
     timestamp_ms: int | None = None
     raw: dict = field(default_factory=dict, repr=False)
+    cost: Decimal | None = None
+    trades: tuple[TradeInfo, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +181,9 @@ class VenueClient(ABC):
     ) -> OrderInfo: ...
 
     @abstractmethod
-    def fetch_order_by_client_id(self, *, symbol: str, client_order_id: str) -> OrderInfo | None: ...
+    def fetch_order_by_client_id(
+        self, *, symbol: str, client_order_id: str, since_ms: int | None = None
+    ) -> OrderInfo | None: ...
 
     @abstractmethod
     def fetch_ohlcv(
@@ -196,12 +219,47 @@ def venue_url(provider_id: str) -> str:
 _test_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="keys-test")
 
 
+# How a venue finds one of our orders again by its client order id (what reconciles an
+# order whose outcome is unknown). "" = it cannot: live trading there is refused, since a
+# timeout would leave an order we could neither find nor safely re-send.
+LOOKUP_FETCH_ORDER = "fetch_order"  # the venue's order endpoint takes the client id (Binance)
+LOOKUP_OPEN_CLOSED = "open_closed"  # open and closed order lists filtered by client id (Kraken, Bybit)
+LOOKUP_ORDER_BOOK = "order_book"  # the day's order book, matched by tag (Angel One)
+FILLS_TRADES = "trades"  # each execution's own price and fee from the trades endpoint
+FILLS_CUMULATIVE = "cumulative"  # increments from differences of cumulative filled, cost and fee
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a venue supports, declared once per venue (``Provider.capabilities``).
+
+    ``client_id_lookup``: one of the ``LOOKUP_*`` ways, or "" (not supported);
+    ``fills``: where a fill's price and fee come from (``FILLS_*``);
+    ``note``: why live trading is refused, when it is.
+    """
+
+    client_id_lookup: str = ""
+    fills: str = FILLS_CUMULATIVE
+    note: str = ""
+
+    def live_refusal(self, venue_name: str) -> str:
+        """Why live orders may not go to this venue, or "" when they may."""
+        if self.client_id_lookup:
+            return ""
+        why = self.note or "Botfleet cannot look an order up there by its client order id"
+        return (
+            f"live trading on {venue_name} is not supported: {why}, "
+            "so an order whose outcome is unknown could never be resolved"
+        )
+
+
 class Provider(ABC):
     id: str = ""
     name: str = ""
     kind: str = ""  # "local" | "ccxt" | "broker"
     required_fields: tuple[str, ...] = ()
     optional_fields: tuple[str, ...] = ()
+    capabilities: Capabilities = Capabilities()
 
     @property
     def needs_keys(self) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -28,13 +29,19 @@ from credentials.exceptions import (
 )
 from credentials.logging import venue_logger
 from credentials.providers.base import (
+    FILLS_CUMULATIVE,
+    FILLS_TRADES,
+    LOOKUP_FETCH_ORDER,
+    LOOKUP_OPEN_CLOSED,
     Balance,
     Candle,
+    Capabilities,
     KeySet,
     Market,
     OrderInfo,
     Provider,
     Ticker,
+    TradeInfo,
     VenueClient,
     dec,
     venue_timeout,
@@ -58,8 +65,44 @@ CCXT_FIELDS = {
 # Per-exchange constructor options: Botfleet trades long-only spot, so only spot markets
 # are loaded, and binance's authenticated currency and margin-pair lists (extra private calls) are skipped.
 EXCHANGE_OPTIONS = {
+    "bybit": {"fetchMarkets": {"types": ["spot"]}},
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
 }
+
+
+# How each venue finds an order by our client id, and where a fill's price and fee come
+# from (ccxt's unified API, read in its source for each venue):
+# * binance: ``GET /api/v3/order?origClientOrderId=`` (fetch_order with ``clientOrderId``) —
+#   it carries no fee, so fills come from ``GET /api/v3/myTrades?orderId=`` (each with its
+#   own commission and commission asset);
+# * kraken: ``fetch_order`` sends the id as ``userref`` (an integer tag, not ours) and finds
+#   nothing; ``OpenOrders``/``ClosedOrders`` filter by ``cl_ord_id`` (ccxt's ``clientOrderId``),
+#   and each order carries cumulative ``vol_exec``, average ``price`` and ``fee``;
+# * bybit: ``fetch_order`` refuses without ``acknowledged`` and only sees the last 500
+#   orders; ``/v5/order/realtime`` and ``/v5/order/history`` filter by ``orderLinkId`` and
+#   carry cumulative ``cumExecQty``, ``cumExecValue`` and ``cumFeeDetail``. Its
+#   ``fetch_closed_orders`` asks for ``Filled`` only, so a canceled partial fill would be
+#   missed: ``fetch_canceled_and_closed_orders`` it is.
+# Any other ccxt venue is not declared, and so refused for live trading until it is
+# (with a test against a fake of its API).
+CAPABILITIES = {
+    "binance": Capabilities(client_id_lookup=LOOKUP_FETCH_ORDER, fills=FILLS_TRADES),
+    "kraken": Capabilities(client_id_lookup=LOOKUP_OPEN_CLOSED, fills=FILLS_CUMULATIVE),
+    "bybit": Capabilities(client_id_lookup=LOOKUP_OPEN_CLOSED, fills=FILLS_CUMULATIVE),
+}
+# open_closed venues: (the closed-orders method, the param that filters by client id)
+_OPEN_CLOSED = {
+    "kraken": ("fetch_closed_orders", "clientOrderId"),
+    "bybit": ("fetch_canceled_and_closed_orders", "orderLinkId"),
+}
+# How far before the send time a lookup by time window starts (venue clocks drift).
+LOOKUP_MARGIN_MS = 5 * 60 * 1000
+
+
+def capabilities(exchange_id: str) -> Capabilities:
+    return CAPABILITIES.get(
+        exchange_id, Capabilities(note="no way to look an order up by its client order id is declared for it")
+    )
 
 
 def _ccxt():
@@ -233,11 +276,63 @@ class CcxtClient(VenueClient):
         raw = self._call(
             "create_order", symbol, type, side, float(amount), None if price is None else float(price), params
         )
-        return self._order(raw, client_order_id)
+        info = self._order(raw, client_order_id)
+        if info.status == "unknown":
+            # Kraken and Bybit answer an order with its id only: what happened to it is read at once
+            # (the order exists now, so a failure here is only a slower answer: reconciliation reads it).
+            try:
+                found = self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
+            except VenueError:
+                found = None
+            return found or info
+        return self._with_trades(info, symbol)
 
-    def fetch_order_by_client_id(self, *, symbol, client_order_id) -> OrderInfo | None:
-        raw = self._call("fetch_order", "", symbol, {"clientOrderId": client_order_id}, missing_ok=True)
-        return None if raw is None else self._order(raw, client_order_id)
+    def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
+        way = capabilities(self.provider_id).client_id_lookup
+        if way == LOOKUP_FETCH_ORDER:
+            raw = self._call("fetch_order", "", symbol, {"clientOrderId": client_order_id}, missing_ok=True)
+        elif way == LOOKUP_OPEN_CLOSED:
+            raw = self._find_listed(symbol, client_order_id, since_ms)
+        else:
+            raise VenueNotSupported(f"{self._name}: {capabilities(self.provider_id).note}.")
+        return None if raw is None else self._with_trades(self._order(raw, client_order_id), symbol)
+
+    def _find_listed(self, symbol: str, client_order_id: str, since_ms: int | None) -> dict | None:
+        """The order in the venue's open, then closed, orders filtered by our client id."""
+        closed_method, key = _OPEN_CLOSED[self.provider_id]
+        since = None if since_ms is None else max(0, since_ms - LOOKUP_MARGIN_MS)
+        for method, start in (("fetch_open_orders", None), (closed_method, since)):
+            for raw in self._call(method, symbol, start, None, {key: client_order_id}) or []:
+                # Filtered again here: a venue that ignored the filter must not match another order.
+                if raw.get("clientOrderId") == client_order_id:
+                    return raw
+        return None
+
+    def _with_trades(self, info: OrderInfo, symbol: str) -> OrderInfo:
+        """The order with its executions, on venues whose fills come from the trades endpoint.
+
+        If they cannot be read now, ``trades`` stays ``None``: the engine books nothing and
+        asks again (by client id) on the next tick, rather than book a guessed fee.
+        """
+        if capabilities(self.provider_id).fills != FILLS_TRADES or not info.filled or not info.id:
+            return info
+        try:
+            rows = self._call("fetch_order_trades", info.id, symbol)
+        except VenueError:
+            return info
+        trades = tuple(
+            TradeInfo(
+                id=str(t.get("id") or ""),
+                amount=dec(t.get("amount")) or Decimal(0),
+                price=dec(t.get("price")) or Decimal(0),
+                fee=dec((t.get("fee") or {}).get("cost")) or Decimal(0),
+                fee_currency=(t.get("fee") or {}).get("currency") or "",
+                timestamp_ms=t.get("timestamp"),
+            )
+            for t in rows or []
+            if str(t.get("order") or info.id) == info.id
+        )
+        return replace(info, trades=trades)
 
     def fetch_ohlcv(self, *, symbol, timeframe="1m", since_ms=None, limit=100) -> list[Candle]:
         rows = self._call("fetch_ohlcv", symbol, timeframe, since_ms, limit)
@@ -264,6 +359,8 @@ class CcxtClient(VenueClient):
         if status == "expired":
             status = "canceled"
         fee = raw.get("fee") or {}
+        if fee.get("cost") is None and len(raw.get("fees") or []) == 1:
+            fee = raw["fees"][0] or {}
         return OrderInfo(
             id=str(raw.get("id") or ""),
             client_order_id=raw.get("clientOrderId") or client_order_id,
@@ -279,6 +376,7 @@ class CcxtClient(VenueClient):
             fee_currency=fee.get("currency") or "",
             timestamp_ms=raw.get("timestamp"),
             raw=raw.get("info") or {},
+            cost=dec(raw.get("cost")),
         )
 
 
@@ -298,6 +396,7 @@ class CcxtProvider(Provider):
                 optional.append(ours)
         self.required_fields = tuple(required)
         self.optional_fields = tuple(optional)
+        self.capabilities = capabilities(exchange_id)
 
     def client(self, keyset: KeySet | None = None, *, timeout: float | None = None) -> VenueClient:
         return CcxtClient(self.id, self.name, keyset, venue_timeout() if timeout is None else timeout)

@@ -19,6 +19,7 @@ from tests.fakes.exchange import (
     BINANCE_KEY,
     BINANCE_SECRET,
 )
+from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRET
 
 BINANCE = KeySet(provider="binance", api_key=BINANCE_KEY, api_secret=BINANCE_SECRET)
 ANGEL = KeySet(
@@ -165,3 +166,36 @@ def test_one_client_per_key_set_version(owner, fake_exchange):
     assert renewed is not first
     assert providers.client_for(credential) is renewed  # an older row object gets the newer client
     assert providers.public_client("binance") is providers.public_client("binance")
+
+
+@pytest.mark.parametrize(
+    ("venue", "keys"),
+    [("kraken", (KRAKEN_KEY, KRAKEN_SECRET)), ("bybit", (BYBIT_KEY, BYBIT_SECRET))],
+)
+def test_kraken_and_bybit_find_an_order_by_client_id(venue, keys, fake_exchange):
+    client = providers.get(venue).client(KeySet(provider=venue, api_key=keys[0], api_secret=keys[1]))
+
+    order = client.create_order(
+        symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.01"), client_order_id="bf-1-42"
+    )
+    found = client.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="bf-1-42")
+    missing = client.fetch_order_by_client_id(symbol="BTC/USDT", client_order_id="bf-1-43")
+
+    # The venue answers placement with an id only; the client reads the order back at once.
+    assert (order.status, order.filled, order.average, order.cost) == (
+        "closed",
+        Decimal("0.01"),
+        Decimal("50000"),
+        Decimal("500"),
+    )
+    assert (found.id, found.client_order_id, found.filled) == (order.id, "bf-1-42", Decimal("0.01"))
+    assert missing is None
+    assert fake_exchange.orders["bf-1-42"].venue == venue
+
+
+def test_each_venue_declares_how_it_is_reconciled():
+    assert providers.get("binance").capabilities.fills == "trades"
+    assert providers.get("kraken").capabilities.client_id_lookup == "open_closed"
+    assert providers.get("angelone").capabilities.client_id_lookup == "order_book"
+    assert providers.get("okx").capabilities.live_refusal("okx").startswith("live trading on okx is not supported")
+    assert providers.get("binance").capabilities.live_refusal("binance") == ""

@@ -1,4 +1,5 @@
-"""Live orders against the local fake exchange: routing, flags, fleet halt, quarantine, unknown outcomes."""
+"""Live orders against the local fake exchange: routing, flags, fleet halt, quarantine, unknown
+outcomes on each venue's shape (Binance, Kraken, Bybit, Angel One), fees and partial fills."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from bots.engine import market, strategies, tick
 from bots.engine.adapters import live
-from bots.models import Bot, FleetHalt, Order, Trade
-from tests.engine.factories import counts, posted_orders
+from bots.models import Bot, FleetHalt, Order, Position, Trade
+from credentials.services import credential_save
+from tests.engine.factories import counts, dca_bot, posted_orders
 from tests.engine.test_tick import _stops_the_world
+from tests.fakes.exchange import ANGEL_CLIENT, ANGEL_KEY, ANGEL_PIN, ANGEL_TOTP
+from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +65,12 @@ def test_a_promoted_live_bot_trades_on_the_venue_with_our_client_order_id(live_b
     assert list(fake_exchange.orders) == [order.client_order_id] == [f"bf-{live_bot.pk}-0"]
     assert (order.is_paper, order.status, order.venue_order_id) == (False, "filled", "1000")
     trade = Trade.objects.get(bot=live_bot)
-    fill_id = f"{order.client_order_id}@{order.quantity.normalize():f}"
-    assert (trade.price, trade.is_paper, trade.fill_id) == (Decimal("50000"), False, fill_id)
+    venue_trade = fake_exchange.fills[0].trade_id  # Binance fills are booked per venue trade
+    assert (trade.price, trade.is_paper, trade.fill_id) == (
+        Decimal("50000"),
+        False,
+        f"bf-{live_bot.pk}-0#{venue_trade}",
+    )
 
 
 def test_a_quarantined_live_bot_fills_on_paper_and_never_reaches_the_live_adapter(live_bot, fake_exchange, monkeypatch):
@@ -254,7 +263,7 @@ def test_one_fill_the_books_refuse_does_not_stop_reconciliation_of_other_bots(li
     assert Trade.objects.filter(order=good).count() == 1
     bad = Order.objects.get(client_order_id="bf-bad-1")
     assert bad.status == "submitted" and not Trade.objects.filter(order=bad).exists()
-    assert bad.error.startswith("ValueError: cannot sell 0.001")
+    assert bad.error.startswith("ValueError: BTC/USDT: cannot sell 0.001")
     live_bot.refresh_from_db()
     assert live_bot.last_error == f"order bf-bad-1 cannot be reconciled: {bad.error}"
     assert Bot.objects.get(pk=live_bot.pk).claimed_until is None  # the lease was released
@@ -301,7 +310,7 @@ def test_a_running_bot_whose_order_the_books_refuse_alerts_staff_from_its_tick(l
         assert (report.errors, report.orders) == (1, 0)
 
     bad = Order.objects.get(client_order_id="bf-bad-2")
-    assert bad.status == "submitted" and bad.error.startswith("ValueError: cannot sell 0.001")
+    assert bad.status == "submitted" and bad.error.startswith("ValueError: BTC/USDT: cannot sell 0.001")
     assert Event.objects.filter(type="order_reconcile_failed", bot_id=live_bot.pk).count() == 1
     live_bot.refresh_from_db()
     assert live_bot.consecutive_errors == 2
@@ -372,14 +381,14 @@ def test_a_long_housekeeping_sweep_still_holds_the_lease_of_the_bot_it_is_reconc
     real_lookup = live.lookup
     claimed_meanwhile = []
 
-    def lookup(client, *, symbol, client_order_id):
+    def lookup(client, *, symbol, client_order_id, **kwargs):
         nonlocal skew
         if client_order_id == "bf-slow-1":
             skew = timedelta(seconds=tick.lease_seconds() + 1)  # the venue took longer than a lease
         else:
             bots, _ = tick.claim(now=Clock.now(), limit=10, bot_ids=[second.pk], due=False)
             claimed_meanwhile.extend(b.pk for b in bots)
-        return real_lookup(client, symbol=symbol, client_order_id=client_order_id)
+        return real_lookup(client, symbol=symbol, client_order_id=client_order_id, **kwargs)
 
     monkeypatch.setattr(tick, "timezone", Clock)
     monkeypatch.setattr(live, "lookup", lookup)
@@ -422,3 +431,365 @@ def test_a_bot_with_an_order_in_flight_cannot_move_to_another_venue_until_it_is_
     assert Trade.objects.get(order__client_order_id="bf-wire-1").quantity == Decimal("0.001")
     moved = owner_client.patch(f"/api/bots/{live_bot.pk}", move, format="json")
     assert moved.status_code == 200, moved.content
+
+
+# ---------------------------------------------------------------------------
+# Fees and partial fills (issue 15, items 4 and 6)
+# ---------------------------------------------------------------------------
+def _seed_candles(venue: str, symbol: str, price: float) -> None:
+    """Candles for a venue the fake does not serve market data for (as if fetched by the fleet)."""
+    minute = int(timezone.now().timestamp()) // 60 * 60
+    rows = [(minute - 60 * i, price, price, price, price, 1.0) for i in (2, 1, 0)]
+    cache.set(market._cache_key(venue, symbol, "1m"), {"period": 10**12, "rows": rows})
+    market._remember_price(venue, symbol, int(timezone.now().timestamp()), price)  # and its fresh ticker
+
+
+def _due(bot: Bot) -> None:
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1), claimed_until=None)
+
+
+def _half_capital(bot: Bot) -> None:
+    """Each DCA buy spends 500 of the 1,000 capital: 0.01 BTC at the fake's 50,000."""
+    Bot.objects.filter(pk=bot.pk).update(params={**bot.params, "order_pct": 0.5})
+
+
+def test_a_base_asset_fee_books_the_net_quantity_and_a_stop_loss_sells_what_the_account_holds(
+    live_bot, fake_exchange, settings
+):
+    # Given Binance without BNB: a buy's 0.1 % fee is taken in BTC, a sell's in USDT; the
+    # account holds no BTC but what the bot buys.
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    fake_exchange.set_fees("0.001", "received")
+    fake_exchange.balances["BTC"] = Decimal(0)
+    _half_capital(live_bot)
+    # When the bot buys 0.01 BTC at 50,000 ...
+    tick.tick_batch()
+    buy = Trade.objects.get(bot=live_bot)
+    position = Position.objects.get(bot=live_bot)
+    live_bot.refresh_from_db()
+    # ... the books hold what the account holds (0.01 − 0.00001) and cash pays the notional only.
+    assert (buy.quantity, buy.fee, buy.fee_currency, buy.fee_quote) == (
+        Decimal("0.01"),
+        Decimal("0.00001"),
+        "BTC",
+        Decimal("0.5"),
+    )
+    assert position.quantity == Decimal("0.00999") == fake_exchange.balances["BTC"]
+    assert live_bot.cash_balance == Decimal("500")  # 1,000 − 500, the fee was not charged twice
+    assert abs(position.average_cost - Decimal("500") / Decimal("0.00999")) < Decimal("1e-6")
+    # When the price falls 10 % the stop-loss sells the whole position, and the venue accepts it.
+    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
+    cache.clear()
+    _due(live_bot)
+    tick.tick_batch()
+    sell = Trade.objects.filter(bot=live_bot, side="sell").get()
+    live_bot.refresh_from_db()
+    assert (sell.quantity, sell.price, sell.fee, sell.fee_currency) == (
+        Decimal("0.00999"),
+        Decimal("45000"),
+        Decimal("0.44955"),
+        "USDT",
+    )
+    assert Order.objects.get(client_order_id=f"bf-{live_bot.pk}-1").status == "filled"
+    assert Position.objects.get(bot=live_bot).quantity == 0 == fake_exchange.balances["BTC"]
+    # 500 − 449.55 + 0.44955 lost: the BTC fee through the cost basis, the USDT fee directly.
+    assert sell.realized_pnl == live_bot.realized_pnl == Decimal("-50.89955")
+    assert live_bot.cash_balance == Decimal("949.10045") == fake_exchange.balances["USDT"] - Decimal("9000")
+    assert live_bot.total_fees == Decimal("0.94955")
+
+
+def test_partial_fills_are_booked_each_at_its_own_price_and_bnb_fee(live_bot, fake_exchange):
+    # Given Binance paying fees in BNB (at 600 USDT) and an order that fills 40 % at 50,000, then 60 % at 50,100.
+    fake_exchange.set_fees("0.001", "bnb")
+    fake_exchange.set_plan([("0.4", "50000"), ("0.6", "50100")])
+    _half_capital(live_bot)
+    report = tick.tick_batch()
+    cid = f"bf-{live_bot.pk}-0"
+    assert report.refused == {}  # (the order stays open: the bot waits for it at its next tick)
+    assert Order.objects.get(client_order_id=cid).status == "partially_filled"
+    fake_exchange.fill_next(cid)
+    _due(live_bot)
+    tick.tick_batch()
+    trades = list(
+        Trade.objects.filter(order__client_order_id=cid)
+        .order_by("pk")
+        .values_list("quantity", "price", "fee", "fee_currency", "fee_quote")
+    )
+    # 0.004 × 50,000 × 0.1 % = 0.2 USDT = 0.00033333 BNB; 0.006 × 50,100 × 0.1 % = 0.3006 USDT = 0.000501 BNB.
+    assert trades == [
+        (Decimal("0.004"), Decimal("50000"), Decimal("0.00033333"), "BNB", Decimal("0.199998")),
+        (Decimal("0.006"), Decimal("50100"), Decimal("0.000501"), "BNB", Decimal("0.3006")),
+    ]
+    order = Order.objects.get(client_order_id=cid)
+    live_bot.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.fee) == ("filled", Decimal("0.01"), Decimal("0.00083433"))
+    # BNB fees leave BTC and USDT alone; their value counts as fees (the next slot's order is the bot's next buy).
+    assert [(t.quantity, t.fee_quote) for t in Trade.objects.filter(bot=live_bot).exclude(order=order)] == [
+        (Decimal("0.003988"), Decimal("0.199398"))
+    ]
+    assert Position.objects.get(bot=live_bot).quantity == Decimal("0.01") + Decimal("0.003988")
+    assert live_bot.cash_balance == Decimal("1000") - Decimal("200") - Decimal("300.6") - Decimal("199.4")
+    assert live_bot.total_fees == Decimal("0.199998") + Decimal("0.3006") + Decimal("0.199398")
+
+
+def test_an_order_resolved_by_reconciliation_on_binance_books_its_fee(live_bot, fake_exchange, settings):
+    # Given an order the venue filled (0.1 % in BTC) while the worker died before recording it.
+    fake_exchange.set_fees("0.001", "received")
+    Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
+    from credentials.providers import client_for
+
+    client_for(live_bot.credential).create_order(
+        symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.002"), client_order_id="bf-died-1"
+    )
+    Order.objects.create(
+        bot=live_bot,
+        client_order_id="bf-died-1",
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal("0.002"),
+        status="unknown",
+        is_paper=False,
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    # When housekeeping reconciles it (Binance's order lookup carries no fee) ...
+    assert tick.reconcile_orders() == 1
+    # ... the fee comes from the venue's trades.
+    trade = Trade.objects.get(bot=live_bot)
+    assert (trade.quantity, trade.fee, trade.fee_currency, trade.fee_quote) == (
+        Decimal("0.002"),
+        Decimal("0.000002"),
+        "BTC",
+        Decimal("0.1"),
+    )
+    assert Position.objects.get(bot=live_bot).quantity == Decimal("0.001998")
+
+
+# ---------------------------------------------------------------------------
+# Reconciliation by client id on each venue (issue 15, item 5)
+# ---------------------------------------------------------------------------
+VENUE_KEYS = {"kraken": (KRAKEN_KEY, KRAKEN_SECRET), "bybit": (BYBIT_KEY, BYBIT_SECRET)}
+
+
+def _venue_bot(owner, venue: str) -> Bot:
+    key, secret = VENUE_KEYS[venue]
+    credential = credential_save(
+        user=owner, provider=venue, purpose="live", label="default", secrets={"api_key": key, "api_secret": secret}
+    )
+    return dca_bot(
+        owner=owner,
+        exchange=venue,
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=credential,
+        next_tick_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+@pytest.mark.parametrize("venue", ["kraken", "bybit"])
+def test_an_order_of_unknown_outcome_is_found_by_client_id_on_each_venue(venue, owner, fake_exchange, settings):
+    # Given a live bot whose order reached the venue (filled) but whose answer was lost.
+    settings.ENABLE_TRADING = True
+    settings.ENGINE_UNKNOWN_GRACE_SECONDS = 0
+    bot = _venue_bot(owner, venue)
+    cid = f"bf-{bot.pk}-0"
+    fake_exchange.ledger.place(venue=venue, symbol="BTC/USDT", side="buy", amount=Decimal("0.002"), client_id=cid)
+    Order.objects.create(
+        bot=bot,
+        client_order_id=cid,
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal("0.002"),
+        status="unknown",
+        is_paper=False,
+        submitted_at=timezone.now() - timedelta(minutes=1),
+    )
+    Bot.objects.filter(pk=bot.pk).update(tick_count=1)
+    # When the bot ticks, it looks the order up by client id on that venue ...
+    report = tick.tick_batch()
+    order = Order.objects.get(client_order_id=cid)
+    # ... books its fill, and only then trades again, under its next slot's id.
+    assert (order.status, order.venue_order_id) == ("filled", fake_exchange.orders[cid].id)
+    assert list(Trade.objects.filter(order=order).values_list("quantity", "price")) == [
+        (Decimal("0.002"), Decimal("50000"))
+    ]
+    assert report.errors == 0
+    assert list(fake_exchange.orders) == [cid, f"bf-{bot.pk}-1"]
+    assert [o.status for o in fake_exchange.orders.values()] == ["closed", "closed"]
+
+
+@pytest.mark.parametrize("venue", ["kraken", "bybit"])
+def test_a_live_bot_trades_on_kraken_and_bybit_shapes(venue, owner, fake_exchange, settings):
+    settings.ENABLE_TRADING = True
+    fake_exchange.set_fees("0.001", "received")
+    bot = _venue_bot(owner, venue)
+    report = tick.tick_batch()
+    assert (report.orders, report.fills, report.errors) == (1, 1, 0)
+    order = Order.objects.get(bot=bot)
+    venue_fill = fake_exchange.fills[0]
+    trade = Trade.objects.get(order=order)
+    assert (trade.quantity, trade.price, trade.fee, trade.fee_currency) == (
+        venue_fill.quantity,
+        venue_fill.price,
+        venue_fill.fee,
+        venue_fill.fee_asset,
+    )
+    assert Position.objects.get(bot=bot).quantity == venue_fill.quantity - venue_fill.fee
+
+
+def test_partial_fills_from_cumulative_figures_on_kraken(owner, fake_exchange, settings):
+    # Kraken reports cumulative vol_exec, average price and fee: increments are their differences.
+    settings.ENABLE_TRADING = True
+    fake_exchange.set_fees("0.002", "quote")
+    fake_exchange.set_plan([("0.4", "50000"), ("0.6", "50100")])
+    bot = _venue_bot(owner, "kraken")
+    _half_capital(bot)
+    tick.tick_batch()
+    cid = f"bf-{bot.pk}-0"
+    fake_exchange.fill_next(cid)
+    _due(bot)
+    tick.tick_batch()
+    trades = list(
+        Trade.objects.filter(order__client_order_id=cid)
+        .order_by("pk")
+        .values_list("quantity", "price", "fee", "fee_currency")
+    )
+    assert trades == [
+        (Decimal("0.004"), Decimal("50000"), Decimal("0.4"), "USDT"),
+        (Decimal("0.006"), Decimal("50100"), Decimal("0.6012"), "USDT"),
+    ]
+    order = Order.objects.get(client_order_id=cid)
+    assert (order.status, order.filled_quantity, order.fee) == ("filled", Decimal("0.01"), Decimal("1.0012"))
+
+
+def test_live_trading_is_refused_on_a_venue_whose_orders_cannot_be_found_by_client_id(owner, fake_exchange, settings):
+    settings.ENABLE_TRADING = True
+    credential = credential_save(
+        user=owner,
+        provider="okx",
+        purpose="live",
+        label="default",
+        secrets={"api_key": "k" * 12, "api_secret": "s" * 12, "passphrase": "p1"},
+    )
+    bot = dca_bot(
+        owner=owner,
+        exchange="okx",
+        symbol="BTC/USDT",
+        trading_mode="live",
+        in_training=False,
+        credential=credential,
+        next_tick_at=timezone.now() - timedelta(seconds=1),
+    )
+    _seed_candles("okx", "BTC/USDT", 50000.0)
+    report = tick.tick_batch()
+    assert report.refused[bot.pk] == (
+        "live trading on okx is not supported: no way to look an order up by its client order id is declared "
+        "for it, so an order whose outcome is unknown could never be resolved"
+    )
+    assert counts(bot) == (0, 0)
+
+
+def test_creating_or_starting_a_live_bot_on_such_a_venue_is_refused_naming_why(owner_client, owner):
+    body = {
+        "name": "L",
+        "exchange": "okx",
+        "symbol": "BTC/USDT",
+        "strategy": "dca",
+        "trading_mode": "live",
+        "capital": 1000,
+    }
+    response = owner_client.post("/api/bots", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert "live trading on okx is not supported" in error["message"] and "exchange" in error["details"]
+    assert not Bot.objects.filter(owner=owner).exists()
+    # A live bot saved before the venue was declared unsupported cannot be started either.
+    bot = dca_bot(owner=owner, exchange="okx", symbol="BTC/USDT", trading_mode="live", status="stopped")
+    response = owner_client.post(f"/api/bots/{bot.pk}/start")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "LIVE_VENUE_UNSUPPORTED"
+    bot.refresh_from_db()
+    assert bot.status == "stopped"
+
+
+# ---------------------------------------------------------------------------
+# Angel One
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def angel_bot(owner, fake_exchange, settings):
+    settings.ENABLE_TRADING = True
+    settings.ENGINE_UNKNOWN_GRACE_SECONDS = 0
+    credential = credential_save(
+        user=owner,
+        provider="angelone",
+        purpose="live",
+        label="default",
+        secrets={"api_key": ANGEL_KEY, "client_code": ANGEL_CLIENT, "password": ANGEL_PIN, "totp_secret": ANGEL_TOTP},
+    )
+    _seed_candles("angelone", "NSE:SBIN-EQ", 600.5)
+    # 10 % of 100,000 INR at 600.5: 16 shares.
+    return dca_bot(
+        owner=owner,
+        exchange="angelone",
+        symbol="NSE:SBIN-EQ",
+        quote_currency="INR",
+        capital=Decimal("100000"),
+        trading_mode="live",
+        in_training=False,
+        credential=credential,
+        next_tick_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+def test_angel_one_a_non_json_answer_is_an_unknown_outcome_and_fills_book_their_charges(angel_bot, fake_exchange):
+    # Given Angel One places the order but answers with an HTML page.
+    fake_exchange.angel_html_errors = True
+    tick.tick_batch()
+    order = Order.objects.get(bot=angel_bot)
+    # Then the order is not taken for refused: its outcome is unknown ...
+    assert order.status == "unknown" and len(fake_exchange.angel_orders) == 1
+    # ... and the next tick finds it by its tag and books it with Angel One's charges
+    # (16 × 600.5 = 9,608: STT 9.608 + exchange 0.2853576 + stamp 1.4412 + GST 0.05136437 = 11.39).
+    fake_exchange.angel_html_errors = False
+    _due(angel_bot)
+    tick.tick_batch()
+    order.refresh_from_db()
+    trade = Trade.objects.get(order=order)
+    assert (order.status, trade.quantity, trade.price, trade.fee, trade.fee_currency) == (
+        "filled",
+        Decimal("16"),
+        Decimal("600.5"),
+        Decimal("11.39"),
+        "INR",
+    )
+    # The bot then bought again under its next slot (same size, same charges); nothing was resent.
+    assert [o["ordertag"] for o in fake_exchange.angel_orders] == [f"bf-{angel_bot.pk}-0", f"bf-{angel_bot.pk}-1"]
+    angel_bot.refresh_from_db()
+    assert angel_bot.cash_balance == Decimal("100000") - 2 * (Decimal("9608") + Decimal("11.39"))
+
+
+def test_angel_one_an_order_from_yesterday_is_not_declared_never_sent(angel_bot, fake_exchange):
+    # Given an order sent yesterday whose outcome was never known; Angel One's book lists today only.
+    yesterday = timezone.now() - timedelta(days=1)
+    fake_exchange.angel_orders.append(
+        {"ordertag": f"bf-{angel_bot.pk}-0", "status": "complete", "updatetime": "01-Jan-2020 10:00:00"}
+    )
+    Order.objects.create(
+        bot=angel_bot,
+        client_order_id=f"bf-{angel_bot.pk}-0",
+        symbol="NSE:SBIN-EQ",
+        side="buy",
+        quantity=Decimal("16"),
+        status="unknown",
+        is_paper=False,
+        created_at=yesterday,
+        submitted_at=yesterday,
+    )
+    Bot.objects.filter(pk=angel_bot.pk).update(tick_count=1)
+    report = tick.tick_batch()
+    order = Order.objects.get(client_order_id=f"bf-{angel_bot.pk}-0")
+    # Then it stays unknown, saying why, and the bot does not trade past it.
+    assert order.status == "unknown"
+    assert "order book lists today's orders only" in order.error
+    assert report.refused[angel_bot.pk] == f"order bf-{angel_bot.pk}-0 still unknown"
+    assert Order.objects.filter(bot=angel_bot).count() == 1 and len(fake_exchange.angel_orders) == 1

@@ -14,7 +14,6 @@ from bots.engine import market, risk, tick
 from bots.models import Bot, Order, Trade
 from credentials.providers import ccxt_exchange
 from tests.engine.factories import T0, dca_bot, make_due, posted_orders, running_bot
-from tests.fakes import exchange as fake_venue
 from tests.fakes.bitfinex import fake_bitfinex  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +46,7 @@ def test_a_1h_bot_hits_its_stop_loss_on_the_next_tick_when_the_ticker_falls_with
     assert (buy.side, buy.status, buy.is_paper) == ("buy", "filled", training)
     assert Trade.objects.get(order=buy).price == Decimal("50000")
     # ... when the venue falls 20 % half an hour later, inside the same 1h candle,
-    monkeypatch.setitem(fake_venue.PRICES, "BTCUSDT", Decimal("40000.00"))
+    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("40000.00")
     t1 = t0 + timedelta(minutes=30)
     make_due(live_bot, t1)
     tick.tick_batch(now=t1)

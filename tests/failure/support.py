@@ -35,6 +35,10 @@ DCA_BOT = {
     "capital": 10000,
 }
 
+# The same trader live on the fake exchange (Binance's shape): real orders, the venue's own
+# record of fills to compare the books with.
+LIVE_DCA_BOT = {**DCA_BOT, "exchange": "binance", "trading_mode": "live"}
+
 OPEN_STATUSES = ("new", "submitted", "open", "partially_filled", "unknown")
 TOLERANCE = Decimal("0.000001")
 
@@ -45,6 +49,7 @@ class Fleet:
     token: str
     user_id: int
     bot_ids: list[int]
+    live_bot_ids: list[int] = field(default_factory=list)
 
     def client(self, **kwargs) -> httpx.AsyncClient:
         kwargs.setdefault("timeout", 15)
@@ -59,6 +64,29 @@ class Fleet:
         counts = dict.fromkeys(self.bot_ids, 0)
         counts.update(dict(rows))
         return counts
+
+    def diagnose(self) -> dict:
+        """Each bot's state and its orders still in flight (for a failure's message)."""
+        bots = _for_bots(
+            self.product, "SELECT id, status, paused_reason, last_error FROM bots_bot WHERE id IN ({})", self.bot_ids
+        )
+        inflight = _for_bots(
+            self.product,
+            "SELECT bot_id, client_order_id, status, error FROM bots_order WHERE bot_id IN ({}) "
+            "AND status IN ('new', 'submitted', 'open', 'partially_filled', 'unknown')",
+            self.bot_ids,
+        )
+        recent = (
+            _for_bots(
+                self.product,
+                "SELECT client_order_id, status, filled_quantity, error FROM bots_order WHERE bot_id IN ({}) "
+                "ORDER BY id DESC LIMIT 6",
+                self.live_bot_ids,
+            )
+            if self.live_bot_ids
+            else []
+        )
+        return {"bots": bots, "inflight": inflight, "recent_live_orders": recent}
 
     def total_trades(self) -> int:
         return sum(self.trade_counts().values())
@@ -82,7 +110,7 @@ def _for_bots(product: Product, sql: str, bot_ids: list[int]) -> list[tuple]:
     return product.query(sql.format(marks), list(bot_ids))
 
 
-async def create_fleet(product: Product, bots: int = 4) -> Fleet:
+async def create_fleet(product: Product, bots: int = 4, live_bots: int = 0) -> Fleet:
     async with httpx.AsyncClient(base_url=f"{product.base_url}/api/", timeout=30) as http:
         email = f"fail-{uuid.uuid4().hex[:8]}@example.com"
         response = await http.post("auth/register", json={"email": email, "password": "failure-long-passphrase-9"})
@@ -95,10 +123,25 @@ async def create_fleet(product: Product, bots: int = 4) -> Fleet:
             response = await http.post("bots", json={**DCA_BOT, "name": f"Fail-DCA-{i}"})
             assert response.status_code == 201, response.text
             bot_ids.append(response.json()["bot"]["id"])
+        live_ids = []
+        if live_bots:
+            from tests.fakes.fixtures import BINANCE_KEYS
+
+            response = await http.post("keys/save", json={**BINANCE_KEYS, "purpose": "live"})
+            assert response.status_code in (200, 201), response.text
+        for i in range(live_bots):
+            response = await http.post("bots", json={**LIVE_DCA_BOT, "name": f"Fail-Live-{i}"})
+            assert response.status_code == 201, response.text
+            live_ids.append(response.json()["bot"]["id"])
+        for bot_id in live_ids:  # out of the training bay: real orders from the first tick
+            await asyncio.to_thread(
+                product.manage, "training", "promote", str(bot_id), "--force", "--reason", "failure test"
+            )
+        bot_ids += live_ids
         for bot_id in bot_ids:
             response = await http.post(f"bots/{bot_id}/start")
             assert response.status_code == 200, response.text
-    return Fleet(product=product, token=token, user_id=body["user"]["id"], bot_ids=bot_ids)
+    return Fleet(product=product, token=token, user_id=body["user"]["id"], bot_ids=bot_ids, live_bot_ids=live_ids)
 
 
 async def stop_fleet(fleet: Fleet) -> None:
@@ -129,7 +172,10 @@ async def wait_each_bot_trades(fleet: Fleet, since: dict[int, int], *, timeout: 
         now = fleet.trade_counts()
         return all(now[bot_id] > since.get(bot_id, 0) for bot_id in fleet.bot_ids)
 
-    return await wait_for(carried_on, timeout=timeout, what="every bot trading again")
+    try:
+        return await wait_for(carried_on, timeout=timeout, what="every bot trading again")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; since {since}, now {fleet.trade_counts()}; {fleet.diagnose()}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -263,33 +309,42 @@ def _close(a: Decimal, b: Decimal) -> bool:
     return abs(a - b) <= TOLERANCE * max(Decimal(1), abs(a), abs(b))
 
 
-def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
-    """Orders, fills, positions and totals of the fleet's bots, recounted from the trades.
+def _fee_split(fee: Decimal, currency: str, base: str, quote: str) -> tuple[Decimal, Decimal]:
+    """(taken from the position, charged to cash) of a fee, as ``bots.fills`` books it."""
+    if not currency or currency == quote:
+        return Decimal(0), fee
+    return (fee, Decimal(0)) if currency == base else (Decimal(0), Decimal(0))
+
+
+def check_books(fleet: Fleet, *, stuck_after: float = 15.0, venue=None) -> dict:
+    """Orders, fills, positions and totals of the fleet's bots, recounted from the trades,
+    and — for live bots, given the fake exchange as ``venue`` — compared with the venue's
+    own record of orders and fills.
 
     Read with the bots stopped (the tables are read one query at a time). Returns the
-    figures; every count but ``orders``/``trades`` must be 0.
+    figures; every count but ``orders``/``trades``/``venue_*`` must be 0.
     """
     product, ids = fleet.product, fleet.bot_ids
     orders = _for_bots(
         product,
-        "SELECT id, bot_id, client_order_id, status, quantity, filled_quantity, created_at "
+        "SELECT id, bot_id, client_order_id, status, quantity, filled_quantity, created_at, error "
         "FROM bots_order WHERE bot_id IN ({})",
         ids,
     )
     trades = _for_bots(
         product,
-        "SELECT id, bot_id, order_id, fill_id, side, quantity, price, fee_quote, realized_pnl "
+        "SELECT id, bot_id, order_id, fill_id, side, quantity, price, fee_quote, realized_pnl, fee, fee_currency "
         "FROM bots_trade WHERE bot_id IN ({})",
         ids,
     )
     bots = _for_bots(
         product,
-        "SELECT id, capital, cash_balance, realized_pnl, total_fees, total_trades FROM bots_bot WHERE id IN ({})",
+        "SELECT id, capital, cash_balance, realized_pnl, total_fees, total_trades, symbol, quote_currency "
+        "FROM bots_bot WHERE id IN ({})",
         ids,
     )
     positions = _for_bots(product, "SELECT bot_id, quantity FROM bots_position WHERE bot_id IN ({})", ids)
 
-    client_ids = [row[2] for row in orders]
     filled_by_order: dict[int, Decimal] = {}
     fills_by_order: dict[int, int] = {}
     for _id, _bot, order_id, _fill, _side, quantity, *_ in trades:
@@ -300,7 +355,7 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
     lost_fills = 0  # an order whose recorded fills do not add up to its filled quantity
     stuck = 0
     now = datetime.now(UTC)
-    for order_id, _bot, _cid, status, quantity, filled, created_at in orders:
+    for order_id, _bot, _cid, status, quantity, filled, created_at, _error in orders:
         if not _close(filled_by_order.get(order_id, Decimal(0)), _dec(filled)):
             lost_fills += 1
         if status == "filled" and not _close(_dec(filled), _dec(quantity)):
@@ -308,24 +363,25 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
         if status in OPEN_STATUSES and now - _when(created_at) > timedelta(seconds=stuck_after):
             stuck += 1
 
-    fill_keys = [(row[1], row[3]) for row in trades]
     mismatched: list[str] = []
     by_bot: dict[int, list] = {bot_id: [] for bot_id in ids}
     for row in trades:
         by_bot[row[1]].append(row)
     position_qty = {bot_id: _dec(quantity) for bot_id, quantity in positions}
-    for bot_id, capital, cash, realized, fees, total in bots:
+    for bot_id, capital, cash, realized, fees, total, symbol, quote in bots:
+        base = symbol.split("/", 1)[0]
         rows = by_bot[bot_id]
         cash_recount = _dec(capital)
         qty = Decimal(0)
-        for _id, _bot, _order, _fill, side, quantity, price, fee_quote, _pnl in rows:
-            notional = _dec(quantity) * _dec(price)
+        for row in rows:
+            side, quantity, price, fee, currency = row[4], _dec(row[5]), _dec(row[6]), _dec(row[9]), row[10]
+            from_position, from_cash = _fee_split(fee, currency, base, quote)
             if side == "buy":
-                cash_recount -= notional + _dec(fee_quote)
-                qty += _dec(quantity)
+                cash_recount -= quantity * price + from_cash
+                qty += quantity - from_position
             else:
-                cash_recount += notional - _dec(fee_quote)
-                qty -= _dec(quantity)
+                cash_recount += quantity * price - from_cash
+                qty -= quantity + from_position
         checks = [
             total == len(rows),
             _close(_dec(realized), sum((_dec(r[8]) for r in rows), Decimal(0))),
@@ -336,16 +392,69 @@ def check_books(fleet: Fleet, *, stuck_after: float = 15.0) -> dict:
         names = ("total_trades", "realized_pnl", "total_fees", "cash_balance", "position")
         mismatched.extend(f"bot {bot_id}: {name}" for name, ok in zip(names, checks, strict=True) if not ok)
 
-    return {
+    figures = {
         "orders": len(orders),
         "trades": len(trades),
-        "duplicate_client_order_ids": len(client_ids) - len(set(client_ids)),
-        "duplicate_fills": len(fill_keys) - len(set(fill_keys)),
         "orders_with_several_fills": sum(1 for n in fills_by_order.values() if n > 1),
         "lost_fills": lost_fills,
         "stuck_orders": stuck,
         "recount_mismatches": len(mismatched),
         "mismatched": mismatched,
+    }
+    if venue is not None:
+        figures.update(compare_with_venue(fleet, venue, orders=orders, trades=trades, positions=position_qty))
+    return figures
+
+
+def compare_with_venue(fleet: Fleet, venue, *, orders, trades, positions) -> dict:
+    """The live bots' books against the fake exchange's own record (``venue.orders``/``fills``).
+
+    * ``venue_fills_not_booked``: an execution on the venue with no trade in the books (a lost fill);
+    * ``venue_fills_booked_wrong``: booked, but not at the venue's quantity, price or fee;
+    * ``booked_fills_not_on_venue``: a live trade the venue never executed;
+    * ``venue_orders_without_intent``: an order on the venue the books never decided;
+    * ``sent_orders_declared_unsent``: an order the books closed as never received although the
+      venue has it — the bot then trades again: a double order;
+    * ``venue_position_mismatches``: a bot's position differs from what its fills left in the account.
+    """
+    live = set(fleet.live_bot_ids)
+    prefixes = tuple(f"bf-{bot_id}-" for bot_id in live)
+    book_orders = {row[2]: row for row in orders if row[1] in live}
+    live_trades = {row[3]: row for row in trades if row[1] in live}
+    venue_fills = [f for f in list(venue.fills) if f.client_id.startswith(prefixes)]
+    venue_orders = {cid: o for cid, o in list(venue.orders.items()) if cid.startswith(prefixes)}
+    not_booked = booked_wrong = 0
+    held: dict[int, Decimal] = dict.fromkeys(live, Decimal(0))
+    for fill in venue_fills:
+        row = live_trades.get(f"{fill.client_id}#{fill.trade_id}")
+        bot_id = int(fill.client_id.split("-")[1])
+        base = fill.symbol.split("/")[0]
+        fee_base = fill.fee if fill.fee_asset == base else Decimal(0)
+        held[bot_id] += fill.quantity - fee_base if fill.side == "buy" else -(fill.quantity + fee_base)
+        if row is None:
+            not_booked += 1
+        elif (_dec(row[5]), _dec(row[6]), _dec(row[9]), row[10]) != (
+            fill.quantity,
+            fill.price,
+            fill.fee,
+            fill.fee_asset,
+        ):
+            booked_wrong += 1
+    venue_fill_ids = {f"{f.client_id}#{f.trade_id}" for f in venue_fills}
+    declared_unsent = [
+        cid
+        for cid, row in book_orders.items()
+        if cid in venue_orders and row[3] == "canceled" and "never" in (row[7] or "")
+    ]
+    return {
+        "venue_orders": len(venue_orders),
+        "venue_fills": len(venue_fills),
+        "venue_fills_not_booked": not_booked,
+        "venue_fills_booked_wrong": booked_wrong,
+        "booked_fills_not_on_venue": len(set(live_trades) - venue_fill_ids),
+        "venue_orders_without_intent": len(set(venue_orders) - set(book_orders)),
+        "sent_orders_declared_unsent": len(declared_unsent),
+        "venue_position_mismatches": sum(1 for b in live if not _close(held[b], positions.get(b, Decimal(0)))),
     }
 
 
@@ -353,7 +462,18 @@ def assert_books_clean(figures: dict) -> None:
     bad = {
         k: v
         for k, v in figures.items()
-        if k in ("duplicate_client_order_ids", "duplicate_fills", "lost_fills", "stuck_orders", "recount_mismatches")
+        if k
+        in (
+            "lost_fills",
+            "stuck_orders",
+            "recount_mismatches",
+            "venue_fills_not_booked",
+            "venue_fills_booked_wrong",
+            "booked_fills_not_on_venue",
+            "venue_orders_without_intent",
+            "sent_orders_declared_unsent",
+            "venue_position_mismatches",
+        )
         and v
     }
     assert not bad, f"books broken: {figures}"

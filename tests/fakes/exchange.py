@@ -1,15 +1,24 @@
-"""A local fake exchange: enough of Binance spot's REST API and of Angel One's SmartAPI.
+"""A local fake exchange: enough of Binance spot's, Kraken's and Bybit's REST APIs (as
+ccxt speaks them) and of Angel One's SmartAPI.
 
 An HTTP server in a thread on a free port. Every exchange test talks to it (never to the
 internet). It checks keys for real — Binance requests must carry the right
-``X-MBX-APIKEY`` and a valid HMAC-SHA256 signature made with the right secret; Angel One
-logins need the right private key, client code, PIN and a current TOTP — and it can be
-told to reject every key (``reject_keys``) or answer late (``delay`` seconds).
+``X-MBX-APIKEY`` and a valid HMAC-SHA256 signature made with the right secret (Kraken and
+Bybit: their own signatures, :mod:`tests.fakes.venues`); Angel One logins need the right
+private key, client code, PIN and a current TOTP — and it can be told to reject every key
+(``reject_keys``) or answer late (``delay`` seconds).
 
-Binance: ``GET /api/v3/exchangeInfo``, ``/api/v3/account``, ``/api/v3/order``
-(by ``origClientOrderId``), ``/api/v3/klines``, ``/api/v3/ticker/24hr``; ``POST /api/v3/order``.
-Angel One: login, ``getRMS``, ``placeOrder``, ``getOrderBook``, ``getLtpData``,
-``getCandleData`` and the instrument master JSON.
+The crypto venues share one account (:class:`~tests.fakes.ledger.Ledger`): its orders by
+client order id (``orders``), every execution (``fills``: the venue's record a test
+compares the books with), balances that refuse an order larger than what is held, fees
+(``fee_rate``, ``fee_mode``) and partial fills (``plan``, ``fill_next``).
+
+Binance: ``GET /api/v3/exchangeInfo``, ``/api/v3/account``, ``/api/v3/order`` (by
+``origClientOrderId`` or ``orderId``; no fee, as on Binance), ``/api/v3/myTrades`` (by
+``orderId``, each trade with its commission), ``/api/v3/klines``, ``/api/v3/ticker/24hr``;
+``POST /api/v3/order``.
+Angel One: login, ``getRMS``, ``placeOrder``, ``getOrderBook`` (today's orders only, as
+on Angel One), ``getLtpData``, ``getCandleData`` and the instrument master JSON.
 """
 
 from __future__ import annotations
@@ -21,11 +30,15 @@ import json
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
+
+from tests.fakes import venues
+from tests.fakes.ledger import Ledger, Refused, VenueOrder
 
 BINANCE_KEY = "fakeBinanceApiKey0000000000000000000000000000001"
 BINANCE_SECRET = "fakeBinanceSecret000000000000000000000000000000001"
@@ -34,7 +47,8 @@ ANGEL_CLIENT = "F12345"
 ANGEL_PIN = "4321"
 ANGEL_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
-PRICES = {"BTCUSDT": Decimal("50000.00"), "ETHUSDT": Decimal("3000.00")}
+BINANCE_SYMBOLS = {"BTCUSDT": "BTC/USDT", "ETHUSDT": "ETH/USDT", "BNBUSDT": "BNB/USDT"}
+BINANCE_STATUS = {"open": "NEW", "closed": "FILLED", "canceled": "CANCELED"}
 ANGEL_INSTRUMENTS = [
     {
         "token": "3045",
@@ -67,6 +81,8 @@ class FakeExchange:
         self.reject_keys = False
         # The keys this fake accepts (tests may swap in their own, e.g. a canary).
         self.binance_key, self.binance_secret = BINANCE_KEY, BINANCE_SECRET
+        self.kraken_key, self.kraken_secret = venues.KRAKEN_KEY, venues.KRAKEN_SECRET
+        self.bybit_key, self.bybit_secret = venues.BYBIT_KEY, venues.BYBIT_SECRET
         self.angel_key, self.angel_client, self.angel_pin, self.angel_totp = (
             ANGEL_KEY,
             ANGEL_CLIENT,
@@ -75,10 +91,10 @@ class FakeExchange:
         )
         self.delay = 0.0
         self.requests: list[tuple[str, str]] = []
-        self.orders: dict[str, dict] = {}  # binance, by clientOrderId
+        self.ledger = Ledger()
         self.angel_orders: list[dict] = []
-        self.balances = {"BTC": ("0.50000000", "0.00000000"), "USDT": ("10000.00000000", "0.00000000")}
         self.angel_sessions: set[str] = set()
+        self.angel_html_errors = False  # placeOrder answers a gateway's HTML page (after placing)
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -103,8 +119,32 @@ class FakeExchange:
         self.angel_sessions.clear()
 
     def next_id(self) -> int:
-        with self._lock:
-            return next(self._ids)
+        return self.ledger.next_id()
+
+    # -- the venue's record ------------------------------------------------------------
+    @property
+    def orders(self) -> dict[str, VenueOrder]:
+        return self.ledger.orders
+
+    @property
+    def fills(self):
+        return self.ledger.fills
+
+    @property
+    def balances(self) -> dict[str, Decimal]:
+        return self.ledger.balances
+
+    def set_fees(self, rate: str, mode: str = "received") -> None:
+        self.ledger.fee_rate, self.ledger.fee_mode = Decimal(rate), mode
+
+    def set_plan(self, chunks: list[tuple[str, str | None]] | None) -> None:
+        """The next orders fill in these chunks (fraction, price or None for the market)."""
+        self.ledger.plan = (
+            None if chunks is None else [(Decimal(f), None if p is None else Decimal(p)) for f, p in chunks]
+        )
+
+    def fill_next(self, client_order_id: str):
+        return self.ledger.fill_next(client_order_id)
 
 
 def _handler(fake: FakeExchange):
@@ -124,6 +164,14 @@ def _handler(fake: FakeExchange):
             self.end_headers()
             self.wfile.write(data)
 
+        def _reply_html(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
@@ -134,6 +182,10 @@ def _handler(fake: FakeExchange):
             try:
                 if split.path.startswith("/api/v3/"):
                     self._binance(method, split.path[len("/api/v3/") :], split.query, body)
+                elif split.path.startswith("/0/"):
+                    venues.kraken(self, fake, method, split.path, split.query, body)
+                elif split.path.startswith("/v5/"):
+                    venues.bybit(self, fake, method, split.path, split.query, body)
                 elif split.path.startswith(("/rest/", "/OpenAPI_File/")):
                     self._angel(method, split.path, body)
                 else:
@@ -166,13 +218,13 @@ def _handler(fake: FakeExchange):
             if path == "exchangeInfo":
                 return self._reply(200, _exchange_info())
             if path == "klines":
-                return self._reply(200, _klines(params))
+                return self._reply(200, _klines(fake, params))
             if path == "ticker/24hr":
-                return self._reply(200, _ticker(params.get("symbol", "BTCUSDT")))
-            if path in ("account", "order") and not self._signed_ok(query, body):
+                return self._reply(200, _ticker(fake, params.get("symbol", "BTCUSDT")))
+            if path in ("account", "order", "myTrades") and not self._signed_ok(query, body):
                 return self._reply(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
             if path == "account":
-                balances = [{"asset": a, "free": f, "locked": locked} for a, (f, locked) in fake.balances.items()]
+                balances = [{"asset": a, "free": f"{v:f}", "locked": "0"} for a, v in fake.balances.items()]
                 return self._reply(
                     200,
                     {
@@ -186,41 +238,53 @@ def _handler(fake: FakeExchange):
             if path == "order" and method == "POST":
                 return self._binance_place(params)
             if path == "order" and method == "GET":
-                order = fake.orders.get(params.get("origClientOrderId", ""))
-                if order is None:
+                if "origClientOrderId" in params:
+                    order = fake.orders.get(params["origClientOrderId"])
+                else:
+                    order = fake.ledger.by_id(params.get("orderId", ""))
+                if order is None or BINANCE_SYMBOLS.get(params.get("symbol")) != order.symbol:
                     return self._reply(400, {"code": -2013, "msg": "Order does not exist."})
-                return self._reply(200, order)
+                return self._reply(200, _binance_order(order))
+            if path == "myTrades":
+                symbol = BINANCE_SYMBOLS.get(params.get("symbol"))
+                rows = [
+                    _binance_trade(f)
+                    for f in list(fake.fills)
+                    if f.symbol == symbol and ("orderId" not in params or f.order_id == params["orderId"])
+                ]
+                return self._reply(200, rows)
             return self._reply(404, {"code": -1100, "msg": "Unknown path."})
 
         def _binance_place(self, params: dict) -> None:
-            symbol = params.get("symbol", "")
-            if symbol not in PRICES:
+            symbol = BINANCE_SYMBOLS.get(params.get("symbol", ""))
+            if symbol is None:
                 return self._reply(400, {"code": -1121, "msg": "Invalid symbol."})
             cid = params.get("newClientOrderId") or f"x-{uuid.uuid4().hex[:16]}"
-            if cid in fake.orders:
-                return self._reply(400, {"code": -2010, "msg": "Duplicate order sent."})
-            qty = Decimal(params.get("quantity", "0"))
-            price = PRICES[symbol]
-            order = {
-                "symbol": symbol,
-                "orderId": fake.next_id(),
-                "orderListId": -1,
-                "clientOrderId": cid,
-                "transactTime": _now_ms(),
-                "price": "0.00000000",
-                "origQty": str(qty),
-                "executedQty": str(qty),
-                "cummulativeQuoteQty": str(qty * price),
-                "status": "FILLED",
-                "timeInForce": "GTC",
-                "type": params.get("type", "MARKET"),
-                "side": params.get("side", "BUY"),
-                "fills": [{"price": str(price), "qty": str(qty), "commission": "0", "commissionAsset": "BNB"}],
-                "time": _now_ms(),
-                "updateTime": _now_ms(),
-            }
-            fake.orders[cid] = order
-            return self._reply(200, order)
+            try:
+                order = fake.ledger.place(
+                    venue="binance",
+                    symbol=symbol,
+                    side=params.get("side", "BUY").lower(),
+                    amount=Decimal(params.get("quantity", "0")),
+                    client_id=cid,
+                    type=params.get("type", "MARKET").lower(),
+                )
+            except Refused as exc:
+                code = {"duplicate": -2010, "funds": -2010, "amount": -1013}.get(exc.code, -1121)
+                return self._reply(400, {"code": code, "msg": str(exc)})
+            body = _binance_order(order)
+            body["transactTime"] = order.created_ms
+            body["fills"] = [
+                {
+                    "price": f"{f.price:f}",
+                    "qty": f"{f.quantity:f}",
+                    "commission": f"{f.fee:f}",
+                    "commissionAsset": f.fee_asset,
+                    "tradeId": int(f.trade_id),
+                }
+                for f in order.fills
+            ]
+            return self._reply(200, body)
 
         # -- Angel One SmartAPI ----------------------------------------------------------
         def _angel_fail(self, message: str, code: str) -> None:
@@ -271,13 +335,32 @@ def _handler(fake: FakeExchange):
                     "status": "complete",
                     "orderstatus": "complete",
                     "text": "",
+                    "updatetime": (datetime.now(UTC) + IST).strftime("%d-%b-%Y %H:%M:%S"),
                 }
                 fake.angel_orders.append(order)
+                if fake.angel_html_errors:  # the order is placed, the answer lost behind a gateway
+                    return self._reply_html(200, "<html><body>Service temporarily unavailable</body></html>")
                 return self._angel_ok(
                     {"script": order["tradingsymbol"], "orderid": order["orderid"], "uniqueorderid": uuid.uuid4().hex}
                 )
             if path.endswith("/getOrderBook"):
-                return self._angel_ok(list(fake.angel_orders) or None)
+                today = (datetime.now(UTC) + IST).strftime("%d-%b-%Y")
+                book = [o for o in fake.angel_orders if o["updatetime"].startswith(today)]
+                return self._angel_ok(book or None)
+            if path.endswith("/estimateCharges"):
+                rows = data.get("orders") or []
+                charges = [
+                    {
+                        "total_charges": float(_angel_charges(Decimal(o["quantity"]) * Decimal(o["price"]))),
+                        "trade_value": float(Decimal(o["quantity"]) * Decimal(o["price"])),
+                    }
+                    for o in rows
+                ]
+                total = sum((Decimal(str(c["total_charges"])) for c in charges), Decimal(0))
+                value = sum((Decimal(str(c["trade_value"])) for c in charges), Decimal(0))
+                return self._angel_ok(
+                    {"summary": {"total_charges": float(total), "trade_value": float(value)}, "charges": charges}
+                )
             if path.endswith("/getLtpData"):
                 token = data.get("symboltoken")
                 ltp = ANGEL_LTP.get(token)
@@ -307,9 +390,66 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+IST = timedelta(hours=5, minutes=30)
+
+
+def _angel_charges(trade_value: Decimal) -> Decimal:
+    """Delivery: no brokerage; STT 0.1 %, exchange 0.00297 %, stamp 0.015 %, GST 18 % of exchange."""
+    exchange = trade_value * Decimal("0.0000297")
+    total = trade_value * Decimal("0.001") + exchange + trade_value * Decimal("0.00015") + exchange * Decimal("0.18")
+    return total.quantize(Decimal("0.01"))
+
+
+def _binance_id(symbol: str) -> str:
+    return symbol.replace("/", "")
+
+
+def _binance_order(order: VenueOrder) -> dict:
+    status = BINANCE_STATUS[order.status]
+    if status == "NEW" and order.fills:
+        status = "PARTIALLY_FILLED"
+    return {
+        "symbol": _binance_id(order.symbol),
+        "orderId": int(order.id),
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
+        "price": "0.00000000",
+        "origQty": f"{order.amount:f}",
+        "executedQty": f"{order.filled:f}",
+        "cummulativeQuoteQty": f"{order.cost:f}",
+        "status": status,
+        "timeInForce": "GTC",
+        "type": order.type.upper(),
+        "side": order.side.upper(),
+        "time": order.created_ms,
+        "updateTime": order.updated_ms,
+        "isWorking": True,
+        "origQuoteOrderQty": "0.00000000",
+    }
+
+
+def _binance_trade(fill) -> dict:
+    return {
+        "symbol": _binance_id(fill.symbol),
+        "id": int(fill.trade_id),
+        "orderId": int(fill.order_id),
+        "orderListId": -1,
+        "price": f"{fill.price:f}",
+        "qty": f"{fill.quantity:f}",
+        "quoteQty": f"{fill.quantity * fill.price:f}",
+        "commission": f"{fill.fee:f}",
+        "commissionAsset": fill.fee_asset,
+        "time": fill.ts_ms,
+        "isBuyer": fill.side == "buy",
+        "isMaker": False,
+        "isBestMatch": True,
+    }
+
+
 def _exchange_info() -> dict:
     symbols = []
-    for symbol, base in (("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")):
+    for symbol, unified in BINANCE_SYMBOLS.items():
+        base = unified.split("/")[0]
         symbols.append(
             {
                 "symbol": symbol,
@@ -334,8 +474,13 @@ def _exchange_info() -> dict:
     return {"timezone": "UTC", "serverTime": _now_ms(), "rateLimits": [], "exchangeFilters": [], "symbols": symbols}
 
 
-def _klines(params: dict) -> list:
-    price = float(PRICES.get(params.get("symbol", "BTCUSDT"), Decimal(100)))
+def price_of(fake: FakeExchange, symbol: str) -> Decimal:
+    """The venue's price of a unified symbol (100 for one it does not list)."""
+    return fake.ledger.prices.get(symbol, Decimal(100))
+
+
+def _klines(fake: FakeExchange, params: dict) -> list:
+    price = float(price_of(fake, BINANCE_SYMBOLS.get(params.get("symbol", "BTCUSDT"), "")))
     limit = int(params.get("limit") or 5)
     start = (_now_ms() // 60000 - limit) * 60000
     return [
@@ -344,7 +489,7 @@ def _klines(params: dict) -> list:
             f"{price:.2f}",
             f"{price + 10:.2f}",
             f"{price - 10:.2f}",
-            f"{price + i:.2f}",
+            f"{price:.2f}",  # flat: the engine's price is the venue's fill price
             "1.5",
             start + i * 60000 + 59999,
             "75000",
@@ -357,8 +502,8 @@ def _klines(params: dict) -> list:
     ]
 
 
-def _ticker(symbol: str) -> dict:
-    price = PRICES.get(symbol, Decimal(100))
+def _ticker(fake: FakeExchange, symbol: str) -> dict:
+    price = price_of(fake, BINANCE_SYMBOLS.get(symbol, ""))
     return {
         "symbol": symbol,
         "lastPrice": str(price),

@@ -2,8 +2,8 @@
 
     from tests.fakes.fixtures import fake_exchange, unreachable_venues  # noqa: F401
 
-``fake_exchange`` starts a :class:`~tests.fakes.exchange.FakeExchange`, points ``binance``
-and ``angelone`` at it (``VENUE_URLS``), shortens venue timeouts to 2 s and empties the
+``fake_exchange`` starts a :class:`~tests.fakes.exchange.FakeExchange`, points ``binance``,
+``kraken``, ``bybit`` and ``angelone`` at it (``VENUE_URLS``), shortens venue timeouts to 2 s and empties the
 provider client cache before and after. ``unreachable_venues`` points both at a closed
 port instead.
 """
@@ -23,11 +23,14 @@ from tests.fakes.exchange import (
     BINANCE_SECRET,
     FakeExchange,
 )
+from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRET
 
 FAKE_TIMEOUT = 2.0
 
 # Payloads a test can post to keys/save or keys/test as they are.
 BINANCE_KEYS = {"provider": "binance", "api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET}
+KRAKEN_KEYS = {"provider": "kraken", "api_key": KRAKEN_KEY, "api_secret": KRAKEN_SECRET}
+BYBIT_KEYS = {"provider": "bybit", "api_key": BYBIT_KEY, "api_secret": BYBIT_SECRET}
 ANGEL_KEYS = {
     "provider": "angelone",
     "api_key": ANGEL_KEY,
@@ -40,7 +43,7 @@ ANGEL_KEYS = {
 def _point_venues_at(settings, base: str) -> None:
     from credentials import providers
 
-    settings.VENUE_URLS = {"binance": base, "angelone": base}
+    settings.VENUE_URLS = {"binance": base, "angelone": base, "kraken": base, "bybit": base}
     settings.VENUE_TIMEOUT_SECONDS = FAKE_TIMEOUT
     settings.KEYS_TEST_TIMEOUT_SECONDS = FAKE_TIMEOUT
     providers.reset_clients()
