@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
+from accounts.api.renderers import Unserializable
 from accounts.authentication import authenticate_raw_token
 from realtime import registry
 from realtime.models import Event, RelayState
@@ -85,24 +86,36 @@ def replay_page(audience: Audience, *, after: int, limit: int, skip: tuple[int, 
     committed before its event is sent, so the table is always ahead of the live stream.
     ``skip=(lo, hi)`` leaves out ``lo < seq <= hi`` (what this connection already sent).
     """
-    query = Event.objects.filter(audience.filter(), seq__gt=after)
+    query = Event.objects.filter(audience.filter(), failed_at__isnull=True)
     if skip is not None and skip[1] > skip[0]:
         query = query.exclude(seq__gt=skip[0], seq__lte=skip[1])
-    rows = query.order_by("seq").values("seq", "type", "payload", "message", "created_at")[:limit]
-    return [
-        {
-            "seq": row["seq"],
-            "category": category_of(row["type"]),
-            "text": event_json(
-                type=row["type"],
-                seq=row["seq"],
-                payload=row["payload"],
-                message=row["message"],
-                created_at=row["created_at"],
-            ),
-        }
-        for row in rows
-    ]
+    page: list[dict] = []
+    # A row that cannot be encoded is left out (the relay records it as failed and never
+    # sends it live either); the page is filled past it, since callers take a short page
+    # for the end of the table.
+    while len(page) < limit:
+        wanted = limit - len(page)
+        rows = list(
+            query.filter(seq__gt=after)
+            .order_by("seq")
+            .values("seq", "type", "payload", "message", "created_at")[:wanted]
+        )
+        for row in rows:
+            try:
+                text = event_json(
+                    type=row["type"],
+                    seq=row["seq"],
+                    payload=row["payload"],
+                    message=row["message"],
+                    created_at=row["created_at"],
+                )
+            except Unserializable:
+                continue
+            page.append({"seq": row["seq"], "category": category_of(row["type"]), "text": text})
+        if len(rows) < wanted:
+            break
+        after = rows[-1]["seq"]
+    return page
 
 
 def may_follow_bot(identity: Identity, bot_id: int) -> bool:
