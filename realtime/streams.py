@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
+from accounts.api.limits import MAX_ID
 from accounts.api.renderers import Unserializable
 from accounts.authentication import authenticate_raw_token
 from realtime import registry
@@ -170,11 +171,12 @@ def bearer_token(scope: dict) -> str | None:
 
 
 def parse_seq(value) -> int | None:
-    """A client's ``last_seq``/``Last-Event-ID``: a non-negative integer, else None."""
+    """A client's ``last_seq``/``Last-Event-ID``/``bot_id``: an integer a 64-bit column can
+    hold (``0 … MAX_ID``), else None. A larger one cannot even be bound to a query."""
     if isinstance(value, bool):
         return None
     try:
         seq = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return None
-    return seq if seq >= 0 else None
+    return seq if 0 <= seq <= MAX_ID else None
