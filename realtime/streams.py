@@ -36,7 +36,13 @@ class Identity:
 
 
 class AuthError(Exception):
-    pass
+    """Why a stream's token was refused; ``status``/``code`` are what HTTP answers (SSE):
+    401 for a bad token, 403 ``ACCOUNT_DISABLED`` for an account staff disabled."""
+
+    def __init__(self, message: str, *, status: int = 401, code: str = "AUTHENTICATION_FAILED"):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 def authenticate(raw_token: str) -> Identity:
@@ -44,6 +50,8 @@ def authenticate(raw_token: str) -> Identity:
     try:
         user, _token = authenticate_raw_token(raw_token)
     except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
+        if exc.status_code == 403:
+            raise AuthError(str(exc.detail), status=403, code=getattr(exc, "error_code", "PERMISSION_DENIED")) from exc
         raise AuthError(str(exc.detail)) from exc
     return Identity(user_id=user.pk, is_staff=user.is_staff, baseline=current_seq())
 

@@ -181,3 +181,18 @@ async def test_overview_at_start_and_after_a_bot_event(relay, owner, owner_token
     assert first["data"]["total_bots"] == 2
     assert calls == [owner.pk, owner.pk]
     await stream.close()
+
+
+async def test_a_disabled_account_is_403_account_disabled(relay, owner, owner_token):
+    """API.md: an account disabled by staff is a 403 with code ACCOUNT_DISABLED, not a 401."""
+    from asgiref.sync import sync_to_async
+
+    from accounts.models import User
+
+    await sync_to_async(User.objects.filter(pk=owner.pk).update)(is_active=False)
+
+    stream = await SSE(f"/api/realtime/events?token={owner_token}").start()
+
+    assert stream.status == 403
+    error = json.loads(await stream.body())["error"]
+    assert error["code"] == "ACCOUNT_DISABLED"
