@@ -217,7 +217,7 @@ class AdminUsersView(StaffView):
 
 
 class AdminUserView(StaffView):
-    extra_error_statuses = {"PUT": ["409"], "DELETE": ["409"]}
+    extra_error_statuses = {"PUT": ["409"], "PATCH": ["409"], "DELETE": ["409"]}
 
     @extend_schema(
         request=UserUpdateSerializer,

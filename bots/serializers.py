@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.api.limits import MAX_ID
+from accounts.api.query import QuerySerializer
 from bots import lifecycle
 from bots.models import Bot, Order, Position, Trade
 from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
@@ -105,11 +106,20 @@ class BotWriteSerializer(serializers.Serializer):
         return data
 
 
+class ActionSerializer(serializers.Serializer):
+    """The body of ``start`` and ``resume`` (no fields; unknown ones are ignored). Read even
+    so: a malformed body is a 400 on every write endpoint, never a 200 (API.md)."""
+
+
+class PauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=True)
+
+
 class StopSerializer(serializers.Serializer):
     close_positions = serializers.BooleanField(required=False, default=False)
 
 
-class TradeFilterSerializer(serializers.Serializer):
+class TradeFilterSerializer(QuerySerializer):
     bot_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     symbol = serializers.CharField(required=False, max_length=64)
     side = serializers.ChoiceField(choices=Order.Side.values, required=False)
@@ -117,12 +127,12 @@ class TradeFilterSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
 
 
-class CandleQuerySerializer(serializers.Serializer):
+class CandleQuerySerializer(QuerySerializer):
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
 
 
-class PlatformQuerySerializer(serializers.Serializer):
+class PlatformQuerySerializer(QuerySerializer):
     mode = serializers.ChoiceField(choices=Bot.Mode.values, required=False)
 
 

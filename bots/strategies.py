@@ -9,6 +9,7 @@ small list of cross-field rules per strategy that JSON Schema cannot say plainly
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -84,6 +85,9 @@ def _schema(properties: dict, required: list[str] | None = None) -> dict:
 
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
+# The largest price a strategy accepts: every number param declares a bound, so nothing
+# stored can outgrow what JSON columns and encoders keep exactly (a 64-bit integer).
+MAX_PRICE = 10**15
 
 STRATEGIES: dict[str, Strategy] = {
     s.id: s
@@ -124,8 +128,8 @@ STRATEGIES: dict[str, Strategy] = {
             description="Buys at evenly spaced levels between lower and upper and sells one level higher.",
             schema=_schema(
                 {
-                    "lower": {**_NUM, "exclusiveMinimum": 0, "title": "Lower price"},
-                    "upper": {**_NUM, "exclusiveMinimum": 0, "title": "Upper price"},
+                    "lower": {**_NUM, "exclusiveMinimum": 0, "maximum": MAX_PRICE, "title": "Lower price"},
+                    "upper": {**_NUM, "exclusiveMinimum": 0, "maximum": MAX_PRICE, "title": "Upper price"},
                     "levels": {**_INT, "minimum": 2, "maximum": 200, "default": 10},
                 },
                 required=["lower", "upper"],
@@ -159,10 +163,22 @@ def get_strategy(strategy_id: str) -> Strategy:
         raise ParamsError({"strategy": f"unknown strategy {strategy_id!r}; one of {', '.join(STRATEGIES)}"}) from None
 
 
+class _NotFinite(ValueError):
+    pass
+
+
 def _plain(value):
-    """Decimals (form or JSON input parsed with Decimal) validate as numbers."""
+    """Decimals (form or JSON input parsed with Decimal) validate as numbers.
+
+    NaN and ±Infinity are refused here: JSON Schema's bounds compare false against NaN
+    (so it would pass them), and no JSON column or encoder can keep either.
+    """
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _NotFinite
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotFinite
     return value
 
 
@@ -177,8 +193,16 @@ def validate_params(strategy_id: str, params: dict | None) -> dict:
         params = {}
     if not isinstance(params, dict):
         raise ParamsError({"params": "must be an object"})
-    merged = {**strategy.defaults, **{key: _plain(value) for key, value in params.items()}}
     errors: dict[str, str] = {}
+    plain = {}
+    for key, value in params.items():
+        try:
+            plain[key] = _plain(value)
+        except _NotFinite:
+            errors[str(key)] = "must be a finite number"
+    if errors:
+        raise ParamsError(errors)
+    merged = {**strategy.defaults, **plain}
     for error in sorted(_validators[strategy_id].iter_errors(merged), key=lambda e: list(e.path)):
         key = str(error.path[0]) if error.path else "params"
         if error.validator == "required":

@@ -14,10 +14,12 @@ from accounts.api.responses import success
 from bots import analytics, market_data, selectors, services, strategies, venues
 from bots.lifecycle import Action
 from bots.serializers import (
+    ActionSerializer,
     BotDocSerializer,
     BotEnvelopeSerializer,
     BotWriteSerializer,
     CandleQuerySerializer,
+    PauseSerializer,
     PerformanceSerializer,
     PlatformQuerySerializer,
     StopSerializer,
@@ -175,18 +177,21 @@ class BotDetailView(APIView):
         return success(message=f"Bot '{bot.name}' deleted", id=bot_id)
 
 
+_ACTION_BODIES = {Action.STOP: StopSerializer, Action.PAUSE: PauseSerializer}
+
+
 class BotActionView(APIView):
     bot_action: Action = Action.START
     extra_error_statuses = ["409", "423"]
 
-    @extend_schema(request=StopSerializer, responses={200: BotEnvelopeSerializer}, tags=["bots"])
+    def get_serializer_class(self):  # the request body the schema documents for this action
+        return _ACTION_BODIES.get(self.bot_action, ActionSerializer)
+
+    @extend_schema(responses={200: BotEnvelopeSerializer}, tags=["bots"])
     def post(self, request, bot_id: int):
-        close = _valid(StopSerializer, request.data)["close_positions"] if self.bot_action == Action.STOP else False
-        reason = (
-            str(request.data.get("reason", ""))[:300]
-            if self.bot_action == Action.PAUSE and hasattr(request.data, "get")
-            else ""
-        )
+        body = _valid(self.get_serializer_class(), request.data)
+        close = body.get("close_positions", False)
+        reason = body.get("reason", "")[:300]
         bot, message = services.bot_transition(
             bot_id=bot_id,
             action=self.bot_action,
@@ -366,6 +371,7 @@ class FleetActionView(APIView):
         },
     )
     def post(self, request):
+        _valid(ActionSerializer, request.data)  # a malformed body is a 400, not ignored
         result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
         word = "started" if self.bot_action == Action.START else "stopped"
         return success(status=word, bots=result["done"], skipped=result["skipped"])

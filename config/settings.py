@@ -433,7 +433,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "accounts.api.parsers.JSONParser",  # numbers keep their digits for decimal fields
+        "accounts.api.parsers.JSONParser",  # exact numbers; hostile bodies are 400s
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -526,6 +526,10 @@ REALTIME_WS_PING_SECONDS = env.float("REALTIME_WS_PING_SECONDS", default=30.0)
 REALTIME_WS_AUTH_TIMEOUT = env.float("REALTIME_WS_AUTH_TIMEOUT", default=5.0)
 # Messages queued for one WebSocket client; a client that lets more pile up is closed (1013).
 REALTIME_WS_SEND_QUEUE = env.int("REALTIME_WS_SEND_QUEUE", default=1000)
+# Open WebSockets per user, counted in the shared cache across every ASGI process (4429 past it).
+REALTIME_MAX_SOCKETS_PER_USER = env.int("REALTIME_MAX_SOCKETS_PER_USER", default=20)
+# resume messages one WebSocket may send per minute; more get an error and cost nothing.
+REALTIME_WS_RESUMES_PER_MINUTE = env.int("REALTIME_WS_RESUMES_PER_MINUTE", default=30)
 REALTIME_SSE_HEARTBEAT_SECONDS = env.float("REALTIME_SSE_HEARTBEAT_SECONDS", default=15.0)
 REALTIME_SSE_OVERVIEW_SECONDS = env.float("REALTIME_SSE_OVERVIEW_SECONDS", default=15.0)
 REALTIME_OVERVIEW_COALESCE_SECONDS = env.float("REALTIME_OVERVIEW_COALESCE_SECONDS", default=1.0)

@@ -6,17 +6,12 @@ scripts send it as ``text/plain``; both are read as JSON when the body is a JSON
 
 from __future__ import annotations
 
-import orjson
 from django.http import QueryDict
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 
-
-def _json_object(body: bytes):
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}).") from exc
+from accounts.api.parsers import JSONParser
+from accounts.api.parsers import loads as _json_object
 
 
 class PlainTextJSONParser(BaseParser):

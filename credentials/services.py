@@ -162,31 +162,39 @@ def credential_profile_update(
 
 @transaction.atomic
 def credential_delete(*, user, credential_id, request: HttpRequest | None = None) -> None:
-    """Delete the user's credential; 409 while something (a running live bot) uses it."""
-    credential = credential_get(user=user, credential_id=credential_id)
-    Credential.objects.select_for_update().filter(pk=credential.pk).first()
-    reason = credential_in_use_reason(credential)
-    if reason:
-        raise Conflict(f"This key set is in use: {reason}.", code="CREDENTIAL_IN_USE")
-    data = _audit_data(credential, credential_id=credential.pk)
-    try:
-        with transaction.atomic():
-            credential.delete()
-            usage_add(user_id=user.pk, credentials=-1)
-    except ProtectedError as exc:
-        raise Conflict(
-            "This key set is still referenced (by a bot); remove that first.", code="CREDENTIAL_IN_USE"
-        ) from exc
-    audit_record(
-        actor=user,
-        action="credential.deleted",
-        target_type="credential",
-        target_id=data["credential_id"],
-        data=data,
-        request=request,
-    )
-    pk = data["credential_id"]
-    transaction.on_commit(lambda: providers.forget_client(pk))
+    """Delete the user's credential; 409 while something (a running live bot) uses it.
+
+    One transaction that locks the row first: two interleaved deletes of the same key set
+    serialize on that lock, and the second finds it gone (404) instead of deleting
+    nothing and still auditing it and decrementing the usage counter.
+    """
+    with transaction.atomic():
+        credential_get(user=user, credential_id=credential_id)  # 404 for a malformed or foreign id
+        credential = Credential.objects.select_for_update().filter(owner=user, pk=int(credential_id)).first()
+        if credential is None:  # deleted by a concurrent request while this one waited
+            credential_get(user=user, credential_id=credential_id)
+        reason = credential_in_use_reason(credential)
+        if reason:
+            raise Conflict(f"This key set is in use: {reason}.", code="CREDENTIAL_IN_USE")
+        data = _audit_data(credential, credential_id=credential.pk)
+        try:
+            with transaction.atomic():
+                credential.delete()
+        except ProtectedError as exc:
+            raise Conflict(
+                "This key set is still referenced (by a bot); remove that first.", code="CREDENTIAL_IN_USE"
+            ) from exc
+        usage_add(user_id=user.pk, credentials=-1)
+        audit_record(
+            actor=user,
+            action="credential.deleted",
+            target_type="credential",
+            target_id=data["credential_id"],
+            data=data,
+            request=request,
+        )
+        pk = data["credential_id"]
+        transaction.on_commit(lambda: providers.forget_client(pk))
 
 
 # ---------------------------------------------------------------------------

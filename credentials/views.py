@@ -50,6 +50,7 @@ class KeySaveView(APIView):
 
 class KeyTestView(APIView):
     parser_classes = KEYS_PARSERS
+    extra_error_statuses = ["404"]  # a credential_id naming no key set of the caller's
     throttle_classes = [UserRateThrottle, ScopedRateThrottle]
     throttle_scope = "keys_test"
 

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from accounts.api.renderers import dumps
 from accounts.tokens import session_group
-from realtime import streams
+from realtime import socket_slots, streams
 from realtime.relay import ensure_embedded_relay
 
 logger = logging.getLogger("botfleet.realtime")
@@ -43,7 +43,9 @@ logger = logging.getLogger("botfleet.realtime")
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_TOO_MANY_SOCKETS = 4429
 _BUFFER_LIMIT = 10_000
+_RESUME_WINDOW = 60.0
 
 
 class EventConsumer(AsyncConsumer):
@@ -64,6 +66,11 @@ class EventConsumer(AsyncConsumer):
         self.tasks: list[asyncio.Task] = []
         self.replay_task: asyncio.Task | None = None
         self.auth_timer: asyncio.Task | None = None
+        self.socket_slot: str | None = None
+        # Resumes while a replay runs collapse into one more replay (the lowest last_seq).
+        self.pending_replay: tuple[int, tuple[int, int] | None, bool] | None = None
+        self.resume_times: list[float] = []
+        self.resume_limited = False
 
     async def dispatch(self, message):
         # AsyncConsumer.dispatch closes stale DB connections (a thread hop) before every
@@ -105,6 +112,14 @@ class EventConsumer(AsyncConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         self.token = token
+        self.socket_slot = await socket_slots.claim(self.identity.user_id, self.channel_name)
+        if self.socket_slot is None:
+            limit = settings.REALTIME_MAX_SOCKETS_PER_USER
+            text = f"At most {limit} open WebSockets per user; close one first."
+            message = {"type": "error", "code": "TOO_MANY_CONNECTIONS", "message": text, "limit": limit}
+            await self.base_send({"type": "websocket.send", "text": dumps(message).decode()})
+            await self._close(CLOSE_TOO_MANY_SOCKETS)
+            return
         self.audience = streams.Audience(user_id=self.identity.user_id)
         self.last_sent = self.sent_from = self.identity.baseline
         self.sessions = session_group(self.identity.user_id)
@@ -119,6 +134,8 @@ class EventConsumer(AsyncConsumer):
 
     async def websocket_disconnect(self, message):
         self.closed = True
+        if self.socket_slot:
+            await socket_slots.release(self.socket_slot, self.channel_name)
         await self._leave(set(self.joined))
         if self.sessions is not None:
             with contextlib.suppress(Exception):  # as in _leave
@@ -212,12 +229,33 @@ class EventConsumer(AsyncConsumer):
         if last_seq is None:
             self._error("VALIDATION_ERROR", "resume needs last_seq, a non-negative integer.")
             return
+        if not self._resume_allowed():
+            return
         if last_seq < await database_sync_to_async(streams.purged_through)():
             self._send_json({"type": "resync_required", "last_seq": last_seq, "timestamp": timezone.now()})
             return
         skip = (self.sent_from, self.last_sent)
         self.sent_from = min(self.sent_from, last_seq)
         self._start_replay(after=last_seq, skip=skip, announce=True)
+
+    def _resume_allowed(self) -> bool:
+        """At most ``REALTIME_WS_RESUMES_PER_MINUTE`` resumes per socket: each reads the
+        table, and a client sending thousands would keep the server replaying for seconds.
+        Past the limit a resume costs nothing; the client is told once per window."""
+        now = asyncio.get_running_loop().time()
+        self.resume_times = [t for t in self.resume_times if now - t < _RESUME_WINDOW]
+        limit = settings.REALTIME_WS_RESUMES_PER_MINUTE
+        if len(self.resume_times) >= limit:
+            if not self.resume_limited:
+                self.resume_limited = True
+                retry = int(_RESUME_WINDOW - (now - self.resume_times[0])) + 1
+                self._error(
+                    "RATE_LIMITED", f"At most {limit} resume messages a minute.", retry_after=retry, limit=limit
+                )
+            return False
+        self.resume_limited = False
+        self.resume_times.append(now)
+        return True
 
     async def _subscribe(self, content: dict) -> None:
         if content.get("scope") == "staff":
@@ -271,12 +309,25 @@ class EventConsumer(AsyncConsumer):
             # One replay at a time; the running one reads the table again before it ends.
             self.replay_again = True
             if after < self.last_sent:
-                self.replay_task.add_done_callback(
-                    lambda _t: self._start_replay(after=after, skip=skip, announce=announce)
-                )
+                # Older history asked for meanwhile: one more replay once this one ends, from
+                # the lowest point asked — never one per message (a flood of resumes).
+                pending = self.pending_replay
+                if pending is None:
+                    self.replay_task.add_done_callback(self._run_pending_replay)
+                    self.pending_replay = (after, skip, announce)
+                elif after < pending[0]:
+                    self.pending_replay = (after, skip, announce or pending[2])
+                else:
+                    self.pending_replay = (pending[0], pending[1], announce or pending[2])
             return
         self.replaying = True
         self.replay_task = asyncio.create_task(self._replay(after, skip, announce))
+
+    def _run_pending_replay(self, _task: asyncio.Task) -> None:
+        pending, self.pending_replay = self.pending_replay, None
+        if pending is not None and not self.closed:
+            after, skip, announce = pending
+            self._start_replay(after=after, skip=skip, announce=announce)
 
     async def _replay(self, after: int, skip: tuple[int, int] | None, announce: bool) -> None:
         page_size, replayed = settings.REALTIME_REPLAY_PAGE, 0
@@ -337,6 +388,8 @@ class EventConsumer(AsyncConsumer):
         while not self.closed:
             await asyncio.sleep(settings.REALTIME_WS_PING_SECONDS)
             self._send_json({"type": "ping", "timestamp": timezone.now()})
+            if self.socket_slot:
+                await socket_slots.refresh(self.socket_slot, self.channel_name)
 
     # -- groups ----------------------------------------------------------------------------------
     async def _join(self, groups: set[str]) -> None:

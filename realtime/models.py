@@ -25,6 +25,10 @@ class Event(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set (with ``published_at``) when the relay could not send the event at all: it is
+    # never delivered nor replayed, and staff were told (``event_undeliverable``).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
 
     class Meta:
         indexes = [

@@ -19,6 +19,11 @@ the relay keeps one connection and never hops threads per message):
    ``published_at``. Rows with a ``seq`` but no ``published_at`` (a relay died between
    2 and 4) are sent again, first, by whichever relay holds the lease next; clients
    drop a ``seq`` they already have, so a resend is harmless.
+5. **An event that cannot be sent** (its payload cannot be encoded, or the layer
+   refuses that one message) must not stop every user's stream — the relay publishes in
+   ``seq`` order, so it would meet the same row again after every restart. Such a row is
+   confirmed with ``failed_at`` and the reason, an ``event_undeliverable`` event tells
+   staff (in the same transaction), and the relay goes on with the next event.
 
 The relay wakes on ``NOTIFY botfleet_events`` (PostgreSQL, a dedicated psycopg
 connection), on an in-process nudge (``relay_signal``), or after ``RELAY_POLL_SECONDS``.
@@ -43,7 +48,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Max
 from django.utils import timezone
 
-from realtime import relay_signal
+from realtime import registry, relay_signal
 from realtime.models import Event, RelayState
 from realtime.serialization import groups_for, layer_message
 
@@ -54,6 +59,22 @@ _FIELDS = ("id", "seq", "user_id", "bot_id", "type", "payload", "message", "crea
 
 class LeaseLost(Exception):
     """Another relay holds the lease: stop publishing at once."""
+
+
+class _Unsendable(Exception):
+    """The channel layer refused this one message (not an outage): it never will take it."""
+
+
+# Raised by a layer for the message itself (encoding, size), never for an outage.
+_MESSAGE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
+
+EVENT_UNDELIVERABLE = registry.EventType(
+    "event_undeliverable",
+    registry.ADMIN_UPDATE,
+    "The relay could not send an event (its payload cannot be encoded); it was recorded as failed and skipped.",
+    required={"event_id": int, "event_seq": int, "event_type": str, "error": str},
+    optional={"user_id": int, "bot_id": int},
+)
 
 
 def ensure_state() -> None:
@@ -80,6 +101,7 @@ def relay_status() -> dict:
         "published_total": state.published_total,
         "send_failures": state.send_failures,
         "backlog": Event.objects.filter(published_at__isnull=True).count(),
+        "failed_events": Event.objects.filter(failed_at__isnull=False).count(),
     }
 
 
@@ -167,21 +189,38 @@ class Relay:
             self._wake.clear()
             batch = await self._db(self._claim)
             if batch:
-                await self._send(batch)
-                await self._db(self._confirm, [row["id"] for row in batch])
-                self.published += len(batch)
+                failed = await self._send(batch)
+                await self._db(self._confirm, [row["id"] for row in batch], failed)
+                self.published += len(batch) - len(failed)
                 continue
             if time.monotonic() - self._last_renewal > self.lease_seconds / 3:
                 await self._db(self._renew)
             await self._sleep(self.poll_seconds)
 
-    async def _send(self, batch: list[dict]) -> None:
+    async def _send(self, batch: list[dict]) -> dict[int, str]:
+        """Send the batch in order; returns ``{row id: reason}`` of the rows that cannot be sent."""
+        failed: dict[int, str] = {}
         for row in batch:
-            message = layer_message(row)
-            for group in groups_for(user_id=row["user_id"], bot_id=row["bot_id"]):
-                await self._send_one(group, message)
+            try:
+                message = layer_message(row)
+                for group in groups_for(user_id=row["user_id"], bot_id=row["bot_id"]):
+                    await self._send_one(group, message)
+            # Whatever one row's content makes fail (an encoder's limit, a layer refusing
+            # it) stays that row's problem; outages are retried inside _send_one.
+            except (_Unsendable, *_MESSAGE_ERRORS) as exc:
+                reason = f"{exc.__class__.__name__}: {exc}"[:300]
+                logger.error(
+                    "relay %s: event %s (seq %s, %s) cannot be sent: %s",
+                    self.name,
+                    row["id"],
+                    row["seq"],
+                    row["type"],
+                    reason,
+                )
+                failed[row["id"]] = reason
             # Let consumers on this loop (embedded mode) drain their channels between events.
             await asyncio.sleep(0)
+        return failed
 
     async def _send_one(self, group: str, message: dict) -> None:
         delay = 0.05
@@ -191,6 +230,8 @@ class Relay:
                 return
             except asyncio.CancelledError:
                 raise
+            except _MESSAGE_ERRORS as exc:
+                raise _Unsendable(f"the channel layer refused it ({exc.__class__.__name__}: {exc})") from exc
             except Exception as exc:  # any layer failure (Redis down, a timeout): retry, never skip
                 self._failures_unrecorded += 1
                 if self._failures_unrecorded == 1 or self._failures_unrecorded % 50 == 0:
@@ -311,9 +352,31 @@ class Relay:
         self._last_renewal = time.monotonic()
         return pending
 
-    def _confirm(self, ids: list[int]) -> None:
+    def _confirm(self, ids: list[int], failed: dict[int, str] | None = None) -> None:
+        from realtime.services import event_record
+
+        failed = failed or {}
         with transaction.atomic():
-            Event.objects.filter(id__in=ids, published_at__isnull=True).update(published_at=timezone.now())
+            now = timezone.now()
+            for row in Event.objects.filter(id__in=list(failed), published_at__isnull=True).values(
+                "id", "seq", "type", "user_id", "bot_id"
+            ):
+                reason = failed[row["id"]]
+                Event.objects.filter(id=row["id"]).update(published_at=now, failed_at=now, failure=reason)
+                event_record(
+                    type=EVENT_UNDELIVERABLE.name,
+                    user_id=None,
+                    payload={
+                        "event_id": row["id"],
+                        "event_seq": row["seq"],
+                        "event_type": row["type"],
+                        "error": reason,
+                        "user_id": row["user_id"],
+                        "bot_id": row["bot_id"],
+                    },
+                    message=f"Event {row['seq']} ({row['type']}) could not be sent: {reason}",
+                )
+            Event.objects.filter(id__in=ids, published_at__isnull=True).update(published_at=now)
             failures, self._failures_unrecorded = self._failures_unrecorded, 0
             RelayState.objects.filter(pk=RelayState.SINGLETON_ID).update(
                 published_total=F("published_total") + len(ids), send_failures=F("send_failures") + failures

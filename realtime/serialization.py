@@ -16,8 +16,13 @@ EVENT_MESSAGE_TYPE = "realtime.event"
 
 
 def event_json(*, type: str, seq: int, payload: dict, message: str, created_at: datetime.datetime) -> str:
-    """The client-facing event: ``{type, seq, <payload keys>, message, timestamp}``."""
-    return dumps({"type": type, "seq": seq, **payload, "message": message, "timestamp": created_at}).decode()
+    """The client-facing event: ``{type, seq, <payload keys>, message, timestamp}``.
+
+    Raises ``Unserializable`` for a payload JSON can only carry by losing part of it;
+    anything else a row may hold (integers beyond 64 bits included) is encoded exactly.
+    """
+    body = {"type": type, "seq": seq, **payload, "message": message, "timestamp": created_at}
+    return dumps(body, exact=True).decode()
 
 
 def category_of(type: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from django.db import transaction
 
-from accounts.api.renderers import dumps
+from accounts.api.renderers import Unserializable, dumps
 from accounts.usage import usage_add
 from realtime import registry
 from realtime.models import Event
@@ -29,9 +29,11 @@ def event_record(
     event_type.check(payload)
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record must run inside the transaction of the change it reports")
-    event = Event.objects.create(
-        user_id=user_id, type=type, payload=orjson.loads(dumps(payload)), message=message[:500], bot_id=bot_id
-    )
+    try:
+        stored = orjson.loads(dumps(payload, exact=True))
+    except Unserializable as exc:
+        raise registry.EventShapeError(f"{type}: the payload cannot be encoded ({exc})") from None
+    event = Event.objects.create(user_id=user_id, type=type, payload=stored, message=message[:500], bot_id=bot_id)
     usage_add(user_id=user_id, events=1)  # staff-only events (user None) count for nobody
     transaction.on_commit(_wake_relay)
     return event
@@ -44,11 +46,21 @@ def _wake_relay() -> None:
     relay_signal.notify()
 
 
+class UnknownTarget(LookupError):
+    """The user, or the bot of that user, an ingested event names does not exist."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 def event_ingest(*, user_id: int, type: str, payload: dict, message: str = "", bot_id: int | None = None) -> Event:
     """Record an event pushed by an external engine (``POST internal/events``).
 
-    Only types registered with ``ingestible=True``, only for an existing user; raises
-    ``EventShapeError`` or ``LookupError`` otherwise, and records nothing.
+    Only types registered with ``ingestible=True``, only for an existing user and, with
+    a ``bot_id``, only for a bot of that user: the event goes to that bot's followers, so
+    another user's bot id would hand it to them. Raises ``EventShapeError`` or
+    ``UnknownTarget`` otherwise, and records nothing.
     """
     from django.contrib.auth import get_user_model
 
@@ -57,8 +69,18 @@ def event_ingest(*, user_id: int, type: str, payload: dict, message: str = "", b
         raise registry.EventShapeError(f"event type {type!r} may not be ingested")
     with transaction.atomic():
         if not get_user_model().objects.filter(pk=user_id).exists():
-            raise LookupError(f"user {user_id} does not exist")
+            raise UnknownTarget("user_id", f"user {user_id} does not exist")
+        if bot_id is not None and not _user_owns_bot(user_id, bot_id):
+            raise UnknownTarget("bot_id", f"user {user_id} has no bot {bot_id}")
         return event_record(type=type, user_id=user_id, payload=payload, message=message, bot_id=bot_id)
+
+
+def _user_owns_bot(user_id: int, bot_id: int) -> bool:
+    checker = registry.bot_access_checker()
+    if checker is not None:
+        return bool(checker(user_id, bot_id))
+    # No bots app loaded: a bot id already carried by another user's events is not theirs.
+    return not Event.objects.filter(bot_id=bot_id).exclude(user_id=user_id).exclude(user_id=None).exists()
 
 
 def events_purge(*, older_than_days: int | None = None, chunk: int = 5000) -> int:

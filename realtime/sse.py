@@ -54,7 +54,7 @@ async def event_stream(request):
     try:
         identity = await database_sync_to_async(streams.authenticate)(token)
     except streams.AuthError as exc:
-        return error_json_response(401, str(exc), code="AUTHENTICATION_FAILED")
+        return error_json_response(exc.status, str(exc), code=exc.code)
     last_id = streams.parse_seq(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"))
     staff_scope = identity.is_staff and request.GET.get("scope") == "staff"
     audience = streams.Audience(user_id=identity.user_id, staff=staff_scope)

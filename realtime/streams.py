@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
+from accounts.api.limits import MAX_ID
+from accounts.api.renderers import Unserializable
 from accounts.authentication import authenticate_raw_token
 from realtime import registry
 from realtime.models import Event, RelayState
@@ -37,13 +39,21 @@ class Identity:
 
 
 class AuthError(Exception):
-    pass
+    """Why a stream's token was refused; ``status``/``code`` are what HTTP answers (SSE):
+    401 for a bad token, 403 ``ACCOUNT_DISABLED`` for an account staff disabled."""
+
+    def __init__(self, message: str, *, status: int = 401, code: str = "AUTHENTICATION_FAILED"):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 def _verified(raw_token: str):
     try:
         user, token = authenticate_raw_token(raw_token)
     except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
+        if exc.status_code == 403:
+            raise AuthError(str(exc.detail), status=403, code=getattr(exc, "error_code", "PERMISSION_DENIED")) from exc
         raise AuthError(str(exc.detail)) from exc
     return user, float(token["exp"]) + settings.SIMPLE_JWT["LEEWAY"]
 
@@ -106,24 +116,36 @@ def replay_page(audience: Audience, *, after: int, limit: int, skip: tuple[int, 
     committed before its event is sent, so the table is always ahead of the live stream.
     ``skip=(lo, hi)`` leaves out ``lo < seq <= hi`` (what this connection already sent).
     """
-    query = Event.objects.filter(audience.filter(), seq__gt=after)
+    query = Event.objects.filter(audience.filter(), failed_at__isnull=True)
     if skip is not None and skip[1] > skip[0]:
         query = query.exclude(seq__gt=skip[0], seq__lte=skip[1])
-    rows = query.order_by("seq").values("seq", "type", "payload", "message", "created_at")[:limit]
-    return [
-        {
-            "seq": row["seq"],
-            "category": category_of(row["type"]),
-            "text": event_json(
-                type=row["type"],
-                seq=row["seq"],
-                payload=row["payload"],
-                message=row["message"],
-                created_at=row["created_at"],
-            ),
-        }
-        for row in rows
-    ]
+    page: list[dict] = []
+    # A row that cannot be encoded is left out (the relay records it as failed and never
+    # sends it live either); the page is filled past it, since callers take a short page
+    # for the end of the table.
+    while len(page) < limit:
+        wanted = limit - len(page)
+        rows = list(
+            query.filter(seq__gt=after)
+            .order_by("seq")
+            .values("seq", "type", "payload", "message", "created_at")[:wanted]
+        )
+        for row in rows:
+            try:
+                text = event_json(
+                    type=row["type"],
+                    seq=row["seq"],
+                    payload=row["payload"],
+                    message=row["message"],
+                    created_at=row["created_at"],
+                )
+            except Unserializable:
+                continue
+            page.append({"seq": row["seq"], "category": category_of(row["type"]), "text": text})
+        if len(rows) < wanted:
+            break
+        after = rows[-1]["seq"]
+    return page
 
 
 def may_follow_bot(identity: Identity, bot_id: int) -> bool:
@@ -178,11 +200,12 @@ def bearer_token(scope: dict) -> str | None:
 
 
 def parse_seq(value) -> int | None:
-    """A client's ``last_seq``/``Last-Event-ID``: a non-negative integer, else None."""
+    """A client's ``last_seq``/``Last-Event-ID``/``bot_id``: an integer a 64-bit column can
+    hold (``0 … MAX_ID``), else None. A larger one cannot even be bound to a query."""
     if isinstance(value, bool):
         return None
     try:
         seq = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return None
-    return seq if seq >= 0 else None
+    return seq if 0 <= seq <= MAX_ID else None

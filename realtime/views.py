@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
-import orjson
 from django.conf import settings
 from django.core.cache import cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -22,13 +22,16 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from accounts.api import parsers
 from accounts.api.errors import ApiError, ServiceUnavailable, Unauthorized
+from accounts.api.limits import MAX_ID
 from accounts.api.responses import success
 from accounts.api.throttles import ScopedRateThrottle
 from realtime import registry
-from realtime.services import event_ingest
+from realtime.services import UnknownTarget, event_ingest
 
 SIGNATURE_VERSION = "v1"
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -40,10 +43,10 @@ def verify_signature(*, secret: str, timestamp: str | None, signature: str | Non
     """Raises ``Unauthorized`` unless fresh, correctly signed and not seen before."""
     if not timestamp or not signature:
         raise Unauthorized("Signed requests only: X-Botfleet-Timestamp and X-Botfleet-Signature.")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise Unauthorized("X-Botfleet-Timestamp must be unix seconds.") from None
+    # Digits only, and few: a 400-digit number overflowed the float comparison below.
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise ApiError("X-Botfleet-Timestamp must be unix seconds (up to 12 digits).", code="BAD_TIMESTAMP")
+    sent_at = int(timestamp)
     if abs(time.time() - sent_at) > settings.INTERNAL_EVENTS_MAX_AGE_SECONDS:
         raise Unauthorized("The request is too old (or from the future).", code="SIGNATURE_EXPIRED")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
@@ -54,11 +57,11 @@ def verify_signature(*, secret: str, timestamp: str | None, signature: str | Non
 
 
 class _Ingest(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1)
+    user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     type = serializers.CharField(max_length=64)
     payload = serializers.DictField(required=False, default=dict)
     message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    bot_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    bot_id = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID)
 
 
 class InternalEventView(APIView):
@@ -75,7 +78,10 @@ class InternalEventView(APIView):
                 "IngestedEvent",
                 {"success": serializers.BooleanField(), "event_id": serializers.IntegerField()},
             ),
-            400: OpenApiResponse(description="Not JSON, a type that may not be ingested, a wrong payload shape"),
+            400: OpenApiResponse(
+                description="Not JSON (or too deep, or a NUL in a string), a malformed timestamp, a type that may "
+                "not be ingested, a wrong payload shape, an unknown user or a bot that is not that user's"
+            ),
             401: OpenApiResponse(description="Missing, expired, wrong or replayed signature"),
             503: OpenApiResponse(description="INTERNAL_EVENTS_SECRET is not configured"),
         },
@@ -91,10 +97,7 @@ class InternalEventView(APIView):
             signature=request.headers.get("X-Botfleet-Signature"),
             body=body,
         )
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ApiError("The body must be a JSON object.", code="PARSE_ERROR") from None
+        data = parsers.loads(body)  # ParseError (400) for bad JSON, too deep, or holding a NUL
         serializer = _Ingest(data=data if isinstance(data, dict) else {})
         if not isinstance(data, dict) or not serializer.is_valid():
             raise ApiError(
@@ -108,6 +111,6 @@ class InternalEventView(APIView):
             event = event_ingest(**fields)
         except registry.EventShapeError as exc:
             raise ApiError(str(exc), code="VALIDATION_ERROR", details={"allowed_types": allowed}) from None
-        except LookupError:
-            raise ApiError("No such user.", code="VALIDATION_ERROR", details={"user_id": ["does not exist"]}) from None
+        except UnknownTarget as exc:
+            raise ApiError(str(exc), code="VALIDATION_ERROR", details={exc.field: ["does not exist"]}) from None
         return success(201, event_id=event.pk)

@@ -62,8 +62,14 @@ class MetricsMiddleware:
         return response
 
 
+def _has_nul(request: HttpRequest) -> bool:
+    query = request.META.get("QUERY_STRING", "")
+    return "\x00" in request.path or "%00" in query or "\x00" in query
+
+
 class BodySizeLimitMiddleware:
-    """413 for bodies over ``MAX_REQUEST_BODY_BYTES`` before any parser reads them.
+    """413 for bodies over ``MAX_REQUEST_BODY_BYTES`` before any parser reads them (and a
+    400 for a NUL in the path or the query string, which no view could use).
 
     DRF's JSON parser streams the body and never consults
     ``DATA_UPLOAD_MAX_MEMORY_SIZE``, so the limit is enforced here, on the declared
@@ -75,6 +81,12 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request):
+            # PostgreSQL refuses a NUL in any string it is sent: a filter or a path segment
+            # holding one would fail (500) at the first query that uses it.
+            return error_json_response(
+                400, "The path and query parameters may not contain the NUL character (%00).", code="BAD_REQUEST"
+            )
         limit = settings.MAX_REQUEST_BODY_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)

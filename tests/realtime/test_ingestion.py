@@ -133,3 +133,41 @@ def test_unconfigured_secret_refuses_everything(api_client, owner, settings):
 
     assert response.status_code == 503
     assert Event.objects.count() == 0
+
+
+# -- the bot an event is tagged with must be that user's (issue 16, item 13) --------------------
+def test_an_event_for_one_user_tagged_with_another_users_bot_is_refused(api_client, owner, other_user):
+    from tests.bots.factories import BotFactory
+
+    owners_bot = BotFactory(owner=owner)
+
+    response = post(
+        api_client, {"user_id": other_user.pk, "type": "test_ingested", "payload": {"n": 1}, "bot_id": owners_bot.pk}
+    )
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and error["details"] == {"bot_id": ["does not exist"]}
+    assert not Event.objects.exists()  # so nothing reaches the owner's bot subscribers
+
+
+def test_an_event_tagged_with_the_users_own_bot_is_recorded(api_client, other_user):
+    from tests.bots.factories import BotFactory
+
+    bot = BotFactory(owner=other_user)
+
+    response = post(
+        api_client, {"user_id": other_user.pk, "type": "test_ingested", "payload": {"n": 1}, "bot_id": bot.pk}
+    )
+
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().bot_id == bot.pk
+
+
+@pytest.mark.parametrize("bot_id", [2**63, 0, -5])
+def test_a_bot_id_no_column_can_hold_is_a_400(api_client, owner, bot_id):
+    response = post(api_client, {"user_id": owner.pk, "type": "test_ingested", "payload": {"n": 1}, "bot_id": bot_id})
+
+    assert response.status_code == 400
+    assert "bot_id" in response.json()["error"]["details"]
+    assert not Event.objects.exists()

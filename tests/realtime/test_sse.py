@@ -237,3 +237,18 @@ async def test_another_users_logout_leaves_the_stream_open(relay, owner, owner_t
     frame = await stream.until(lambda f: f.get("event") in ("bot_update", "session_ended"))
     assert (frame["event"], frame["data"]["n"]) == ("bot_update", 5)
     await stream.close()
+
+
+async def test_a_disabled_account_is_403_account_disabled(relay, owner, owner_token):
+    """API.md: an account disabled by staff is a 403 with code ACCOUNT_DISABLED, not a 401."""
+    from asgiref.sync import sync_to_async
+
+    from accounts.models import User
+
+    await sync_to_async(User.objects.filter(pk=owner.pk).update)(is_active=False)
+
+    stream = await SSE(f"/api/realtime/events?token={owner_token}").start()
+
+    assert stream.status == 403
+    error = json.loads(await stream.body())["error"]
+    assert error["code"] == "ACCOUNT_DISABLED"
