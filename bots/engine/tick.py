@@ -406,20 +406,21 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             refusal = risk.limiter_refusal(rules, engine, batch.now)
             if refusal:
                 return _refuse(bot, batch, refusal)
+        sizing_price = price
         if route.paper:
             rules_market = market.market_rules(bot.exchange, bot.symbol)
             # A paper buy is sized at the price its fill will charge (slippage included), so
             # an all-in buy never spends more than the cash: the fill is a pure function of
-            # the intent's moment, which is this batch's.
+            # the intent, whose price is this one.
             if decision.action == BUY:
-                price = paper.fill_price(venue=bot.exchange, symbol=bot.symbol, side=BUY, at=batch.now) or price
+                sizing_price = paper.fill_price(price=price, side=BUY)
         else:
             rules_market = live_market
         sized = _size(
             bot,
             decision,
             rules=rules,
-            price=price,
+            price=sizing_price,
             position=position,
             open_positions=open_positions,
             rules_market=rules_market,
@@ -438,6 +439,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             status=Order.Status.NEW,
             is_paper=route.paper,
             reason=decision.reason[:64],
+            reference_price=price,
             created_at=batch.now,
         )
         usage_add(user_id=bot.owner_id, orders=1)
@@ -460,6 +462,7 @@ def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
         side=order.side,
         quantity=order.quantity,
         at=order.created_at,
+        price=order.reference_price,
     )
     if fill is None:
         return False

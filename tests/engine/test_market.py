@@ -303,3 +303,42 @@ def test_precision_modes_convert_to_steps():
         Decimal("0.01"),
         Decimal("10.0"),
     )
+
+
+class Crash(BaseException):
+    """A worker killed mid-tick: escapes every ``except Exception``."""
+
+
+def test_a_paper_intent_re_executed_after_a_crash_fills_at_its_decision_price_once_the_ticker_moved_on(
+    live_bot, fake_exchange, monkeypatch
+):
+    # Given a training-bay bot on a real venue whose worker is killed after writing the buy
+    # intent (judged and sized on the 50,000 ticker) and before booking its fill ...
+    from bots import services
+
+    Bot.objects.filter(pk=live_bot.pk).update(in_training=True)
+    t0 = timezone.now()
+    make_due(live_bot, t0)
+
+    def crash(**kwargs):
+        raise Crash
+
+    monkeypatch.setattr(services, "trade_record_fill", crash)
+    with pytest.raises(Crash):
+        tick.tick_batch(now=t0)
+    monkeypatch.undo()
+    intent = Order.objects.get(bot=live_bot)
+    assert (intent.status, intent.is_paper) == ("new", True)
+    # ... when another worker re-executes it after the lease expired, the venue's price has
+    # moved to 40,000 and the remembered tickers are gone (expired, evicted, a cache restart),
+    monkeypatch.setitem(fake_venue.PRICES, "BTCUSDT", Decimal("40000.00"))
+    cache.delete(market._price_key("binance", "BTC/USDT"))
+    later = t0 + timedelta(seconds=tick.lease_seconds() + 1)
+    make_due(live_bot, later)
+    report = tick.tick_batch(now=later)
+    # then the intent fills exactly as it would have: at 50,000 (no slippage in tests), its quantity unchanged.
+    assert (report.reconciled, report.fills) == (1, 1)
+    trade = Trade.objects.get(order=intent)
+    assert trade.price == Decimal("50000")
+    assert (trade.quantity, trade.executed_at) == (intent.quantity, intent.created_at)
+    assert posted_orders(fake_exchange) == 0
