@@ -14,6 +14,7 @@ from bots.engine import market, risk, tick
 from bots.models import Bot, Order, Trade
 from credentials.providers import ccxt_exchange
 from tests.engine.factories import T0, dca_bot, make_due, posted_orders, running_bot
+from tests.engine.test_tick import Crash
 from tests.fakes import exchange as fake_venue
 from tests.fakes.bitfinex import fake_bitfinex  # noqa: F401
 
@@ -303,10 +304,6 @@ def test_precision_modes_convert_to_steps():
         Decimal("0.01"),
         Decimal("10.0"),
     )
-
-
-class Crash(BaseException):
-    """A worker killed mid-tick: escapes every ``except Exception``."""
 
 
 def test_a_paper_intent_re_executed_after_a_crash_fills_at_its_decision_price_once_the_ticker_moved_on(
