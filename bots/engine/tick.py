@@ -253,14 +253,19 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
     _set_state(bot, strategy_state, engine)
 
-    exit_reason = risk.protective_exit(rules, position=quantity, average_cost=average_cost, price=price)
+    # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade on:
+    # exits would be refused on every tick and the strategy would never enter again.
+    tradable = _tradable(bot, quantity, price)
+    if not tradable:
+        average_cost = ZERO
+    exit_reason = risk.protective_exit(rules, position=tradable, average_cost=average_cost, price=price)
     if exit_reason:
         decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
     else:
         view = View(
             closes=series.closes,
             price=series.price,
-            position=float(quantity),
+            position=float(tradable),
             average_cost=float(average_cost),
             cash=float(bot.cash_balance),
             capital=float(bot.capital),
@@ -283,6 +288,14 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
 # ---------------------------------------------------------------------------
 # Placing an order
 # ---------------------------------------------------------------------------
+def _tradable(bot: Bot, quantity: Decimal, price: Decimal) -> Decimal:
+    """The part of a position of ``quantity`` the bot can trade on: all of it on a local venue,
+    what one order can sell on a real one (cached venue rules, no network call)."""
+    if quantity <= 0 or not venues.is_real(bot.exchange):
+        return quantity
+    return risk.sellable(quantity, price, market.market_rules(bot.exchange, bot.symbol))
+
+
 def client_order_id(bot: Bot) -> str:
     """Deterministic per tick slot (≤ 36 characters: Binance's limit)."""
     return f"bf-{bot.pk}-{bot.tick_count}"
@@ -304,7 +317,13 @@ def _size(bot, decision, *, rules, price, position, open_positions, rules_market
             fee_pct=paper.fee_pct(),
             market=rules_market,
         )
-    return risk.size_sell(quantity=Decimal(str(decision.quantity)), position=quantity, price=price, market=rules_market)
+    return risk.size_sell(
+        quantity=Decimal(str(decision.quantity)),
+        position=quantity,
+        price=price,
+        market=rules_market,
+        venue_limits=venues.is_real(bot.exchange),
+    )
 
 
 def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
@@ -381,8 +400,9 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         # Staff overrides as they are now, not as they were when the batch was claimed: the
         # protective exits are judged again under them.
         rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
+        tradable = _tradable(bot, quantity, price)
         exit_now = risk.protective_exit(
-            rules, position=quantity, average_cost=position.average_cost if position else ZERO, price=price
+            rules, position=tradable, average_cost=position.average_cost if tradable else ZERO, price=price
         )
         if exit_now and decision.reason != exit_now:
             decision = Decision(SELL, quantity=float(quantity), reason=exit_now)

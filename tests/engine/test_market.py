@@ -339,3 +339,46 @@ def test_a_paper_intent_re_executed_after_a_crash_fills_at_its_decision_price_on
     assert trade.price == Decimal("50000")
     assert (trade.quantity, trade.executed_at) == (intent.quantity, intent.created_at)
     assert posted_orders(fake_exchange) == 0
+
+
+def _held(bot: Bot, quantity: str, average_cost: str = "50000") -> None:
+    from bots.models import Position
+
+    Position.objects.create(
+        bot=bot, symbol=bot.symbol, quantity=Decimal(quantity), average_cost=Decimal(average_cost), opened_at=T0
+    )
+
+
+def test_a_live_stop_loss_sends_the_position_floored_to_the_lot_size_and_books_the_dust_left(
+    live_bot, fake_exchange, settings, monkeypatch
+):
+    # Given a live position of 0.0012345 BTC (not a multiple of the venue's 0.00001 lot) bought at 50,000 ...
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _held(live_bot, "0.0012345")
+    # ... when the venue falls to 40,000,
+    monkeypatch.setitem(fake_venue.PRICES, "BTCUSDT", Decimal("40000.00"))
+    report = tick.tick_batch()
+    # then the stop-loss sells 0.00123, what the venue can take, and the order is settled, not left in flight.
+    sell = Order.objects.get(bot=live_bot)
+    assert (sell.side, sell.reason, sell.quantity, sell.status) == ("sell", "stop_loss", Decimal("0.00123"), "filled")
+    assert fake_exchange.orders[sell.client_order_id]["origQty"] == "0.00123"
+    assert (report.fills, report.refused) == (1, {})
+    assert live_bot.positions.get().quantity == Decimal("0.0000045")
+
+
+def test_a_live_position_under_the_venue_minimum_notional_is_dust_no_exit_is_sent_and_the_bot_trades_on(
+    live_bot, fake_exchange, settings, monkeypatch
+):
+    # Given a live position of 0.0001 BTC bought at 50,000 (5 USDT, the venue's minimum notional) ...
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _held(live_bot, "0.0001")
+    # ... when the venue falls to 40,000 (the whole position is worth 4 USDT: no order can sell it),
+    monkeypatch.setitem(fake_venue.PRICES, "BTCUSDT", Decimal("40000.00"))
+    report = tick.tick_batch()
+    # then no stop-loss is sent (the venue would refuse it on every tick): the dust stays in the
+    # books and the strategy trades as if flat (the DCA buys its 100 USDT, 0.0025 BTC).
+    order = Order.objects.get(bot=live_bot)
+    assert (order.side, order.reason, order.quantity, order.status) == ("buy", "dca_buy", Decimal("0.0025"), "filled")
+    assert posted_orders(fake_exchange) == 1 and fake_exchange.orders[order.client_order_id]["side"] == "BUY"
+    assert (report.fills, report.refused) == (1, {})
+    assert live_bot.positions.get().quantity == Decimal("0.0026")
