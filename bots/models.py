@@ -181,6 +181,9 @@ class Order(models.Model):
     type = models.CharField(max_length=8, choices=Type.choices, default=Type.MARKET)
     quantity = MoneyField()
     price = MoneyField(null=True, blank=True)  # limit price; null for market orders
+    # The price the decision was judged and sized on, written with the intent: a paper order
+    # fills at it (plus slippage) however late it is executed, e.g. after a crash.
+    reference_price = MoneyField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
     filled_quantity = MoneyField(default=ZERO)
     average_price = MoneyField(null=True, blank=True)

@@ -224,9 +224,35 @@ def size_buy(
     return Sized(refused=small) if small else Sized(quantity=quantity)
 
 
-def size_sell(*, quantity: Decimal, position: Decimal, price: Decimal, market: MarketRules) -> Sized:
+def sellable(position: Decimal, price: Decimal, market: MarketRules) -> Decimal:
+    """What of ``position`` one order can sell on a venue that enforces its limits on every
+    order: floored to its lot size, and nothing when that is under its minimum amount or
+    notional (dust no order can sell)."""
+    quantity = _round_quantity(position, market)
+    return ZERO if _too_small(quantity, price, market) else quantity
+
+
+def size_sell(
+    *, quantity: Decimal, position: Decimal, price: Decimal, market: MarketRules, venue_limits: bool = False
+) -> Sized:
+    """The base quantity of a sell of ``quantity`` out of ``position``.
+
+    ``venue_limits``: the venue (a real one, live or its training bay) takes only whole lots
+    above its minimums, a full exit included: it is floored to the lot size (the dust left is
+    booked, and treated as no position) and refused, saying why, under the minimums — never
+    sent to be refused on every tick. Local paper venues let a position close whole.
+    """
+    full = quantity >= position
     quantity = min(quantity, position)
-    # Selling the whole position must not leave dust because of the lot size.
+    if venue_limits and full and position > 0:
+        quantity = _round_quantity(quantity, market)
+        small = _too_small(quantity, price, market)
+        if small:
+            if quantity <= 0 and market.amount_step:
+                small = f"under the venue's lot size {market.amount_step.normalize():f}"
+            return Sized(refused=f"the whole position is {small}: it cannot be sold")
+        return Sized(quantity=quantity)
+    # Selling the whole position on a local venue must not leave dust because of the lot size.
     if quantity < position:
         quantity = _round_quantity(quantity, market)
     if quantity <= 0:

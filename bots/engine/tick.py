@@ -255,14 +255,19 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     _set_state(bot, strategy_state, engine)
 
     candle = series.time // market.timeframe_seconds(bot.timeframe)
-    exit_reason = risk.protective_exit(rules, position=quantity, average_cost=average_cost, price=price)
+    # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade on:
+    # exits would be refused on every tick and the strategy would never enter again.
+    tradable = _tradable(bot, quantity, price)
+    if not tradable:
+        average_cost = ZERO
+    exit_reason = risk.protective_exit(rules, position=tradable, average_cost=average_cost, price=price)
     if exit_reason:
         decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
     else:
         view = View(
             closes=series.closes,
             price=series.price,
-            position=float(quantity),
+            position=float(tradable),
             average_cost=float(average_cost),
             cash=float(bot.cash_balance),
             capital=float(bot.capital),
@@ -287,6 +292,14 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
 # ---------------------------------------------------------------------------
 # Placing an order
 # ---------------------------------------------------------------------------
+def _tradable(bot: Bot, quantity: Decimal, price: Decimal) -> Decimal:
+    """The part of a position of ``quantity`` the bot can trade on: all of it on a local venue,
+    what one order can sell on a real one (cached venue rules, no network call)."""
+    if quantity <= 0 or not venues.is_real(bot.exchange):
+        return quantity
+    return risk.sellable(quantity, price, market.market_rules(bot.exchange, bot.symbol))
+
+
 def client_order_id(bot: Bot) -> str:
     """Deterministic per tick slot (≤ 36 characters: Binance's limit)."""
     return f"bf-{bot.pk}-{bot.tick_count}"
@@ -308,7 +321,13 @@ def _size(bot, decision, *, rules, price, position, open_positions, rules_market
             fee_pct=paper.fee_pct(),
             market=rules_market,
         )
-    return risk.size_sell(quantity=Decimal(str(decision.quantity)), position=quantity, price=price, market=rules_market)
+    return risk.size_sell(
+        quantity=Decimal(str(decision.quantity)),
+        position=quantity,
+        price=price,
+        market=rules_market,
+        venue_limits=venues.is_real(bot.exchange),
+    )
 
 
 def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
@@ -399,8 +418,9 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         # Staff overrides as they are now, not as they were when the batch was claimed: the
         # protective exits are judged again under them.
         rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
+        tradable = _tradable(bot, quantity, price)
         exit_now = risk.protective_exit(
-            rules, position=quantity, average_cost=position.average_cost if position else ZERO, price=price
+            rules, position=tradable, average_cost=position.average_cost if tradable else ZERO, price=price
         )
         if exit_now and decision.reason != exit_now:
             decision = Decision(SELL, quantity=float(quantity), reason=exit_now)
@@ -424,20 +444,21 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             refusal = risk.limiter_refusal(rules, engine, batch.now)
             if refusal:
                 return _refuse(bot, batch, refusal)
+        sizing_price = price
         if route.paper:
             rules_market = market.market_rules(bot.exchange, bot.symbol)
             # A paper buy is sized at the price its fill will charge (slippage included), so
             # an all-in buy never spends more than the cash: the fill is a pure function of
-            # the intent's moment, which is this batch's.
+            # the intent, whose price is this one.
             if decision.action == BUY:
-                price = paper.fill_price(venue=bot.exchange, symbol=bot.symbol, side=BUY, at=batch.now) or price
+                sizing_price = paper.fill_price(price=price, side=BUY)
         else:
             rules_market = live_market
         sized = _size(
             bot,
             decision,
             rules=rules,
-            price=price,
+            price=sizing_price,
             position=position,
             open_positions=open_positions,
             rules_market=rules_market,
@@ -456,6 +477,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             status=Order.Status.NEW,
             is_paper=route.paper,
             reason=decision.reason[:64],
+            reference_price=price,
             created_at=batch.now,
         )
         usage_add(user_id=bot.owner_id, orders=1)
@@ -478,6 +500,7 @@ def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
         side=order.side,
         quantity=order.quantity,
         at=order.created_at,
+        price=order.reference_price,
     )
     if fill is None:
         return False

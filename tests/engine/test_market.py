@@ -14,6 +14,7 @@ from bots.engine import market, risk, tick
 from bots.models import Bot, Order, Trade
 from credentials.providers import ccxt_exchange
 from tests.engine.factories import T0, dca_bot, make_due, posted_orders, running_bot
+from tests.engine.test_tick import Crash
 from tests.fakes.bitfinex import fake_bitfinex  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -302,3 +303,81 @@ def test_precision_modes_convert_to_steps():
         Decimal("0.01"),
         Decimal("10.0"),
     )
+
+
+def test_a_paper_intent_re_executed_after_a_crash_fills_at_its_decision_price_once_the_ticker_moved_on(
+    live_bot, fake_exchange, monkeypatch
+):
+    # Given a training-bay bot on a real venue whose worker is killed after writing the buy
+    # intent (judged and sized on the 50,000 ticker) and before booking its fill ...
+    from bots import services
+
+    Bot.objects.filter(pk=live_bot.pk).update(in_training=True)
+    t0 = timezone.now()
+    make_due(live_bot, t0)
+
+    def crash(**kwargs):
+        raise Crash
+
+    monkeypatch.setattr(services, "trade_record_fill", crash)
+    with pytest.raises(Crash):
+        tick.tick_batch(now=t0)
+    monkeypatch.undo()
+    intent = Order.objects.get(bot=live_bot)
+    assert (intent.status, intent.is_paper) == ("new", True)
+    # ... when another worker re-executes it after the lease expired, the venue's price has
+    # moved to 40,000 and the remembered tickers are gone (expired, evicted, a cache restart),
+    monkeypatch.setitem(fake_exchange.ledger.prices, "BTC/USDT", Decimal("40000.00"))
+    cache.delete(market._price_key("binance", "BTC/USDT"))
+    later = t0 + timedelta(seconds=tick.lease_seconds() + 1)
+    make_due(live_bot, later)
+    report = tick.tick_batch(now=later)
+    # then the intent fills exactly as it would have: at 50,000 (no slippage in tests), its quantity unchanged.
+    assert (report.reconciled, report.fills) == (1, 1)
+    trade = Trade.objects.get(order=intent)
+    assert trade.price == Decimal("50000")
+    assert (trade.quantity, trade.executed_at) == (intent.quantity, intent.created_at)
+    assert posted_orders(fake_exchange) == 0
+
+
+def _held(bot: Bot, quantity: str, average_cost: str = "50000") -> None:
+    from bots.models import Position
+
+    Position.objects.create(
+        bot=bot, symbol=bot.symbol, quantity=Decimal(quantity), average_cost=Decimal(average_cost), opened_at=T0
+    )
+
+
+def test_a_live_stop_loss_sends_the_position_floored_to_the_lot_size_and_books_the_dust_left(
+    live_bot, fake_exchange, settings, monkeypatch
+):
+    # Given a live position of 0.0012345 BTC (not a multiple of the venue's 0.00001 lot) bought at 50,000 ...
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _held(live_bot, "0.0012345")
+    # ... when the venue falls to 40,000,
+    monkeypatch.setitem(fake_exchange.ledger.prices, "BTC/USDT", Decimal("40000.00"))
+    report = tick.tick_batch()
+    # then the stop-loss sells 0.00123, what the venue can take, and the order is settled, not left in flight.
+    sell = Order.objects.get(bot=live_bot)
+    assert (sell.side, sell.reason, sell.quantity, sell.status) == ("sell", "stop_loss", Decimal("0.00123"), "filled")
+    assert fake_exchange.orders[sell.client_order_id].amount == Decimal("0.00123")
+    assert (report.fills, report.refused) == (1, {})
+    assert live_bot.positions.get().quantity == Decimal("0.0000045")
+
+
+def test_a_live_position_under_the_venue_minimum_notional_is_dust_no_exit_is_sent_and_the_bot_trades_on(
+    live_bot, fake_exchange, settings, monkeypatch
+):
+    # Given a live position of 0.0001 BTC bought at 50,000 (5 USDT, the venue's minimum notional) ...
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _held(live_bot, "0.0001")
+    # ... when the venue falls to 40,000 (the whole position is worth 4 USDT: no order can sell it),
+    monkeypatch.setitem(fake_exchange.ledger.prices, "BTC/USDT", Decimal("40000.00"))
+    report = tick.tick_batch()
+    # then no stop-loss is sent (the venue would refuse it on every tick): the dust stays in the
+    # books and the strategy trades as if flat (the DCA buys its 100 USDT, 0.0025 BTC).
+    order = Order.objects.get(bot=live_bot)
+    assert (order.side, order.reason, order.quantity, order.status) == ("buy", "dca_buy", Decimal("0.0025"), "filled")
+    assert posted_orders(fake_exchange) == 1 and fake_exchange.orders[order.client_order_id].side == "buy"
+    assert (report.fills, report.refused) == (1, {})
+    assert live_bot.positions.get().quantity == Decimal("0.0026")

@@ -5,12 +5,13 @@
 The bot's virtual balance is its ``cash_balance`` (kept by ``trade_record_fill``); the
 risk rules size orders within it and within the venue's lot size and minimum notional.
 
-A fill is computed from the intent alone — venue, symbol, side, quantity and the
-moment the intent was persisted — so executing the same intent twice gives the same
-fill (same ``fill_id``: the client order id), which is how a crashed tick is repaired.
-Its price is the price *known* at that moment (:func:`bots.engine.market.price_at`): the
-simulated process, the open of the recorded candle on replay, and on real venues the
-fresh ticker the decision itself was judged and sized on — never a candle's close.
+A fill is computed from the intent alone — side, quantity, the price the decision was
+judged and sized on (stored with the intent: ``Order.reference_price``) and the moment the
+intent was persisted — so executing the same intent twice gives the same fill (same
+``fill_id``: the client order id), which is how a crashed tick is repaired, however late
+and whatever the market and the shared cache hold by then. That price is the one *known*
+at that moment (:func:`bots.engine.market.price_at`): the simulated process, the open of the
+recorded candle on replay, and on real venues the fresh ticker — never a candle's close.
 """
 
 from __future__ import annotations
@@ -42,23 +43,28 @@ class PaperFill:
     executed_at: datetime
 
 
-def fill_price(*, venue: str, symbol: str, side: str, at: datetime) -> Decimal | None:
-    """The price a paper market order placed at ``at`` fills at (slippage included), or ``None``.
+def fill_price(*, price: Decimal, side: str) -> Decimal:
+    """The price a paper market order decided at ``price`` fills at (slippage included).
 
     Sizing reads it too, so an all-in buy is sized against what the fill will charge.
     """
-    price = market.price_at(venue, symbol, int(at.timestamp()))
-    if price is None:
-        return None
     slip = slippage_pct()
-    mid = Decimal(str(price))
-    return (mid * (1 + slip) if side == "buy" else mid * (1 - slip)).quantize(PRICE_QUANTUM)
+    return (price * (1 + slip) if side == "buy" else price * (1 - slip)).quantize(PRICE_QUANTUM)
 
 
-def execute(*, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime):
-    """The fill of a paper market order placed at ``at``, or ``None`` without a price then."""
-    price = fill_price(venue=venue, symbol=symbol, side=side, at=at)
+def execute(
+    *, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime, price: Decimal | None
+):
+    """The fill of a paper market order placed at ``at`` on ``price``, or ``None`` without a price.
+
+    ``price`` is the intent's own; an intent written without one (before it was stored) falls
+    back to the price known at ``at``.
+    """
     if price is None:
-        return None
+        known = market.price_at(venue, symbol, int(at.timestamp()))
+        if known is None:
+            return None
+        price = Decimal(str(known))
+    price = fill_price(price=price, side=side)
     fee = (quantity * price * fee_pct()).quantize(PRICE_QUANTUM)
     return PaperFill(fill_id=client_order_id, price=price, quantity=quantity, fee=fee, executed_at=at)
