@@ -6,7 +6,6 @@ import functools
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, router
 from django.db.models import Exists
 from rest_framework import exceptions
 from rest_framework_simplejwt import authentication
@@ -14,53 +13,9 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts import pgexec
 from accounts.api.errors import AccountDisabled
 from accounts.models import RevokedAccessToken, User
-from accounts.prepared import PreparedQuery
 from accounts.tokens import VERSION_CLAIM
-
-# The authentication query, compiled by the ORM once per database (accounts.prepared):
-# building it and its model instance through the ORM took about 0.5 ms of CPU on
-# every request, most of an authenticated request's own cost.
-_USER_QUERY = PreparedQuery(
-    User,
-    lambda user_id, jti: User.objects.filter(pk=user_id).annotate(
-        access_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti))
-    ),
-    user_id=int,
-    jti=str,
-)
-
-
-def _fetch_one(connection, sql: str, params: list):
-    """Run the authentication query; on PostgreSQL as a prepared statement through libpq.
-
-    Parsing and planning it anew on every request was most of the database's share
-    of an authenticated request, and psycopg's cursor machinery a good part of ours
-    (accounts/pgexec.py). Behind a transaction-mode PgBouncer set
-    DATABASE_PREPARED_AUTH=0.
-    """
-    if (
-        connection.vendor != "postgresql"
-        or not settings.DATABASE_PREPARED_AUTH
-        # Someone is watching queries (tests counting them, debug logging, an
-        # instrumentation wrapper): Django's cursor, so that they see it.
-        or connection.queries_logged
-        or connection.execute_wrappers
-    ):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    # What Django's cursor does around a query, kept: reconnect when due, the
-    # thread and broken-transaction checks, and (in pgexec) error translation, which
-    # also marks the connection for close_old_connections.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    connection.validate_no_broken_transaction()
-    return pgexec.fetch_one(connection, sql, params)
-
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 
@@ -71,18 +26,15 @@ def _user_with_revocation(user_id, jti: str) -> User | None:
         user_id = User._meta.pk.to_python(user_id)
     except ValidationError:
         return None
-    if user_id is None:  # a null claim: no user, and no stand-in to bind
+    if user_id is None:  # a null claim: no user
         return None
     # Claims no row can match, refused before they reach the database (where an
     # out-of-range id is an error, and a NUL or a lone surrogate cannot be sent as
     # text). Our token ids are hex.
     if not _BIGINT_MIN <= user_id <= _BIGINT_MAX or not isinstance(jti, str) or not jti.isascii() or "\x00" in jti:
         return None
-    alias = router.db_for_read(User)
-    compiled, params = _USER_QUERY.statement(alias, user_id=user_id, jti=jti)
-    connection = connections[alias]
-    row = _fetch_one(connection, compiled.sql, params)
-    return None if row is None else _USER_QUERY.instance(alias, connection, compiled, row)
+    revoked = RevokedAccessToken.objects.filter(jti=jti)
+    return User.objects.filter(pk=user_id).annotate(access_revoked=Exists(revoked)).first()
 
 
 def user_for_access_token(token: AccessToken) -> User:

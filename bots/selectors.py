@@ -13,7 +13,6 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from accounts.api.errors import ApiError
-from accounts.prepared import PreparedQuery
 from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
@@ -52,19 +51,6 @@ def bot_list(
     return _with_profit_today(queryset, today).order_by("-created_at", "-id")
 
 
-def _bot_rows(*, total: bool):
-    def build(user_id, status=None, exchange=None, mode=None, today=None):
-        queryset = bot_list(user=user_id, status=status, exchange=exchange, mode=mode, today=today)
-        return queryset.annotate(total_rows=Window(Count("*"))) if total else queryset
-
-    return PreparedQuery(Bot, build, user_id=int, status=str, exchange=str, mode=str, today=date)
-
-
-# The hottest reads of the API: compiled once (accounts.prepared), from bot_list itself.
-_BOT_PAGE = _bot_rows(total=True)
-_BOTS = _bot_rows(total=False)
-
-
 def bot_page(
     *, user, limit: int, offset: int, status: str | None = None, exchange: str | None = None, mode: str | None = None
 ) -> tuple[list[Bot], int | None]:
@@ -72,21 +58,14 @@ def bot_page(
 
     The total is ``None`` when the page is empty (past the end, or no bots at all).
     """
-    rows = _BOT_PAGE.fetch(
-        user_id=user.pk,
-        status=status or None,
-        exchange=exchange or None,
-        mode=mode or None,
-        today=timezone.now().date(),
-        limit=limit,
-        offset=offset,
-    )
+    queryset = bot_list(user=user, status=status, exchange=exchange, mode=mode)
+    rows = list(queryset.annotate(total_rows=Window(Count("id")))[offset : offset + limit])
     return rows, (rows[0].total_rows if rows else None)
 
 
 def bot_rows(*, user, exchange: str | None = None, mode: str | None = None) -> list[Bot]:
     """Every bot of ``bot_list`` (no paging: a platform's drilldown)."""
-    return _BOTS.fetch(user_id=user.pk, exchange=exchange or None, mode=mode or None, today=timezone.now().date())
+    return list(bot_list(user=user, exchange=exchange, mode=mode))
 
 
 def bot_get(*, user, bot_id: int, profit_today: bool = False) -> Bot:

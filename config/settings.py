@@ -154,9 +154,6 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
-# The per-request authentication query is a server-side prepared statement on
-# PostgreSQL (accounts.authentication); turn off behind a transaction-mode PgBouncer.
-DATABASE_PREPARED_AUTH = env.bool("DATABASE_PREPARED_AUTH", default=True)
 
 if EMBEDDED:
     _SQLITE_OPTIONS = {

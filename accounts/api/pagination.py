@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
 from accounts.api.responses import success
 
@@ -52,8 +52,8 @@ class PageNumberPagination(pagination.PageNumberPagination):
     # Past this, an OFFSET would overflow the database's integer; nothing is there anyway.
     _MAX_PAGE = 10**9
 
-    def get_paginated_response(self, data, **extra) -> HttpResponse:
-        """The page's body; ``extra`` adds fields of the view's own (rendered at once: no ``.data``)."""
+    def get_paginated_response(self, data, **extra) -> Response:
+        """The page's body; ``extra`` adds fields of the view's own."""
         return success(
             **{
                 self.list_key: data,
