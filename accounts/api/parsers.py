@@ -28,7 +28,9 @@ def loads(body: bytes | str):
         message = "may not contain the NUL character (\\u0000)."
         # Name the top-level field that holds it, as a validation error would.
         fields = (
-            [str(k) for k, v in data.items() if contains_nul(k) or contains_nul(v)] if isinstance(data, dict) else []
+            [str(k).replace(NUL, "\\u0000") for k, v in data.items() if contains_nul(k) or contains_nul(v)]
+            if isinstance(data, dict)
+            else []
         )
         raise ParseError({field: [message] for field in fields} if fields else f"JSON strings {message}")
     return data
