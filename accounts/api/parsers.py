@@ -48,7 +48,14 @@ def loads(body: bytes | str):
     # A NUL can only come from the escape (a raw one is invalid JSON): look only then.
     escaped = b"\\u0000" if isinstance(body, bytes | bytearray | memoryview) else "\\u0000"
     if escaped in body and contains_nul(data):
-        raise ParseError("JSON strings may not contain the NUL character (\\u0000).")
+        message = "may not contain the NUL character (\\u0000)."
+        # Name the top-level field that holds it, as a validation error would.
+        fields = (
+            [str(k).replace(NUL, "\\u0000") for k, v in data.items() if contains_nul(k) or contains_nul(v)]
+            if isinstance(data, dict)
+            else []
+        )
+        raise ParseError({field: [message] for field in fields} if fields else f"JSON strings {message}")
     try:
         return json.loads(bytes(body) if isinstance(body, memoryview) else body, parse_float=JSONNumber)
     except (RecursionError, ValueError):  # deeper than the standard library goes: orjson's reading stands
