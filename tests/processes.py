@@ -195,6 +195,12 @@ class Product:
     # the keys the others wrote.
     secret_key: str = field(default_factory=lambda: uuid.uuid4().hex * 2)
     fernet_key: str = field(default_factory=lambda: _fernet_key())
+    # Monitors' bearer secret: /api/status details (workers, heartbeat, overdue bots) need it.
+    ops_token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def ops_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.ops_token}"}
 
     @property
     def base_url(self) -> str:
@@ -209,7 +215,10 @@ class Product:
         return self.database is None
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL")}
+        # The suite's own production settings (the services pass of .ci/run) are not the
+        # product's: an embedded product runs on the embedded defaults, as `make run` does.
+        inherited_out = ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "BOTFLEET_LOCAL_SECRETS", "ALLOWED_HOSTS")
+        env = {k: v for k, v in os.environ.items() if k not in inherited_out}
         env.update(
             {
                 "BOTFLEET_DATA_DIR": str(self.data_dir),
@@ -218,6 +227,7 @@ class Product:
                 "PYTHONUNBUFFERED": "1",
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
+                "OPS_TOKEN": self.ops_token,
                 # Faster streams so tests wait seconds, not a quarter minute.
                 "REALTIME_SSE_HEARTBEAT_SECONDS": "2",
                 "REALTIME_SSE_OVERVIEW_SECONDS": "2",

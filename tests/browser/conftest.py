@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # sync_playwright runs an event loop in this thread while open: never past its module
 def chromium():
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         message = f"chromium not found at {CHROMIUM} (apt-get install chromium)"

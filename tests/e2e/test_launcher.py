@@ -105,7 +105,7 @@ def test_a_killed_worker_is_restarted_and_the_product_keeps_serving(product):
         assert httpx.get(f"{product.base_url}/api/health", timeout=5).status_code == 200
 
         def beating_since_kill() -> bool:
-            body = httpx.get(f"{product.base_url}/api/status", timeout=5).json()
+            body = httpx.get(f"{product.base_url}/api/status", headers=product.ops_headers, timeout=5).json()
             return body["status"] == "online" and datetime.fromisoformat(body["last_heartbeat"]) > killed_at
 
         wait_until(beating_since_kill, timeout=60, what="the new worker beating")

@@ -38,7 +38,7 @@ def ready(product) -> tuple[int, list[str]]:
 
 
 def status(product) -> dict:
-    return httpx.get(f"{product.base_url}/api/status", timeout=10).json()
+    return httpx.get(f"{product.base_url}/api/status", headers=product.ops_headers, timeout=10).json()
 
 
 def pool_children(pid: int) -> list[int]:

@@ -76,7 +76,7 @@ async def scenario(product) -> dict:
     resumed = await wait_each_bot_trades(fleet, since=counts, timeout=LEASE_SECONDS + 20)
 
     async with httpx.AsyncClient(base_url=product.base_url, timeout=10) as http:
-        status = (await http.get("/api/status")).json()
+        status = (await http.get("/api/status", headers=product.ops_headers)).json()
     await stop_fleet(fleet)
     await asyncio.sleep(2)  # a tick already under way finishes
     books = await asyncio.to_thread(check_books, fleet, stuck_after=10.0)
