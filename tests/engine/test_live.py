@@ -23,24 +23,27 @@ from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRE
 pytestmark = pytest.mark.django_db
 
 
-def placed_and_in_flight(bot, cid: str, side: str, *, at=None) -> Order:
-    """An order the venue has (placed through the bot's key set) and the books show in flight."""
+def placed_and_in_flight(
+    bot, cid: str, side: str, *, at=None, quantity=Decimal("0.001"), status: str = "submitted"
+) -> Order:
+    """An order the venue has (placed through the bot's key set) and the books show in flight
+    (``new``: the worker died after the request, before it recorded having sent it)."""
     from credentials.providers import client_for
 
     at = at or timezone.now()
     client_for(bot.credential).create_order(
-        symbol="BTC/USDT", side=side, type="market", amount=Decimal("0.001"), client_order_id=cid
+        symbol="BTC/USDT", side=side, type="market", amount=quantity, client_order_id=cid
     )
     return Order.objects.create(
         bot=bot,
         client_order_id=cid,
         symbol="BTC/USDT",
         side=side,
-        quantity=Decimal("0.001"),
-        status="submitted",
+        quantity=quantity,
+        status=status,
         is_paper=False,
         created_at=at,
-        submitted_at=at,
+        submitted_at=None if status == "new" else at,
     )
 
 
@@ -180,21 +183,7 @@ def test_housekeeping_reconciles_orders_of_bots_that_are_not_ticking(live_bot, f
 
     Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
     tick.tick_batch()  # nothing: paused
-    from credentials.providers import client_for
-
-    client_for(live_bot.credential).create_order(
-        symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.001"), client_order_id="bf-crashed-1"
-    )
-    Order.objects.create(
-        bot=live_bot,
-        client_order_id="bf-crashed-1",
-        symbol="BTC/USDT",
-        side="buy",
-        quantity=Decimal("0.001"),
-        status="new",
-        is_paper=False,
-        created_at=timezone.now() - timedelta(minutes=5),
-    )
+    placed_and_in_flight(live_bot, "bf-crashed-1", "buy", at=timezone.now() - timedelta(minutes=5), status="new")
     assert engine_housekeeping_task.delay().get()["reconciled"] == 1
     assert Order.objects.get(client_order_id="bf-crashed-1").status == "filled"
     assert Trade.objects.filter(bot=live_bot).count() == 1
@@ -536,21 +525,8 @@ def test_an_order_resolved_by_reconciliation_on_binance_books_its_fee(live_bot, 
     # Given an order the venue filled (0.1 % in BTC) while the worker died before recording it.
     fake_exchange.set_fees("0.001", "received")
     Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
-    from credentials.providers import client_for
-
-    client_for(live_bot.credential).create_order(
-        symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.002"), client_order_id="bf-died-1"
-    )
-    Order.objects.create(
-        bot=live_bot,
-        client_order_id="bf-died-1",
-        symbol="BTC/USDT",
-        side="buy",
-        quantity=Decimal("0.002"),
-        status="unknown",
-        is_paper=False,
-        created_at=timezone.now() - timedelta(minutes=5),
-    )
+    an_earlier_try = timezone.now() - timedelta(minutes=5)
+    placed_and_in_flight(live_bot, "bf-died-1", "buy", at=an_earlier_try, quantity=Decimal("0.002"), status="unknown")
     # When housekeeping reconciles it (Binance's order lookup carries no fee) ...
     assert tick.reconcile_orders() == 1
     # ... the fee comes from the venue's trades.
