@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts.api import schema  # noqa: F401 - registers the OpenAPI auth scheme
+        from accounts import schema  # noqa: F401 - registers the OpenAPI auth schemes

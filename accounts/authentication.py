@@ -13,9 +13,9 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts.api.errors import AccountDisabled
 from accounts.models import RevokedAccessToken, User
 from accounts.tokens import VERSION_CLAIM
+from core.envelope import AccountDisabled
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 

@@ -21,9 +21,9 @@ from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts.api.client_ip import client_ip
-from accounts.api.errors import TooManyRequests, error_json_response
 from accounts.backends import axes_username
+from core.client_ip import client_ip
+from core.envelope import TooManyRequests, error_json_response
 
 
 def retry_after_seconds(request: HttpRequest, identifier: str) -> int:

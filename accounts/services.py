@@ -26,9 +26,13 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import tokens
-from accounts.api.client_ip import client_ip
-from accounts.api.context import current_request_id
-from accounts.api.errors import (
+from accounts.backends import find_user_by_identifier
+from accounts.lockout import lockout_error
+from accounts.models import AuditEntry, EmailOtp, User
+from accounts.usage import usage_add
+from core.client_ip import client_ip
+from core.context import current_request_id
+from core.envelope import (
     AccountDisabled,
     ApiError,
     Conflict,
@@ -36,11 +40,7 @@ from accounts.api.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from accounts.api.renderers import dumps
-from accounts.backends import find_user_by_identifier
-from accounts.lockout import lockout_error
-from accounts.models import AuditEntry, EmailOtp, User
-from accounts.usage import usage_add
+from core.renderers import dumps
 
 logger = logging.getLogger("botfleet.accounts")
 

@@ -8,8 +8,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from accounts import services, tokens
-from accounts.api.responses import success
-from accounts.api.throttles import ScopedRateThrottle
 from accounts.serializers import (
     ChangePasswordSerializer,
     LoginSerializer,
@@ -24,6 +22,8 @@ from accounts.serializers import (
     UserEnvelopeSerializer,
     user_to_dict,
 )
+from core.responses import success
+from core.throttles import ScopedRateThrottle
 
 
 def _valid(serializer_class, request) -> dict:

@@ -19,12 +19,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts import admin as accounts_admin
-from accounts.api.errors import ApiError
 from accounts.models import AuditEntry, User
 from adminpanel import selectors, services
 from adminpanel.rules import COUNT_RULES, FRACTION_RULES, RulesError, validate_rules
 from bots import admin as bots_admin
 from bots.models import Bot
+from core.envelope import ApiError
 
 
 def _action(description: str, call, verb: str):

@@ -23,7 +23,7 @@ from accounts.usage import KINDS
 from bots.models import Bot, BotDailyPnl, FleetHalt, Order, Trade, WorkerHeartbeat
 from bots.selectors import overdue_bots_count
 from bots.serializers import training_hours
-from config.flags import feature_flags
+from core.flags import feature_flags
 from credentials.models import Credential
 from realtime.models import Event
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.api.limits import MAX_ID
 from accounts.models import username_validator
+from core.limits import MAX_ID
 
 
 class UnlockSerializer(serializers.Serializer):

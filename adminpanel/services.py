@@ -20,7 +20,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import exceptions
 
-from accounts.api.errors import ApiError, Conflict
 from accounts.models import AuditEntry, User, UserUsage
 from accounts.services import audit_record
 from accounts.tokens import sessions_changed
@@ -31,6 +30,7 @@ from bots import services as bot_services
 from bots.lifecycle import Action
 from bots.models import Bot, FleetHalt, Order, Trade
 from bots.serializers import bot_to_dict
+from core.envelope import ApiError, Conflict
 from credentials.models import Credential
 from realtime.models import Event
 from realtime.services import event_record

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import signing
 from rest_framework import permissions
 
-from accounts.api.errors import ApiError
+from core.envelope import ApiError
 
 SALT = "botfleet.adminpanel.unlock"
 

@@ -12,9 +12,6 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
-from accounts.api.pagination import PageNumberPagination
-from accounts.api.responses import success
-from accounts.api.throttles import ScopedRateThrottle
 from accounts.models import User
 from accounts.serializers import user_to_dict
 from accounts.services import audit_record
@@ -31,6 +28,9 @@ from adminpanel.serializers import (
     UserUpdateSerializer,
 )
 from adminpanel.unlock import IsStaff, unlock_seconds, unlock_token_for
+from core.pagination import PageNumberPagination
+from core.responses import success
+from core.throttles import ScopedRateThrottle
 
 _OK = {"success": serializers.BooleanField()}
 _PAGE = {

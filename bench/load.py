@@ -501,7 +501,7 @@ CATEGORIES = [
     ("password hashing (login)", ("hashers.py",)),
     ("Fernet (key save)", ("cryptography/fernet.py", "fernet_fields")),
     ("Redis (cache, throttle, events wake-up)", ("redis/", "django_redis", "cache/backends/redis")),
-    ("our middleware", ("accounts/api/middleware.py",)),
+    ("our middleware", ("core/middleware.py",)),
 ]
 
 

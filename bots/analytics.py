@@ -55,11 +55,11 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from accounts.api.cache_outage import CacheOutage
 from bots import equity, market_data
 from bots.engine.market import LOCAL_VENUES
 from bots.models import ZERO, Bot, Trade
 from bots.serializers import money
+from core.cache_outage import CacheOutage
 
 PERIODS_PER_YEAR = 365
 

@@ -12,11 +12,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from accounts.api.errors import ApiError
 from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
+from core.envelope import ApiError
 from credentials.exceptions import CredentialDecryptError
 from credentials.providers import UnknownProvider
 from credentials.selectors import CredentialUnavailable, credential_for_order

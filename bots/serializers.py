@@ -17,12 +17,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.api.limits import MAX_ID
-from accounts.api.query import QuerySerializer
 from bots import lifecycle
 from bots.models import Bot, Order, Position, Trade
 from bots.strategies import DEFAULT_INTERVAL_SECONDS, DEFAULT_STRATEGY, DEFAULT_TIMEFRAME, STRATEGIES, TIMEFRAMES
 from bots.venues import DEFAULT_VENUE, default_timeframe
+from core.limits import MAX_ID
+from core.query import QuerySerializer
 
 MAX_MONEY = Decimal("1e15")
 

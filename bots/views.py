@@ -8,9 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from accounts.api.ops import ops_access
-from accounts.api.pagination import PageNumberPagination
-from accounts.api.responses import success
+from accounts.ops import ops_access
 from bots import analytics, market_data, selectors, services, strategies, venues
 from bots.lifecycle import Action
 from bots.serializers import (
@@ -30,6 +28,8 @@ from bots.serializers import (
     position_to_dict,
     trade_to_dict,
 )
+from core.pagination import PageNumberPagination
+from core.responses import success
 
 _LIST = {"success": serializers.BooleanField(), "total": serializers.IntegerField()}
 _PAGE = {**_LIST, "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
@@ -381,7 +381,7 @@ class StatusView(APIView):
     """Engine state for monitors: public, cheap, and a 200 even when the engine is down.
 
     Anyone gets ``{success, status}``; the fleet-wide figures (workers, last heartbeat,
-    running bots) only staff or a monitor with ``OPS_TOKEN`` (accounts/api/ops.py).
+    running bots) only staff or a monitor with ``OPS_TOKEN`` (accounts/ops.py).
     """
 
     permission_classes = [AllowAny]

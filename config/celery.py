@@ -58,7 +58,7 @@ def _drop_broken_db_connections(task=None, **kwargs) -> None:
 
 @worker_ready.connect
 def _log_worker_started(sender=None, **kwargs) -> None:
-    from config.flags import log_feature_flags
+    from core.flags import log_feature_flags
 
     log_feature_flags("worker")
 
@@ -69,7 +69,7 @@ def _log_beat_started(sender=None, **kwargs) -> None:
 
     from django.conf import settings
 
-    from config.flags import log_feature_flags
+    from core.flags import log_feature_flags
 
     log_feature_flags("beat")
     log = logging.getLogger("botfleet.engine")

@@ -27,14 +27,14 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from accounts.api import metrics
-from accounts.api.errors import error_json_response
-from accounts.api.middleware import is_api_request
-from accounts.api.ops import IsStaffOrOpsToken, OpsTokenAuthentication
-from accounts.api.responses import success
-from accounts.api.schema import ErrorSerializer
 from accounts.authentication import JWTAuthentication
-from config.flags import feature_flags
+from accounts.ops import IsStaffOrOpsToken, OpsTokenAuthentication
+from core import metrics
+from core.envelope import error_json_response
+from core.flags import feature_flags
+from core.middleware import is_api_request
+from core.responses import success
+from core.schema import ErrorSerializer
 
 READY_DEADLINE_SECONDS = 1.8
 # Checks run on their own threads so a hang cannot hold the request; a check that

@@ -110,9 +110,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "accounts.api.middleware.RequestIdMiddleware",
-    "accounts.api.middleware.MetricsMiddleware",
-    "accounts.api.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.MetricsMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS, the API docs' assets) in every layout, with no proxy rule needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -122,7 +122,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "accounts.api.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     # Last, so it sees the final response; turns lockouts of the admin login into 429s.
     # axes' own, with its async path fixed (accounts/lockout.py).
     "accounts.lockout.AxesMiddleware",
@@ -214,7 +214,7 @@ elif REDIS_URL:
     CACHES = {
         "default": {
             # Django's RedisCache, minus a new client object per call (see the module).
-            "BACKEND": "accounts.api.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": KEY_PREFIX,
             "OPTIONS": {
@@ -301,7 +301,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # ---------------------------------------------------------------------------
-# Feature flags (read at process start; see config.flags)
+# Feature flags (read at process start; see core.flags)
 # ---------------------------------------------------------------------------
 ENABLE_TRADING = env.bool("ENABLE_TRADING", default=False)
 ENABLE_SCHEDULERS = env.bool("ENABLE_SCHEDULERS", default=False)
@@ -408,7 +408,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # clears only the successful account's failures instead.
 AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins go to the audit trail
-AXES_CLIENT_IP_CALLABLE = "accounts.api.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
@@ -430,19 +430,19 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "accounts.api.parsers.JSONParser",  # exact numbers; hostile bodies are 400s
+        "core.parsers.JSONParser",  # exact numbers; hostile bodies are 400s
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["accounts.api.renderers.JSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.api.negotiation.ContentNegotiation",
-    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.PageNumberPagination",
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.ContentNegotiation",
+    "EXCEPTION_HANDLER": "core.envelope.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.api.throttles.AnonRateThrottle",
-        "accounts.api.throttles.UserRateThrottle",
+        "core.throttles.AnonRateThrottle",
+        "core.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="120/min"),
@@ -541,13 +541,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "accounts.api.logging.RequestIdFilter"},
+        "request_id": {"()": "core.logging.RequestIdFilter"},
         # Masks anything named like a key, secret or signature that reaches a log line.
         "redact_secrets": {"()": "credentials.logging.RedactSecretsFilter"},
     },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-        "json": {"()": "accounts.api.logging.JsonFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
@@ -568,7 +568,7 @@ LOGGING = {
 
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 # metrics, version and the detail of status are for staff, or for a monitor that sends
-# "Authorization: Bearer <OPS_TOKEN>" (accounts/api/ops.py). Unset: staff only.
+# "Authorization: Bearer <OPS_TOKEN>" (accounts/ops.py). Unset: staff only.
 OPS_TOKEN = env("OPS_TOKEN", default="")
 # bench/http_load.py: a bare JSON view at /api/_bench/bare to compare the API against.
 BENCH_ROUTES = env.bool("BOTFLEET_BENCH_ROUTES", default=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import status
 
-from accounts.api.errors import ApiError
+from core.envelope import ApiError
 
 
 class CredentialDecryptError(ApiError):

@@ -10,8 +10,8 @@ from django.http import QueryDict
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 
-from accounts.api.parsers import JSONParser
-from accounts.api.parsers import loads as _json_object
+from core.parsers import JSONParser
+from core.parsers import loads as _json_object
 
 
 class PlainTextJSONParser(BaseParser):

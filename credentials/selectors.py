@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 
-from accounts.api.errors import ApiError
+from core.envelope import ApiError
 from credentials import providers
 from credentials.models import Credential
 

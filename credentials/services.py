@@ -16,9 +16,9 @@ from django.db.models import ProtectedError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.api.errors import Conflict
 from accounts.services import audit_record
 from accounts.usage import usage_add
+from core.envelope import Conflict
 from credentials import payloads, providers
 from credentials.models import SECRET_FIELDS, Credential, key_hint
 from credentials.providers.base import KeySet, TestResult

@@ -6,9 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.views import APIView
 
-from accounts.api.responses import success
-from accounts.api.throttles import ScopedRateThrottle, UserRateThrottle
 from accounts.serializers import user_to_dict
+from core.responses import success
+from core.throttles import ScopedRateThrottle, UserRateThrottle
 from credentials import payloads, selectors, services
 from credentials.models import Credential
 from credentials.parsers import KEYS_PARSERS

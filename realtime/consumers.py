@@ -33,8 +33,8 @@ from channels.exceptions import StopConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.api.renderers import dumps
 from accounts.tokens import session_group
+from core.renderers import dumps
 from realtime import socket_slots, streams
 from realtime.relay import ensure_embedded_relay
 

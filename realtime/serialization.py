@@ -1,6 +1,6 @@
 """Events as JSON, built once by the relay and forwarded verbatim by every stream.
 
-Serialization never fails: orjson with ``accounts.api.renderers.json_default`` turns
+Serialization never fails: orjson with ``core.renderers.json_default`` turns
 datetimes, decimals, UUIDs, model instances (their ids), sets and bytes into JSON.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from accounts.api.renderers import dumps
+from core.renderers import dumps
 from realtime import registry
 
 # The channel-layer message type the consumers and the SSE stream handle.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from django.db import transaction
 
-from accounts.api.renderers import Unserializable, dumps
 from accounts.usage import usage_add
+from core.renderers import Unserializable, dumps
 from realtime import registry
 from realtime.models import Event
 

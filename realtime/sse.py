@@ -27,9 +27,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.api.errors import error_json_response
-from accounts.api.renderers import dumps
 from accounts.tokens import SESSIONS_CHANGED, session_group
+from core.envelope import error_json_response
+from core.renderers import dumps
 from realtime import registry, streams
 from realtime.relay import ensure_embedded_relay
 from realtime.serialization import EVENT_MESSAGE_TYPE

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
-from accounts.api.limits import MAX_ID
-from accounts.api.renderers import Unserializable
 from accounts.authentication import authenticate_raw_token
+from core.limits import MAX_ID
+from core.renderers import Unserializable
 from realtime import registry
 from realtime.models import Event, RelayState
 from realtime.serialization import (

@@ -22,11 +22,11 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from accounts.api import parsers
-from accounts.api.errors import ApiError, ServiceUnavailable, Unauthorized
-from accounts.api.limits import MAX_ID
-from accounts.api.responses import success
-from accounts.api.throttles import ScopedRateThrottle
+from core import parsers
+from core.envelope import ApiError, ServiceUnavailable, Unauthorized
+from core.limits import MAX_ID
+from core.responses import success
+from core.throttles import ScopedRateThrottle
 from realtime import registry
 from realtime.services import UnknownTarget, event_ingest
 

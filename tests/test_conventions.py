@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from rest_framework.views import APIView
 
-from accounts.api.logging import JsonFormatter, RequestIdFilter
+from core.logging import JsonFormatter, RequestIdFilter
 from tests.envelope import assert_error
 
 User = get_user_model()
@@ -172,7 +172,7 @@ async def test_a_chunked_body_over_the_limit_is_a_413_under_asgi():
 
 
 # ---------------------------------------------------------------------------
-# Success bodies (accounts.api.responses.success)
+# Success bodies (core.responses.success)
 # ---------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_success_body_is_json_with_the_views_allow_header(owner_api):
@@ -197,7 +197,7 @@ def test_a_list_body_keeps_its_links_and_the_views_own_fields(staff_api):
 @pytest.mark.django_db
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
 def test_the_body_is_json_whatever_the_client_accepts(owner_api, accept):
-    # One renderer: like an error body, a success body is JSON (accounts/api/negotiation.py).
+    # One renderer: like an error body, a success body is JSON (core/negotiation.py).
     response = owner_api.get("/api/auth/me", HTTP_ACCEPT=accept)
 
     assert (response.status_code, response["Content-Type"]) == (200, "application/json")
@@ -327,12 +327,12 @@ def test_json_log_lines_carry_the_request_id():
 
 
 # ---------------------------------------------------------------------------
-# Throttle counters (accounts.api.throttles)
+# Throttle counters (core.throttles)
 # ---------------------------------------------------------------------------
 def test_a_generous_limit_is_claimed_in_blocks_and_never_exceeded_across_processes():
     from django.core.cache import cache
 
-    from accounts.api.throttles import _Blocks
+    from core.throttles import _Blocks
 
     # Given two processes (each with its own claimed blocks) sharing one counter
     first, second = _Blocks(), _Blocks()
@@ -352,7 +352,7 @@ def test_a_generous_limit_is_claimed_in_blocks_and_never_exceeded_across_process
 def test_a_tight_limit_is_exact():
     from django.core.cache import cache
 
-    from accounts.api.throttles import _Blocks
+    from core.throttles import _Blocks
 
     first, second = _Blocks(), _Blocks()
 

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from accounts.api.errors import ApiError
+from core.envelope import ApiError
 from training import selectors, services
 from training.models import TrainingBot
 

@@ -25,12 +25,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
-from accounts.api.errors import ApiError, Conflict
 from accounts.services import audit_record
 from bots.models import Bot, FleetHalt, Order
 from bots.selectors import bot_live_key_problem
 from bots.serializers import bot_to_dict
 from bots.services import bot_locked, positions_close_in_books
+from core.envelope import ApiError, Conflict
 from realtime.services import event_record
 from training.models import TrainingReview
 from training.selectors import Countdown, bay_queryset, countdown, min_training_hours, training_metrics

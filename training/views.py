@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
-from accounts.api.responses import success
 from bots.serializers import bot_to_dict
+from core.responses import success
 from training import selectors, services
 from training.serializers import LiveBaySerializer, PromotionSerializer
 

@@ -36,7 +36,7 @@ def interval() -> float:
 
 def _beat() -> None:
     from bots.services import worker_heartbeat
-    from config.flags import feature_flags
+    from core.flags import feature_flags
 
     worker_heartbeat(
         name=_name,

@@ -152,7 +152,7 @@ def test_save_test_and_delete_are_audited_without_secrets(owner_client, owner, s
 
 
 def test_keys_test_is_throttled(owner_client, settings):
-    from accounts.api.throttles import ScopedRateThrottle
+    from core.throttles import ScopedRateThrottle
 
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "keys_test": "3/min"}
     original = ScopedRateThrottle.THROTTLE_RATES

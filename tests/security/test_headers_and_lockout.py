@@ -89,7 +89,7 @@ def test_made_up_methods_do_not_grow_the_metrics(client, staff_client):
 
 def test_no_server_layout_takes_the_client_address_from_a_request_header():
     # daphne's --proxy-headers put the client's own X-Forwarded-For into REMOTE_ADDR, past
-    # TRUSTED_PROXY_COUNT (accounts/api/client_ip.py); tests/security/test_served.py shows it.
+    # TRUSTED_PROXY_COUNT (core/client_ip.py); tests/security/test_served.py shows it.
     # Both layouts are read as the launcher and the tests start them (config.processes).
     from config.processes import read_procfile
 

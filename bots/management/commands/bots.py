@@ -11,10 +11,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import NotFound
 
-from accounts.api.errors import ApiError
 from bots import services
 from bots.lifecycle import Action
 from bots.models import Bot
+from core.envelope import ApiError
 
 
 class Command(BaseCommand):

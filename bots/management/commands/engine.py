@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bots import selectors
 from bots.models import Bot, FleetHalt, Order, WorkerHeartbeat
-from config.flags import feature_flags_line
+from core.flags import feature_flags_line
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from accounts.api.errors import ApiError
+from core.envelope import ApiError
 from training import selectors, services
 
 

@@ -13,8 +13,8 @@ from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import throttling
 
-from accounts.api.cache_outage import CacheOutage
-from accounts.api.client_ip import client_ip
+from core.cache_outage import CacheOutage
+from core.client_ip import client_ip
 
 
 class _TrustedIdentMixin:

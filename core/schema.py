@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -46,20 +44,3 @@ class AutoSchema(SpectacularAutoSchema):
             if code not in responses:
                 responses[code] = self._get_response_for_code(error, code, direction=direction)
         return responses
-
-
-class BotfleetJWTScheme(SimpleJWTScheme):
-    target_class = "accounts.authentication.JWTAuthentication"
-    name = "jwtAuth"
-
-
-class OpsTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.api.ops.OpsTokenAuthentication"
-    name = "opsToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "The OPS_TOKEN setting, for monitors and Prometheus (metrics, version, status detail).",
-        }

@@ -6,7 +6,7 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from accounts.api.responses import success
+from core.responses import success
 
 
 class PageNumberPagination(pagination.PageNumberPagination):

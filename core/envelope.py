@@ -2,8 +2,10 @@
 
 ``{"success": false, "error": {"code", "message", "details", "timestamp", "request_id"}}``
 
-DRF exceptions come through :func:`exception_handler`; Django's own 404/500 and
-anything raised outside DRF under ``/api/`` come through ``ApiErrorMiddleware``.
+DRF exceptions and the domain's errors (``core.errors``) come through
+:func:`exception_handler`, the one place that picks an HTTP status for a domain error;
+Django's own 404/500 and anything raised outside DRF under ``/api/`` come through
+``ApiErrorMiddleware``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from accounts.api.context import current_request_id
-from accounts.api.renderers import dumps
+from core import errors as domain
+from core.context import current_request_id
+from core.renderers import dumps
 
 logger = logging.getLogger("botfleet.api")
 
@@ -85,6 +88,37 @@ class AccountDisabled(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "ACCOUNT_DISABLED"
     default_detail = "This account has been disabled by staff."
+
+
+# The status of each kind of domain error; a subclass takes its nearest base's.
+_DOMAIN_STATUS = {
+    domain.NotFound: status.HTTP_404_NOT_FOUND,
+    domain.Conflict: status.HTTP_409_CONFLICT,
+    domain.Locked: status.HTTP_423_LOCKED,
+    domain.Forbidden: status.HTTP_403_FORBIDDEN,
+    domain.Unauthenticated: status.HTTP_401_UNAUTHORIZED,
+    domain.RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    domain.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    domain.Invalid: status.HTTP_400_BAD_REQUEST,
+}
+
+
+def domain_status(exc: domain.ApplicationError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _DOMAIN_STATUS:
+            return _DOMAIN_STATUS[cls]
+    return status.HTTP_400_BAD_REQUEST
+
+
+def _from_domain(exc: domain.ApplicationError) -> ApiError:
+    headers = {}
+    if isinstance(exc, domain.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    if isinstance(exc, domain.RateLimited) and exc.retry_after is not None:
+        headers["Retry-After"] = str(int(exc.retry_after))
+    error = ApiError(exc.message, code=exc.code, details=exc.details, headers=headers)
+    error.status_code = domain_status(exc)
+    return error
 
 
 _CODES = {
@@ -183,7 +217,9 @@ def _plain(detail):
 
 def exception_handler(exc, context):
     """DRF's exception handler, answering every error with the envelope."""
-    if isinstance(exc, Http404):
+    if isinstance(exc, domain.ApplicationError):
+        exc = _from_domain(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -11,9 +11,9 @@ import uuid
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from accounts.api import metrics
-from accounts.api.context import request_id_var
-from accounts.api.errors import error_json_response
+from core import metrics
+from core.context import request_id_var
+from core.envelope import error_json_response
 
 logger = logging.getLogger("botfleet.api")
 
@@ -150,7 +150,7 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
             return None
-        from accounts.api.errors import exception_handler
+        from core.envelope import exception_handler
 
         handled = exception_handler(exception, {"request": request})
         if handled is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from accounts.api.context import request_id_var
+from core.context import request_id_var
 
 
 class RequestIdFilter(logging.Filter):

@@ -19,7 +19,7 @@ def json_default(value):
     if isinstance(value, decimal.Decimal):
         # The digits as written, not a float: 0.1 stays 0.1. NaN/Infinity are not JSON.
         return orjson.Fragment(str(value)) if value.is_finite() else None
-    if isinstance(value, float):  # a subclass (accounts.api.parsers.JSONNumber): still a number
+    if isinstance(value, float):  # a subclass (core.parsers.JSONNumber): still a number
         return float(value)
     if isinstance(value, Model):
         return value.pk

@@ -1,0 +1,244 @@
+"""The books: fills booked into orders, trades, positions and daily rollups; reconciliation failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.usage import usage_add
+from bots import analytics, fills, market_data
+from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade
+from bots.serializers import order_to_dict, position_to_dict, trade_to_dict
+from realtime.services import event_record
+
+
+def _fee_in_quote(*, fee: Decimal, fee_currency: str, bot: Bot, price: Decimal, value: Decimal | None = None):
+    """The fee split by where it is paid from (``bots.fills.fee_parts``) for this bot's market."""
+    return fills.fee_parts(
+        fee=fee, fee_currency=fee_currency, base=bot.base_currency, quote=bot.quote_currency, price=price, value=value
+    )
+
+
+def trade_record_fill(
+    *,
+    bot: Bot | int,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    fill_id: str,
+    order: Order | None = None,
+    fee: Decimal = ZERO,
+    fee_currency: str = "",
+    fee_quote: Decimal | None = None,
+    executed_at: datetime | None = None,
+    is_paper: bool = True,
+    symbol: str | None = None,
+) -> Trade:
+    """Record one fill: trade, position (average cost), daily rollup, bot totals, order and
+    ``trade_executed``, in one transaction under the bot's row lock.
+
+    Idempotent by ``(bot, fill_id)``: recording the same fill twice returns the first
+    trade and changes nothing (a retried tick, a reconciled unknown order).
+
+    ``quantity`` is what the venue executed; ``fee`` is in ``fee_currency`` (empty: the
+    quote currency). ``fee_quote`` is the quote value of a fee in a third currency (BNB),
+    which must be given. Accounting (long-only, average cost): :mod:`bots.fills` — a fee in
+    the base asset is deducted from the position, a quote fee from cash, and every fee's
+    value reaches PnL once (buys through the cost basis, sells directly). A sell larger than
+    the position is refused (``ValueError``): the engine never shorts.
+    """
+    quantity, price = Decimal(quantity), Decimal(price)
+    if quantity <= 0 or price <= 0:
+        raise ValueError("a fill needs a positive quantity and price")
+    if side not in (Order.Side.BUY, Order.Side.SELL):
+        raise ValueError(f"unknown side {side!r}")
+    executed_at = executed_at or timezone.now()
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().get(pk=bot if isinstance(bot, int) else bot.pk)
+        existing = Trade.objects.filter(bot=bot, fill_id=fill_id).first()
+        if existing is not None:
+            return existing
+        symbol = symbol or (order.symbol if order is not None else bot.symbol)
+        fee = Decimal(fee)
+        parts = _fee_in_quote(
+            fee=fee,
+            fee_currency=fee_currency,
+            bot=bot,
+            price=price,
+            value=None if fee_quote is None else Decimal(fee_quote),
+        )
+        fee_q = parts.value
+        position, _ = Position.objects.select_for_update().get_or_create(bot=bot, symbol=symbol)
+        notional = quantity * price
+        try:
+            applied = fills.apply_fill(
+                side=side,
+                quantity=quantity,
+                price=price,
+                fee=parts,
+                held=position.quantity,
+                average_cost=position.average_cost,
+            )
+        except fills.FillRefused as exc:
+            raise ValueError(f"{symbol}: {exc}") from None
+        realized = applied.realized
+        if side == Order.Side.BUY and position.quantity == 0:
+            position.opened_at = executed_at
+        position.quantity, position.average_cost = applied.quantity, applied.average_cost
+        if realized is not None:
+            position.realized_pnl += realized
+        cash_delta = applied.cash_delta
+        position.fees += fee_q
+        position.save()
+        trade = Trade.objects.create(
+            bot=bot,
+            owner_id=bot.owner_id,
+            order=order,
+            fill_id=fill_id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            fee_currency=fee_currency or bot.quote_currency,
+            fee_quote=fee_q,
+            realized_pnl=realized,
+            is_paper=is_paper,
+            executed_at=executed_at,
+        )
+        trade.cash_delta = cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
+        usage_add(user_id=bot.owner_id, trades=1)
+        win = realized is not None and realized > 0
+        loss = realized is not None and realized < 0
+        pnl = realized or ZERO
+        day = executed_at.astimezone(UTC).date()  # rollups are per UTC day
+        BotDailyPnl.objects.get_or_create(bot=bot, day=day)
+        BotDailyPnl.objects.filter(bot=bot, day=day).update(
+            realized_pnl=F("realized_pnl") + pnl,
+            gross_profit=F("gross_profit") + (pnl if win else ZERO),
+            gross_loss=F("gross_loss") + (-pnl if loss else ZERO),
+            fees=F("fees") + fee_q,
+            volume=F("volume") + notional,
+            trades=F("trades") + 1,
+            wins=F("wins") + int(win),
+            losses=F("losses") + int(loss),
+        )
+        Bot.objects.filter(pk=bot.pk).update(
+            realized_pnl=F("realized_pnl") + pnl,
+            total_fees=F("total_fees") + fee_q,
+            total_trades=F("total_trades") + 1,
+            winning_trades=F("winning_trades") + int(win),
+            losing_trades=F("losing_trades") + int(loss),
+            cash_balance=F("cash_balance") + cash_delta,
+            last_price=price,
+            updated_at=timezone.now(),
+        )
+        analytics.summary_invalidate(bot.owner_id)
+        if order is not None:
+            filled = min(order.quantity, order.filled_quantity + quantity)
+            prior = order.filled_quantity * (order.average_price or ZERO)
+            order.average_price = (prior + notional) / filled
+            order.filled_quantity = filled
+            order.fee += fee
+            order.fee_currency = order.fee_currency or trade.fee_currency
+            order.status = Order.Status.FILLED if filled >= order.quantity else Order.Status.PARTIALLY_FILLED
+            if order.status == Order.Status.FILLED:
+                order.closed_at = executed_at
+            order.save(
+                update_fields=[
+                    "average_price",
+                    "filled_quantity",
+                    "fee",
+                    "fee_currency",
+                    "status",
+                    "closed_at",
+                    "updated_at",
+                ]
+            )
+        verb = "bought" if side == Order.Side.BUY else "sold"
+        event_record(
+            type="trade_executed",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(position)},
+            message=f"Bot '{bot.name}' {verb} {quantity.normalize():f} {symbol} at {price.normalize():f}",
+        )
+    return trade
+
+
+def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal | None = None) -> list[dict]:
+    """Close a bot's open positions in the books at the market price (nothing is sent to a venue).
+
+    Used by ``stop`` with ``close_positions`` and by promotion out of the training bay
+    (the paper position of a quarantined bot is closed before it trades real money).
+    A bot trading real money is left alone here: its position lives on the venue.
+    """
+    if bot.trading_mode == Bot.Mode.LIVE and not bot.in_training:
+        return []
+    closed = []
+    now = timezone.now()
+    for position in Position.objects.filter(bot=bot, quantity__gt=0).order_by("pk"):
+        mark = price or market_data.last_price(bot.exchange, position.symbol) or position.average_cost
+        client_id = f"bf-{bot.pk}-close-{position.pk}-{int(now.timestamp() * 1000)}"
+        order = Order.objects.create(
+            bot=bot,
+            client_order_id=client_id,
+            symbol=position.symbol,
+            side=Order.Side.SELL,
+            quantity=position.quantity,
+            status=Order.Status.SUBMITTED,
+            is_paper=True,
+            reason=reason,
+            submitted_at=now,
+        )
+        usage_add(user_id=bot.owner_id, orders=1)
+        trade = trade_record_fill(
+            bot=bot,
+            order=order,
+            side=Order.Side.SELL,
+            quantity=position.quantity,
+            price=mark,
+            fill_id=client_id,
+            executed_at=now,
+            is_paper=True,
+        )
+        closed.append(
+            {"symbol": position.symbol, "quantity": trade.quantity, "price": mark, "realized_pnl": trade.realized_pnl}
+        )
+    return closed
+
+
+def order_reconcile_failed(*, order_id: int, error: str) -> bool:
+    """Reconciling an order failed in a way a retry does not fix by itself (the books refuse its fill).
+
+    The error goes on the order (``error``) and its bot (``last_error``, what its owner sees),
+    and staff get an ``order_reconcile_failed`` event: someone has to look at the books. Only
+    when the error is new for that order, so a sweep every few seconds does not repeat the
+    alert. Returns whether it was recorded. Bot row first, then the order: the lock order of
+    ``trade_record_fill``.
+    """
+    error = error[:500]
+    with transaction.atomic():
+        bot_id = Order.objects.filter(pk=order_id).values_list("bot_id", flat=True).first()
+        if bot_id is None:
+            return False
+        bot = Bot.objects.select_for_update().get(pk=bot_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.error == error:
+            return False
+        order.error = error
+        order.save(update_fields=["error", "updated_at"])
+        bot.last_error = f"order {order.client_order_id} cannot be reconciled: {error}"
+        bot.save(update_fields=["last_error", "updated_at"])
+        event_record(
+            type="order_reconcile_failed",
+            user_id=None,  # staff only
+            bot_id=bot.pk,
+            payload={"bot_id": bot.pk, "owner_id": bot.owner_id, "order": order_to_dict(order), "error": error},
+            message=f"Order {order.client_order_id} of bot '{bot.name}' (#{bot.pk}) cannot be reconciled: {error}",
+        )
+    return True

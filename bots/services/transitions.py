@@ -1,0 +1,157 @@
+"""Start, stop, pause and resume, one bot or all of a user's, by the state table of bots.lifecycle."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from bots import analytics, lifecycle, venues
+from bots.lifecycle import Action
+from bots.models import Bot
+from bots.services.books import positions_close_in_books
+from bots.services.bots import live_venue_refusal
+from bots.services.common import bot_locked, record
+from core.envelope import ApiError, Conflict, Locked
+
+
+def _apply_transition(
+    bot: Bot,
+    action: Action,
+    *,
+    actor,
+    reason: str = "",
+    close_positions: bool = False,
+    request: HttpRequest | None = None,
+) -> str:
+    """Move a locked bot along the state table; returns the message. Raises 409/423."""
+    try:
+        to = lifecycle.target(bot.status, action, force_paused=bot.force_paused)
+    except lifecycle.TransitionRefused as exc:
+        error = Locked if exc.locked else Conflict
+        raise error(
+            f"Cannot {action} bot '{bot.name}': {exc.reason}",
+            code="BOT_FORCE_PAUSED" if exc.locked else "INVALID_TRANSITION",
+            details={"status": bot.status, "action": str(action), "force_paused": bot.force_paused},
+        ) from None
+    now = timezone.now()
+    previous = bot.status
+    fields = ["status", "updated_at"]
+    if action in (Action.START, Action.RESUME):
+        live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
+        unsupported = live_venue_refusal(bot.exchange) if live_real else ""
+        if unsupported:
+            raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
+        live_without_keys = live_real and not bot.credential_id
+        if action == Action.START and live_without_keys:
+            raise Conflict(
+                f"Cannot start bot '{bot.name}': live trading on {bot.exchange} needs a live key set",
+                code="LIVE_KEYS_MISSING",
+            )
+        bot.next_tick_at, bot.paused_reason = now, ""
+        fields += ["next_tick_at", "paused_reason"]
+        if action == Action.START:
+            bot.last_error, bot.consecutive_errors = "", 0
+            fields += ["last_error", "consecutive_errors"]
+    elif action == Action.PAUSE:
+        bot.paused_reason = (reason or "paused by its owner")[:300]
+        bot.next_tick_at = None
+        fields += ["paused_reason", "next_tick_at"]
+    elif action == Action.STOP:
+        bot.paused_reason, bot.next_tick_at = "", None
+        fields += ["paused_reason", "next_tick_at"]
+    bot.status = to
+    bot.save(update_fields=fields)
+    analytics.summary_invalidate(bot.owner_id)
+
+    past = lifecycle.PAST[action]
+    message = f"Bot '{bot.name}' {past}"
+    if action in (Action.START, Action.RESUME) and bot.in_training:
+        message += " in the training bay (paper fills until promotion)"
+    extra: dict = {"previous_status": previous}
+    if reason:
+        extra["reason"] = reason[:300]
+    if actor is not None and actor.pk:
+        extra["actor_id"] = actor.pk
+    if action == Action.STOP:
+        closed = positions_close_in_books(bot=bot, reason="close_on_stop") if close_positions else []
+        if close_positions:
+            extra["closed_positions"] = closed
+            if closed:
+                message += f" and closed {len(closed)} position{'s' if len(closed) > 1 else ''}"
+        bot.refresh_from_db()
+    record(
+        bot,
+        event=f"bot_{past}",
+        message=message,
+        actor=actor,
+        action=f"bot.{action}",
+        data={"from": previous, "to": to, **({"reason": reason} if reason else {})},
+        request=request,
+        **extra,
+    )
+    return message
+
+
+def bot_transition(
+    *,
+    bot_id: int,
+    action: Action | str,
+    user=None,
+    actor=None,
+    reason: str = "",
+    close_positions: bool = False,
+    request: HttpRequest | None = None,
+) -> tuple[Bot, str]:
+    """start / pause / resume / stop one bot. ``user`` scopes the lookup (owner actions);
+    ``None`` is a system caller (engine, bodyguard, staff tools) who acts as ``actor``."""
+    with transaction.atomic():
+        bot = bot_locked(bot_id=bot_id, user=user)
+        message = _apply_transition(
+            bot,
+            Action(action),
+            actor=actor if actor is not None else user,
+            reason=reason,
+            close_positions=close_positions,
+            request=request,
+        )
+    return bot, message
+
+
+def bot_start(*, user, bot_id: int, request=None) -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.START, user=user, request=request)
+
+
+def bot_stop(*, user, bot_id: int, close_positions: bool = False, request=None) -> tuple[Bot, str]:
+    return bot_transition(
+        bot_id=bot_id, action=Action.STOP, user=user, close_positions=close_positions, request=request
+    )
+
+
+def bot_pause(*, user, bot_id: int, reason: str = "", request=None) -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.PAUSE, user=user, reason=reason, request=request)
+
+
+def bot_resume(*, user, bot_id: int, request=None) -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.RESUME, user=user, request=request)
+
+
+def bots_transition_all(*, user, action: Action, request: HttpRequest | None = None) -> dict:
+    """Older clients' ``POST start`` / ``POST stop``: every bot of the user the action applies to.
+
+    Bots the table refuses (already running, force-paused, live without keys) are
+    skipped and counted, not errors.
+    """
+    done, skipped = [], []
+    with transaction.atomic():
+        for bot in Bot.objects.of(user).select_for_update().order_by("pk"):
+            if not lifecycle.allowed(bot.status, action, force_paused=bot.force_paused):
+                skipped.append(bot.pk)
+                continue
+            try:
+                with transaction.atomic():
+                    _apply_transition(bot, action, actor=user, request=request)
+                done.append(bot.pk)
+            except ApiError:
+                skipped.append(bot.pk)
+    return {"done": done, "skipped": skipped}
