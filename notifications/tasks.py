@@ -1,0 +1,27 @@
+"""Thin Celery entry points. Each is idempotent: claims and the cursor make a second run harmless."""
+
+from celery import shared_task
+
+from notifications import dispatch, services
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def fanout_task() -> int:
+    """Queued by the relay's nudge: deliveries for what was just published, then send them."""
+    fanned = dispatch.fanout()
+    dispatch.deliver_due()
+    return fanned
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def deliver_task() -> int:
+    return dispatch.deliver_due()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def sweep_task() -> int:
+    """Periodic: what a lost nudge left, retries that came due, Telegram links received."""
+    dispatch.fanout()
+    sent = dispatch.deliver_due()
+    services.link_pending_telegram()
+    return sent
