@@ -242,7 +242,7 @@ def _sender(delivery: Delivery, events: dict[int, dict]):
 def backoff(attempt: int, retry_after: float | None = None) -> float:
     base = float(conf.get("NOTIFICATIONS_RETRY_BASE_SECONDS"))
     delay = min(base * 2 ** max(attempt - 1, 0), float(conf.get("NOTIFICATIONS_RETRY_MAX_SECONDS")))
-    delay *= random.uniform(0.9, 1.1)  # receivers coming back are not hit by every retry at once
+    delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not a secret; receivers coming back are not hit by every retry at once
     return max(delay, retry_after or 0.0)
 
 

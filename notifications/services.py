@@ -38,6 +38,12 @@ OPS_EVENTS = ("engine_offline", "engine_online", "fleet_halted", "fleet_resumed"
 MAX_CHANNELS = 20
 
 
+class FieldInvalid(Invalid):
+    """A field's value is refused: the same code as the serializers' field errors."""
+
+    default_code = "VALIDATION_ERROR"
+
+
 def registered_types() -> set[str]:
     return {t.name for t in registry.all_types()}
 
@@ -50,10 +56,10 @@ def default_events(*, ops: bool = False) -> list[str]:
 
 def _check_events(events) -> list[str]:
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise Invalid("events must be a list of event type names.", details={"events": ["a list of strings"]})
+        raise FieldInvalid("events must be a list of event type names.", details={"events": ["a list of strings"]})
     unknown = sorted(set(events) - registered_types())
     if unknown:
-        raise Invalid(
+        raise FieldInvalid(
             f"Unknown event types: {', '.join(unknown[:10])}.",
             details={"events": [f"unknown: {', '.join(unknown[:10])}"], "allowed": sorted(registered_types())},
         )
@@ -92,7 +98,7 @@ def channel_create(
 ) -> tuple[Channel, dict]:
     """Returns the channel and what is shown once (``secret``, ``link_code``)."""
     if kind not in Channel.Kind.values:
-        raise Invalid("kind must be email, telegram or webhook.", details={"kind": ["email, telegram or webhook"]})
+        raise FieldInvalid("kind must be email, telegram or webhook.", details={"kind": ["email, telegram or webhook"]})
     if ops and not user.is_staff:
         raise Forbidden("Only staff choose the operations channel.", code="STAFF_ONLY")
     events = default_events(ops=ops) if events is None else _check_events(events)
@@ -100,7 +106,7 @@ def channel_create(
     shown: dict = {}
     if kind == Channel.Kind.WEBHOOK:
         if not url:
-            raise Invalid("A webhook needs a url.", details={"url": ["required for a webhook"]})
+            raise FieldInvalid("A webhook needs a url.", details={"url": ["required for a webhook"]})
         channel.url = url
         secret = secrets.new_secret()
         channel.secret_sealed = secrets.seal(secret)
@@ -108,7 +114,7 @@ def channel_create(
         shown["secret"] = secret
     elif kind == Channel.Kind.TELEGRAM:
         if not bot_token and not getattr(settings, "TELEGRAM_BOT_TOKEN", ""):
-            raise Invalid(
+            raise FieldInvalid(
                 "This server has no Telegram bot: give your own bot's bot_token.",
                 details={"bot_token": ["required (no TELEGRAM_BOT_TOKEN on this server)"]},
             )
@@ -117,7 +123,7 @@ def channel_create(
     else:
         address = (address or user.email).strip()
         if not address:
-            raise Invalid("An e-mail channel needs an address.", details={"address": ["required"]})
+            raise FieldInvalid("An e-mail channel needs an address.", details={"address": ["required"]})
         channel.address = address
         if address.lower() == (user.email or "").lower() and user.is_verified:
             channel.verified_at = timezone.now()
@@ -161,19 +167,19 @@ def channel_update(*, user, channel_id: int, changes: dict) -> tuple[Channel, di
             channel.enabled = bool(changes["enabled"])
         if "url" in changes:
             if channel.kind != Channel.Kind.WEBHOOK:
-                raise Invalid("Only a webhook has a url.", details={"url": ["webhooks only"]})
+                raise FieldInvalid("Only a webhook has a url.", details={"url": ["webhooks only"]})
             if not changes["url"]:
-                raise Invalid("A webhook needs a url.", details={"url": ["may not be empty"]})
+                raise FieldInvalid("A webhook needs a url.", details={"url": ["may not be empty"]})
             channel.url = changes["url"]
         if changes.get("rotate_secret"):
             if channel.kind != Channel.Kind.WEBHOOK:
-                raise Invalid("Only a webhook has a signing secret.", details={"rotate_secret": ["webhooks only"]})
+                raise FieldInvalid("Only a webhook has a signing secret.", details={"rotate_secret": ["webhooks only"]})
             secret = secrets.new_secret()
             channel.secret_sealed = secrets.seal(secret)
             shown["secret"] = secret
         if changes.get("new_link_code"):
             if channel.kind != Channel.Kind.TELEGRAM:
-                raise Invalid("Only Telegram channels are linked.", details={"new_link_code": ["telegram only"]})
+                raise FieldInvalid("Only Telegram channels are linked.", details={"new_link_code": ["telegram only"]})
             shown["link_code"] = _new_code(channel)
         if "ops" in changes:
             if not user.is_staff:
@@ -208,10 +214,10 @@ def channel_verify(*, user, channel_id: int, code: str) -> Channel:
     with transaction.atomic():
         channel = channel_get(user=user, channel_id=channel_id, lock=True)
         if channel.kind != Channel.Kind.EMAIL:
-            raise Invalid("Only e-mail channels are verified with a code.", details={"code": ["e-mail only"]})
+            raise FieldInvalid("Only e-mail channels are verified with a code.", details={"code": ["e-mail only"]})
         if channel.verified_at is None:
             if not _code_matches(channel, code or ""):
-                raise Invalid("Wrong or expired code.", code="BAD_CODE", details={"code": ["wrong or expired"]})
+                raise FieldInvalid("Wrong or expired code.", code="BAD_CODE", details={"code": ["wrong or expired"]})
             channel.verified_at = timezone.now()
             channel.code_hash, channel.code_expires_at = "", None
             channel.save(update_fields=["verified_at", "code_hash", "code_expires_at", "updated_at"])
@@ -226,7 +232,7 @@ def channel_link(*, user, channel_id: int) -> Channel:
     """
     channel = channel_get(user=user, channel_id=channel_id)
     if channel.kind != Channel.Kind.TELEGRAM:
-        raise Invalid("Only Telegram channels are linked.", code="NOT_TELEGRAM")
+        raise FieldInvalid("Only Telegram channels are linked.", code="NOT_TELEGRAM")
     if channel.verified_at is not None:
         return channel
     if not channel.code_expires_at or channel.code_expires_at <= timezone.now():
