@@ -128,7 +128,9 @@ def test_a_telegram_bot_token_of_the_users_own_is_stored_encrypted(owner_api, te
     assert telegram.token not in response.content.decode()
     stored = Channel.objects.get()
     assert telegram.token not in stored.secret_sealed
-    assert_error(owner_api.post("/api/notifications/channels", {"kind": "telegram"}, format="json"), 400, "VALIDATION_ERROR")
+    assert_error(
+        owner_api.post("/api/notifications/channels", {"kind": "telegram"}, format="json"), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_a_receiver_answering_500_is_retried_with_backoff_then_delivered(owner_api, owner, receiver, start_cursor):
