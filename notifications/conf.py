@@ -13,7 +13,8 @@ _DEFAULTS = {
     "NOTIFICATIONS_LEASE_SECONDS": 60.0,  # a claimed delivery is another worker's after this
     "NOTIFICATIONS_BATCH": 64,  # deliveries one task sends
     "NOTIFICATIONS_SENDERS": 16,  # concurrent requests of one task
-    "NOTIFICATIONS_CODE_TTL_SECONDS": 3600,  # link and verification codes
+    "NOTIFICATIONS_CODE_TTL_SECONDS": 3600,
+    "NOTIFICATIONS_MAX_CHANNELS": 20,  # per user  # link and verification codes
     "ENGINE_OFFLINE_SECONDS": 60.0,
     "ENGINE_WATCH_SECONDS": 10.0,
 }

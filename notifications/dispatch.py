@@ -142,7 +142,7 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
 def claim_due(*, limit: int, event_types: list[str] | None = None) -> list[tuple[int, int]]:
     """Claim up to ``limit`` due deliveries; returns ``[(id, attempt number)]``."""
     now = timezone.now()
-    lease = timedelta(seconds=float(conf.get("NOTIFICATIONS_LEASE_SECONDS")))
+    lease = timedelta(seconds=lease_seconds(limit))
     due = Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) | Q(
         status=Delivery.Status.SENDING, lease_until__lt=now
     )
@@ -160,6 +160,16 @@ def claim_due(*, limit: int, event_types: list[str] | None = None) -> list[tuple
         )
         Delivery.objects.filter(pk__in=ids, first_attempt_at__isnull=True).update(first_attempt_at=now)
         return list(Delivery.objects.filter(pk__in=ids).values_list("id", "attempts"))
+
+
+def lease_seconds(limit: int) -> float:
+    """Longer than the batch can take with every receiver hanging (rounds of senders, each
+    a connect and a read timeout, with room for a slow machine): a claim must not expire
+    while its worker still sends, or a second worker sends the same rows again."""
+    senders_ = max(1, int(conf.get("NOTIFICATIONS_SENDERS")))
+    rounds = -(-limit // senders_)
+    per_request = float(conf.get("NOTIFICATIONS_HTTP_TIMEOUT")) * 2
+    return max(float(conf.get("NOTIFICATIONS_LEASE_SECONDS")), rounds * per_request * 1.5)
 
 
 # -- attempts ------------------------------------------------------------------------------

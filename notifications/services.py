@@ -35,7 +35,6 @@ DEFAULT_EVENTS = (
     "engine_online",
 )
 OPS_EVENTS = ("engine_offline", "engine_online", "fleet_halted", "fleet_resumed", "event_undeliverable")
-MAX_CHANNELS = 20
 
 
 class FieldInvalid(Invalid):
@@ -131,8 +130,9 @@ def channel_create(
             shown["verification"] = "sent"
             code = _new_code(channel)
     with transaction.atomic():
-        if Channel.objects.select_for_update().filter(user=user).count() >= MAX_CHANNELS:
-            raise Conflict(f"At most {MAX_CHANNELS} channels per user.", code="TOO_MANY_CHANNELS")
+        most = int(conf.get("NOTIFICATIONS_MAX_CHANNELS"))
+        if Channel.objects.select_for_update().filter(user=user).count() >= most:
+            raise Conflict(f"At most {most} channels per user.", code="TOO_MANY_CHANNELS")
         if ops:
             Channel.objects.filter(is_ops=True).update(is_ops=False)
         channel.save()

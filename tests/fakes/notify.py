@@ -84,18 +84,21 @@ class WebhookReceiver(_Server):
     def __init__(self):
         super().__init__()
         self.secret = ""
+        self.secrets: dict[str, str] = {}  # per path (one receiver for many channels), else ``secret``
         self.mode = "ok"
         self.hang_seconds = 30.0
         self.bad_signatures: list[dict] = []
         self.attempts = 0
+        self.delay = 0.0  # seconds between recording a request and answering it
 
     def handle(self, path: str, headers: dict, body: bytes):
         with self.lock:
             self.attempts += 1
             mode = self.mode
         timestamp = headers.get("X-Botfleet-Timestamp", "")
-        expected = "v1=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        if not self.secret or not hmac.compare_digest(expected, headers.get("X-Botfleet-Signature", "")):
+        secret = self.secrets.get(path, self.secret)
+        expected = "v1=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        if not secret or not hmac.compare_digest(expected, headers.get("X-Botfleet-Signature", "")):
             with self.lock:
                 self.bad_signatures.append({"headers": headers, "body": body})
             return 401, {"error": "bad signature"}
@@ -105,7 +108,12 @@ class WebhookReceiver(_Server):
         if mode == "fail":
             return 500, {"error": "down"}
         with self.lock:
-            self.received.append({"key": headers.get("Idempotency-Key"), "body": json.loads(body), "at": time.time()})
+            self.received.append(
+                {"key": headers.get("Idempotency-Key"), "path": path, "body": json.loads(body), "at": time.time()}
+            )
+        if self.delay:
+            # Received but not yet answered: a sender killed now never learns it was delivered.
+            self.released.wait(self.delay)
         return 200, {"ok": True}
 
 
