@@ -31,11 +31,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.notify import WebhookReceiver  # noqa: E402
-from tests.failure.support import DCA_BOT, FLEET_ENV  # noqa: E402
-from tests.processes import running_product, services_reachable, wait_until  # noqa: E402
+from tests.failure.support import DCA_BOT, FLEET_ENV
+from tests.fakes.notify import WebhookReceiver
+from tests.processes import running_product, services_reachable, wait_until
 
-SECRET = "bench-notifications-secret"
+SECRET = "bench-notifications-secret"  # noqa: S105 - the bench product's own, thrown away
 BASE_ENV = {"INTERNAL_EVENTS_SECRET": SECRET, "JWT_ACCESS_MINUTES": "60"}
 
 
@@ -82,7 +82,7 @@ def webhook(http: httpx.Client, auth: dict, receiver: WebhookReceiver, path: str
 
 
 def sse_listener(base_url: str, token: str, arrivals: dict, stop: threading.Event) -> None:
-    with httpx.stream("GET", f"{base_url}/api/realtime/events", params={"token": token}, timeout=None) as stream:
+    with httpx.stream("GET", f"{base_url}/api/realtime/events", params={"token": token}, timeout=None) as stream:  # noqa: S113 - a stream
         for line in stream.iter_lines():
             if stop.is_set():
                 return
@@ -96,32 +96,34 @@ def latency(events: int) -> dict:
     receiver = WebhookReceiver().start()
     env = {**BASE_ENV, "NOTIFICATIONS_GROUP_SECONDS": "0", "ENABLE_SCHEDULERS": "0"}
     try:
-        with running_product(services=True, extra_env=env) as product:
-            with httpx.Client(base_url=f"{product.base_url}/api/", timeout=30) as http:
-                user_id, auth = register(http, "lat")
-                webhook(http, auth, receiver, "/hook")
-                wait_until(
-                    lambda: product.query("SELECT COUNT(*) FROM notifications_fanoutstate")[0][0] == 1,
-                    timeout=60,
-                    what="the first sweep",
-                )
-                sse: dict[int, float] = {}
-                stop = threading.Event()
-                listener = threading.Thread(
-                    target=sse_listener,
-                    args=(product.base_url, auth["Authorization"].split()[1], sse, stop),
-                    daemon=True,
-                )
-                listener.start()
-                time.sleep(2)  # the stream is open before the first event
-                sent: dict[int, float] = {}
-                for n in range(events):
-                    sent[n] = time.time()
-                    push(http, user_id, n, sent[n])
-                    time.sleep(0.25)
-                receiver.wait_for(events, timeout=60)
-                wait_until(lambda: len(sse) >= events, timeout=30, what="every SSE event")
-                stop.set()
+        with (
+            running_product(services=True, extra_env=env) as product,
+            httpx.Client(base_url=f"{product.base_url}/api/", timeout=30) as http,
+        ):
+            user_id, auth = register(http, "lat")
+            webhook(http, auth, receiver, "/hook")
+            wait_until(
+                lambda: product.query("SELECT COUNT(*) FROM notifications_fanoutstate")[0][0] == 1,
+                timeout=60,
+                what="the first sweep",
+            )
+            sse: dict[int, float] = {}
+            stop = threading.Event()
+            listener = threading.Thread(
+                target=sse_listener,
+                args=(product.base_url, auth["Authorization"].split()[1], sse, stop),
+                daemon=True,
+            )
+            listener.start()
+            time.sleep(2)  # the stream is open before the first event
+            sent: dict[int, float] = {}
+            for n in range(events):
+                sent[n] = time.time()
+                push(http, user_id, n, sent[n])
+                time.sleep(0.25)
+            receiver.wait_for(events, timeout=60)
+            wait_until(lambda: len(sse) >= events, timeout=30, what="every SSE event")
+            stop.set()
     finally:
         receiver.stop()
     hook = {got["body"]["events"][0]["trade"]["n"]: got["at"] for got in receiver.received}
@@ -139,30 +141,30 @@ def fanout(window: float, bots: int, channels: int, per_minute: int) -> dict:
     receiver = WebhookReceiver().start()
     env = {**BASE_ENV, **FLEET_ENV, "ENABLE_SCHEDULERS": "1", "NOTIFICATIONS_MAX_CHANNELS": str(channels)}
     try:
-        with running_product(services=True, extra_env=env) as product:
-            with httpx.Client(base_url=f"{product.base_url}/api/", timeout=30) as http:
-                _, owner = register(http, "fleet")
-                for i in range(bots):
-                    http.post("bots", json={**DCA_BOT, "name": f"B{i}"}, headers=owner).raise_for_status()
-                user_id, auth = register(http, "fan")
-                for i in range(channels):
-                    webhook(http, auth, receiver, f"/hook/{i}")
-                time.sleep(10)  # the fleet settles into its rhythm
-                start, began = ticks(product), time.monotonic()
-                time.sleep(window)
-                without = (ticks(product) - start) / (time.monotonic() - began)
-                start, began = ticks(product), time.monotonic()
-                n, gap = 0, 60.0 / per_minute
-                while time.monotonic() - began < window:
-                    push(http, user_id, n, time.time())
-                    n += 1
-                    time.sleep(max(0.0, began + n * gap - time.monotonic()))
-                with_load = (ticks(product) - start) / (time.monotonic() - began)
-                time.sleep(5)
-                delivered = product.query("SELECT COUNT(*) FROM notifications_delivery WHERE status = 'delivered'")[0][
-                    0
-                ]
-                total = product.query("SELECT COUNT(*) FROM notifications_delivery")[0][0]
+        with (
+            running_product(services=True, extra_env=env) as product,
+            httpx.Client(base_url=f"{product.base_url}/api/", timeout=30) as http,
+        ):
+            _, owner = register(http, "fleet")
+            for i in range(bots):
+                http.post("bots", json={**DCA_BOT, "name": f"B{i}"}, headers=owner).raise_for_status()
+            user_id, auth = register(http, "fan")
+            for i in range(channels):
+                webhook(http, auth, receiver, f"/hook/{i}")
+            time.sleep(10)  # the fleet settles into its rhythm
+            start, began = ticks(product), time.monotonic()
+            time.sleep(window)
+            without = (ticks(product) - start) / (time.monotonic() - began)
+            start, began = ticks(product), time.monotonic()
+            n, gap = 0, 60.0 / per_minute
+            while time.monotonic() - began < window:
+                push(http, user_id, n, time.time())
+                n += 1
+                time.sleep(max(0.0, began + n * gap - time.monotonic()))
+            with_load = (ticks(product) - start) / (time.monotonic() - began)
+            time.sleep(5)
+            delivered = product.query("SELECT COUNT(*) FROM notifications_delivery WHERE status = 'delivered'")[0][0]
+            total = product.query("SELECT COUNT(*) FROM notifications_delivery")[0][0]
     finally:
         receiver.stop()
     return {
@@ -197,7 +199,8 @@ def main() -> None:
         f"| event committed → webhook received (Redis broker), {len(hook_ms)} events | "
         f"p50 {pct(hook_ms, 50):.0f} ms, p95 {pct(hook_ms, 95):.0f} ms, max {max(hook_ms):.0f} ms | "
         f"same events over SSE: p50 {pct(sse_ms, 50):.0f} ms, p95 {pct(sse_ms, 95):.0f} ms | "
-        f"{pct(hook_ms, 95) / pct(sse_ms, 95):.1f} × | p95 < 2,000 ms; lost {lat['lost']}, bad signatures {lat['bad']} |"
+        f"{pct(hook_ms, 95) / pct(sse_ms, 95):.1f} × | "
+        f"p95 < 2,000 ms; lost {lat['lost']}, bad signatures {lat['bad']} |"
     )
     print(
         f"| ticks/s, {args.bots} bots at 1 s, with {args.per_minute} events/min to {args.channels} webhooks | "
