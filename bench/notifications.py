@@ -36,7 +36,11 @@ from tests.fakes.notify import WebhookReceiver
 from tests.processes import running_product, services_reachable, wait_until
 
 SECRET = "bench-notifications-secret"  # noqa: S105 - the bench product's own, thrown away
-BASE_ENV = {"INTERNAL_EVENTS_SECRET": SECRET, "JWT_ACCESS_MINUTES": "60"}
+BASE_ENV = {
+    "INTERNAL_EVENTS_SECRET": SECRET,
+    "NOTIFICATIONS_ALLOW_PRIVATE_URLS": "1",  # the receiver is on loopback
+    "JWT_ACCESS_MINUTES": "60",
+}
 
 
 def pct(values: list[float], p: float) -> float:

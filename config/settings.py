@@ -525,6 +525,8 @@ NOTIFICATIONS_SWEEP_SECONDS = env.float("NOTIFICATIONS_SWEEP_SECONDS", default=5
 NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=64)
 NOTIFICATIONS_SENDERS = env.int("NOTIFICATIONS_SENDERS", default=16)
 NOTIFICATIONS_MAX_CHANNELS = env.int("NOTIFICATIONS_MAX_CHANNELS", default=20)
+# Webhooks to loopback, private, link-local (cloud metadata) addresses are refused unless on.
+NOTIFICATIONS_ALLOW_PRIVATE_URLS = env.bool("NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=False)
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org")
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 # The engine watchdog (on Celery beat): no worker heartbeat for this long → engine_offline.
@@ -579,6 +581,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # ccxt logs request bodies (and so keys) at DEBUG; never let it.
         "ccxt": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO, and the Telegram Bot API's URLs hold the
+        # bot token (/bot<token>/sendMessage): never let it.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

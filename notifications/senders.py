@@ -9,7 +9,10 @@ a 4xx that will answer the same forever). Secrets never appear in a failure's te
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -85,7 +88,31 @@ def webhook_headers(*, secret: str, body: bytes, key: str, timestamp: str | None
     }
 
 
+def private_address(url: str) -> str | None:
+    """The loopback/private/link-local address ``url``'s host resolves to, if any.
+
+    A webhook is a request our server makes on a user's behalf: without this, a user
+    could make it probe the internal network or a cloud metadata service. Checked at
+    every attempt (DNS may change); ``NOTIFICATIONS_ALLOW_PRIVATE_URLS`` turns it off.
+    """
+    if getattr(settings, "NOTIFICATIONS_ALLOW_PRIVATE_URLS", False):
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None  # unresolvable: the request itself fails (and is retried)
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
 def send_webhook(*, url: str, secret: str, document: dict, key: str) -> int:
+    blocked = private_address(url)
+    if blocked:
+        raise Permanent(f"the webhook's host resolves to a non-public address ({blocked})")
     body = orjson.dumps(document)
     response = _post(url, content=body, headers=webhook_headers(secret=secret, body=body, key=key), what="the webhook")
     return response.status_code

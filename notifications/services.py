@@ -106,7 +106,7 @@ def channel_create(
     if kind == Channel.Kind.WEBHOOK:
         if not url:
             raise FieldInvalid("A webhook needs a url.", details={"url": ["required for a webhook"]})
-        channel.url = url
+        channel.url = _public_url(url)
         secret = secrets.new_secret()
         channel.secret_sealed = secrets.seal(secret)
         channel.verified_at = timezone.now()
@@ -170,7 +170,7 @@ def channel_update(*, user, channel_id: int, changes: dict) -> tuple[Channel, di
                 raise FieldInvalid("Only a webhook has a url.", details={"url": ["webhooks only"]})
             if not changes["url"]:
                 raise FieldInvalid("A webhook needs a url.", details={"url": ["may not be empty"]})
-            channel.url = changes["url"]
+            channel.url = _public_url(changes["url"])
         if changes.get("rotate_secret"):
             if channel.kind != Channel.Kind.WEBHOOK:
                 raise FieldInvalid("Only a webhook has a signing secret.", details={"rotate_secret": ["webhooks only"]})
@@ -190,6 +190,16 @@ def channel_update(*, user, channel_id: int, changes: dict) -> tuple[Channel, di
         channel.save()
         _audit(user, "notifications.channel_updated", channel, changed=sorted(changes))
     return channel, shown
+
+
+def _public_url(url: str) -> str:
+    blocked = senders.private_address(url)
+    if blocked:
+        raise FieldInvalid(
+            f"The webhook's host resolves to a non-public address ({blocked}).",
+            details={"url": ["must reach a public address"]},
+        )
+    return url
 
 
 def channel_delete(*, user, channel_id: int) -> Channel:

@@ -30,6 +30,7 @@ KILLS = 2
 SECRET = "notify-kill-test-secret"
 ENV = {
     "INTERNAL_EVENTS_SECRET": SECRET,
+    "NOTIFICATIONS_ALLOW_PRIVATE_URLS": "1",  # the receiver is on loopback
     "ENABLE_SCHEDULERS": "0",  # no trading needed: only deliveries run on the worker
     "NOTIFICATIONS_GROUP_SECONDS": "0",  # one delivery per event: the most to lose
     "NOTIFICATIONS_LEASE_SECONDS": "4",  # a killed worker's claims come back quickly

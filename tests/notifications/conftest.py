@@ -28,6 +28,7 @@ def telegram(settings):
 @pytest.fixture(autouse=True)
 def _fast_notifications(settings):
     settings.NOTIFICATIONS_HTTP_TIMEOUT = 2.0
+    settings.NOTIFICATIONS_ALLOW_PRIVATE_URLS = True  # the fakes listen on 127.0.0.1
 
 
 def publish() -> list[int]:

@@ -278,3 +278,35 @@ def test_a_claim_left_by_a_killed_worker_is_sent_again_with_the_same_key(owner_a
     [got] = receiver.wait_for(1)
     assert got["key"] == f"{seq}-{Delivery.objects.get().channel_id}"
     assert Delivery.objects.get().attempts == attempt + 1
+
+
+def test_a_webhook_to_a_private_address_is_refused(owner_api, settings):
+    settings.NOTIFICATIONS_ALLOW_PRIVATE_URLS = False
+    for url in ("http://127.0.0.1:8000/x", "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/hook"):
+        response = owner_api.post("/api/notifications/channels", {"kind": "webhook", "url": url}, format="json")
+        assert_error(response, 400, "VALIDATION_ERROR")
+    assert not Channel.objects.exists()
+
+
+def test_a_webhook_whose_host_turned_private_is_not_called(owner_api, owner, receiver, settings, start_cursor):
+    channel = _webhook(owner_api, receiver)
+    settings.NOTIFICATIONS_ALLOW_PRIVATE_URLS = False  # e.g. its DNS now points inside
+    record(owner)
+    sweep_task()
+    delivery = Delivery.objects.get(channel_id=channel["id"])
+    assert delivery.status == "failed" and "non-public address" in delivery.last_error
+    assert receiver.attempts == 0
+
+
+def test_the_telegram_bot_token_never_reaches_the_logs(owner_api, owner, telegram, caplog, start_cursor):
+    body = owner_api.post("/api/notifications/channels", {"kind": "telegram"}, format="json").json()
+    telegram.user_sends(chat_id=99, text=body["link_code"])
+    owner_api.post(f"/api/notifications/channels/{body['channel']['id']}/link")
+    record(owner)
+    with caplog.at_level("DEBUG", logger="botfleet"):
+        sweep_task()
+    telegram.wait_for(1)
+    assert telegram.token not in caplog.text
+    import logging
+
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
