@@ -106,6 +106,7 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
             latest.setdefault((delivery.channel_id, delivery.event_type), delivery)
     new: list[Delivery] = []
     grown: dict[int, Delivery] = {}
+    grown_from: dict[int, int] = {}  # how many seqs a growing delivery had before this batch
     users = {c.pk: c.user_id for channels in recipients.values() for c in channels}
     for event in events:
         for channel in recipients.get(event["user_id"], ()):
@@ -114,9 +115,10 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
                 continue
             last = latest.get(pair)
             if last is not None and last.status == Delivery.Status.PENDING and last.attempts == 0 and window:
-                last.seqs = [*last.seqs, event["seq"]]  # joins the burst not yet sent
                 if last.pk:
+                    grown_from.setdefault(last.pk, len(last.seqs))
                     grown[last.pk] = last
+                last.seqs = [*last.seqs, event["seq"]]  # joins the burst not yet sent
                 continue
             due = max(now, last.created_at + window) if last is not None else now
             delivery = Delivery(
@@ -131,11 +133,28 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
             )
             new.append(delivery)
             latest[pair] = delivery
+    new += [extra for pk, d in grown.items() if (extra := grow(d, grown_from[pk], now=now, window=window))]
     # ignore_conflicts: a key that exists was fanned out already (nothing is sent twice by us).
     Delivery.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
-    for delivery in grown.values():
-        # Only while still unsent: a worker that claimed it meanwhile keeps its copy.
-        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING, attempts=0).update(seqs=delivery.seqs)
+
+
+def grow(delivery: Delivery, had: int, *, now, window: timedelta) -> Delivery | None:
+    """Store the seqs a burst gained, only while it is still unsent. A worker that claimed
+    it meanwhile sends what it read: the gained events then get a delivery of their own
+    (returned, to be created), so none is lost."""
+    if Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING, attempts=0).update(seqs=delivery.seqs):
+        return None
+    extra = delivery.seqs[had:]
+    return Delivery(
+        channel_id=delivery.channel_id,
+        user_id=delivery.user_id,
+        key=f"{extra[0]}-{delivery.channel_id}",
+        event_type=delivery.event_type,
+        event_seq=extra[0],
+        seqs=extra,
+        next_attempt_at=max(now, delivery.created_at + window),
+        created_at=now,
+    )
 
 
 # -- claims --------------------------------------------------------------------------------
@@ -328,3 +347,11 @@ def _kick() -> None:
         fanout_task.apply_async(retry=False)
     except Exception as exc:  # the broker is down: the periodic sweep catches up
         logger.warning("could not queue a notifications fan-out (%s); the sweep will", exc.__class__.__name__)
+
+
+def deliveries_purge(*, older_than_days: int | None = None) -> int:
+    """Drop finished deliveries past the event retention (the log is kept as long as events)."""
+    days = settings.EVENT_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    done = [Delivery.Status.DELIVERED, Delivery.Status.FAILED]
+    return Delivery.objects.filter(created_at__lt=cutoff, status__in=done).delete()[0]

@@ -4,6 +4,7 @@ The relay's nudge sends within a second; the sweep catches what a lost nudge lef
 sends the retries that came due, so it runs often (``NOTIFICATIONS_SWEEP_SECONDS``, 5 s).
 """
 
+from celery.schedules import crontab
 from django.conf import settings
 
 
@@ -14,5 +15,9 @@ def entries() -> dict:
             "task": "notifications.tasks.sweep_task",
             "schedule": seconds,
             "options": {"expires": max(seconds * 2, 10)},
+        },
+        "notifications-purge": {
+            "task": "notifications.tasks.purge_task",
+            "schedule": crontab(minute=23, hour="*/6"),
         },
     }

@@ -25,3 +25,8 @@ def sweep_task() -> int:
     sent = dispatch.deliver_due()
     services.link_pending_telegram()
     return sent
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def purge_task() -> int:
+    return dispatch.deliveries_purge()
