@@ -86,13 +86,17 @@ def webhook(http: httpx.Client, auth: dict, receiver: WebhookReceiver, path: str
 
 
 def sse_listener(base_url: str, token: str, arrivals: dict, stop: threading.Event) -> None:
-    with httpx.stream("GET", f"{base_url}/api/realtime/events", params={"token": token}, timeout=None) as stream:  # noqa: S113 - a stream
-        for line in stream.iter_lines():
-            if stop.is_set():
-                return
-            if line.startswith("data:") and '"trade_executed"' in line:
-                event = json.loads(line[5:])
-                arrivals.setdefault(event["trade"]["n"], time.time())
+    url = f"{base_url}/api/realtime/events"
+    try:
+        with httpx.stream("GET", url, params={"token": token}, timeout=None) as stream:  # noqa: S113 - a stream
+            for line in stream.iter_lines():
+                if stop.is_set():
+                    return
+                if line.startswith("data:") and '"trade_executed"' in line:
+                    event = json.loads(line[5:])
+                    arrivals.setdefault(event["trade"]["n"], time.time())
+    except httpx.HTTPError:
+        return  # the product stopped under the stream
 
 
 # -- phase 1 ---------------------------------------------------------------------------------
@@ -138,7 +142,7 @@ def latency(events: int) -> dict:
 
 # -- phase 2 ---------------------------------------------------------------------------------
 def ticks(product) -> int:
-    return product.query("SELECT COALESCE(SUM(tick_count), 0) FROM bots_bot")[0][0]
+    return int(product.query("SELECT COALESCE(SUM(tick_count), 0) FROM bots_bot")[0][0])
 
 
 def fanout(window: float, bots: int, channels: int, per_minute: int) -> dict:
@@ -151,7 +155,10 @@ def fanout(window: float, bots: int, channels: int, per_minute: int) -> dict:
         ):
             _, owner = register(http, "fleet")
             for i in range(bots):
-                http.post("bots", json={**DCA_BOT, "name": f"B{i}"}, headers=owner).raise_for_status()
+                created = http.post("bots", json={**DCA_BOT, "name": f"B{i}"}, headers=owner)
+                created.raise_for_status()
+                started = http.post(f"bots/{created.json()['bot']['id']}/start", headers=owner)
+                started.raise_for_status()
             user_id, auth = register(http, "fan")
             for i in range(channels):
                 webhook(http, auth, receiver, f"/hook/{i}")
@@ -209,7 +216,7 @@ def main() -> None:
     print(
         f"| ticks/s, {args.bots} bots at 1 s, with {args.per_minute} events/min to {args.channels} webhooks | "
         f"{fan['with']:.1f} ticks/s | without notifications: {fan['without']:.1f} ticks/s | "
-        f"{fan['with'] / fan['without']:.2f} × | ≈ 1.0 × |"
+        f"{fan['with'] / max(fan['without'], 1e-9):.2f} × | ≈ 1.0 × |"
     )
     print(
         f"| fan-out | {fan['events']} events → {fan['deliveries']} deliveries ({fan['delivered']} delivered, "

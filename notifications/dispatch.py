@@ -24,11 +24,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -158,15 +161,20 @@ def grow(delivery: Delivery, had: int, *, now, window: timedelta) -> Delivery | 
 
 
 # -- claims --------------------------------------------------------------------------------
+def _due(now=None):
+    now = now or timezone.now()
+    return Delivery.objects.filter(
+        Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=Delivery.Status.SENDING, lease_until__lt=now)
+    )
+
+
 def claim_due(*, limit: int, event_types: list[str] | None = None) -> list[tuple[int, int]]:
     """Claim up to ``limit`` due deliveries; returns ``[(id, attempt number)]``."""
     now = timezone.now()
     lease = timedelta(seconds=lease_seconds(limit))
-    due = Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) | Q(
-        status=Delivery.Status.SENDING, lease_until__lt=now
-    )
     with transaction.atomic():
-        rows = Delivery.objects.filter(due)
+        rows = _due(now)
         if event_types is not None:
             rows = rows.filter(event_type__in=event_types)
         if connection.features.has_select_for_update_skip_locked:
@@ -201,9 +209,51 @@ class _Job:
     status: int | None = None
 
 
+SENDING_KEY = "notifications:sending"
+
+
 def deliver_due(*, limit: int | None = None, event_types: list[str] | None = None) -> int:
-    """Claim, send and record one batch; returns how many were attempted."""
+    """Claim, send and record one batch; returns how many were attempted.
+
+    One sending batch at a time across the fleet (a lock in the shared cache, held no
+    longer than a lease): receivers that hang hold at most one worker slot, never the
+    pool bots tick on. Beat's rescue of the engine alerts (``event_types``) runs only
+    while no worker does, and skips the lock.
+    """
     limit = limit or int(conf.get("NOTIFICATIONS_BATCH"))
+    if event_types is not None:
+        return _deliver(limit, event_types)
+    sent = 0
+    for _ in range(2):
+        sent += _drain(limit)
+        # Work made while we released the lock (a fan-out that found it taken) is not left
+        # for the sweep: look once more.
+        if not _due().exists():
+            break
+    return sent
+
+
+def _drain(limit: int) -> int:
+    """Holding the lock, send batches while any is due, for at most about a lease."""
+    lease = lease_seconds(limit)
+    token = uuid.uuid4().hex
+    if not cache.add(SENDING_KEY, token, timeout=lease):
+        return 0  # another worker is sending: it drains what is due, this one too
+    sent, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < lease / 3:
+            cache.set(SENDING_KEY, token, timeout=lease)  # ours: renewed for the next batch
+            done = _deliver(limit, None)
+            sent += done
+            if done < limit:
+                break
+    finally:
+        if cache.get(SENDING_KEY) == token:
+            cache.delete(SENDING_KEY)
+    return sent
+
+
+def _deliver(limit: int, event_types: list[str] | None) -> int:
     claimed = claim_due(limit=limit, event_types=event_types)
     if not claimed:
         return 0

@@ -16,7 +16,7 @@ def delivery_list(*, user, status: str | None = None, channel_id: int | None = N
     rows = Delivery.objects.filter(user=user)
     if channel_id is not None:
         if not Channel.objects.filter(pk=channel_id, user=user).exists():
-            raise NotFound("No such channel.", code="CHANNEL_NOT_FOUND")
+            raise NotFound("No such channel.")
         rows = rows.filter(channel_id=channel_id)
     if status:
         rows = rows.filter(status=status)

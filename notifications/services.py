@@ -69,7 +69,7 @@ def channel_get(*, user, channel_id: int, lock: bool = False) -> Channel:
     rows = Channel.objects.select_for_update() if lock else Channel.objects
     channel = rows.filter(pk=channel_id, user=user).first()
     if channel is None:
-        raise NotFound("No such channel.", code="CHANNEL_NOT_FOUND")
+        raise NotFound("No such channel.")
     return channel
 
 

@@ -69,6 +69,7 @@ class ChannelDetailView(APIView):
 
     @extend_schema(tags=["notifications"], request=ChannelUpdateSerializer, responses={200: ChannelEnvelope})
     def patch(self, request, channel_id: int):
+        services.channel_get(user=request.user, channel_id=channel_id)  # another user's: 404 before a 400
         changes = _valid(ChannelUpdateSerializer, request.data)
         channel, shown = services.channel_update(user=request.user, channel_id=channel_id, changes=changes)
         return success(channel=channel_to_dict(channel), **shown)
@@ -98,6 +99,7 @@ class ChannelVerifyView(APIView):
 
     @extend_schema(tags=["notifications"], request=VerifySerializer, responses={200: ChannelEnvelope})
     def post(self, request, channel_id: int):
+        services.channel_get(user=request.user, channel_id=channel_id)  # another user's: 404 before a 400
         code = _valid(VerifySerializer, request.data)["code"]
         channel = services.channel_verify(user=request.user, channel_id=channel_id, code=code)
         return success(channel=channel_to_dict(channel))

@@ -80,12 +80,12 @@ def test_only_staff_choose_the_ops_channel(owner_api, staff_api):
 def test_another_users_channels_are_404(owner_api, other_user):
     theirs = Channel.objects.create(user=other_user, kind="webhook", url="https://h.example.com/x", events=[])
     base = f"/api/notifications/channels/{theirs.pk}"
-    assert_error(owner_api.get(base), 404, "CHANNEL_NOT_FOUND")
-    assert_error(owner_api.patch(base, {"name": "mine"}, format="json"), 404, "CHANNEL_NOT_FOUND")
-    assert_error(owner_api.delete(base), 404, "CHANNEL_NOT_FOUND")
-    assert_error(owner_api.post(f"{base}/test"), 404, "CHANNEL_NOT_FOUND")
-    assert_error(owner_api.post(f"{base}/link"), 404, "CHANNEL_NOT_FOUND")
-    assert_error(owner_api.get(f"/api/notifications/deliveries?channel_id={theirs.pk}"), 404, "CHANNEL_NOT_FOUND")
+    assert_error(owner_api.get(base), 404, "NOT_FOUND")
+    assert_error(owner_api.patch(base, {"name": "mine"}, format="json"), 404, "NOT_FOUND")
+    assert_error(owner_api.delete(base), 404, "NOT_FOUND")
+    assert_error(owner_api.post(f"{base}/test"), 404, "NOT_FOUND")
+    assert_error(owner_api.post(f"{base}/link"), 404, "NOT_FOUND")
+    assert_error(owner_api.get(f"/api/notifications/deliveries?channel_id={theirs.pk}"), 404, "NOT_FOUND")
     theirs.refresh_from_db()
     assert theirs.name == ""
 

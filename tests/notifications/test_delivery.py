@@ -335,3 +335,20 @@ def test_finished_deliveries_are_purged_with_the_events(owner, settings):
     Delivery.objects.create(channel=channel, user=owner, key="3-x", event_type="t", status="failed")
     assert dispatch.deliveries_purge() == 1
     assert set(Delivery.objects.values_list("key", flat=True)) == {"2-x", "3-x"}
+
+
+def test_one_batch_sends_at_a_time_so_hanging_receivers_hold_one_worker_slot_at_most(
+    owner_api, owner, receiver, start_cursor
+):
+    from django.core.cache import cache
+
+    _webhook(owner_api, receiver)
+    record(owner)
+    dispatch.fanout()
+    cache.add(dispatch.SENDING_KEY, "another-worker", timeout=60)  # a batch is sending elsewhere
+    assert dispatch.deliver_due() == 0
+    assert Delivery.objects.get().status == "pending"
+    cache.delete(dispatch.SENDING_KEY)  # that batch is done
+    assert dispatch.deliver_due() == 1
+    receiver.wait_for(1)
+    assert cache.get(dispatch.SENDING_KEY) is None  # released
