@@ -136,17 +136,28 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
             )
             new.append(delivery)
             latest[pair] = delivery
-    new += [extra for pk, d in grown.items() if (extra := grow(d, grown_from[pk], now=now, window=window))]
+    new += grow_all(grown, grown_from, now=now, window=window)
     # ignore_conflicts: a key that exists was fanned out already (nothing is sent twice by us).
     Delivery.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
 
 
-def grow(delivery: Delivery, had: int, *, now, window: timedelta) -> Delivery | None:
-    """Store the seqs a burst gained, only while it is still unsent. A worker that claimed
-    it meanwhile sends what it read: the gained events then get a delivery of their own
-    (returned, to be created), so none is lost."""
-    if Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING, attempts=0).update(seqs=delivery.seqs):
-        return None
+def grow_all(grown: dict[int, Delivery], had: dict[int, int], *, now, window: timedelta) -> list[Delivery]:
+    """Store the seqs the bursts gained (two queries for any number of channels), only for
+    those still unsent: locked here, a worker cannot claim them before we commit. A burst
+    a worker claimed meanwhile is sent as it read it; the gained events then get a
+    delivery of their own (returned, to be created), so none is lost."""
+    if not grown:
+        return []
+    unsent = set(
+        Delivery.objects.select_for_update()
+        .filter(pk__in=list(grown), status=Delivery.Status.PENDING, attempts=0)
+        .values_list("pk", flat=True)
+    )
+    Delivery.objects.bulk_update([grown[pk] for pk in unsent], ["seqs"], batch_size=500)
+    return [_split(grown[pk], had[pk], now=now, window=window) for pk in sorted(set(grown) - unsent)]
+
+
+def _split(delivery: Delivery, had: int, *, now, window: timedelta) -> Delivery:
     extra = delivery.seqs[had:]
     return Delivery(
         channel_id=delivery.channel_id,
@@ -387,8 +398,14 @@ def on_published(seqs: list[int]) -> None:
     _kicker.submit(_kick)
 
 
+KICK_COALESCE_SECONDS = 0.25
+
+
 def _kick() -> None:
     global _kick_pending
+    # Events published meanwhile join this fan-out: one per quarter second at most, not
+    # one per event (each costs a few queries per channel).
+    time.sleep(KICK_COALESCE_SECONDS)
     with _kick_lock:
         _kick_pending = False
     try:

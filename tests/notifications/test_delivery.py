@@ -315,15 +315,15 @@ def test_the_telegram_bot_token_never_reaches_the_logs(owner_api, owner, telegra
 def test_events_joining_a_burst_a_worker_just_claimed_get_a_delivery_of_their_own(owner, start_cursor):
     channel = Channel.objects.create(user=owner, kind="webhook", url="https://h.example.com/x", events=[])
     burst = Delivery.objects.create(channel=channel, user=owner, key=f"10-{channel.pk}", event_type="t", seqs=[10])
+    unclaimed = Delivery.objects.create(channel=channel, user=owner, key="20-x", event_type="u", seqs=[20])
     read_by_fanout = Delivery.objects.get(pk=burst.pk)
-    dispatch.claim_due(limit=10)  # a worker claims it between the fan-out's read and its write
+    dispatch.claim_due(limit=1)  # a worker claims the first between the fan-out's read and its write
     read_by_fanout.seqs = [10, 11, 12]
-    extra = dispatch.grow(read_by_fanout, 1, now=timezone.now(), window=timedelta(seconds=60))
+    unclaimed.seqs = [20, 21]
+    grown = {burst.pk: read_by_fanout, unclaimed.pk: unclaimed}
+    [extra] = dispatch.grow_all(grown, {burst.pk: 1, unclaimed.pk: 1}, now=timezone.now(), window=timedelta(seconds=60))
     assert (extra.seqs, extra.key) == ([11, 12], f"11-{channel.pk}")
     assert Delivery.objects.get(pk=burst.pk).seqs == [10]  # the claimed copy is left as sent
-    unclaimed = Delivery.objects.create(channel=channel, user=owner, key="20-x", event_type="t", seqs=[20])
-    unclaimed.seqs = [20, 21]
-    assert dispatch.grow(unclaimed, 1, now=timezone.now(), window=timedelta(seconds=60)) is None
     assert Delivery.objects.get(pk=unclaimed.pk).seqs == [20, 21]
 
 
