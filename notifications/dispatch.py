@@ -102,14 +102,18 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
         return
     latest: dict[tuple[int, str], Delivery] = {}
     if window:
-        recent = Delivery.objects.filter(
-            channel_id__in={c for c, _ in pairs}, created_at__gte=now - window, event_seq__isnull=False
-        ).order_by("-id")
+        recent = (
+            Delivery.objects.filter(
+                channel_id__in={c for c, _ in pairs}, created_at__gte=now - window, event_seq__isnull=False
+            )
+            .only("id", "channel_id", "user_id", "event_type", "status", "attempts", "created_at", "last_seq", "count")
+            .order_by("-id")
+        )
         for delivery in recent:
             latest.setdefault((delivery.channel_id, delivery.event_type), delivery)
     new: list[Delivery] = []
     grown: dict[int, Delivery] = {}
-    grown_from: dict[int, int] = {}  # how many seqs a growing delivery had before this batch
+    added: dict[int, tuple[int, int]] = {}  # a growing burst's first seq and count in this batch
     users = {c.pk: c.user_id for channels in recipients.values() for c in channels}
     for event in events:
         for channel in recipients.get(event["user_id"], ()):
@@ -118,10 +122,11 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
                 continue
             last = latest.get(pair)
             if last is not None and last.status == Delivery.Status.PENDING and last.attempts == 0 and window:
-                if last.pk:
-                    grown_from.setdefault(last.pk, len(last.seqs))
+                if last.pk:  # joins a burst not yet sent
+                    first, count = added.get(last.pk, (event["seq"], 0))
+                    added[last.pk] = (first, count + 1)
                     grown[last.pk] = last
-                last.seqs = [*last.seqs, event["seq"]]  # joins the burst not yet sent
+                last.last_seq, last.count = event["seq"], last.count + 1
                 continue
             due = max(now, last.created_at + window) if last is not None else now
             delivery = Delivery(
@@ -130,22 +135,23 @@ def _fan(events: list[dict], recipients: dict[int | None, list[Channel]]) -> Non
                 key=f"{event['seq']}-{channel.pk}",
                 event_type=event["type"],
                 event_seq=event["seq"],
-                seqs=[event["seq"]],
+                last_seq=event["seq"],
+                count=1,
                 next_attempt_at=due,
                 created_at=now,
             )
             new.append(delivery)
             latest[pair] = delivery
-    new += grow_all(grown, grown_from, now=now, window=window)
+    new += grow_all(grown, added, now=now, window=window)
     # ignore_conflicts: a key that exists was fanned out already (nothing is sent twice by us).
     Delivery.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
 
 
-def grow_all(grown: dict[int, Delivery], had: dict[int, int], *, now, window: timedelta) -> list[Delivery]:
-    """Store the seqs the bursts gained (two queries for any number of channels), only for
-    those still unsent: locked here, a worker cannot claim them before we commit. A burst
-    a worker claimed meanwhile is sent as it read it; the gained events then get a
-    delivery of their own (returned, to be created), so none is lost."""
+def grow_all(grown: dict[int, Delivery], added: dict[int, tuple[int, int]], *, now, window: timedelta):
+    """Move the bursts' ``last_seq`` (one UPDATE per distinct growth, usually one for every
+    channel), only for those still unsent: locked here, a worker cannot claim them before
+    we commit. A burst a worker claimed meanwhile is sent as it read it; the events it
+    gained get a delivery of their own (returned, to be created), so none is lost."""
     if not grown:
         return []
     unsent = set(
@@ -153,19 +159,23 @@ def grow_all(grown: dict[int, Delivery], had: dict[int, int], *, now, window: ti
         .filter(pk__in=list(grown), status=Delivery.Status.PENDING, attempts=0)
         .values_list("pk", flat=True)
     )
-    Delivery.objects.bulk_update([grown[pk] for pk in unsent], ["seqs"], batch_size=500)
-    return [_split(grown[pk], had[pk], now=now, window=window) for pk in sorted(set(grown) - unsent)]
+    by_growth: dict[tuple[int, int], list[int]] = {}
+    for pk in unsent:
+        by_growth.setdefault((grown[pk].last_seq, added[pk][1]), []).append(pk)
+    for (last_seq, count), pks in by_growth.items():
+        Delivery.objects.filter(pk__in=pks).update(last_seq=last_seq, count=F("count") + count)
+    return [_split(grown[pk], *added[pk], now=now, window=window) for pk in sorted(set(grown) - unsent)]
 
 
-def _split(delivery: Delivery, had: int, *, now, window: timedelta) -> Delivery:
-    extra = delivery.seqs[had:]
+def _split(delivery: Delivery, first: int, count: int, *, now, window: timedelta) -> Delivery:
     return Delivery(
         channel_id=delivery.channel_id,
         user_id=delivery.user_id,
-        key=f"{extra[0]}-{delivery.channel_id}",
+        key=f"{first}-{delivery.channel_id}",
         event_type=delivery.event_type,
-        event_seq=extra[0],
-        seqs=extra,
+        event_seq=first,
+        last_seq=delivery.last_seq,
+        count=count,
         next_attempt_at=max(now, delivery.created_at + window),
         created_at=now,
     )
@@ -256,7 +266,7 @@ def _drain(limit: int) -> int:
             cache.set(SENDING_KEY, token, timeout=lease)  # ours: renewed for the next batch
             done = _deliver(limit, None)
             sent += done
-            if done < limit:
+            if not done:  # nothing due any more (what came due meanwhile was taken above)
                 break
     finally:
         if cache.get(SENDING_KEY) == token:
@@ -292,12 +302,11 @@ def _run(job: _Job) -> None:
 def _prepare(claimed: list[tuple[int, int]]) -> list[_Job]:
     attempts = dict(claimed)
     deliveries = Delivery.objects.filter(pk__in=attempts).select_related("channel", "user")
-    events = messages.events_by_seq({seq for d in deliveries for seq in d.seqs})
     jobs = []
     for delivery in deliveries:
         job = _Job(delivery.pk, attempts[delivery.pk], None)
         try:
-            job.send = _sender(delivery, events)
+            job.send = _sender(delivery, messages.events_of(delivery))
         except senders.SendFailed as exc:
             job.error = exc
         except secrets.SecretUnreadable as exc:
@@ -306,12 +315,11 @@ def _prepare(claimed: list[tuple[int, int]]) -> list[_Job]:
     return jobs
 
 
-def _sender(delivery: Delivery, events: dict[int, dict]):
+def _sender(delivery: Delivery, carried: list[dict]):
     channel = delivery.channel
     if not channel.ready or not delivery.user.is_active:
         raise senders.Permanent("the channel is disabled or not verified")
-    carried = [events[seq] for seq in delivery.seqs if seq in events]
-    if delivery.seqs and not carried:
+    if delivery.event_seq is not None and not carried:
         raise senders.Permanent("the events were purged before they could be sent")
     if channel.kind == Channel.Kind.WEBHOOK:
         document = messages.webhook_document(delivery, carried)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.utils import timezone
 
 from notifications.models import Delivery
@@ -10,11 +11,24 @@ from realtime.models import Event
 TEXT_LINES = 10  # events listed in one grouped text message
 
 
-def events_by_seq(seqs: set[int]) -> dict[int, dict]:
-    if not seqs:
-        return {}
-    rows = Event.objects.filter(seq__in=seqs).values("seq", "type", "payload", "message", "created_at", "bot_id")
-    return {row["seq"]: row for row in rows}
+MAX_EVENTS = 1000  # events one message carries in full (``count`` says how many there were)
+
+
+def events_of(delivery: Delivery) -> list[dict]:
+    """The events a delivery carries: its type, its channel's audience, its seq range."""
+    if delivery.event_seq is None:
+        return []
+    channel = delivery.channel
+    audience = Q(user_id=channel.user_id)
+    if channel.is_ops or delivery.user.is_staff:
+        audience |= Q(user_id__isnull=True)
+    rows = (
+        Event.objects.filter(audience, type=delivery.event_type, failed_at__isnull=True)
+        .filter(seq__gte=delivery.event_seq, seq__lte=delivery.last_seq or delivery.event_seq)
+        .order_by("seq")
+        .values("seq", "type", "payload", "message", "created_at", "bot_id")
+    )
+    return list(rows[:MAX_EVENTS])
 
 
 def _event_json(row: dict) -> dict:
@@ -35,8 +49,8 @@ def webhook_document(delivery: Delivery, events: list[dict]) -> dict:
         "delivery_id": delivery.pk,
         "channel_id": delivery.channel_id,
         "type": delivery.event_type,
-        "count": len(events) if delivery.seqs else 0,
-        "test": not delivery.seqs,
+        "count": max(delivery.count, len(events)),
+        "test": delivery.event_seq is None,
         "message": _summary(delivery, events),
         "events": [_event_json(e) for e in events],
         "sent_at": timezone.now().isoformat(),
@@ -44,7 +58,7 @@ def webhook_document(delivery: Delivery, events: list[dict]) -> dict:
 
 
 def _summary(delivery: Delivery, events: list[dict]) -> str:
-    if not delivery.seqs:
+    if delivery.event_seq is None:
         return "Test notification from Botfleet: this channel works."
     if len(events) == 1:
         return events[0]["message"] or events[0]["type"]

@@ -75,8 +75,12 @@ class Delivery(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=80, unique=True)
     event_type = models.CharField(max_length=64)
-    event_seq = models.BigIntegerField(null=True, blank=True)  # the first event; null for a test
-    seqs = models.JSONField(default=list)  # every event this message carries (a burst)
+    # The events it carries: those of ``event_type`` for the channel's audience with a seq
+    # from ``event_seq`` to ``last_seq`` (a burst grows by moving ``last_seq``: one cheap
+    # UPDATE for every channel, never a growing list rewritten). Null for a test.
+    event_seq = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)

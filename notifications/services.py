@@ -313,7 +313,7 @@ def channel_test(*, user, channel_id: int) -> Delivery:
         import uuid
 
         delivery = Delivery.objects.create(
-            channel=channel, user=user, key=f"test-{uuid.uuid4().hex}", event_type="test", seqs=[]
+            channel=channel, user=user, key=f"test-{uuid.uuid4().hex}", event_type="test"
         )
         transaction.on_commit(_queue_send)
     return delivery

@@ -225,7 +225,7 @@ def test_a_burst_of_fifty_trades_in_a_minute_is_two_messages_not_fifty(owner_api
         sweep_task()
     assert len(receiver.received) == 1  # the rest wait for the window's end, grouped
     grouped = Delivery.objects.get(status="pending")
-    assert len(grouped.seqs) == 49
+    assert grouped.count == 49 and grouped.last_seq - grouped.event_seq == 48
     _due_now()
     sweep_task()
     second = receiver.wait_for(2)[1]
@@ -314,17 +314,22 @@ def test_the_telegram_bot_token_never_reaches_the_logs(owner_api, owner, telegra
 
 def test_events_joining_a_burst_a_worker_just_claimed_get_a_delivery_of_their_own(owner, start_cursor):
     channel = Channel.objects.create(user=owner, kind="webhook", url="https://h.example.com/x", events=[])
-    burst = Delivery.objects.create(channel=channel, user=owner, key=f"10-{channel.pk}", event_type="t", seqs=[10])
-    unclaimed = Delivery.objects.create(channel=channel, user=owner, key="20-x", event_type="u", seqs=[20])
+    common = {"channel": channel, "user": owner, "count": 1}
+    burst = Delivery.objects.create(key=f"10-{channel.pk}", event_type="t", event_seq=10, last_seq=10, **common)
+    unclaimed = Delivery.objects.create(key="20-x", event_type="u", event_seq=20, last_seq=20, **common)
     read_by_fanout = Delivery.objects.get(pk=burst.pk)
     dispatch.claim_due(limit=1)  # a worker claims the first between the fan-out's read and its write
-    read_by_fanout.seqs = [10, 11, 12]
-    unclaimed.seqs = [20, 21]
+    read_by_fanout.last_seq = 12
+    unclaimed.last_seq = 21
     grown = {burst.pk: read_by_fanout, unclaimed.pk: unclaimed}
-    [extra] = dispatch.grow_all(grown, {burst.pk: 1, unclaimed.pk: 1}, now=timezone.now(), window=timedelta(seconds=60))
-    assert (extra.seqs, extra.key) == ([11, 12], f"11-{channel.pk}")
-    assert Delivery.objects.get(pk=burst.pk).seqs == [10]  # the claimed copy is left as sent
-    assert Delivery.objects.get(pk=unclaimed.pk).seqs == [20, 21]
+    [extra] = dispatch.grow_all(
+        grown, {burst.pk: (11, 2), unclaimed.pk: (21, 1)}, now=timezone.now(), window=timedelta(seconds=60)
+    )
+    assert (extra.event_seq, extra.last_seq, extra.count, extra.key) == (11, 12, 2, f"11-{channel.pk}")
+    claimed = Delivery.objects.get(pk=burst.pk)
+    assert (claimed.last_seq, claimed.count) == (10, 1)  # the claimed copy is left as sent
+    grew = Delivery.objects.get(pk=unclaimed.pk)
+    assert (grew.last_seq, grew.count) == (21, 2)
 
 
 def test_finished_deliveries_are_purged_with_the_events(owner, settings):
