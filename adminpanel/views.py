@@ -10,6 +10,7 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
@@ -29,7 +30,6 @@ from adminpanel.serializers import (
 )
 from adminpanel.unlock import IsStaff, unlock_seconds, unlock_token_for
 from core.pagination import PageNumberPagination
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 
 _OK = {"success": serializers.BooleanField()}
@@ -84,7 +84,7 @@ class UnlockView(StaffView):
             raise ValidationError({"password": ["The password is incorrect."]})
         with transaction.atomic():
             audit_record(actor=user, action="admin.unlocked", target=user, request=request._request)
-        return success(unlock_token=unlock_token_for(user), expires_in=unlock_seconds())
+        return Response({"success": True, "unlock_token": unlock_token_for(user), "expires_in": unlock_seconds()})
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +142,9 @@ class AdminBotOverrideView(StaffView):
             request=request._request,
         )
         bot = selectors.admin_bot_list().filter(pk=bot.pk).first()
-        return success(bot=selectors.admin_bot_dict(bot), message=f"Bot '{bot.name}' overrides saved")
+        return Response(
+            {"success": True, "bot": selectors.admin_bot_dict(bot), "message": f"Bot '{bot.name}' overrides saved"}
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class AdminUsersView(StaffView):
         user = services.user_create(
             actor=request.user, data=_valid(UserCreateSerializer, request.data), request=request._request
         )
-        return success(201, user=user_dict(user))
+        return Response({"success": True, "user": user_dict(user)}, status=201)
 
 
 class AdminUserView(StaffView):
@@ -227,7 +229,7 @@ class AdminUserView(StaffView):
     def put(self, request, user_id: int):
         data = {k: v for k, v in _valid(UserUpdateSerializer, request.data).items() if v is not None}
         user = services.user_update(actor=request.user, user_id=user_id, data=data, request=request._request)
-        return success(user=user_dict(user))
+        return Response({"success": True, "user": user_dict(user)})
 
     patch = put
 
@@ -238,7 +240,13 @@ class AdminUserView(StaffView):
     def delete(self, request, user_id: int):
         """Deactivate (never delete): the account's bots, trades and audit history are kept."""
         user = services.user_set_active(actor=request.user, user_id=user_id, active=False, request=request._request)
-        return success(user=user_dict(user), message=f"User {user.email} deactivated; their history is kept")
+        return Response(
+            {
+                "success": True,
+                "user": user_dict(user),
+                "message": f"User {user.email} deactivated; their history is kept",
+            }
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +286,7 @@ _HALT = {
 class AdminHaltView(StaffView):
     @extend_schema(responses={200: inline_serializer("AdminHaltResponse", _HALT)}, tags=_TAGS)
     def get(self, request):
-        return success(**selectors.fleet_halt_dict())
+        return Response({"success": True, **selectors.fleet_halt_dict()})
 
     @extend_schema(request=HaltSerializer, responses={200: inline_serializer("AdminHaltSet", _HALT)}, tags=_TAGS)
     def post(self, request):
@@ -286,4 +294,4 @@ class AdminHaltView(StaffView):
         halt = services.fleet_halt_set(
             actor=request.user, halted=data["halted"], reason=data["reason"], request=request._request
         )
-        return success(**selectors.fleet_halt_dict(halt))
+        return Response({"success": True, **selectors.fleet_halt_dict(halt)})

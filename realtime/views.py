@@ -20,12 +20,12 @@ from django.core.cache import cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import parsers
 from core.envelope import ApiError, ServiceUnavailable, Unauthorized
 from core.limits import MAX_ID
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 from realtime import registry
 from realtime.services import UnknownTarget, event_ingest
@@ -113,4 +113,4 @@ class InternalEventView(APIView):
             raise ApiError(str(exc), code="VALIDATION_ERROR", details={"allowed_types": allowed}) from None
         except UnknownTarget as exc:
             raise ApiError(str(exc), code="VALIDATION_ERROR", details={exc.field: ["does not exist"]}) from None
-        return success(201, event_id=event.pk)
+        return Response({"success": True, "event_id": event.pk}, status=201)

@@ -172,7 +172,7 @@ async def test_a_chunked_body_over_the_limit_is_a_413_under_asgi():
 
 
 # ---------------------------------------------------------------------------
-# Success bodies (core.responses.success)
+# Success bodies (DRF's Response with {"success": true, ...})
 # ---------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_success_body_is_json_with_the_views_allow_header(owner_api):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.serializers import bot_to_dict
-from core.responses import success
 from training import selectors, services
 from training.serializers import LiveBaySerializer, PromotionSerializer
 
@@ -14,7 +14,7 @@ from training.serializers import LiveBaySerializer, PromotionSerializer
 class LiveBayView(APIView):
     @extend_schema(responses={200: LiveBaySerializer}, tags=["training"])
     def get(self, request):
-        return success(**selectors.live_bay(user=request.user))
+        return Response({"success": True, **selectors.live_bay(user=request.user)})
 
 
 class PromoteView(APIView):
@@ -25,4 +25,6 @@ class PromoteView(APIView):
         result = services.bot_promote(
             bot_id=bot_id, user=request.user, source=services.SOURCE_OWNER, request=request._request
         )
-        return success(message=result.message, promoted=result.promoted, bot=bot_to_dict(result.bot))
+        return Response(
+            {"success": True, "message": result.message, "promoted": result.promoted, "bot": bot_to_dict(result.bot)}
+        )
