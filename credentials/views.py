@@ -43,7 +43,6 @@ class KeySaveView(APIView):
             purpose=payload.purpose,
             label=payload.label,
             secrets=payload.secrets,
-            request=request._request,
         )
         return Response(
             {"success": True, "credential": CredentialSerializer(credential).data}, status=status.HTTP_201_CREATED
@@ -59,7 +58,7 @@ class KeyTestView(APIView):
     @extend_schema(request=KeyPayloadDocSerializer, responses={200: KeyTestResultSerializer}, tags=["credentials"])
     def post(self, request):
         payload = payloads.parse_key_payload(request.data, require_secrets=False)
-        outcome = services.credential_test(user=request.user, payload=payload, request=request._request)
+        outcome = services.credential_test(user=request.user, payload=payload)
         extra = {"credential": CredentialSerializer(outcome.credential).data} if outcome.credential else {}
         return Response({"success": True, "provider": outcome.provider, **outcome.result.as_dict(), **extra})
 
@@ -76,7 +75,7 @@ class KeyDetailView(APIView):
     def delete(self, request, credential_id: int):
         credential = selectors.credential_get(user=request.user, credential_id=credential_id)
         data = CredentialSerializer(credential).data
-        services.credential_delete(user=request.user, credential_id=credential_id, request=request._request)
+        services.credential_delete(user=request.user, credential_id=credential_id)
         return Response({"success": True, "message": "Credential deleted.", "credential": data})
 
 
@@ -111,7 +110,7 @@ class ProfileUpdateView(APIView):
     @extend_schema(request=FlatProfileDocSerializer, responses={200: ProfileSerializer}, tags=["credentials"])
     def post(self, request):
         sets = payloads.parse_flat_profile(request.data)
-        services.credential_profile_update(user=request.user, sets=sets, request=request._request)
+        services.credential_profile_update(user=request.user, sets=sets)
         return Response(
             {"success": True, "message": "Profile updated." if sets else "Nothing to update.", **_profile(request.user)}
         )
