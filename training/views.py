@@ -22,9 +22,7 @@ class PromoteView(APIView):
 
     @extend_schema(request=None, responses={200: PromotionSerializer}, tags=["training"])
     def post(self, request, bot_id: int):
-        result = services.bot_promote(
-            bot_id=bot_id, user=request.user, source=services.SOURCE_OWNER, request=request._request
-        )
+        result = services.bot_promote(bot_id=bot_id, user=request.user, source=services.SOURCE_OWNER)
         return Response(
             {"success": True, "message": result.message, "promoted": result.promoted, "bot": bot_to_dict(result.bot)}
         )
