@@ -6,7 +6,6 @@ Every view is staff-only: anonymous → 401, authenticated non-staff → 403. Wi
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -15,7 +14,6 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.serializers import user_to_dict
-from accounts.services import audit_record
 from adminpanel import selectors, services
 from adminpanel.serializers import (
     AdminBotFilterSerializer,
@@ -77,14 +75,10 @@ class UnlockView(StaffView):
     )
     def post(self, request):
         data = _valid(UnlockSerializer, request.data)
-        user = request.user
-        if not user.check_password(data["password"]):
-            with transaction.atomic():
-                audit_record(actor=user, action="admin.unlock_failed", target=user, request=request._request)
-            raise ValidationError({"password": ["The password is incorrect."]})
-        with transaction.atomic():
-            audit_record(actor=user, action="admin.unlocked", target=user, request=request._request)
-        return Response({"success": True, "unlock_token": unlock_token_for(user), "expires_in": unlock_seconds()})
+        services.admin_unlock(user=request.user, password=data["password"])
+        return Response(
+            {"success": True, "unlock_token": unlock_token_for(request.user), "expires_in": unlock_seconds()}
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +133,6 @@ class AdminBotOverrideView(StaffView):
             rules=rules,
             force_pause=data["force_pause"],
             reason=data["reason"],
-            request=request._request,
         )
         bot = selectors.admin_bot_list().filter(pk=bot.pk).first()
         return Response(
@@ -212,9 +205,7 @@ class AdminUsersView(StaffView):
         tags=_TAGS,
     )
     def post(self, request):
-        user = services.user_create(
-            actor=request.user, data=_valid(UserCreateSerializer, request.data), request=request._request
-        )
+        user = services.user_create(actor=request.user, data=_valid(UserCreateSerializer, request.data))
         return Response({"success": True, "user": user_dict(user)}, status=201)
 
 
@@ -228,7 +219,7 @@ class AdminUserView(StaffView):
     )
     def put(self, request, user_id: int):
         data = {k: v for k, v in _valid(UserUpdateSerializer, request.data).items() if v is not None}
-        user = services.user_update(actor=request.user, user_id=user_id, data=data, request=request._request)
+        user = services.user_update(actor=request.user, user_id=user_id, data=data)
         return Response({"success": True, "user": user_dict(user)})
 
     patch = put
@@ -239,7 +230,7 @@ class AdminUserView(StaffView):
     )
     def delete(self, request, user_id: int):
         """Deactivate (never delete): the account's bots, trades and audit history are kept."""
-        user = services.user_set_active(actor=request.user, user_id=user_id, active=False, request=request._request)
+        user = services.user_set_active(actor=request.user, user_id=user_id, active=False)
         return Response(
             {
                 "success": True,
@@ -291,7 +282,5 @@ class AdminHaltView(StaffView):
     @extend_schema(request=HaltSerializer, responses={200: inline_serializer("AdminHaltSet", _HALT)}, tags=_TAGS)
     def post(self, request):
         data = _valid(HaltSerializer, request.data)
-        halt = services.fleet_halt_set(
-            actor=request.user, halted=data["halted"], reason=data["reason"], request=request._request
-        )
+        halt = services.fleet_halt_set(actor=request.user, halted=data["halted"], reason=data["reason"])
         return Response({"success": True, **selectors.fleet_halt_dict(halt)})
