@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import PageNumberPagination
-from core.responses import success
 from notifications import selectors, services
 from notifications.serializers import (
     ChannelCreateSerializer,
@@ -44,20 +44,23 @@ class ChannelListView(APIView):
     @extend_schema(tags=["notifications"], responses={200: _CHANNELS})
     def get(self, request):
         rows = [channel_to_dict(c) for c in selectors.channel_list(user=request.user)]
-        return success(
-            channels=rows,
-            total=len(rows),
-            next=None,
-            previous=None,
-            event_types=sorted(services.registered_types()),
-            default_events=services.default_events(),
+        return Response(
+            {
+                "success": True,
+                "channels": rows,
+                "total": len(rows),
+                "next": None,
+                "previous": None,
+                "event_types": sorted(services.registered_types()),
+                "default_events": services.default_events(),
+            }
         )
 
     @extend_schema(tags=["notifications"], request=ChannelCreateSerializer, responses={201: ChannelEnvelope})
     def post(self, request):
         data = _valid(ChannelCreateSerializer, request.data)
         channel, shown = services.channel_create(user=request.user, **data)
-        return success(status.HTTP_201_CREATED, channel=channel_to_dict(channel), **shown)
+        return Response({"success": True, "channel": channel_to_dict(channel), **shown}, status=status.HTTP_201_CREATED)
 
 
 class ChannelDetailView(APIView):
@@ -65,19 +68,22 @@ class ChannelDetailView(APIView):
 
     @extend_schema(tags=["notifications"], responses={200: ChannelEnvelope})
     def get(self, request, channel_id: int):
-        return success(channel=channel_to_dict(services.channel_get(user=request.user, channel_id=channel_id)))
+        channel = services.channel_get(user=request.user, channel_id=channel_id)
+        return Response({"success": True, "channel": channel_to_dict(channel)})
 
     @extend_schema(tags=["notifications"], request=ChannelUpdateSerializer, responses={200: ChannelEnvelope})
     def patch(self, request, channel_id: int):
         services.channel_get(user=request.user, channel_id=channel_id)  # another user's: 404 before a 400
         changes = _valid(ChannelUpdateSerializer, request.data)
         channel, shown = services.channel_update(user=request.user, channel_id=channel_id, changes=changes)
-        return success(channel=channel_to_dict(channel), **shown)
+        return Response({"success": True, "channel": channel_to_dict(channel), **shown})
 
     @extend_schema(tags=["notifications"], responses={200: ChannelEnvelope})
     def delete(self, request, channel_id: int):
         channel = services.channel_delete(user=request.user, channel_id=channel_id)
-        return success(message="Channel deleted.", channel={"id": channel_id, "kind": channel.kind})
+        return Response(
+            {"success": True, "message": "Channel deleted.", "channel": {"id": channel_id, "kind": channel.kind}}
+        )
 
 
 _DELIVERY = inline_serializer(
@@ -91,7 +97,7 @@ class ChannelTestView(APIView):
     @extend_schema(tags=["notifications"], request=None, responses={202: _DELIVERY})
     def post(self, request, channel_id: int):
         delivery = services.channel_test(user=request.user, channel_id=channel_id)
-        return success(status.HTTP_202_ACCEPTED, delivery=delivery_to_dict(delivery))
+        return Response({"success": True, "delivery": delivery_to_dict(delivery)}, status=status.HTTP_202_ACCEPTED)
 
 
 class ChannelVerifyView(APIView):
@@ -102,7 +108,7 @@ class ChannelVerifyView(APIView):
         services.channel_get(user=request.user, channel_id=channel_id)  # another user's: 404 before a 400
         code = _valid(VerifySerializer, request.data)["code"]
         channel = services.channel_verify(user=request.user, channel_id=channel_id, code=code)
-        return success(channel=channel_to_dict(channel))
+        return Response({"success": True, "channel": channel_to_dict(channel)})
 
 
 class ChannelLinkView(APIView):
@@ -111,7 +117,7 @@ class ChannelLinkView(APIView):
     @extend_schema(tags=["notifications"], request=None, responses={200: ChannelEnvelope})
     def post(self, request, channel_id: int):
         channel = services.channel_link(user=request.user, channel_id=channel_id)
-        return success(channel=channel_to_dict(channel))
+        return Response({"success": True, "channel": channel_to_dict(channel)})
 
 
 class DeliveryListView(APIView):
