@@ -419,7 +419,11 @@ def _kick() -> None:
     try:
         from notifications.tasks import fanout_task
 
-        fanout_task.apply_async(retry=False)
+        # At most one fan-out waiting in the queue (it clears the flag when it starts): a
+        # pile of them would queue bot ticks behind it. The flag expires by itself if that
+        # task is lost; the sweep covers the gap.
+        if cache.add(KICK_KEY, 1, timeout=10):
+            fanout_task.apply_async(retry=False)
     except Exception as exc:  # the broker is down: the periodic sweep catches up
         logger.warning("could not queue a notifications fan-out (%s); the sweep will", exc.__class__.__name__)
 

@@ -1,6 +1,7 @@
 """Thin Celery entry points. Each is idempotent: claims and the cursor make a second run harmless."""
 
 from celery import shared_task
+from django.core.cache import cache
 
 from notifications import dispatch, services
 
@@ -8,6 +9,7 @@ from notifications import dispatch, services
 @shared_task(ignore_result=True, acks_late=True)
 def fanout_task() -> int:
     """Queued by the relay's nudge: deliveries for what was just published, then send them."""
+    cache.delete(dispatch.KICK_KEY)  # first: what is published from now on queues the next one
     fanned = dispatch.fanout()
     dispatch.deliver_due()
     return fanned

@@ -41,6 +41,8 @@ _CHANNELS = inline_serializer(
 
 
 class ChannelListView(APIView):
+    extra_error_statuses = ["409"]  # too many channels
+
     @extend_schema(tags=["notifications"], responses={200: _CHANNELS})
     def get(self, request):
         rows = [channel_to_dict(c) for c in selectors.channel_list(user=request.user)]

@@ -55,3 +55,19 @@ def test_a_broker_outage_never_reaches_the_relay(settings, monkeypatch):
     monkeypatch.setattr(tasks.fanout_task, "apply_async", down)
     dispatch.on_published([1])  # returns at once, raises nothing
     assert tried.wait(5)
+
+
+def test_at_most_one_fan_out_waits_in_the_queue(settings, monkeypatch):
+    from django.core.cache import cache
+
+    from notifications import tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.fanout_task, "apply_async", lambda **kwargs: queued.append(1))
+    for _ in range(3):
+        dispatch._kick()  # three nudges while the first fan-out has not started
+    assert queued == [1]
+    cache.delete(dispatch.KICK_KEY)  # it started
+    dispatch._kick()
+    assert queued == [1, 1]
