@@ -23,7 +23,8 @@ from django.utils import timezone
 from bots.models import Bot, FleetHalt
 from bots.selectors import bot_get
 from core.errors import Conflict, Invalid, NotFound, Unauthenticated
-from signals import parser, tokens
+from realtime.services import event_record
+from signals import events, parser, tokens
 from signals.models import Provider, Signal, Webhook
 
 logger = logging.getLogger(__name__)
@@ -255,7 +256,19 @@ def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, 
     return Signal.objects.create(**fields)
 
 
-def _hand_on(signal: Signal) -> None:
+def _emit(signal: Signal, bot: Bot, *, type: str = "signal_received") -> None:
+    verdict = "accepted" if signal.status == Signal.Status.ACCEPTED else f"rejected ({signal.reason})"
+    event_record(
+        type=type,
+        user_id=bot.owner_id,
+        bot_id=bot.pk,
+        payload={"signal": events.signal_summary(signal)},
+        message=f"{bot.name}: {signal.action} signal {verdict}.",
+    )
+
+
+def _hand_on(signal: Signal, bot: Bot) -> None:
+    _emit(signal, bot)
     if signal.status == Signal.Status.ACCEPTED:
         from signals.tasks import signal_execute  # the task module imports this one
 
@@ -284,7 +297,7 @@ def signal_receive(*, webhook: Webhook, data: dict, now: datetime | None = None)
     signal = _record(
         bot, source=Signal.Source.WEBHOOK, data=data, payload=payload, now=now, provider_id=webhook.provider_id
     )
-    _hand_on(signal)
+    _hand_on(signal, bot)
     return signal
 
 
@@ -300,7 +313,7 @@ def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) 
     signal = _record(
         bot, source=Signal.Source.IMPORT, data=data, payload=payload, now=now or timezone.now(), provider_id=provider_id
     )
-    _hand_on(signal)
+    _hand_on(signal, bot)
     return signal, parsed
 
 
@@ -322,6 +335,7 @@ def signal_execute(*, signal_id: int) -> Signal | None:
     verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
         signal.status, (signal.reason, signal.message) = Signal.Status.REJECTED, verdict
+        _emit(signal, bot, type="signal_rejected")
     else:
         signal.reason = AWAITING_EXECUTION
         signal.message = "Accepted; orders from signals are placed once manual orders exist (issue 20)."

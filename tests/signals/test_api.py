@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from bots.models import Bot, FleetHalt, Order
+from realtime.models import Event
 from signals.models import Provider, Signal
 from tests.bots.factories import BotFactory
 
@@ -50,6 +51,9 @@ def test_a_signal_is_accepted_recorded_and_acted_on_at_once(
     # The task ran on receipt (eager in tests): the bot was checked again; no order can leave yet.
     assert signal.reason == "awaiting_execution"
     assert not Order.objects.filter(bot=signal_bot).exists()
+    event = Event.objects.get(type="signal_received")
+    assert (event.user_id, event.bot_id) == (signal_bot.owner_id, signal_bot.pk)
+    assert event.payload["signal"]["id"] == signal.pk and event.payload["signal"]["status"] == "accepted"
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,8 @@ def test_the_signal_is_checked_again_when_acted_on(
         callback()
     signal = Signal.objects.get(pk=response.json()["signal"]["id"])
     assert (signal.status, signal.reason) == ("rejected", "bot_not_running")
+    event = Event.objects.get(type="signal_rejected")
+    assert event.payload["signal"]["reason"] == "bot_not_running"
 
 
 @pytest.mark.parametrize(
