@@ -395,3 +395,16 @@ def test_another_users_providers_history_and_webhook_are_invisible(
     assert error["code"] == "NOT_FOUND"
     assert Provider.objects.get(pk=provider_id).name == "Mine"
     assert Signal.objects.filter(source="import").count() == 0
+
+
+def test_the_provider_list_costs_the_same_queries_for_many_providers(
+    owner_client, owner, django_assert_max_num_queries
+):
+    for n in range(8):
+        bot = BotFactory(owner=owner, strategy="signal", params={})
+        owner_client.post("/api/signals/providers", {"name": f"P{n}", "bot_ids": [bot.pk]}, format="json")
+
+    with django_assert_max_num_queries(5):  # the session's user, the count, the page, the bots
+        listing = owner_client.get("/api/signals/providers").json()
+    assert listing["total"] == 8
+    assert all(len(row["bot_ids"]) == 1 for row in listing["providers"])
