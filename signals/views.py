@@ -87,6 +87,7 @@ class ParseView(APIView):
 
 
 class ImportView(APIView):
+    extra_error_statuses = ["404"]
     @extend_schema(
         tags=["signals"],
         request=ImportSerializer,
@@ -106,6 +107,7 @@ class ImportView(APIView):
 
 class ProvidersView(APIView):
     list_key = "providers"
+    extra_error_statuses = {"POST": ["404", "409"]}  # a bot_id naming no bot of yours; a taken name
 
     @extend_schema(tags=["signals"], responses={200: inline_serializer("ProviderList", {**_OK})})
     def get(self, request):
@@ -126,6 +128,7 @@ class ProvidersView(APIView):
 
 
 class ProviderView(APIView):
+    extra_error_statuses = ["404", "409"]
     @extend_schema(
         tags=["signals"],
         request=ProviderWriteSerializer,
