@@ -25,6 +25,7 @@ from adminpanel.rules import COUNT_RULES, FRACTION_RULES, RulesError, validate_r
 from bots import admin as bots_admin
 from bots.models import Bot
 from core.envelope import ApiError
+from core.errors import ApplicationError
 
 
 def _action(description: str, call, verb: str):
@@ -39,6 +40,8 @@ def _action(description: str, call, verb: str):
             try:
                 call(request, obj)
                 done += 1
+            except ApplicationError as exc:  # the bots lifecycle's refusals
+                failed.append(f"{obj}: {exc.message}")
             except ApiError as exc:
                 failed.append(f"{obj}: {exc.detail}")
         if done:
@@ -148,6 +151,8 @@ class BotAdmin(bots_admin.BotAdmin):
                     reason=form.cleaned_data.get("reason", ""),
                     request=request,
                 )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
             except ApiError as exc:
                 form.add_error(None, str(exc.detail))
             else:

@@ -146,7 +146,7 @@ def bot_release(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bo
 def bot_staff_stop(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bot:
     """Stop any user's bot (the state table applies: a stopped bot answers 409)."""
     bot, _message = bot_services.bot_transition(
-        bot_id=bot_id, action=Action.STOP, actor=actor, reason="stopped by staff", request=request
+        bot_id=bot_id, action=Action.STOP, actor=actor, reason="stopped by staff"
     )
     return bot
 

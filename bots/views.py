@@ -129,7 +129,7 @@ class BotListCreateView(APIView):
     def post(self, request):
         serializer = BotWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        bot = services.bot_create(user=request.user, data=serializer.with_defaults(), request=request._request)
+        bot = services.bot_create(user=request.user, data=serializer.with_defaults())
         message = f"Bot '{bot.name}' created" + (" and entered the training bay" if bot.in_training else "")
         return success(status.HTTP_201_CREATED, bot=bot_to_dict(bot), message=message)
 
@@ -160,7 +160,7 @@ class BotDetailView(APIView):
     def patch(self, request, bot_id: int):
         selectors.bot_get(user=request.user, bot_id=bot_id)  # 404 before 400 for another user's bot
         data = _valid(BotWriteSerializer, request.data, partial=True)
-        bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
+        bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data)
         return success(bot=bot_to_dict(bot), message=message)
 
     @extend_schema(
@@ -173,7 +173,7 @@ class BotDetailView(APIView):
     )
     def delete(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
-        services.bot_delete(user=request.user, bot_id=bot_id, request=request._request)
+        services.bot_delete(user=request.user, bot_id=bot_id)
         return success(message=f"Bot '{bot.name}' deleted", id=bot_id)
 
 
@@ -198,7 +198,6 @@ class BotActionView(APIView):
             user=request.user,
             reason=reason,
             close_positions=close,
-            request=request._request,
         )
         return success(message=message, bot=bot_to_dict(bot))
 
@@ -372,7 +371,7 @@ class FleetActionView(APIView):
     )
     def post(self, request):
         _valid(ActionSerializer, request.data)  # a malformed body is a 400, not ignored
-        result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
+        result = services.bots_transition_all(user=request.user, action=self.bot_action)
         word = "started" if self.bot_action == Action.START else "stopped"
         return success(status=word, bots=result["done"], skipped=result["skipped"])
 

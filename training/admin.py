@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from core.envelope import ApiError
+from core.errors import ApplicationError
 from training import selectors, services
 from training.models import TrainingBot
 
@@ -103,6 +104,9 @@ class TrainingBotAdmin(admin.ModelAdmin):
                     )
             except (ApiError, NotFound) as exc:
                 refused.append(str(exc.detail))
+                continue
+            except ApplicationError as exc:  # the bots lifecycle's refusals
+                refused.append(exc.message)
                 continue
             done.append(result.message if result.promoted else f"{bot.name}: already promoted")
         for message in done:

@@ -47,7 +47,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
 from accounts.usage import usage_add
 from bots import services, venues
@@ -56,6 +55,7 @@ from bots.engine.adapters import live, paper
 from bots.engine.strategies import BUY, SELL, Decision, Fill, View
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from core.errors import ApplicationError
 from credentials import providers
 
 logger = logging.getLogger("botfleet.engine")
@@ -556,14 +556,15 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
 # Live orders
 # ---------------------------------------------------------------------------
 def _live_credential(bot: Bot, fresh: dict):
-    from credentials.selectors import credential_for_order
+    from credentials.exceptions import CredentialDecryptError
+    from credentials.selectors import CredentialUnavailable, credential_for_order
 
     owner = Bot._meta.get_field("owner").related_model(pk=bot.owner_id)
     try:
         return credential_for_order(
             user=owner, provider=bot.exchange, purpose="live", credential_id=fresh["credential_id"]
         )
-    except APIException as exc:  # CredentialUnavailable, NotFound, CredentialDecryptError: no usable key set
+    except (CredentialUnavailable, CredentialDecryptError, ApplicationError) as exc:  # no usable key set
         raise TickError(f"no usable live key set for {bot.exchange}: {exc}") from exc
 
 

@@ -18,7 +18,6 @@ from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
 from bots.services.transitions import (
     bot_pause,
-    bot_resume,
     bot_start,
     bot_stop,
     bot_transition,
@@ -33,7 +32,6 @@ __all__ = [
     "bot_delete",
     "bot_locked",
     "bot_pause",
-    "bot_resume",
     "bot_start",
     "bot_stop",
     "bot_transition",

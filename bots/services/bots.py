@@ -8,7 +8,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, When
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.services import audit_record
@@ -18,7 +17,7 @@ from bots.models import Bot, Order
 from bots.serializers import bot_to_dict
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked, record
 from bots.strategies import ParamsError, validate_params
-from core.envelope import Conflict
+from core.errors import Conflict
 from credentials.models import Credential
 from realtime.services import event_record
 
@@ -113,7 +112,7 @@ def _training_event(bot: Bot, *, reason: str = "") -> None:
     event_record(type="training_started", user_id=bot.owner_id, bot_id=bot.pk, payload=payload, message=message)
 
 
-def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
+def bot_create(*, user, data: dict) -> Bot:
     """Create a stopped bot. A live bot enters the training bay (``training_started``)."""
     exchange = data["exchange"]
     symbol, verified = _venue_and_symbol(exchange, data["symbol"])
@@ -153,14 +152,13 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
             actor=user,
             action="bot.create",
             data={"name": bot.name, "exchange": exchange, "symbol": symbol, "mode": bot.trading_mode},
-            request=request,
         )
         if bot.in_training:
             _training_event(bot)
     return bot
 
 
-def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = None) -> tuple[Bot, str]:
+def bot_update(*, user, bot_id: int, data: dict) -> tuple[Bot, str]:
     """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change.
 
     Returns the bot and the message of the answer. A live bot's training covers one venue,
@@ -263,7 +261,6 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             actor=user,
             action="bot.update",
             data={"changed": changed, "before": {k: v for k, v in before.items() if k in changes}},
-            request=request,
             changed=changed,
         )
         message = f"Bot '{bot.name}' updated"
@@ -280,7 +277,7 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
     return bot, message
 
 
-def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None:
+def bot_delete(*, user, bot_id: int) -> None:
     """Soft delete a stopped bot: it vanishes from lists and 404s; its trades stay."""
     with transaction.atomic():
         bot = bot_locked(bot_id=bot_id, user=user)
@@ -295,7 +292,7 @@ def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None
         bot.next_tick_at = None
         bot.save(update_fields=["deleted_at", "credential", "next_tick_at", "updated_at"])
         analytics.summary_invalidate(bot.owner_id)
-        audit_record(actor=user, action="bot.delete", target=bot, data={"name": bot.name}, request=request)
+        audit_record(actor=user, action="bot.delete", target=bot, data={"name": bot.name})
         event_record(
             type="bot_deleted",
             user_id=bot.owner_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from bots import analytics, lifecycle, venues
@@ -12,7 +11,7 @@ from bots.models import Bot
 from bots.services.books import positions_close_in_books
 from bots.services.bots import live_venue_refusal
 from bots.services.common import bot_locked, record
-from core.envelope import ApiError, Conflict, Locked
+from core.errors import ApplicationError, Conflict, Locked
 
 
 def _apply_transition(
@@ -22,7 +21,6 @@ def _apply_transition(
     actor,
     reason: str = "",
     close_positions: bool = False,
-    request: HttpRequest | None = None,
 ) -> str:
     """Move a locked bot along the state table; returns the message. Raises 409/423."""
     try:
@@ -87,7 +85,6 @@ def _apply_transition(
         actor=actor,
         action=f"bot.{action}",
         data={"from": previous, "to": to, **({"reason": reason} if reason else {})},
-        request=request,
         **extra,
     )
     return message
@@ -101,7 +98,6 @@ def bot_transition(
     actor=None,
     reason: str = "",
     close_positions: bool = False,
-    request: HttpRequest | None = None,
 ) -> tuple[Bot, str]:
     """start / pause / resume / stop one bot. ``user`` scopes the lookup (owner actions);
     ``None`` is a system caller (engine, bodyguard, staff tools) who acts as ``actor``."""
@@ -113,30 +109,23 @@ def bot_transition(
             actor=actor if actor is not None else user,
             reason=reason,
             close_positions=close_positions,
-            request=request,
         )
     return bot, message
 
 
-def bot_start(*, user, bot_id: int, request=None) -> tuple[Bot, str]:
-    return bot_transition(bot_id=bot_id, action=Action.START, user=user, request=request)
+def bot_start(*, user, bot_id: int) -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.START, user=user)
 
 
-def bot_stop(*, user, bot_id: int, close_positions: bool = False, request=None) -> tuple[Bot, str]:
-    return bot_transition(
-        bot_id=bot_id, action=Action.STOP, user=user, close_positions=close_positions, request=request
-    )
+def bot_stop(*, user, bot_id: int, close_positions: bool = False) -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.STOP, user=user, close_positions=close_positions)
 
 
-def bot_pause(*, user, bot_id: int, reason: str = "", request=None) -> tuple[Bot, str]:
-    return bot_transition(bot_id=bot_id, action=Action.PAUSE, user=user, reason=reason, request=request)
+def bot_pause(*, user, bot_id: int, reason: str = "") -> tuple[Bot, str]:
+    return bot_transition(bot_id=bot_id, action=Action.PAUSE, user=user, reason=reason)
 
 
-def bot_resume(*, user, bot_id: int, request=None) -> tuple[Bot, str]:
-    return bot_transition(bot_id=bot_id, action=Action.RESUME, user=user, request=request)
-
-
-def bots_transition_all(*, user, action: Action, request: HttpRequest | None = None) -> dict:
+def bots_transition_all(*, user, action: Action) -> dict:
     """Older clients' ``POST start`` / ``POST stop``: every bot of the user the action applies to.
 
     Bots the table refuses (already running, force-paused, live without keys) are
@@ -150,8 +139,8 @@ def bots_transition_all(*, user, action: Action, request: HttpRequest | None = N
                 continue
             try:
                 with transaction.atomic():
-                    _apply_transition(bot, action, actor=user, request=request)
+                    _apply_transition(bot, action, actor=user)
                 done.append(bot.pk)
-            except ApiError:
+            except ApplicationError:
                 skipped.append(bot.pk)
     return {"done": done, "skipped": skipped}

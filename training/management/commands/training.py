@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
+from core import errors
 from core.envelope import ApiError
 from training import selectors, services
 
@@ -69,8 +70,10 @@ class Command(BaseCommand):
                 force=options["force"],
                 reason=options["reason"].strip(),
             )
-        except NotFound:
+        except (NotFound, errors.NotFound):
             raise CommandError(f"no bot {options['bot_id']}") from None
         except ApiError as exc:
             raise CommandError(str(exc.detail)) from None
+        except errors.ApplicationError as exc:  # the bots lifecycle's refusals
+            raise CommandError(exc.message) from None
         self.stdout.write(result.message)
