@@ -17,7 +17,9 @@ from bots.services.books import order_reconcile_failed, positions_close_in_books
 from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
 from bots.services.transitions import (
+    bot_force_pause,
     bot_pause,
+    bot_release,
     bot_start,
     bot_stop,
     bot_transition,
@@ -30,8 +32,10 @@ __all__ = [
     "InvalidBot",
     "bot_create",
     "bot_delete",
+    "bot_force_pause",
     "bot_locked",
     "bot_pause",
+    "bot_release",
     "bot_start",
     "bot_stop",
     "bot_transition",

@@ -1,17 +1,21 @@
-"""Start, stop, pause and resume, one bot or all of a user's, by the state table of bots.lifecycle."""
+"""Start, stop, pause and resume, one bot or all of a user's, by the state table of bots.lifecycle;
+staff force-pause and release."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import audit_record
 from bots import analytics, lifecycle, venues
 from bots.lifecycle import Action
 from bots.models import Bot
+from bots.serializers import bot_to_dict
 from bots.services.books import positions_close_in_books
 from bots.services.bots import live_venue_refusal
 from bots.services.common import bot_locked, record
 from core.errors import ApplicationError, Conflict, Locked
+from realtime.services import event_record
 
 
 def _apply_transition(
@@ -144,3 +148,78 @@ def bots_transition_all(*, user, action: Action) -> dict:
             except ApplicationError:
                 skipped.append(bot.pk)
     return {"done": done, "skipped": skipped}
+
+
+# ---------------------------------------------------------------------------
+# Staff: force-pause and release
+# ---------------------------------------------------------------------------
+def _staff_state(bot: Bot) -> dict:
+    return {
+        "status": bot.status,
+        "force_paused": bot.force_paused,
+        "paused_reason": bot.paused_reason,
+        "override_rules": bot.override_rules,
+    }
+
+
+def _actor_id(actor) -> dict:
+    return {"actor_id": actor.pk} if actor is not None and actor.pk else {}
+
+
+def bot_force_pause(*, bot_id: int, actor, reason: str = "") -> tuple[Bot, bool]:
+    """Staff pause a bot at once and block its owner from starting or resuming it (423).
+
+    A running (or erroring) bot becomes ``paused``; a stopped bot stays stopped but its
+    owner cannot start it; either way the engine stops ticking it at once. Returns the
+    bot and whether it changed (an already force-paused bot is left as it is).
+    """
+    with transaction.atomic():
+        bot = bot_locked(bot_id=bot_id)
+        if bot.force_paused:
+            return bot, False
+        before, previous = _staff_state(bot), bot.status
+        bot.force_paused = True
+        bot.paused_reason = (reason or "paused by staff")[:300]
+        bot.status = lifecycle.FORCE_PAUSED_STATUS.get(bot.status, bot.status)
+        bot.next_tick_at = None
+        bot.save(update_fields=["force_paused", "paused_reason", "status", "next_tick_at", "updated_at"])
+        if bot.status != previous:
+            analytics.summary_invalidate(bot.owner_id)  # its active_bots count
+        after = _staff_state(bot)
+        audit_record(actor=actor, action="admin.bot_force_paused", target=bot, data={"before": before, "after": after})
+        event_record(
+            type="bot_paused",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={
+                "bot": bot_to_dict(bot),
+                "reason": bot.paused_reason,
+                "previous_status": previous,
+                **_actor_id(actor),
+            },
+            message=f"Bot '{bot.name}' paused by staff: {bot.paused_reason}",
+        )
+    return bot, True
+
+
+def bot_release(*, bot_id: int, actor) -> Bot:
+    """Staff lift a force-pause. The bot stays paused (or stopped); its owner decides to resume."""
+    with transaction.atomic():
+        bot = bot_locked(bot_id=bot_id)
+        if not bot.force_paused:
+            return bot
+        before = _staff_state(bot)
+        bot.force_paused = False
+        bot.paused_reason = "released by staff; resume to trade" if bot.status == Bot.Status.PAUSED else ""
+        bot.save(update_fields=["force_paused", "paused_reason", "updated_at"])
+        audit_record(
+            actor=actor, action="admin.bot_released", target=bot, data={"before": before, "after": _staff_state(bot)}
+        )
+        event_record(
+            type="bot_released",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"bot": bot_to_dict(bot), **_actor_id(actor)},
+            message=f"Bot '{bot.name}' released by staff; it stays {bot.status} until its owner acts",
+        )
+    return bot
