@@ -9,7 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from accounts.ops import ops_access
-from bots import analytics, market_data, selectors, services, strategies, venues
+from bots import analytics, selectors, services, strategies, venues
+from bots.engine import market
 from bots.lifecycle import Action
 from bots.serializers import (
     ActionSerializer,
@@ -225,7 +226,7 @@ class BotPositionsView(APIView):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         include_flat = request.query_params.get("include_closed") in ("1", "true")
         rows = list(selectors.position_list(bot=bot, include_flat=include_flat))
-        prices = {row.symbol: market_data.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
+        prices = {row.symbol: market.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
         return success(positions=[position_to_dict(row, price=prices.get(row.symbol)) for row in rows], total=len(rows))
 
 
@@ -273,7 +274,7 @@ class BotCandlesView(APIView):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         query = _valid(CandleQuerySerializer, request.query_params)
         timeframe = query.get("timeframe") or bot.timeframe
-        rows = market_data.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
+        rows = market.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
         return success(
             bot_id=bot.pk,
             exchange=bot.exchange,

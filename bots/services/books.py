@@ -10,7 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.usage import usage_add
-from bots import analytics, fills, market_data
+from bots import analytics, fills
+from bots.engine import market
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade
 from bots.serializers import order_to_dict, position_to_dict, trade_to_dict
 from realtime.services import event_record
@@ -182,7 +183,7 @@ def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal 
     closed = []
     now = timezone.now()
     for position in Position.objects.filter(bot=bot, quantity__gt=0).order_by("pk"):
-        mark = price or market_data.last_price(bot.exchange, position.symbol) or position.average_cost
+        mark = price or market.last_price(bot.exchange, position.symbol) or position.average_cost
         client_id = f"bf-{bot.pk}-close-{position.pk}-{int(now.timestamp() * 1000)}"
         order = Order.objects.create(
             bot=bot,
