@@ -26,46 +26,10 @@ def _apply_transition(
     reason: str = "",
     close_positions: bool = False,
 ) -> str:
-    """Move a locked bot along the state table; returns the message. Raises 409/423."""
-    try:
-        to = lifecycle.target(bot.status, action, force_paused=bot.force_paused)
-    except lifecycle.TransitionRefused as exc:
-        error = Locked if exc.locked else Conflict
-        raise error(
-            f"Cannot {action} bot '{bot.name}': {exc.reason}",
-            code="BOT_FORCE_PAUSED" if exc.locked else "INVALID_TRANSITION",
-            details={"status": bot.status, "action": str(action), "force_paused": bot.force_paused},
-        ) from None
-    now = timezone.now()
+    """Move a locked bot along the state table; returns the message. Raises Conflict/Locked."""
+    to = _target(bot, action)
     previous = bot.status
-    fields = ["status", "updated_at"]
-    if action in (Action.START, Action.RESUME):
-        live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
-        unsupported = live_venue_refusal(bot.exchange) if live_real else ""
-        if unsupported:
-            raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
-        live_without_keys = live_real and not bot.credential_id
-        if action == Action.START and live_without_keys:
-            raise Conflict(
-                f"Cannot start bot '{bot.name}': live trading on {bot.exchange} needs a live key set",
-                code="LIVE_KEYS_MISSING",
-            )
-        bot.next_tick_at, bot.paused_reason = now, ""
-        fields += ["next_tick_at", "paused_reason"]
-        if action == Action.START:
-            bot.last_error, bot.consecutive_errors = "", 0
-            fields += ["last_error", "consecutive_errors"]
-    elif action == Action.PAUSE:
-        bot.paused_reason = (reason or "paused by its owner")[:300]
-        bot.next_tick_at = None
-        fields += ["paused_reason", "next_tick_at"]
-    elif action == Action.STOP:
-        bot.paused_reason, bot.next_tick_at = "", None
-        fields += ["paused_reason", "next_tick_at"]
-    bot.status = to
-    bot.save(update_fields=fields)
-    analytics.summary_invalidate(bot.owner_id)
-
+    _move(bot, action, to, reason=reason)
     past = lifecycle.PAST[action]
     message = f"Bot '{bot.name}' {past}"
     if action in (Action.START, Action.RESUME) and bot.in_training:
@@ -92,6 +56,53 @@ def _apply_transition(
         **extra,
     )
     return message
+
+
+def _target(bot: Bot, action: Action) -> str:
+    """The status ``action`` leads to, or the refusal: the state table (409, or 423 for a
+    force-paused bot), then a live bot's venue and keys on start and resume (409)."""
+    try:
+        to = lifecycle.target(bot.status, action, force_paused=bot.force_paused)
+    except lifecycle.TransitionRefused as exc:
+        error = Locked if exc.locked else Conflict
+        raise error(
+            f"Cannot {action} bot '{bot.name}': {exc.reason}",
+            code="BOT_FORCE_PAUSED" if exc.locked else "INVALID_TRANSITION",
+            details={"status": bot.status, "action": str(action), "force_paused": bot.force_paused},
+        ) from None
+    if action not in (Action.START, Action.RESUME):
+        return to
+    live_real = bot.trading_mode == Bot.Mode.LIVE and venues.is_real(bot.exchange)
+    unsupported = live_venue_refusal(bot.exchange) if live_real else ""
+    if unsupported:
+        raise Conflict(f"Cannot {action} bot '{bot.name}': {unsupported}", code="LIVE_VENUE_UNSUPPORTED")
+    if action == Action.START and live_real and not bot.credential_id:
+        raise Conflict(
+            f"Cannot start bot '{bot.name}': live trading on {bot.exchange} needs a live key set",
+            code="LIVE_KEYS_MISSING",
+        )
+    return to
+
+
+def _move(bot: Bot, action: Action, to: str, *, reason: str) -> None:
+    """Write the new status and what goes with it (the next tick, the pause reason)."""
+    fields = ["status", "updated_at"]
+    if action in (Action.START, Action.RESUME):
+        bot.next_tick_at, bot.paused_reason = timezone.now(), ""
+        fields += ["next_tick_at", "paused_reason"]
+        if action == Action.START:
+            bot.last_error, bot.consecutive_errors = "", 0
+            fields += ["last_error", "consecutive_errors"]
+    elif action == Action.PAUSE:
+        bot.paused_reason = (reason or "paused by its owner")[:300]
+        bot.next_tick_at = None
+        fields += ["paused_reason", "next_tick_at"]
+    elif action == Action.STOP:
+        bot.paused_reason, bot.next_tick_at = "", None
+        fields += ["paused_reason", "next_tick_at"]
+    bot.status = to
+    bot.save(update_fields=fields)
+    analytics.summary_invalidate(bot.owner_id)
 
 
 def bot_transition(
