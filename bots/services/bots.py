@@ -221,7 +221,7 @@ def _requested_changes(bot: Bot, data: dict) -> dict:
 
 
 def _check_changes_allowed(bot: Bot, changes: dict) -> None:
-    """Refuse (409) what the bot's state does not allow: a frozen field while it is not
+    """Refuse (``Conflict``) what the bot's state does not allow: a frozen field while it is not
     stopped, or its venue, key set or mode while one of its orders is still in flight."""
     frozen = sorted(set(changes) - RUNTIME_EDITABLE)
     if frozen and bot.status != Bot.Status.STOPPED:

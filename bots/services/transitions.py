@@ -59,8 +59,8 @@ def _apply_transition(
 
 
 def _target(bot: Bot, action: Action) -> str:
-    """The status ``action`` leads to, or the refusal: the state table (409, or 423 for a
-    force-paused bot), then a live bot's venue and keys on start and resume (409)."""
+    """The status ``action`` leads to, or the refusal: the state table (``Conflict``, or
+    ``Locked`` for a force-paused bot), then a live bot's venue and keys on start and resume."""
     try:
         to = lifecycle.target(bot.status, action, force_paused=bot.force_paused)
     except lifecycle.TransitionRefused as exc:
@@ -178,7 +178,7 @@ def _actor_id(actor) -> dict:
 
 
 def bot_force_pause(*, bot_id: int, actor, reason: str = "") -> tuple[Bot, bool]:
-    """Staff pause a bot at once and block its owner from starting or resuming it (423).
+    """Staff pause a bot at once and block its owner from starting or resuming it (``Locked``).
 
     A running (or erroring) bot becomes ``paused``; a stopped bot stays stopped but its
     owner cannot start it; either way the engine stops ticking it at once. Returns the
