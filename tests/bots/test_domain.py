@@ -12,7 +12,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import AuditEntry
 from bots import lifecycle, services
@@ -132,3 +132,10 @@ def test_staff_release_keeps_the_status_and_lets_the_owner_resume(owner, staff):
     assert AuditEntry.objects.filter(action="admin.bot_released", actor=staff).count() == 1
     resumed, _message = services.bot_transition(bot_id=bot.pk, action=Action.RESUME, user=owner)
     assert resumed.status == "running"
+
+
+@pytest.mark.parametrize("command", [("bots", "start"), ("training", "promote")])
+def test_commands_name_a_missing_bot_from_the_domains_not_found(command):
+    # bot_locked raises core.errors.NotFound: the commands still answer in their own words.
+    with pytest.raises(CommandError, match="^no bot 999999$"):
+        call_command(*command, "999999", stdout=StringIO())
