@@ -14,9 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
-from core.envelope import ApiError
 from core.errors import ApplicationError
 from training import selectors, services
 from training.models import TrainingBot
@@ -95,17 +93,10 @@ class TrainingBotAdmin(admin.ModelAdmin):
         for bot in queryset.order_by("pk"):
             try:
                 if reason:
-                    result = services.bot_force_promote(
-                        staff=request.user, bot_id=bot.pk, reason=reason, request=request
-                    )
+                    result = services.bot_force_promote(staff=request.user, bot_id=bot.pk, reason=reason)
                 else:
-                    result = services.bot_promote(
-                        bot_id=bot.pk, actor=request.user, source=services.SOURCE_STAFF, request=request
-                    )
-            except (ApiError, NotFound) as exc:
-                refused.append(str(exc.detail))
-                continue
-            except ApplicationError as exc:  # the bots lifecycle's refusals
+                    result = services.bot_promote(bot_id=bot.pk, actor=request.user, source=services.SOURCE_STAFF)
+            except ApplicationError as exc:
                 refused.append(exc.message)
                 continue
             done.append(result.message if result.promoted else f"{bot.name}: already promoted")

@@ -556,15 +556,14 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
 # Live orders
 # ---------------------------------------------------------------------------
 def _live_credential(bot: Bot, fresh: dict):
-    from credentials.exceptions import CredentialDecryptError
-    from credentials.selectors import CredentialUnavailable, credential_for_order
+    from credentials.selectors import credential_for_order
 
     owner = Bot._meta.get_field("owner").related_model(pk=bot.owner_id)
     try:
         return credential_for_order(
             user=owner, provider=bot.exchange, purpose="live", credential_id=fresh["credential_id"]
         )
-    except (CredentialUnavailable, CredentialDecryptError, ApplicationError) as exc:  # no usable key set
+    except ApplicationError as exc:  # no usable key set: missing, wrong purpose, undecryptable, not the owner's
         raise TickError(f"no usable live key set for {bot.exchange}: {exc}") from exc
 
 

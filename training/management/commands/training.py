@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
-from core import errors
-from core.envelope import ApiError
+from core.errors import ApplicationError, NotFound
 from training import selectors, services
 
 
@@ -70,10 +68,8 @@ class Command(BaseCommand):
                 force=options["force"],
                 reason=options["reason"].strip(),
             )
-        except (NotFound, errors.NotFound):
+        except NotFound:
             raise CommandError(f"no bot {options['bot_id']}") from None
-        except ApiError as exc:
-            raise CommandError(str(exc.detail)) from None
-        except errors.ApplicationError as exc:  # the bots lifecycle's refusals
+        except ApplicationError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(result.message)
