@@ -23,7 +23,7 @@ export async function render(ctx) {
   const chartNote = h("p", { class: "muted" });
   const positions = h("div");
   const orders = h("div");
-  const trades = h("div");
+  const trades = h("div", { class: "trades-list" });
   const tradePager = h("nav", { class: "pager", "aria-label": "Trade pages" });
   const events = h("ol", { class: "events", "aria-label": "Event history" });
   const eventMore = h("div");
