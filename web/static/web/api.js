@@ -19,6 +19,10 @@ export class ApiError extends Error {
 }
 
 export const currentUser = () => user;
+export const signedIn = () => access !== null;
+let userLoading = null;
+// The signed-in user, read once after a restore (the page does not wait for it to start loading).
+export const whoami = () => (user ? Promise.resolve(user) : userLoading || refreshUser());
 export const accessToken = () => access;
 export function onSession(fn) {
   listeners.add(fn);
@@ -88,9 +92,12 @@ function setSession(data) {
 }
 
 // One refresh at a time: the cookie's token is single-use (rotated), so two at once would lose.
+// Another tab may have just rotated it: a 401 is retried once, with the cookie that tab received.
 export function refresh() {
   if (!refreshing) {
-    refreshing = send("POST", "auth/refresh", { cookie: true }, false)
+    const attempt = () => send("POST", "auth/refresh", { cookie: true }, false);
+    refreshing = attempt()
+      .then((answer) => (answer.status === 401 ? new Promise((ok) => setTimeout(ok, 400)).then(attempt) : answer))
       .then(({ status, data }) => {
         if (status === 200 && data && data.success) {
           setSession(data);
@@ -105,6 +112,11 @@ export function refresh() {
   return refreshing;
 }
 
+// The session cannot be renewed (revoked elsewhere, expired): the app signs out.
+export function sessionLost() {
+  signedOut();
+}
+
 function signedOut() {
   const was = access !== null;
   access = null;
@@ -114,13 +126,9 @@ function signedOut() {
 }
 
 export async function restore() {
-  if (!(await refresh())) return null;
-  try {
-    user = (await get("auth/me")).user;
-  } catch {
-    signedOut();
-  }
-  return user;
+  if (!(await refresh())) return false;
+  refreshUser().catch(() => {});
+  return true;
 }
 
 export async function signIn(identifier, password) {
@@ -154,10 +162,17 @@ export async function changePassword(oldPassword, newPassword) {
   return data;
 }
 
-export async function refreshUser() {
-  user = (await get("auth/me")).user;
-  emit("user");
-  return user;
+export function refreshUser() {
+  userLoading = get("auth/me")
+    .then((answer) => {
+      user = answer.user;
+      emit("user");
+      return user;
+    })
+    .finally(() => {
+      userLoading = null;
+    });
+  return userLoading;
 }
 
 export async function signOut() {

@@ -1,7 +1,7 @@
 // The app's shell: routes real URLs (History API) to pages, keeps the nav and the connection
 // indicator, and hands each page the stream's events until the user leaves it.
 
-import { currentUser, onSession, restore, signOut } from "./api.js";
+import { currentUser, onSession, restore, signedIn, signOut } from "./api.js";
 import { clock, h, replace } from "./dom.js";
 import * as stream from "./stream.js";
 
@@ -63,11 +63,11 @@ async function route() {
     return;
   }
   const [m, module, fn, options = {}] = match;
-  if (!options.public && !currentUser()) {
+  if (!options.public && !signedIn()) {
     navigate(`/signin?next=${encodeURIComponent(path + location.search)}`, { replace: true });
     return;
   }
-  if (options.public && currentUser()) {
+  if (options.public && signedIn()) {
     navigate("/", { replace: true });
     return;
   }
@@ -114,7 +114,7 @@ function renderNav() {
     const active = href === "/" ? location.pathname === "/" : location.pathname.startsWith(href);
     return h("a", { href, "aria-current": active ? "page" : null }, text);
   };
-  if (!user) {
+  if (!signedIn()) {
     replace(nav, link("/signin", "Sign in"), link("/register", "Register"));
     return;
   }
@@ -124,15 +124,15 @@ function renderNav() {
     link("/bots", "Bots"),
     link("/training", "Training bay"),
     link("/keys", "Keys"),
-    user.is_staff ? h("a", { href: "/admin/", "data-external": "1" }, "Admin") : null,
+    user?.is_staff ? h("a", { href: "/admin/", "data-external": "1" }, "Admin") : null,
     h(
       "details",
       { class: "menu" },
-      h("summary", {}, user.email || user.username || "Account"),
+      h("summary", {}, user?.email || user?.username || "Account"),
       h(
         "div",
         { class: "menu-body" },
-        user.is_verified === false ? h("a", { href: "/verify" }, "Verify e-mail") : null,
+        user?.is_verified === false ? h("a", { href: "/verify" }, "Verify e-mail") : null,
         h("a", { href: "/account/password" }, "Change password"),
         h("button", { type: "button", id: "signout", onclick: onSignOut }, "Sign out"),
       ),
@@ -186,7 +186,6 @@ onSession((what) => {
 });
 
 (async () => {
-  const user = await restore();
-  if (user) stream.start();
+  if (await restore()) stream.start();
   route();
 })();

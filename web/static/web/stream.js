@@ -4,7 +4,7 @@
 // sees every event once, in order; a `resync_required` (the gap was purged) or a reconnect
 // with nothing to resume from asks the pages to reload their snapshot instead.
 
-import { accessToken, onSession, refresh } from "./api.js";
+import { accessToken, onSession, refresh, sessionLost } from "./api.js";
 
 const BASE_DELAY = 500;
 const MAX_DELAY = 30_000;
@@ -102,7 +102,7 @@ function connect() {
     setState("offline");
     if (close.code === 4401) {
       // The token lapsed or was revoked: a fresh one, then straight back (or the app signs out).
-      refresh().then((ok) => ok && schedule(true));
+      refresh().then((ok) => (ok ? schedule(true) : sessionLost()));
       return;
     }
     schedule(false);

@@ -1,6 +1,6 @@
 // Sign in, register, verify e-mail (OTP), change password.
 
-import { changePassword, currentUser, post, refreshUser, register as registerUser, signIn } from "../api.js";
+import { changePassword, post, refreshUser, register as registerUser, signIn, whoami } from "../api.js";
 import { field, h, notice, replace, showFieldErrors } from "../dom.js";
 
 function input(name, type = "text", attrs = {}) {
@@ -77,9 +77,10 @@ export function register(ctx) {
   });
 }
 
-export function verify(ctx) {
+export async function verify(ctx) {
   ctx.title("Verify e-mail");
-  const user = currentUser();
+  const user = await whoami();
+  if (!ctx.alive()) return;
   if (user.is_verified) {
     replace(ctx.main, h("div", { class: "card narrow" }, h("h1", {}, "E-mail verified"), h("p", {}, `${user.email} is verified.`), h("a", { href: "/" }, "Go to the overview")));
     return;

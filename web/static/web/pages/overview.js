@@ -1,6 +1,6 @@
 // The overview: totals, one card per venue (opens its drill-down), the engine's state.
 
-import { currentUser, get } from "../api.js";
+import { get, whoami } from "../api.js";
 import { badge, h, money, num, replace, signClass } from "../dom.js";
 
 function debounce(fn, ms) {
@@ -17,37 +17,30 @@ export async function render(ctx) {
   const cards = h("section", { class: "cards", "aria-label": "Platforms" });
   const engine = h("span", { class: "engine" });
   const banner = h("div");
-  const user = currentUser();
+  const reminder = h("div");
   replace(
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Overview"), h("div", { class: "head-side" }, "Engine ", engine, " ", h("a", { class: "button primary", href: "/bots/new" }, "New bot"))),
-    user.is_verified === false ? h("p", { class: "notice info" }, "Your e-mail is not verified yet. ", h("a", { href: "/verify" }, "Verify it")) : null,
+    reminder,
     banner,
     totals,
     h("h2", {}, "Platforms"),
     cards,
   );
 
+  // The totals and the cards first (what the page is for); today's figure and the engine after,
+  // so the two requests the first paint needs are not queued behind the others.
   async function load() {
-    const [summary, platforms, bots, status] = await Promise.all([
-      get("analytics/summary"),
-      get("platforms/summary"),
-      get("bots?page_size=500"),
-      get("status").catch(() => ({ status: "offline" })),
-    ]);
+    const [summary, platforms] = await Promise.all([get("analytics/summary"), get("platforms/summary")]);
     if (!ctx.alive()) return;
-    replace(engine, badge(status.status, status.status === "online" ? "ok" : "bad"));
     const currency = summary.currency;
-    const today = new Map();
-    for (const bot of bots.bots) today.set(bot.quote_currency, (today.get(bot.quote_currency) || 0) + Number(bot.profit_today || 0));
-    const todayText = [...today.entries()].map(([c, v]) => money(v, c)).join(" · ") || money(0, currency);
-    const todayTotal = [...today.values()].reduce((a, b) => a + b, 0);
+    const todayTile = tile("Today", "…", "today");
     replace(
       totals,
       tile("Bots running", `${num(summary.active_bots, 0)} / ${num(summary.total_bots, 0)}`, "bots-running"),
       tile("Profit", money(summary.total_pnl, currency), "profit", signClass(summary.total_pnl)),
       tile("Unrealised", money(summary.unrealized_pnl, currency), "unrealized", signClass(summary.unrealized_pnl)),
-      tile("Today", todayText, "today", today.size === 1 ? signClass(todayTotal) : ""),
+      todayTile,
       tile("Trades", num(summary.total_trades, 0), "trades"),
     );
     const unconverted = Object.keys(summary.unconverted || {});
@@ -58,8 +51,18 @@ export async function render(ctx) {
       replace(cards, platforms.platforms.map((p) => platformCard(p, platforms.currency)));
     }
     ctx.updated();
+    const [bots, status] = await Promise.all([get("bots?page_size=500"), get("status").catch(() => ({ status: "offline" }))]);
+    if (!ctx.alive()) return;
+    replace(engine, badge(status.status, status.status === "online" ? "ok" : "bad"));
+    const today = new Map();
+    for (const bot of bots.bots) today.set(bot.quote_currency, (today.get(bot.quote_currency) || 0) + Number(bot.profit_today || 0));
+    const todayTotal = [...today.values()].reduce((a, b) => a + b, 0);
+    todayTile.replaceWith(tile("Today", [...today.entries()].map(([c, v]) => money(v, c)).join(" · ") || money(0, currency), "today", today.size === 1 ? signClass(todayTotal) : ""));
   }
 
+  whoami()
+    .then((user) => ctx.alive() && user.is_verified === false && replace(reminder, h("p", { class: "notice info" }, "Your e-mail is not verified yet. ", h("a", { href: "/verify" }, "Verify it"))))
+    .catch(() => {});
   await load();
   const reload = debounce(() => load().catch(() => {}), 300);
   ctx.onEvent((event) => {
