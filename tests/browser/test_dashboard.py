@@ -326,6 +326,7 @@ def test_the_page_catches_up_after_the_asgi_server_restarts(page, product, demo,
         "() => [...document.querySelectorAll('.trades-list tr[data-key]')].map(r => Number(r.dataset.key))"
     )
     assert sorted(shown) == expected  # every trade, once
+    assert page.locator(".trade-count").inner_text() == f"{count()} trades"
     events = page.evaluate(
         "() => [...document.querySelectorAll('li[data-type=trade_executed]')].map(li => Number(li.dataset.seq))"
     )

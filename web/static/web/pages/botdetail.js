@@ -28,6 +28,9 @@ export async function render(ctx) {
   const events = h("ol", { class: "events", "aria-label": "Event history" });
   const eventMore = h("div");
   let tradePage = "first";
+  let tradeTotal = 0;
+  const knownTrades = new Set(); // ids already counted and marked: a replayed event adds nothing
+  const tradeCount = h("span", { class: "muted trade-count" });
   let tradeRows = [];
   let candles = [];
   let marks = [];
@@ -117,6 +120,7 @@ export async function render(ctx) {
       const t = await get(`bots/${id}/trades?since=${encodeURIComponent(since)}&page_size=500`);
       if (!ctx.alive()) return;
       marks = t.trades.map((x) => ({ time: Date.parse(x.executed_at) / 1000, price: Number(x.price), side: x.side }));
+      for (const x of t.trades) knownTrades.add(x.id);
     }
     drawCharts();
   }
@@ -178,17 +182,23 @@ export async function render(ctx) {
     if (!ctx.alive()) return;
     tradePage = path;
     tradeRows = answer.trades;
+    tradeTotal = answer.total;
+    for (const x of tradeRows) knownTrades.add(x.id);
+    tradeCount.textContent = `${tradeTotal} trades`;
     replace(trades, table(tradeColumns, tradeRows, { key: (t) => t.id, empty: "No trades yet — the first one appears here as it happens.", caption: "Trades" }));
-    trades.dataset.total = String(answer.total);
     const button = (url, text) => {
       const b = h("button", { type: "button", class: "link" }, text);
       b.addEventListener("click", () => loadTrades(linkPath(url)).catch((e) => show(e.message, "error")));
       return b;
     };
-    replace(tradePager, answer.previous ? button(answer.previous, "← Newer") : null, h("span", { class: "muted" }, `${answer.total} trades`), answer.next ? button(answer.next, "Older →") : null);
+    replace(tradePager, answer.previous ? button(answer.previous, "← Newer") : null, tradeCount, answer.next ? button(answer.next, "Older →") : null);
   }
 
   function addTrade(trade) {
+    if (knownTrades.has(trade.id)) return;
+    knownTrades.add(trade.id);
+    tradeTotal += 1;
+    tradeCount.textContent = `${tradeTotal} trades`;
     marks.push({ time: Date.parse(trade.executed_at) / 1000, price: Number(trade.price), side: trade.side });
     drawCharts();
     if (tradePage !== "first") return;
@@ -253,10 +263,7 @@ export async function render(ctx) {
       drawHead();
       drawFacts();
     }
-    if (event.trade) {
-      addTrade(event.trade);
-      trades.dataset.total = String(Number(trades.dataset.total || 0) + 1);
-    }
+    if (event.trade) addTrade(event.trade);
     refreshSoon();
   });
 }
