@@ -103,7 +103,7 @@ export async function render(ctx) {
       tile("Trades (won / lost)", `${num(p.total_trades, 0)} (${num(p.winning_trades, 0)} / ${num(p.losing_trades, 0)})`),
       tile("Win rate", pct(p.win_rate)),
       tile("Profit factor", p.profit_factor === null ? "—" : num(p.profit_factor, 2)),
-      tile("Max drawdown", pct((p.max_drawdown || 0) * 100, 2)),
+      tile("Max drawdown", pct(p.max_drawdown, 2)), // already a percentage of the peak (README, analytics)
       tile("Sharpe / Sortino", `${p.sharpe_ratio === null ? "—" : num(p.sharpe_ratio, 2)} / ${p.sortino_ratio === null ? "—" : num(p.sortino_ratio, 2)}`),
       tile("Fees", money(p.total_fees, c)),
     );
