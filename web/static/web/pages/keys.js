@@ -43,7 +43,8 @@ export async function render(ctx) {
   }
 
   function rowActions(c) {
-    const test = h("button", { type: "button" }, "Test");
+    const what = `${c.provider} ${c.purpose} key set "${c.label}"`;
+    const test = h("button", { type: "button", "aria-label": `Test the ${what}` }, "Test");
     test.addEventListener("click", async () => {
       test.disabled = true;
       replace(listStatus, notice(`Testing ${c.provider} ${c.purpose} "${c.label}"…`, "info"));
@@ -57,7 +58,7 @@ export async function render(ctx) {
         test.disabled = false;
       }
     });
-    const remove = h("button", { type: "button", class: "danger" }, "Delete");
+    const remove = h("button", { type: "button", class: "danger", "aria-label": `Delete the ${what}` }, "Delete");
     remove.addEventListener("click", async () => {
       if (!window.confirm(`Delete the ${c.purpose} key set "${c.label}" for ${c.provider}?`)) return;
       try {
