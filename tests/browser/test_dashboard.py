@@ -125,11 +125,31 @@ def test_register_verify_and_sign_in_again(page, product):
     assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
     assert "botfleet_refresh" not in page.evaluate("() => document.cookie")
 
+    # A password change ends the other sessions; this one carries on (and so does its stream).
+    page.click("details.menu summary")
+    page.click("a[href='/account/password']")
+    page.fill("input[name=old_password]", "a-Long-pass-5531")
+    page.fill("input[name=new_password]", "another-Pass-8842")
+    page.click("form button[type=submit]")
+    page.wait_for_selector(".notice.info:text('Password changed')")
+    page.wait_for_selector("#conn[data-state=live]")
+    page.reload()  # the renewed refresh cookie restores the session
+    page.wait_for_selector("h1:text('Change password')")
+    assert "/signin" not in page.url
+
 
 def _otp_for(log: Path, email: str) -> str | None:
     text = log.read_text(errors="replace") if log.exists() else ""
     found = re.findall(rf"To: {re.escape(email)}.*?Your code is (\d{{6}})", text, re.S)
     return found[-1] if found else None
+
+
+def test_staff_get_a_link_to_the_admin(page, product):
+    email, password = (product.data_dir / "demo-logins.txt").read_text().splitlines()[0].split()[:2]
+    sign_in(page, product, email, password)
+    page.wait_for_selector("#nav a[href='/admin/']")
+    page.click("#nav a[href='/admin/']")
+    page.wait_for_url("**/admin/**")
 
 
 def test_a_session_survives_a_reload(page, product, demo):

@@ -171,10 +171,9 @@ stream.onEvent(() => {
   updated.textContent = `updated ${clock(at)}`;
   updated.setAttribute("datetime", at.toISOString());
 });
-export function markUpdated() {
+function markUpdated() {
   updated.textContent = `updated ${clock()}`;
 }
-window.__botfleetMarkUpdated = markUpdated;
 
 onSession((what) => {
   if (what === "signin") stream.start();
