@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, tokens
@@ -23,7 +24,6 @@ from accounts.serializers import (
     UserEnvelopeSerializer,
     user_to_dict,
 )
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 
 # The web app's refresh token lives in this cookie (API.md conventions, "cookie": true): JavaScript
@@ -38,12 +38,12 @@ def _wants_cookie(request) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
-def _tokens(request, status_code: int = status.HTTP_200_OK, *, cookie: bool = False, **fields):
+def _tokens(request, status_code: int = status.HTTP_200_OK, *, cookie: bool = False, **fields) -> Response:
     """A token answer; with a cookie, the refresh token goes there and stays out of the body."""
     if not (cookie or _wants_cookie(request)):
-        return success(status_code, **fields)
+        return Response({"success": True, **fields}, status=status_code)
     refresh = fields.pop("refresh_token")
-    response = success(status_code, **fields)
+    response = Response({"success": True, **fields}, status=status_code)
     response.set_cookie(
         REFRESH_COOKIE,
         refresh,
@@ -110,7 +110,7 @@ class LogoutView(APIView):
             raw_refresh=data.get("refresh") or data.get("refresh_token") or request.COOKIES.get(REFRESH_COOKIE, ""),
             request=request._request,
         )
-        response = success(message="Logged out.")
+        response = Response({"success": True, "message": "Logged out."})
         if REFRESH_COOKIE in request.COOKIES:
             response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Strict")
         return response
@@ -121,14 +121,14 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
-        return success(user=user_to_dict(request.user))
+        return Response({"success": True, "user": user_to_dict(request.user)})
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
         user = services.user_update_profile(
             user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
         )
-        return success(user=user_to_dict(user))
+        return Response({"success": True, "user": user_to_dict(user)})
 
 
 class ChangePasswordView(APIView):
@@ -173,7 +173,7 @@ class OtpSendView(_PublicAuthView):
         expires_at = services.otp_send(
             identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request
         )
-        return success(message=OTP_SENT_MESSAGE, expires_at=expires_at)
+        return Response({"success": True, "message": OTP_SENT_MESSAGE, "expires_at": expires_at})
 
 
 class OtpVerifyView(_PublicAuthView):
@@ -187,4 +187,4 @@ class OtpVerifyView(_PublicAuthView):
     )
     def post(self, request):
         user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
-        return success(message="Email verified.", user=user_to_dict(user))
+        return Response({"success": True, "message": "Email verified.", "user": user_to_dict(user)})
