@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "signals",
     "training",
     "adminpanel",
+    "web",
     # Last: its post_migrate creates the cache table (config.apps).
     "config.apps.BotfleetConfig",
 ]
