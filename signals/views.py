@@ -88,6 +88,7 @@ class ParseView(APIView):
 
 class ImportView(APIView):
     extra_error_statuses = ["404"]
+
     @extend_schema(
         tags=["signals"],
         request=ImportSerializer,
@@ -129,6 +130,7 @@ class ProvidersView(APIView):
 
 class ProviderView(APIView):
     extra_error_statuses = ["404", "409"]
+
     @extend_schema(
         tags=["signals"],
         request=ProviderWriteSerializer,
