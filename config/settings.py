@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "credentials",
     "realtime",
     "bots",
+    "signals",
     "training",
     "adminpanel",
     "web",
@@ -452,6 +453,8 @@ REST_FRAMEWORK = {
         "otp": env("THROTTLE_OTP", default="5/min"),
         "keys_test": env("THROTTLE_KEYS_TEST", default="20/min"),
         "internal": env("THROTTLE_INTERNAL", default="6000/min"),
+        # Per webhook token (signals): a burst of alerts is fine, a flood is answered 429.
+        "signal_webhook": env("THROTTLE_SIGNAL_WEBHOOK", default="600/min"),
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": False,  # money is a JSON number (API.md)
