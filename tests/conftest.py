@@ -23,11 +23,23 @@ USING_REDIS = bool(settings.REDIS_URL)
 USING_POSTGRES = not settings.EMBEDDED
 
 
+# Tests that start real processes (servers, workers, a browser). Under pytest-xdist
+# (`make test`) they share one worker, one test at a time, as in a serial run: their
+# deadlines (offline within 30 s, ...) assume the machine is not running two products at
+# once. The in-process tests are spread over the other workers meanwhile.
+PROCESS_MARKERS = ("e2e", "failure", "browser")
+PROCESS_MODULES = ("tests/engine/test_worker_redis.py",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL (the services run of .ci/run)")
+    processes = pytest.mark.xdist_group("processes")
     for item in items:
         if "services" in item.keywords and not (USING_REDIS and USING_POSTGRES):
             item.add_marker(skip)
+        if any(m in item.keywords for m in PROCESS_MARKERS) or item.nodeid.startswith(PROCESS_MODULES):
+            item.add_marker(processes)
 
 
 @pytest.fixture(scope="session", autouse=True)
