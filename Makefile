@@ -19,9 +19,12 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) -m config.launcher
 
-## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set).
+## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set),
+## in parallel workers (pytest-xdist; tests that start processes share one worker: tests/conftest.py).
+## PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
