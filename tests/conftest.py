@@ -160,6 +160,16 @@ def staff_client(staff) -> APIClient:
 
 
 @pytest.fixture
+def redis_server():
+    """A ``redis-server`` of the test's own on a free port, which it may kill and restart."""
+    from tests.processes import RedisServer
+
+    redis = RedisServer().start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
 def shared_data_dir():
     """``../shared/data`` when present (a developer's checkout), else None."""
     from pathlib import Path

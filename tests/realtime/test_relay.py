@@ -15,7 +15,6 @@ from django.utils import timezone
 from realtime.models import Event, RelayState
 from realtime.relay import Relay, relay_status
 from realtime.services import events_purge
-from tests.processes import RedisServer
 from tests.realtime.conftest import TIMEOUT, Client, ObservedLayer, arecord, record_now, running_relay, until
 from tests.realtime.layers import BreakableLayer
 
@@ -184,13 +183,6 @@ async def test_layer_outage_loses_nothing(owner, other_user, transactional_db, b
         breakable_layer.broken = False
 
     await _outage_scenario(owner, other_user, break_layer, restore_layer)
-
-
-@pytest.fixture
-def redis_server():
-    redis = RedisServer().start()
-    yield redis
-    redis.stop()
 
 
 @pytest.mark.services
