@@ -20,11 +20,11 @@ run: $(VENV)/.runtime
 	$(PY) -m config.launcher
 
 ## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set),
-## in parallel workers (pytest-xdist; tests that start processes share one worker: tests/conftest.py).
-## PYTEST_WORKERS=0 runs it in one process.
-PYTEST_WORKERS ?= auto
+## in one process; PYTEST_WORKERS=2 (or auto) spreads it over pytest-xdist workers, the tests
+## that start processes staying together on one of them (tests/conftest.py).
+PYTEST_WORKERS ?= 0
 test: $(VENV)/.dev
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

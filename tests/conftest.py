@@ -23,23 +23,40 @@ USING_REDIS = bool(settings.REDIS_URL)
 USING_POSTGRES = not settings.EMBEDDED
 
 
-# Tests that start real processes (servers, workers, a browser). Under pytest-xdist
-# (`make test`) they share one worker, one test at a time, as in a serial run: their
-# deadlines (offline within 30 s, ...) assume the machine is not running two products at
-# once. The in-process tests are spread over the other workers meanwhile.
+# Tests that start real processes (servers, workers, a browser). Under pytest-xdist they
+# share one worker, one test at a time, as in a serial run: their deadlines (offline within
+# 30 s, a 300 s timeout) assume one product on the machine at a time — a parallel run that
+# let two products start together timed out. The scheduler sees node ids only, so these are
+# named by path; the collection hook below fails a marked test outside them.
 PROCESS_MARKERS = ("e2e", "failure", "browser")
-PROCESS_MODULES = ("tests/engine/test_worker_redis.py",)
+PROCESS_PATHS = (
+    "tests/e2e/",
+    "tests/failure/",
+    "tests/browser/",
+    "tests/security/test_served.py",
+    "tests/engine/test_worker_redis.py",
+)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    # pytest-xdist's own "loadgroup" marks groups by rewriting node ids, which pytest 9
+    # no longer reads back: the groups are made here instead.
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ProcessTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "processes" if nodeid.startswith(PROCESS_PATHS) else nodeid
+
+    return ProcessTestsTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL (the services run of .ci/run)")
-    processes = pytest.mark.xdist_group("processes")
     for item in items:
         if "services" in item.keywords and not (USING_REDIS and USING_POSTGRES):
             item.add_marker(skip)
-        if any(m in item.keywords for m in PROCESS_MARKERS) or item.nodeid.startswith(PROCESS_MODULES):
-            item.add_marker(processes)
+        if any(m in item.keywords for m in PROCESS_MARKERS) and not item.nodeid.startswith(PROCESS_PATHS):
+            raise pytest.UsageError(f"{item.nodeid} starts processes: add its path to PROCESS_PATHS")
 
 
 @pytest.fixture(scope="session", autouse=True)
