@@ -172,6 +172,9 @@ if EMBEDDED:
             "ENGINE": "bots.sqlite_exact",
             "NAME": DATA_DIR / "botfleet.sqlite3",
             "OPTIONS": dict(_SQLITE_OPTIONS),
+            # Django's default for SQLite, said out loud: pytest-django's parallel workers
+            # recognise an in-memory test database only by this name or by the stock engine.
+            "TEST": {"NAME": ":memory:"},
         },
         "cache": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -209,6 +212,11 @@ else:
 # ---------------------------------------------------------------------------
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 KEY_PREFIX = env("CACHE_KEY_PREFIX", default="botfleet")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite in parallel workers that share one Redis; the suite deletes
+    # its own prefix's keys between tests, so each worker keys its cache and channel layer
+    # apart. (pytest-django gives each worker its own test database the same way: _gw0, ...)
+    KEY_PREFIX = f"{KEY_PREFIX}-{os.environ['PYTEST_XDIST_WORKER']}"
 
 if env("CACHE_URL", default=""):
     CACHES = {"default": env.cache_url("CACHE_URL")}
