@@ -42,17 +42,9 @@ def engine_facts() -> dict:
 
 
 def register_all() -> None:
-    try:
-        from credentials.services import register_in_use_checker
-    except ImportError:  # credentials' hook not built yet
-        pass
-    else:
-        register_in_use_checker(credential_in_use)
+    from credentials.services import register_in_use_checker
     from realtime import registry
 
-    register_bot_checker = getattr(registry, "register_bot_access_checker", None)
-    if register_bot_checker is not None:
-        register_bot_checker(user_owns_bot)
-    register_engine = getattr(registry, "register_engine_status_provider", None)
-    if register_engine is not None:
-        register_engine(engine_facts)
+    register_in_use_checker(credential_in_use)
+    registry.register_bot_access_checker(user_owns_bot)
+    registry.register_engine_status_provider(engine_facts)
