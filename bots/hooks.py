@@ -3,6 +3,8 @@
 * credentials: "is this key set in use?" — deleting a key set a running live bot uses
   is a 409 (API.md "credentials").
 * realtime: "may this user subscribe to this bot's events?" — owner only (staff see all).
+* realtime: "when did a worker last beat, and who owns running bots?" — the engine
+  watchdog (notifications) reads the heartbeats through it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,23 @@ def user_owns_bot(user_id: int, bot_id: int) -> bool:
     return Bot.objects.alive().filter(pk=bot_id, owner_id=user_id).exists()
 
 
+def engine_facts() -> dict:
+    from django.db.models import Max
+
+    from bots.models import WorkerHeartbeat
+
+    return {
+        "last_heartbeat": WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"],
+        "running_owner_ids": sorted(
+            set(Bot.objects.alive().filter(status=Bot.Status.RUNNING).values_list("owner_id", flat=True))
+        ),
+    }
+
+
 def register_all() -> None:
     from credentials.services import register_in_use_checker
     from realtime import registry
 
     register_in_use_checker(credential_in_use)
     registry.register_bot_access_checker(user_owns_bot)
+    registry.register_engine_status_provider(engine_facts)
