@@ -51,9 +51,9 @@ from rest_framework.exceptions import APIException
 
 from accounts.usage import usage_add
 from bots import services, venues
-from bots.engine import market, risk, strategies
+from bots.engine import core, market, risk, strategies
 from bots.engine.adapters import live, paper
-from bots.engine.strategies import BUY, SELL, Decision, Fill, View
+from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
 from credentials import providers
@@ -235,11 +235,9 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
                 batch.report.refused[bot.pk] = f"order {order.client_order_id} still {order.status}"
                 return
     module = strategies.get(bot.strategy)
-    params = dict(bot.params or {})
     strategy_state, engine = _state(bot)
     overrides = bot.override_rules or {}
-    if bot.strategy == "dca" and overrides.get("take_profit_pct") is not None:
-        params["take_profit_pct"] = float(overrides["take_profit_pct"])
+    params = core.strategy_params(bot.strategy, bot.params, overrides)
     rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=overrides)
     series = batch.snapshot.series(bot.exchange, bot.symbol, bot.timeframe, module.lookback(params))
     if series is None:
@@ -254,38 +252,35 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
     _set_state(bot, strategy_state, engine)
 
-    candle = series.time // market.timeframe_seconds(bot.timeframe)
-    # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade on:
-    # exits would be refused on every tick and the strategy would never enter again.
-    tradable = _tradable(bot, quantity, price)
-    if not tradable:
-        average_cost = ZERO
-    exit_reason = risk.protective_exit(rules, position=tradable, average_cost=average_cost, price=price)
-    if exit_reason:
-        decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
-    else:
-        view = View(
-            closes=series.closes,
-            price=series.price,
-            position=float(tradable),
-            average_cost=float(average_cost),
-            cash=float(bot.cash_balance),
-            capital=float(bot.capital),
-            position_size_pct=float(rules.position_size_pct),
-            tick=bot.tick_count,
-            state=strategy_state,
-            candle=candle,
-        )
-        decision = module.decide(params, view)
-    if not decision.is_order:
+    book = core.Book(
+        cash=bot.cash_balance,
+        capital=bot.capital,
+        position=quantity,
+        average_cost=average_cost,
+        open_positions=len(held),
+    )
+    verdict = core.decide(
+        module=module,
+        params=params,
+        strategy_state=strategy_state,
+        engine=engine,
+        rules=rules,
+        closes=series.closes,
+        price=series.price,
+        book=book,
+        # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade
+        # on: exits would be refused on every tick and the strategy would never enter again.
+        tradable=_tradable(bot, quantity, price),
+        tick=bot.tick_count,
+        candle=series.time // market.timeframe_seconds(bot.timeframe),
+        now=batch.now,
+    )
+    if verdict.decision is None:
         return
-    if not exit_reason:
-        refusal = risk.limiter_refusal(rules, engine, batch.now)
-        if not refusal and decision.action == BUY:
-            refusal = risk.reentry_refusal(engine, candle=candle)
-        if refusal:
-            batch.report.refused[bot.pk] = refusal
-            return
+    if verdict.refused:
+        batch.report.refused[bot.pk] = verdict.refused
+        return
+    decision = verdict.decision
     _order(bot, decision, price=price, position=position, open_positions=len(held), batch=batch, module=module)
 
 
@@ -303,31 +298,6 @@ def _tradable(bot: Bot, quantity: Decimal, price: Decimal) -> Decimal:
 def client_order_id(bot: Bot) -> str:
     """Deterministic per tick slot (≤ 36 characters: Binance's limit)."""
     return f"bf-{bot.pk}-{bot.tick_count}"
-
-
-def _size(bot, decision, *, rules, price, position, open_positions, rules_market) -> risk.Sized:
-    quantity = position.quantity if position else ZERO
-    if decision.action == BUY:
-        cost = quantity * (position.average_cost if position else ZERO)
-        return risk.size_buy(
-            rules,
-            quote=Decimal(str(decision.quote)),
-            price=price,
-            cash=bot.cash_balance,
-            capital=bot.capital,
-            position_cost=cost,
-            open_positions=open_positions,
-            opens_new_position=quantity <= 0,
-            fee_pct=paper.fee_pct(),
-            market=rules_market,
-        )
-    return risk.size_sell(
-        quantity=Decimal(str(decision.quantity)),
-        position=quantity,
-        price=price,
-        market=rules_market,
-        venue_limits=venues.is_real(bot.exchange),
-    )
 
 
 def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
@@ -444,24 +414,20 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             refusal = risk.limiter_refusal(rules, engine, batch.now)
             if refusal:
                 return _refuse(bot, batch, refusal)
-        sizing_price = price
-        if route.paper:
-            rules_market = market.market_rules(bot.exchange, bot.symbol)
-            # A paper buy is sized at the price its fill will charge (slippage included), so
-            # an all-in buy never spends more than the cash: the fill is a pure function of
-            # the intent, whose price is this one.
-            if decision.action == BUY:
-                sizing_price = paper.fill_price(price=price, side=BUY)
-        else:
-            rules_market = live_market
-        sized = _size(
-            bot,
+        sized = core.size(
             decision,
             rules=rules,
-            price=sizing_price,
-            position=position,
-            open_positions=open_positions,
-            rules_market=rules_market,
+            price=price,
+            book=core.Book(
+                cash=bot.cash_balance,
+                capital=bot.capital,
+                position=quantity,
+                average_cost=position.average_cost if position else ZERO,
+                open_positions=open_positions,
+            ),
+            paper_route=route.paper,
+            market=market.market_rules(bot.exchange, bot.symbol) if route.paper else live_market,
+            venue_limits=venue_real,
         )
         if sized.refused:
             return _refuse(bot, batch, sized.refused)
@@ -481,8 +447,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             created_at=batch.now,
         )
         usage_add(user_id=bot.owner_id, orders=1)
-        pending = {**engine.get("pending", {}), cid: {"tag": decision.tag, "reason": decision.reason}}
-        engine = {**risk.note_order(engine, batch.now), "pending": pending}
+        engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
         _set_state(bot, strategy_state, engine)
         Bot.objects.filter(pk=bot.pk).update(state=bot.state)
     batch.report.orders += 1
@@ -525,21 +490,22 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
     with transaction.atomic():
         trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
         strategy_state, engine = _state(bot)
-        pending = dict(engine.get("pending", {}))
-        noted = pending.pop(order.client_order_id, None) or {"tag": {}, "reason": order.reason}
-        decision = Decision(order.side, reason=noted.get("reason", ""), tag=noted.get("tag") or {})
-        module = strategies.get(bot.strategy)
-        strategy_state = module.on_fill(
-            bot.params, strategy_state, decision, Fill(order.side, float(trade.quantity), float(trade.price))
+        strategy_state, engine = core.after_fill(
+            module=strategies.get(bot.strategy),
+            params=bot.params,
+            strategy_state=strategy_state,
+            engine=engine,
+            client_order_id=order.client_order_id,
+            side=order.side,
+            order_reason=order.reason,
+            quantity=trade.quantity,
+            price=trade.price,
+            realized=trade.realized_pnl,
+            # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
+            exit_candle=int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe),
+            now=batch.now,
+            bodyguard=batch.bodyguard,
         )
-        engine = {**engine, "pending": pending}
-        # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
-        exit_candle = int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe)
-        engine = risk.note_exit(engine, reason=order.reason, candle=exit_candle)
-        if batch.bodyguard is not None:
-            engine = risk.note_fill(
-                engine, realized=trade.realized_pnl, reason=order.reason, now=batch.now, limits=batch.bodyguard
-            )
         _set_state(bot, strategy_state, engine)
         Bot.objects.filter(pk=bot.pk).update(state=bot.state)
     # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
