@@ -53,6 +53,14 @@ def strategy_params(strategy: str, params: dict | None, overrides: dict | None) 
     return out
 
 
+def tradable(quantity: Decimal, price: Decimal, *, market: MarketRules, venue_real: bool) -> Decimal:
+    """The part of a position an order can sell: all of it on a local venue, what one order can
+    sell on a real one (its lot size and minimums; dust is no position to trade on)."""
+    if quantity <= 0 or not venue_real:
+        return quantity
+    return risk.sellable(quantity, price, market)
+
+
 def decide(
     *,
     module,

@@ -49,7 +49,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
-from accounts.usage import usage_add
 from bots import services, venues
 from bots.engine import core, market, risk, strategies
 from bots.engine.adapters import live, paper
@@ -288,11 +287,10 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
 # Placing an order
 # ---------------------------------------------------------------------------
 def _tradable(bot: Bot, quantity: Decimal, price: Decimal) -> Decimal:
-    """The part of a position of ``quantity`` the bot can trade on: all of it on a local venue,
-    what one order can sell on a real one (cached venue rules, no network call)."""
-    if quantity <= 0 or not venues.is_real(bot.exchange):
-        return quantity
-    return risk.sellable(quantity, price, market.market_rules(bot.exchange, bot.symbol))
+    """What of the position the bot can trade on (cached venue rules, no network call)."""
+    venue_real = venues.is_real(bot.exchange)
+    rules = market.market_rules(bot.exchange, bot.symbol) if venue_real and quantity > 0 else market.MarketRules()
+    return core.tradable(quantity, price, market=rules, venue_real=venue_real)
 
 
 def client_order_id(bot: Bot) -> str:
@@ -433,23 +431,19 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             return _refuse(bot, batch, sized.refused)
         if Order.objects.filter(client_order_id=cid).exists():
             return _refuse(bot, batch, f"tick slot {cid} already has its order")
-        order = Order.objects.create(
-            bot=bot,
-            client_order_id=cid,
-            symbol=bot.symbol,
-            side=decision.action,
-            type=Order.Type.MARKET,
-            quantity=sized.quantity,
-            status=Order.Status.NEW,
-            is_paper=route.paper,
-            reason=decision.reason[:64],
-            reference_price=price,
-            created_at=batch.now,
-        )
-        usage_add(user_id=bot.owner_id, orders=1)
         engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
         _set_state(bot, strategy_state, engine)
-        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
+        order = services.order_intent_record(
+            bot=bot,
+            client_order_id=cid,
+            side=decision.action,
+            quantity=sized.quantity,
+            is_paper=route.paper,
+            reason=decision.reason,
+            reference_price=price,
+            created_at=batch.now,
+            state=bot.state,
+        )
     batch.report.orders += 1
     if route.paper:
         _execute_paper(bot, order, batch)
@@ -507,7 +501,7 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
             bodyguard=batch.bodyguard,
         )
         _set_state(bot, strategy_state, engine)
-        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
+        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
     # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
     # a fill already booked (``cash_delta`` absent) changed nothing.
     bot.cash_balance += getattr(trade, "cash_delta", ZERO)
@@ -571,8 +565,7 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
     # Committed before the request leaves: the grace period of an unknown outcome runs from
     # the moment the order was really sent, not from the batch's start (a bot late in a long
     # batch sends long after its intent was written; a worker killed mid-request leaves this).
-    order.submitted_at = timezone.now()
-    order.save(update_fields=["submitted_at", "updated_at"])
+    services.order_mark_sent(order)
     outcome = live.place(
         client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
     )
@@ -580,8 +573,7 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
 
 
 def _close_unsent(order: Order, why: str, status: str = Order.Status.CANCELED) -> None:
-    order.status, order.error, order.closed_at = status, why[:500], timezone.now()
-    order.save(update_fields=["status", "error", "closed_at", "updated_at"])
+    services.order_close(order, status=status, error=why)
 
 
 def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) -> bool:
@@ -590,14 +582,7 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         _close_unsent(order, outcome.message or "rejected by the venue", Order.Status.REJECTED)
         return True
     if outcome.kind == live.UNKNOWN:
-        if order.status == Order.Status.UNKNOWN and outcome.message and outcome.message[:500] != order.error:
-            # Why it is still unknown (a venue that cannot look it up says so): shown on the order.
-            order.error = outcome.message[:500]
-            order.save(update_fields=["error", "updated_at"])
-        if order.status != Order.Status.UNKNOWN:
-            order.status, order.error = Order.Status.UNKNOWN, outcome.message[:500]
-            order.submitted_at = order.submitted_at or timezone.now()
-            order.save(update_fields=["status", "error", "submitted_at", "updated_at"])
+        services.order_mark_unknown(order, message=outcome.message)
         return False
     if outcome.kind == live.MISSING:
         # Measured from when the order was sent (``submitted_at`` is written just before the
@@ -609,10 +594,7 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         return True
     info = outcome.info
     if order.venue_order_id != info.id or order.status in (Order.Status.NEW, Order.Status.UNKNOWN):
-        order.venue_order_id = info.id
-        order.status = Order.Status.SUBMITTED
-        order.submitted_at = order.submitted_at or timezone.now()
-        order.save(update_fields=["venue_order_id", "status", "submitted_at", "updated_at"])
+        services.order_mark_submitted(order, venue_order_id=info.id)
     booked = _booked(order)
     fills = providers.get(bot.exchange).capabilities.fills
     todo = live.increments(info, booked, client_order_id=order.client_order_id, fills=fills)
