@@ -50,6 +50,21 @@ EVENT_TYPES = (
         optional={"position": dict, "bot": dict},
         ingestible=True,
     ),
+    EventType(
+        "backtest_progress",
+        BOT_UPDATE,
+        "A backtest advanced (at most a few a second): ``progress`` 0–1, ``candles`` ticked so far.",
+        required={"backtest_id": int, "progress": (int, float), "candles": int},
+    ),
+    EventType(
+        "backtest_finished",
+        BOT_UPDATE,
+        "A backtest ended (``status`` finished or canceled; a canceled run keeps its partial results).",
+        required={"backtest": dict},
+    ),
+    EventType(
+        "backtest_failed", BOT_UPDATE, "A backtest failed; ``backtest.error`` says why.", required={"backtest": dict}
+    ),
 )
 
 

@@ -7,7 +7,9 @@
 * ``bots_tick_batch_task``: claims and ticks one batch (``bots.engine.tick.tick_batch``).
 * ``bot_tick_task``: one bot now.
 * ``engine_housekeeping_task`` (beat, always): reconcile orders left in flight, prune
-  heartbeats of workers long gone, log when the engine has no live worker.
+  heartbeats of workers long gone, fail backtests whose worker died, log when the engine has
+  no live worker.
+* ``backtest_run_task``: one backtest run (a sweep sends one per combination).
 
 Worker heartbeats are a thread per worker process (``bots.engine.heartbeat``), started
 on ``worker_ready`` and stopped on ``worker_shutdown``.
@@ -55,7 +57,21 @@ def bot_tick_task(bot_id: int) -> dict:
 
 @shared_task(name="bots.housekeeping", ignore_result=True, time_limit=120, soft_time_limit=100)
 def engine_housekeeping_task() -> dict:
-    return {"reconciled": tick.reconcile_orders(), "pruned": heartbeat.prune(now=timezone.now())}
+    from bots.services.backtests import backtests_reap
+
+    return {
+        "reconciled": tick.reconcile_orders(),
+        "pruned": heartbeat.prune(now=timezone.now()),
+        "backtests_failed": backtests_reap(),
+    }
+
+
+@shared_task(name="bots.backtest_run", ignore_result=True, acks_late=False)
+def backtest_run_task(backtest_id: int) -> str:
+    """One backtest (or one combination of a sweep): claimed once, run, result written."""
+    from bots.services.backtests import backtest_run
+
+    return backtest_run(backtest_id)
 
 
 @worker_ready.connect

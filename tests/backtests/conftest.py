@@ -1,0 +1,1 @@
+from tests.engine.conftest import _engine_defaults  # noqa: F401  (same engine settings as tests/engine)
