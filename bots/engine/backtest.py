@@ -152,11 +152,11 @@ def run(
     rows: Rows,
     *,
     progress: Callable[[float, int], bool] | None = None,
-    every: int = 2000,
+    every: int | None = None,
 ) -> Result:
     """Tick over ``rows`` (gaps already filled, warm-up included). ``progress(fraction, ticks)``
-    is called every ``every`` ticks; when it returns False the run stops (cancel), keeping what
-    it did."""
+    is called every ``every`` ticks (default: about 20 times a run, every 100 to 2,000 ticks);
+    when it returns False the run stops (cancel), keeping what it did."""
     module = strategies.get(config.strategy)
     params = core.strategy_params(config.strategy, config.params, config.rules)
     lookback = module.lookback(params)
@@ -171,6 +171,7 @@ def run(
     first = int(np.searchsorted(times, config.since, side="left"))
     last = int(np.searchsorted(times, config.until, side="right"))
     total = max(last - first, 0)
+    every = every or max(100, min(2000, total // 20))
     curve: list[tuple[int, Decimal]] = []
     marks: list[Decimal] = []
     tick = 0
