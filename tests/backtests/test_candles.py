@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -77,7 +78,7 @@ def test_gaps_are_filled_flat_at_the_previous_close_as_the_replay_venue_shows_th
 def test_the_shipped_recordings_are_in_the_store_with_their_gaps(owner_api):
     body = owner_api.get("/api/candles/coverage").json()
     by_symbol = {c["symbol"]: c for c in body["coverage"] if c["exchange"] == "replay"}
-    recorded = json.loads(open("bots/data/replay/UNITTEST_BTC-1m.json").read())
+    recorded = json.loads(Path("bots/data/replay/UNITTEST_BTC-1m.json").read_text())
     span = (recorded[-1][0] - recorded[0][0]) // 60_000 + 1
     assert by_symbol["UNITTEST/BTC"]["candles"] == len(recorded)
     assert by_symbol["UNITTEST/BTC"]["gaps"] == span - len(recorded) > 0

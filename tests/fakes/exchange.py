@@ -494,7 +494,7 @@ def _klines(fake: FakeExchange, params: dict) -> list:
         fake.kline_pages = getattr(fake, "kline_pages", 0) + 1
         begin = -(-int(params["startTime"]) // step) * step
         end = min(int(params.get("endTime") or 2**62), _now_ms() - step)
-        times = [t for t in range(begin, end + 1, step)][: min(limit, 1000)]
+        times = range(begin, end + 1, step)[: min(limit, 1000)]
         missing = getattr(fake, "missing", set())
         return [_kline(t, price + (t // step) % 7, step) for t in times if t not in missing]
     start = (_now_ms() // 60000 - limit) * 60000
