@@ -391,7 +391,9 @@ def result_performance(backtest: Backtest, result: runner.Result) -> dict:
     """The fields of ``bots/{id}/performance``, computed by the same formulas on the run's fills."""
     ledger = result.ledger
     start = backtest.since
-    end = datetime.fromtimestamp(result.equity[-1][0], UTC) if result.equity else backtest.since
+    # The run ends when its last candle closes: its fills are in the last mark.
+    seconds = candles.timeframe_seconds(backtest.timeframe)
+    end = datetime.fromtimestamp(result.equity[-1][0] + seconds, UTC) if result.equity else backtest.since
     curve = equity_mod.daily_equity(
         capital=backtest.capital,
         fills=ledger.fills,

@@ -101,6 +101,16 @@ def test_a_backtest_places_exactly_the_orders_a_replay_paper_bot_places(owner, s
     # And both hold the same books.
     assert result.ledger.cash == bot.cash_balance
     assert result.candles == TICKS
+    # And the performance formulas agree on the same trades (those that do not depend on the
+    # life of the bot: its equity curve runs to "now", the backtest's to its last candle).
+    from bots import analytics
+    from bots.models import Backtest
+
+    run = Backtest(capital=bot.capital, since=START, symbol=bot.symbol, timeframe=bot.timeframe)
+    mine = service.result_performance(run, result)
+    theirs = analytics.bot_performance(bot)
+    same = ("total_trades", "winning_trades", "losing_trades", "win_rate", "total_pnl", "profit_factor", "total_fees")
+    assert {k: mine[k] for k in same} == {k: theirs[k] for k in same}
 
 
 def test_the_stored_recording_is_the_replay_venue_candle_for_candle(db):
