@@ -31,7 +31,7 @@ from accounts.lockout import lockout_error
 from accounts.models import AuditEntry, EmailOtp, User
 from accounts.usage import usage_add
 from core.client_ip import client_ip
-from core.context import current_request_id
+from core.context import current_client_ip, current_request_id
 from core.envelope import (
     AccountDisabled,
     ApiError,
@@ -74,7 +74,9 @@ def audit_record(
     """Append to the audit trail. Every app calls this; it joins the caller's transaction.
 
     ``target`` may be a model instance (type and id are taken from it). ``data`` is
-    scrubbed of anything that looks like a secret, whatever the caller passed.
+    scrubbed of anything that looks like a secret, whatever the caller passed. Without
+    ``request`` the client's IP comes from the current request's context (the middleware
+    sets it), so services need not be handed the request.
     """
     if target is not None:
         target_type = target_type or target._meta.model_name
@@ -88,7 +90,7 @@ def audit_record(
         target_type=target_type,
         target_id=str(target_id or ""),
         data=orjson.loads(dumps(_scrub(data or {}))),  # JSON-safe: decimals, datetimes, ids
-        ip_address=client_ip(request) if request is not None else None,
+        ip_address=client_ip(request) if request is not None else current_client_ip(),
         request_id=current_request_id() if current_request_id() != "-" else "",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, tokens
@@ -22,7 +23,6 @@ from accounts.serializers import (
     UserEnvelopeSerializer,
     user_to_dict,
 )
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 
 
@@ -45,7 +45,9 @@ class RegisterView(_PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
-        return success(status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
+        return Response(
+            {"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)}, status=status.HTTP_201_CREATED
+        )
 
 
 class LoginView(_PublicAuthView):
@@ -55,7 +57,7 @@ class LoginView(_PublicAuthView):
     def post(self, request):
         data = _valid(LoginSerializer, request)
         user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
-        return success(user=user_to_dict(user), **tokens.token_pair_for(user))
+        return Response({"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)})
 
 
 class RefreshView(_PublicAuthView):
@@ -63,7 +65,9 @@ class RefreshView(_PublicAuthView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        return success(**services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
+        return Response(
+            {"success": True, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"])}
+        )
 
 
 class LogoutView(APIView):
@@ -76,7 +80,7 @@ class LogoutView(APIView):
             raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
             request=request._request,
         )
-        return success(message="Logged out.")
+        return Response({"success": True, "message": "Logged out."})
 
 
 class MeView(APIView):
@@ -84,14 +88,14 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
-        return success(user=user_to_dict(request.user))
+        return Response({"success": True, "user": user_to_dict(request.user)})
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
         user = services.user_update_profile(
             user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
         )
-        return success(user=user_to_dict(user))
+        return Response({"success": True, "user": user_to_dict(user)})
 
 
 class ChangePasswordView(APIView):
@@ -107,8 +111,13 @@ class ChangePasswordView(APIView):
             new_password=data["new_password"],
             request=request._request,
         )
-        return success(
-            message="Password changed; other sessions were signed out.", user=user_to_dict(request.user), **pair
+        return Response(
+            {
+                "success": True,
+                "message": "Password changed; other sessions were signed out.",
+                "user": user_to_dict(request.user),
+                **pair,
+            }
         )
 
 
@@ -132,7 +141,7 @@ class OtpSendView(_PublicAuthView):
         expires_at = services.otp_send(
             identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request
         )
-        return success(message=OTP_SENT_MESSAGE, expires_at=expires_at)
+        return Response({"success": True, "message": OTP_SENT_MESSAGE, "expires_at": expires_at})
 
 
 class OtpVerifyView(_PublicAuthView):
@@ -146,4 +155,4 @@ class OtpVerifyView(_PublicAuthView):
     )
     def post(self, request):
         user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
-        return success(message="Email verified.", user=user_to_dict(user))
+        return Response({"success": True, "message": "Email verified.", "user": user_to_dict(user)})

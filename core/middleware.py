@@ -12,7 +12,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core import metrics
-from core.context import request_id_var
+from core.client_ip import client_ip
+from core.context import RequestContext, enter_request, leave_request, request_id_var
 from core.envelope import error_json_response
 
 logger = logging.getLogger("botfleet.api")
@@ -42,7 +43,20 @@ class RequestIdMiddleware:
         # sets its own value (threads and ASGI tasks have their own context).
         request_id_var.set(request_id)
         request.request_id = request_id
-        response = self.get_response(request)
+        # The origin the audit trail records, for services that are never handed the request.
+        # Reset afterwards (unlike the id): a WSGI thread must not lend one request's client
+        # to work it does later outside any request.
+        token = enter_request(
+            RequestContext(
+                request_id=request_id,
+                client_ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:256],
+            )
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            leave_request(token)
         response["X-Request-ID"] = request_id
         return response
 
