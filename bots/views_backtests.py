@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots import candles
@@ -14,7 +15,6 @@ from bots.serializers import backtest_to_dict
 from bots.services import backtests as service
 from core.errors import Invalid
 from core.pagination import PageNumberPagination
-from core.responses import success
 
 _LIST = {"success": serializers.BooleanField(), "total": serializers.IntegerField()}
 _PAGE = {**_LIST, "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
@@ -61,25 +61,30 @@ class BacktestListCreateView(APIView):
     @extend_schema(tags=["backtests"], request=serializers.DictField(), responses={202: _ONE})
     def post(self, request):
         backtest = service.backtest_create(user=request.user, data=request.data)
-        return success(status.HTTP_202_ACCEPTED, backtest=backtest_to_dict(backtest))
+        return Response({"success": True, "backtest": backtest_to_dict(backtest)}, status=status.HTTP_202_ACCEPTED)
 
 
 class BacktestDetailView(APIView):
     @extend_schema(tags=["backtests"], responses={200: _ONE})
     def get(self, request, backtest_id: int):
-        return success(backtest=backtest_to_dict(service.backtest_get(user=request.user, backtest_id=backtest_id)))
+        return Response(
+            {
+                "success": True,
+                "backtest": backtest_to_dict(service.backtest_get(user=request.user, backtest_id=backtest_id)),
+            }
+        )
 
     @extend_schema(tags=["backtests"], responses={204: None})
     def delete(self, request, backtest_id: int):
         service.backtest_delete(user=request.user, backtest_id=backtest_id)
-        return success(message=f"Backtest {backtest_id} deleted")
+        return Response({"success": True, "message": f"Backtest {backtest_id} deleted"})
 
 
 class BacktestCancelView(APIView):
     @extend_schema(tags=["backtests"], request=None, responses={200: _ONE})
     def post(self, request, backtest_id: int):
         backtest = service.backtest_cancel(user=request.user, backtest_id=backtest_id)
-        return success(backtest=backtest_to_dict(backtest))
+        return Response({"success": True, "backtest": backtest_to_dict(backtest)})
 
 
 class BacktestRowsView(APIView):
@@ -181,14 +186,17 @@ class CandlesView(APIView):
             rows = candles.Rows(
                 *(getattr(rows, f)[: self.MAX] for f in ("time", "open", "high", "low", "close", "volume"))
             )
-        return success(
-            exchange=query["exchange"],
-            symbol=query["symbol"],
-            timeframe=query["timeframe"],
-            seconds=seconds,
-            candles=candles.as_dicts(rows),
-            truncated=truncated,
-            limit=self.MAX,
+        return Response(
+            {
+                "success": True,
+                "exchange": query["exchange"],
+                "symbol": query["symbol"],
+                "timeframe": query["timeframe"],
+                "seconds": seconds,
+                "candles": candles.as_dicts(rows),
+                "truncated": truncated,
+                "limit": self.MAX,
+            }
         )
 
 
@@ -203,8 +211,7 @@ class CandleCoverageView(APIView):
     )
     def get(self, request):
         query = request.query_params
-        return success(
-            coverage=candles.coverage(
-                exchange=query.get("exchange"), symbol=query.get("symbol"), timeframe=query.get("timeframe")
-            )
+        cover = candles.coverage(
+            exchange=query.get("exchange"), symbol=query.get("symbol"), timeframe=query.get("timeframe")
         )
+        return Response({"success": True, "coverage": cover})
