@@ -135,7 +135,7 @@ def _db_rate(strategy, symbol, timeframe, ticks: int) -> float:
     if not recording or market.replay_step(symbol) != seconds:
         return float("nan")
     rows = candles.load("replay", symbol, timeframe, since=0, until=2**40)
-    user, _ = User.objects.get_or_create(email="bench@example.com")
+    user, _ = User.objects.get_or_create(email="bench@example.com", defaults={"username": "bench"})
     bot = Bot.objects.create(
         owner=user,
         name=f"db-{strategy}",
@@ -189,7 +189,7 @@ def _end_to_end() -> float:
     from bots.models import Backtest
     from bots.services import backtests as service
 
-    user, _ = User.objects.get_or_create(email="e2e@example.com")
+    user, _ = User.objects.get_or_create(email="e2e@example.com", defaults={"username": "e2e"})
     data = {
         "strategy": "sma_cross",
         "params": {"fast": 10, "slow": 30},
@@ -260,6 +260,9 @@ def main() -> None:
         for strategy in PARAMS:
             rate, n, orders = _core_rate(strategy, symbol, timeframe)
             db = _db_rate(strategy, symbol, timeframe, args.db_ticks)
+            print(
+                f"  measured {strategy} {symbol} {timeframe}: {rate:,.0f} candles/s, DB {db:,.1f} ticks/s", flush=True
+            )
             table.append(
                 (
                     f"decision core {strategy} {symbol} {timeframe} ({n} candles, {orders} orders)",
