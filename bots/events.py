@@ -50,6 +50,11 @@ EVENT_TYPES = (
         optional={"position": dict, "bot": dict},
         ingestible=True,
     ),
+)
+
+
+# Backtests' events (API.md "backtests and candles"): about runs, not bots or trades.
+BACKTEST_EVENT_TYPES = (
     EventType(
         "backtest_progress",
         BOT_UPDATE,
@@ -69,5 +74,5 @@ EVENT_TYPES = (
 
 
 def register_all() -> None:
-    for event_type in EVENT_TYPES:
+    for event_type in (*EVENT_TYPES, *BACKTEST_EVENT_TYPES):
         register(event_type)
