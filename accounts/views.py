@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -25,6 +26,35 @@ from accounts.serializers import (
 )
 from core.throttles import ScopedRateThrottle
 
+# The web app's refresh token lives in this cookie (API.md conventions, "cookie": true): JavaScript
+# cannot read it (HttpOnly), no other site can send it (SameSite=Strict), and only the auth paths
+# receive it — refresh to use it, logout to revoke it.
+REFRESH_COOKIE = "botfleet_refresh"
+REFRESH_COOKIE_PATH = "/api/auth/"
+
+
+def _wants_cookie(request) -> bool:
+    value = request.data.get("cookie") if hasattr(request.data, "get") else None
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _tokens(request, status_code: int = status.HTTP_200_OK, *, cookie: bool = False, **fields) -> Response:
+    """A token answer; with a cookie, the refresh token goes there and stays out of the body."""
+    if not (cookie or _wants_cookie(request)):
+        return Response({"success": True, **fields}, status=status_code)
+    refresh = fields.pop("refresh_token")
+    response = Response({"success": True, **fields}, status=status_code)
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh,
+        max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+        path=REFRESH_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
 
 def _valid(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
@@ -45,9 +75,7 @@ class RegisterView(_PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
-        return Response(
-            {"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)}, status=status.HTTP_201_CREATED
-        )
+        return _tokens(request, status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
 class LoginView(_PublicAuthView):
@@ -57,7 +85,7 @@ class LoginView(_PublicAuthView):
     def post(self, request):
         data = _valid(LoginSerializer, request)
         user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
-        return Response({"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)})
+        return _tokens(request, user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
 class RefreshView(_PublicAuthView):
@@ -65,9 +93,11 @@ class RefreshView(_PublicAuthView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        return Response(
-            {"success": True, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"])}
-        )
+        from_cookie = request.COOKIES.get(REFRESH_COOKIE, "")
+        data = request.data if hasattr(request.data, "get") else {}
+        if from_cookie and not (data.get("refresh") or data.get("refresh_token")):
+            return _tokens(request, cookie=True, **services.token_refresh(raw_refresh=from_cookie))
+        return _tokens(request, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
 
 
 class LogoutView(APIView):
@@ -77,10 +107,13 @@ class LogoutView(APIView):
         services.user_logout(
             user=request.user,
             access=request.auth,
-            raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
+            raw_refresh=data.get("refresh") or data.get("refresh_token") or request.COOKIES.get(REFRESH_COOKIE, ""),
             request=request._request,
         )
-        return Response({"success": True, "message": "Logged out."})
+        response = Response({"success": True, "message": "Logged out."})
+        if REFRESH_COOKIE in request.COOKIES:
+            response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Strict")
+        return response
 
 
 class MeView(APIView):
@@ -111,13 +144,12 @@ class ChangePasswordView(APIView):
             new_password=data["new_password"],
             request=request._request,
         )
-        return Response(
-            {
-                "success": True,
-                "message": "Password changed; other sessions were signed out.",
-                "user": user_to_dict(request.user),
-                **pair,
-            }
+        return _tokens(
+            request,
+            cookie=REFRESH_COOKIE in request.COOKIES,
+            message="Password changed; other sessions were signed out.",
+            user=user_to_dict(request.user),
+            **pair,
         )
 
 

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "bots",
     "training",
     "adminpanel",
+    "web",
     # Last: its post_migrate creates the cache table (config.apps).
     "config.apps.BotfleetConfig",
 ]

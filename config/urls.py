@@ -29,6 +29,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("status", StatusView.as_view(), name="status-root"),  # older monitors (API.md)
+    # Last: the web app's pages; each is an exact path, none under api/, admin/ or static/.
+    path("", include("web.urls")),
 ]
 
 handler400 = "config.health.bad_request"
