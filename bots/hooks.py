@@ -27,14 +27,8 @@ def user_owns_bot(user_id: int, bot_id: int) -> bool:
 
 
 def register_all() -> None:
-    try:
-        from credentials.services import register_in_use_checker
-    except ImportError:  # credentials' hook not built yet
-        pass
-    else:
-        register_in_use_checker(credential_in_use)
+    from credentials.services import register_in_use_checker
     from realtime import registry
 
-    register_bot_checker = getattr(registry, "register_bot_access_checker", None)
-    if register_bot_checker is not None:
-        register_bot_checker(user_owns_bot)
+    register_in_use_checker(credential_in_use)
+    registry.register_bot_access_checker(user_owns_bot)

@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("credentials.urls")),
     path("", include("realtime.urls")),
     path("", include("bots.urls")),
+    path("", include("signals.urls")),
     path("", include("training.urls")),
     path("", include("adminpanel.urls")),
     path("health", health.HealthView.as_view(), name="health"),
