@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from bots.models import Bot, BotDailyPnl, FleetHalt, Order, Position, Trade, WorkerHeartbeat
+from bots.models import Backtest, Bot, BotDailyPnl, FleetHalt, Order, Position, Trade, WorkerHeartbeat
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -111,3 +111,28 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 @admin.register(FleetHalt)
 class FleetHaltAdmin(ReadOnlyAdmin):
     list_display = ("id", "halted", "reason", "since", "by")
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "owner",
+        "strategy",
+        "exchange",
+        "symbol",
+        "timeframe",
+        "status",
+        "progress",
+        "candles",
+        "parent",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "strategy", "exchange")
+    search_fields = ("owner__email", "symbol")
+    list_select_related = ("owner",)
+    # The results (orders, trades, equity) can be large: the change page shows the summary only.
+    exclude = ("orders", "trades", "equity")
+    show_full_result_count = False
+    ordering = ("-created_at",)

@@ -225,10 +225,14 @@ def _curve_returns(curve: Sequence[tuple[date, Decimal]]) -> list[float]:
 
 
 def _book(bot: Bot, fills: list[equity.Fill], *, now: datetime) -> Book:
-    curve = bot_curve(bot, fills, now=now)
+    return book_of(capital=bot.capital, fills=fills, curve=bot_curve(bot, fills, now=now))
+
+
+def book_of(*, capital: Decimal, fills: Sequence[equity.Fill], curve: list[tuple[date, Decimal]]) -> Book:
+    """The numbers of a run of fills over a daily equity curve (a bot's, or a backtest's)."""
     gains = [f.realized_pnl for f in fills if f.realized_pnl is not None]
     return Book(
-        capital=bot.capital,
+        capital=capital,
         curve=curve,
         returns=_curve_returns(curve),
         realized_pnl=sum(gains, ZERO),

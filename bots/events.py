@@ -53,6 +53,26 @@ EVENT_TYPES = (
 )
 
 
+# Backtests' events (API.md "backtests and candles"): about runs, not bots or trades.
+BACKTEST_EVENT_TYPES = (
+    EventType(
+        "backtest_progress",
+        BOT_UPDATE,
+        "A backtest advanced (at most a few a second): ``progress`` 0–1, ``candles`` ticked so far.",
+        required={"backtest_id": int, "progress": (int, float), "candles": int},
+    ),
+    EventType(
+        "backtest_finished",
+        BOT_UPDATE,
+        "A backtest ended (``status`` finished or canceled; a canceled run keeps its partial results).",
+        required={"backtest": dict},
+    ),
+    EventType(
+        "backtest_failed", BOT_UPDATE, "A backtest failed; ``backtest.error`` says why.", required={"backtest": dict}
+    ),
+)
+
+
 def register_all() -> None:
-    for event_type in EVENT_TYPES:
+    for event_type in (*EVENT_TYPES, *BACKTEST_EVENT_TYPES):
         register(event_type)

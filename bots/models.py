@@ -384,3 +384,94 @@ class FleetHalt(models.Model):
     @classmethod
     def is_halted(cls) -> bool:
         return cls.objects.filter(pk=cls.SINGLETON_ID, halted=True).exists()
+
+
+class Candle(models.Model):
+    """The candle store: one OHLCV candle of a venue's market, as recorded or downloaded.
+
+    ``time`` is the candle's open in epoch seconds (UTC), so a backtest loads 100,000 rows
+    without parsing a datetime each. Prices are IEEE doubles, what venues serve through ccxt
+    and what the recordings hold: the engine turns a price into a ``Decimal`` through its
+    shortest repr, exactly as the replay venue does. Missing periods are simply absent
+    (``bots.candles.coverage`` counts them as gaps).
+    """
+
+    exchange = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8)
+    time = models.BigIntegerField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol", "timeframe", "time"], name="candle_unique_time"),
+        ]
+
+
+class Backtest(models.Model):
+    """A strategy run over stored candles on the in-memory ledger (``bots.engine.backtest``).
+
+    A sweep (``params_grid``) is a parent whose children are its combinations (``parent``),
+    each run by its own task. Results are kept on the row as JSON (orders, trades, equity):
+    they are written once, when the run ends (or is canceled), and read whole.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    FINAL = (Status.FINISHED, Status.FAILED, Status.CANCELED)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtests")
+    bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="backtests")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    strategy = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    params_grid = models.JSONField(null=True, blank=True)
+    exchange = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    capital = MoneyField()
+    fee_pct = MoneyField(max_digits=12, decimal_places=8)
+    slippage_pct = MoneyField(max_digits=12, decimal_places=8)
+    position_size_pct = MoneyField(max_digits=8, decimal_places=6, default=Decimal("1"))
+    rules = models.JSONField(default=dict, blank=True)  # exits and limits (risk.OVERRIDE_KEYS)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    candles = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    performance = models.JSONField(null=True, blank=True)
+    orders = models.JSONField(default=list, blank=True)
+    trades = models.JSONField(default=list, blank=True)
+    equity = models.JSONField(default=list, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # the running worker's lease
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="backtest_owner_created_idx"),
+            models.Index(fields=["status"], name="backtest_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "finished", "failed", "canceled"]),
+                name="backtest_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Backtest #{self.pk} {self.strategy} {self.symbol}"

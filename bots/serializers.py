@@ -402,3 +402,34 @@ class PerformanceSerializer(serializers.Serializer):
     sortino_ratio = serializers.FloatField(allow_null=True)
     calmar_ratio = serializers.FloatField(allow_null=True)
     days = serializers.IntegerField(help_text="Daily returns: the days of the running life.")
+
+
+def backtest_to_dict(backtest) -> dict:
+    """A backtest's API shape (API.md "backtests and candles"); results have their own paths."""
+    return {
+        "id": backtest.pk,
+        "status": backtest.status,
+        "progress": backtest.progress,
+        "candles": backtest.candles,
+        "strategy": backtest.strategy,
+        "params": backtest.params,
+        "params_grid": backtest.params_grid,
+        "sweep": backtest.params_grid is not None,
+        "parent_id": backtest.parent_id,
+        "bot_id": backtest.bot_id,
+        "exchange": backtest.exchange,
+        "symbol": backtest.symbol,
+        "timeframe": backtest.timeframe,
+        "since": _iso(backtest.since),
+        "until": _iso(backtest.until),
+        "capital": money(backtest.capital),
+        "fee_pct": money(backtest.fee_pct),
+        "slippage_pct": money(backtest.slippage_pct),
+        "position_size_pct": money(backtest.position_size_pct),
+        "rules": backtest.rules,
+        "created_at": _iso(backtest.created_at),
+        "started_at": _iso(backtest.started_at),
+        "finished_at": _iso(backtest.finished_at),
+        "performance": backtest.performance,
+        "error": backtest.error or None,
+    }

@@ -7,7 +7,9 @@
 * ``bots_tick_batch_task``: claims and ticks one batch (``bots.engine.tick.tick_batch``).
 * ``bot_tick_task``: one bot now.
 * ``engine_housekeeping_task`` (beat, always): reconcile orders left in flight, prune
-  heartbeats of workers long gone, log when the engine has no live worker.
+  heartbeats of workers long gone, fail backtests whose worker died (their lease expired),
+  log when the engine has no live worker.
+* ``backtest_run_task``: one backtest run (a sweep sends one per combination).
 
 Worker heartbeats are a thread per worker process (``bots.engine.heartbeat``), started
 on ``worker_ready`` and stopped on ``worker_shutdown``.
@@ -15,6 +17,7 @@ on ``worker_ready`` and stopped on ``worker_shutdown``.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from celery import shared_task
@@ -22,6 +25,8 @@ from celery.signals import worker_ready, worker_shutdown
 from django.utils import timezone
 
 from bots.engine import heartbeat, tick
+
+logger = logging.getLogger("botfleet.engine")
 
 # Limits below the lease (ENGINE_LEASE_SECONDS): a batch killed for running too long
 # has released nothing, and its lease must outlive it so no other worker ticks the
@@ -55,7 +60,20 @@ def bot_tick_task(bot_id: int) -> dict:
 
 @shared_task(name="bots.housekeeping", ignore_result=True, time_limit=120, soft_time_limit=100)
 def engine_housekeeping_task() -> dict:
+    from bots.services.backtests import backtests_reap
+
+    failed = backtests_reap()
+    if failed:
+        logger.warning("%s backtest(s) failed: their worker stopped before they ended", failed)
     return {"reconciled": tick.reconcile_orders(), "pruned": heartbeat.prune(now=timezone.now())}
+
+
+@shared_task(name="bots.backtest_run", ignore_result=True, acks_late=False)
+def backtest_run_task(backtest_id: int) -> str:
+    """One backtest (or one combination of a sweep): claimed once, run, result written."""
+    from bots.services.backtests import backtest_run
+
+    return backtest_run(backtest_id)
 
 
 @worker_ready.connect

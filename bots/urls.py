@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bots import views
+from bots import views, views_backtests
 from bots.lifecycle import Action
 
 app_name = "bots"
@@ -29,4 +29,18 @@ urlpatterns = [
     path("start", views.FleetActionView.as_view(bot_action=Action.START), name="fleet-start"),
     path("stop", views.FleetActionView.as_view(bot_action=Action.STOP), name="fleet-stop"),
     path("status", views.StatusView.as_view(), name="status"),
+    path("backtests", views_backtests.BacktestListCreateView.as_view(), name="backtests"),
+    path("backtests/<int:backtest_id>", views_backtests.BacktestDetailView.as_view(), name="backtest"),
+    path("backtests/<int:backtest_id>/cancel", views_backtests.BacktestCancelView.as_view(), name="backtest-cancel"),
+    *(
+        path(
+            f"backtests/<int:backtest_id>/{field}",
+            views_backtests.BacktestRowsView.as_view(field=field),
+            name=f"backtest-{field}",
+        )
+        for field in ("trades", "orders", "equity")
+    ),
+    path("backtests/<int:backtest_id>/results", views_backtests.BacktestResultsView.as_view(), name="backtest-results"),
+    path("candles", views_backtests.CandlesView.as_view(), name="candles"),
+    path("candles/coverage", views_backtests.CandleCoverageView.as_view(), name="candle-coverage"),
 ]

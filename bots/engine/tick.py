@@ -48,11 +48,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.usage import usage_add
 from bots import services, venues
-from bots.engine import market, risk, strategies
+from bots.engine import core, market, risk, strategies
 from bots.engine.adapters import live, paper
-from bots.engine.strategies import BUY, SELL, Decision, Fill, View
+from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
 from core.errors import ApplicationError
@@ -235,11 +234,9 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
                 batch.report.refused[bot.pk] = f"order {order.client_order_id} still {order.status}"
                 return
     module = strategies.get(bot.strategy)
-    params = dict(bot.params or {})
     strategy_state, engine = _state(bot)
     overrides = bot.override_rules or {}
-    if bot.strategy == "dca" and overrides.get("take_profit_pct") is not None:
-        params["take_profit_pct"] = float(overrides["take_profit_pct"])
+    params = core.strategy_params(bot.strategy, bot.params, overrides)
     rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=overrides)
     series = batch.snapshot.series(bot.exchange, bot.symbol, bot.timeframe, module.lookback(params))
     if series is None:
@@ -254,38 +251,35 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
     engine = risk.note_equity(engine, equity=equity, capital=float(bot.capital))
     _set_state(bot, strategy_state, engine)
 
-    candle = series.time // market.timeframe_seconds(bot.timeframe)
-    # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade on:
-    # exits would be refused on every tick and the strategy would never enter again.
-    tradable = _tradable(bot, quantity, price)
-    if not tradable:
-        average_cost = ZERO
-    exit_reason = risk.protective_exit(rules, position=tradable, average_cost=average_cost, price=price)
-    if exit_reason:
-        decision = Decision(SELL, quantity=float(quantity), reason=exit_reason)
-    else:
-        view = View(
-            closes=series.closes,
-            price=series.price,
-            position=float(tradable),
-            average_cost=float(average_cost),
-            cash=float(bot.cash_balance),
-            capital=float(bot.capital),
-            position_size_pct=float(rules.position_size_pct),
-            tick=bot.tick_count,
-            state=strategy_state,
-            candle=candle,
-        )
-        decision = module.decide(params, view)
-    if not decision.is_order:
+    book = core.Book(
+        cash=bot.cash_balance,
+        capital=bot.capital,
+        position=quantity,
+        average_cost=average_cost,
+        open_positions=len(held),
+    )
+    verdict = core.decide(
+        module=module,
+        params=params,
+        strategy_state=strategy_state,
+        engine=engine,
+        rules=rules,
+        closes=series.closes,
+        price=series.price,
+        book=book,
+        # Dust a real venue cannot sell (under its lot size or minimums) is no position to trade
+        # on: exits would be refused on every tick and the strategy would never enter again.
+        tradable=_tradable(bot, quantity, price),
+        tick=bot.tick_count,
+        candle=series.time // market.timeframe_seconds(bot.timeframe),
+        now=batch.now,
+    )
+    if verdict.decision is None:
         return
-    if not exit_reason:
-        refusal = risk.limiter_refusal(rules, engine, batch.now)
-        if not refusal and decision.action == BUY:
-            refusal = risk.reentry_refusal(engine, candle=candle)
-        if refusal:
-            batch.report.refused[bot.pk] = refusal
-            return
+    if verdict.refused:
+        batch.report.refused[bot.pk] = verdict.refused
+        return
+    decision = verdict.decision
     _order(bot, decision, price=price, position=position, open_positions=len(held), batch=batch, module=module)
 
 
@@ -293,41 +287,15 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
 # Placing an order
 # ---------------------------------------------------------------------------
 def _tradable(bot: Bot, quantity: Decimal, price: Decimal) -> Decimal:
-    """The part of a position of ``quantity`` the bot can trade on: all of it on a local venue,
-    what one order can sell on a real one (cached venue rules, no network call)."""
-    if quantity <= 0 or not venues.is_real(bot.exchange):
-        return quantity
-    return risk.sellable(quantity, price, market.market_rules(bot.exchange, bot.symbol))
+    """What of the position the bot can trade on (cached venue rules, no network call)."""
+    venue_real = venues.is_real(bot.exchange)
+    rules = market.market_rules(bot.exchange, bot.symbol) if venue_real and quantity > 0 else market.MarketRules()
+    return core.tradable(quantity, price, market=rules, venue_real=venue_real)
 
 
 def client_order_id(bot: Bot) -> str:
     """Deterministic per tick slot (≤ 36 characters: Binance's limit)."""
     return f"bf-{bot.pk}-{bot.tick_count}"
-
-
-def _size(bot, decision, *, rules, price, position, open_positions, rules_market) -> risk.Sized:
-    quantity = position.quantity if position else ZERO
-    if decision.action == BUY:
-        cost = quantity * (position.average_cost if position else ZERO)
-        return risk.size_buy(
-            rules,
-            quote=Decimal(str(decision.quote)),
-            price=price,
-            cash=bot.cash_balance,
-            capital=bot.capital,
-            position_cost=cost,
-            open_positions=open_positions,
-            opens_new_position=quantity <= 0,
-            fee_pct=paper.fee_pct(),
-            market=rules_market,
-        )
-    return risk.size_sell(
-        quantity=Decimal(str(decision.quantity)),
-        position=quantity,
-        price=price,
-        market=rules_market,
-        venue_limits=venues.is_real(bot.exchange),
-    )
 
 
 def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
@@ -444,47 +412,38 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             refusal = risk.limiter_refusal(rules, engine, batch.now)
             if refusal:
                 return _refuse(bot, batch, refusal)
-        sizing_price = price
-        if route.paper:
-            rules_market = market.market_rules(bot.exchange, bot.symbol)
-            # A paper buy is sized at the price its fill will charge (slippage included), so
-            # an all-in buy never spends more than the cash: the fill is a pure function of
-            # the intent, whose price is this one.
-            if decision.action == BUY:
-                sizing_price = paper.fill_price(price=price, side=BUY)
-        else:
-            rules_market = live_market
-        sized = _size(
-            bot,
+        sized = core.size(
             decision,
             rules=rules,
-            price=sizing_price,
-            position=position,
-            open_positions=open_positions,
-            rules_market=rules_market,
+            price=price,
+            book=core.Book(
+                cash=bot.cash_balance,
+                capital=bot.capital,
+                position=quantity,
+                average_cost=position.average_cost if position else ZERO,
+                open_positions=open_positions,
+            ),
+            paper_route=route.paper,
+            market=market.market_rules(bot.exchange, bot.symbol) if route.paper else live_market,
+            venue_limits=venue_real,
         )
         if sized.refused:
             return _refuse(bot, batch, sized.refused)
         if Order.objects.filter(client_order_id=cid).exists():
             return _refuse(bot, batch, f"tick slot {cid} already has its order")
-        order = Order.objects.create(
+        engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
+        _set_state(bot, strategy_state, engine)
+        order = services.order_intent_record(
             bot=bot,
             client_order_id=cid,
-            symbol=bot.symbol,
             side=decision.action,
-            type=Order.Type.MARKET,
             quantity=sized.quantity,
-            status=Order.Status.NEW,
             is_paper=route.paper,
-            reason=decision.reason[:64],
+            reason=decision.reason,
             reference_price=price,
             created_at=batch.now,
+            state=bot.state,
         )
-        usage_add(user_id=bot.owner_id, orders=1)
-        pending = {**engine.get("pending", {}), cid: {"tag": decision.tag, "reason": decision.reason}}
-        engine = {**risk.note_order(engine, batch.now), "pending": pending}
-        _set_state(bot, strategy_state, engine)
-        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
     batch.report.orders += 1
     if route.paper:
         _execute_paper(bot, order, batch)
@@ -525,23 +484,24 @@ def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
     with transaction.atomic():
         trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
         strategy_state, engine = _state(bot)
-        pending = dict(engine.get("pending", {}))
-        noted = pending.pop(order.client_order_id, None) or {"tag": {}, "reason": order.reason}
-        decision = Decision(order.side, reason=noted.get("reason", ""), tag=noted.get("tag") or {})
-        module = strategies.get(bot.strategy)
-        strategy_state = module.on_fill(
-            bot.params, strategy_state, decision, Fill(order.side, float(trade.quantity), float(trade.price))
+        strategy_state, engine = core.after_fill(
+            module=strategies.get(bot.strategy),
+            params=bot.params,
+            strategy_state=strategy_state,
+            engine=engine,
+            client_order_id=order.client_order_id,
+            side=order.side,
+            order_reason=order.reason,
+            quantity=trade.quantity,
+            price=trade.price,
+            realized=trade.realized_pnl,
+            # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
+            exit_candle=int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe),
+            now=batch.now,
+            bodyguard=batch.bodyguard,
         )
-        engine = {**engine, "pending": pending}
-        # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
-        exit_candle = int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe)
-        engine = risk.note_exit(engine, reason=order.reason, candle=exit_candle)
-        if batch.bodyguard is not None:
-            engine = risk.note_fill(
-                engine, realized=trade.realized_pnl, reason=order.reason, now=batch.now, limits=batch.bodyguard
-            )
         _set_state(bot, strategy_state, engine)
-        Bot.objects.filter(pk=bot.pk).update(state=bot.state)
+        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
     # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
     # a fill already booked (``cash_delta`` absent) changed nothing.
     bot.cash_balance += getattr(trade, "cash_delta", ZERO)
@@ -605,8 +565,7 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
     # Committed before the request leaves: the grace period of an unknown outcome runs from
     # the moment the order was really sent, not from the batch's start (a bot late in a long
     # batch sends long after its intent was written; a worker killed mid-request leaves this).
-    order.submitted_at = timezone.now()
-    order.save(update_fields=["submitted_at", "updated_at"])
+    services.order_mark_sent(order)
     outcome = live.place(
         client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
     )
@@ -614,8 +573,7 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
 
 
 def _close_unsent(order: Order, why: str, status: str = Order.Status.CANCELED) -> None:
-    order.status, order.error, order.closed_at = status, why[:500], timezone.now()
-    order.save(update_fields=["status", "error", "closed_at", "updated_at"])
+    services.order_close(order, status=status, error=why)
 
 
 def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) -> bool:
@@ -624,14 +582,7 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         _close_unsent(order, outcome.message or "rejected by the venue", Order.Status.REJECTED)
         return True
     if outcome.kind == live.UNKNOWN:
-        if order.status == Order.Status.UNKNOWN and outcome.message and outcome.message[:500] != order.error:
-            # Why it is still unknown (a venue that cannot look it up says so): shown on the order.
-            order.error = outcome.message[:500]
-            order.save(update_fields=["error", "updated_at"])
-        if order.status != Order.Status.UNKNOWN:
-            order.status, order.error = Order.Status.UNKNOWN, outcome.message[:500]
-            order.submitted_at = order.submitted_at or timezone.now()
-            order.save(update_fields=["status", "error", "submitted_at", "updated_at"])
+        services.order_mark_unknown(order, message=outcome.message)
         return False
     if outcome.kind == live.MISSING:
         # Measured from when the order was sent (``submitted_at`` is written just before the
@@ -643,10 +594,7 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         return True
     info = outcome.info
     if order.venue_order_id != info.id or order.status in (Order.Status.NEW, Order.Status.UNKNOWN):
-        order.venue_order_id = info.id
-        order.status = Order.Status.SUBMITTED
-        order.submitted_at = order.submitted_at or timezone.now()
-        order.save(update_fields=["venue_order_id", "status", "submitted_at", "updated_at"])
+        services.order_mark_submitted(order, venue_order_id=info.id)
     booked = _booked(order)
     fills = providers.get(bot.exchange).capabilities.fills
     todo = live.increments(info, booked, client_order_id=order.client_order_id, fills=fills)

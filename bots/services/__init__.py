@@ -20,6 +20,14 @@ whole database is the lock (``transaction_mode: IMMEDIATE``), with the same outc
 from bots.services.books import order_reconcile_failed, positions_close_in_books, trade_record_fill
 from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
+from bots.services.orders import (
+    bot_engine_state_save,
+    order_close,
+    order_intent_record,
+    order_mark_sent,
+    order_mark_submitted,
+    order_mark_unknown,
+)
 from bots.services.transitions import (
     bot_force_pause,
     bot_pause,
@@ -34,6 +42,7 @@ from bots.services.workers import worker_heartbeat
 __all__ = [
     "RUNTIME_EDITABLE",
     "InvalidBot",
+    "bot_engine_state_save",
     "bot_create",
     "bot_delete",
     "bot_force_pause",
@@ -45,6 +54,11 @@ __all__ = [
     "bot_transition",
     "bot_update",
     "bots_transition_all",
+    "order_close",
+    "order_intent_record",
+    "order_mark_sent",
+    "order_mark_submitted",
+    "order_mark_unknown",
     "order_reconcile_failed",
     "positions_close_in_books",
     "trade_record_fill",

@@ -479,26 +479,42 @@ def price_of(fake: FakeExchange, symbol: str) -> Decimal:
     return fake.ledger.prices.get(symbol, Decimal(100))
 
 
+_INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+
+
 def _klines(fake: FakeExchange, params: dict) -> list:
+    """The last ``limit`` minutes, flat at the venue's price; with ``startTime`` (a history
+    download) candles of ``interval`` from then on, up to ``endTime`` and never past now, with
+    a price that moves by the candle (the candle's index) and the minutes in ``fake.missing``
+    (epoch ms) left out, as a venue with holes in its history serves them."""
     price = float(price_of(fake, BINANCE_SYMBOLS.get(params.get("symbol", "BTCUSDT"), "")))
     limit = int(params.get("limit") or 5)
+    step = _INTERVAL_MS.get(params.get("interval", "1m"), 60_000)
+    if params.get("startTime"):
+        fake.kline_pages = getattr(fake, "kline_pages", 0) + 1
+        begin = -(-int(params["startTime"]) // step) * step
+        end = min(int(params.get("endTime") or 2**62), _now_ms() - step)
+        times = range(begin, end + 1, step)[: min(limit, 1000)]
+        missing = getattr(fake, "missing", set())
+        return [_kline(t, price + (t // step) % 7, step) for t in times if t not in missing]
     start = (_now_ms() // 60000 - limit) * 60000
+    return [_kline(start + i * 60000, price, 60000, swing=10) for i in range(limit)]
+
+
+def _kline(t: int, price: float, step: int, swing: float = 1) -> list:
     return [
-        [
-            start + i * 60000,
-            f"{price:.2f}",
-            f"{price + 10:.2f}",
-            f"{price - 10:.2f}",
-            f"{price:.2f}",  # flat: the engine's price is the venue's fill price
-            "1.5",
-            start + i * 60000 + 59999,
-            "75000",
-            10,
-            "0.7",
-            "35000",
-            "0",
-        ]
-        for i in range(limit)
+        t,
+        f"{price:.2f}",
+        f"{price + swing:.2f}",
+        f"{price - swing:.2f}",
+        f"{price:.2f}",  # flat: the engine's price is the venue's fill price
+        "1.5",
+        t + step - 1,
+        "75000",
+        10,
+        "0.7",
+        "35000",
+        "0",
     ]
 
 

@@ -43,28 +43,39 @@ class PaperFill:
     executed_at: datetime
 
 
-def fill_price(*, price: Decimal, side: str) -> Decimal:
+def fill_price(*, price: Decimal, side: str, slippage: Decimal | None = None) -> Decimal:
     """The price a paper market order decided at ``price`` fills at (slippage included).
 
     Sizing reads it too, so an all-in buy is sized against what the fill will charge.
+    ``slippage``: a backtest's own (default: ``PAPER_SLIPPAGE_PCT``).
     """
-    slip = slippage_pct()
+    slip = slippage_pct() if slippage is None else slippage
     return (price * (1 + slip) if side == "buy" else price * (1 - slip)).quantize(PRICE_QUANTUM)
 
 
 def execute(
-    *, client_order_id: str, venue: str, symbol: str, side: str, quantity: Decimal, at: datetime, price: Decimal | None
+    *,
+    client_order_id: str,
+    venue: str,
+    symbol: str,
+    side: str,
+    quantity: Decimal,
+    at: datetime,
+    price: Decimal | None,
+    fee: Decimal | None = None,
+    slippage: Decimal | None = None,
 ):
     """The fill of a paper market order placed at ``at`` on ``price``, or ``None`` without a price.
 
     ``price`` is the intent's own; an intent written without one (before it was stored) falls
-    back to the price known at ``at``.
+    back to the price known at ``at``. ``fee`` and ``slippage``: a backtest's own rates
+    (default: the settings).
     """
     if price is None:
         known = market.price_at(venue, symbol, int(at.timestamp()))
         if known is None:
             return None
         price = Decimal(str(known))
-    price = fill_price(price=price, side=side)
-    fee = (quantity * price * fee_pct()).quantize(PRICE_QUANTUM)
-    return PaperFill(fill_id=client_order_id, price=price, quantity=quantity, fee=fee, executed_at=at)
+    price = fill_price(price=price, side=side, slippage=slippage)
+    charged = (quantity * price * (fee_pct() if fee is None else fee)).quantize(PRICE_QUANTUM)
+    return PaperFill(fill_id=client_order_id, price=price, quantity=quantity, fee=charged, executed_at=at)

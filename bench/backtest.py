@@ -1,0 +1,299 @@
+"""Benchmark of backtests (issue 19): one table, each figure beside its baseline measured in this run.
+
+Rows:
+
+* **decision core** — candles/s per process of :func:`bots.engine.backtest.run` (the in-memory
+  ledger) for each strategy on ``UNITTEST/BTC 1m`` and ``ETH/BTC 5m``, beside the same candles
+  ticked through the database ledger (a paper bot on the ``replay`` venue, ``tick_bot`` once per
+  candle, over the first ``--db-ticks`` candles): the path a backtest does not take.
+  Goal ≥ 100,000 candles/s for ``sma_cross`` and ``rsi``.
+* **candle load** — 100,000 stored candles into arrays (:func:`bots.candles.load`), beside the
+  ORM reading the same rows (``values_list``). Goal < 0.3 s.
+* **end to end** — ``backtest_create`` + the task (Celery eager, in process) over 5,760 ETH/BTC 5m
+  candles: created → finished. Goal < 1 s. And a 100-combination sweep over the same candles on
+  ``--workers`` processes (each runs its share of the combinations, as Celery workers would),
+  beside the same sweep on one process. Goal < 10 s on 2.
+
+Runs on a fresh SQLite database in a temporary folder (the embedded default), or on
+``--database-url`` (created and dropped by name: ``<db>_bench_backtest``).
+
+    .venv/bin/python bench/backtest.py [--db-ticks 300] [--workers 2] [--database-url postgres://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+DATA = SHARED if SHARED.is_dir() else ROOT / "bots" / "data" / "replay"
+PARAMS = {
+    "sma_cross": {"fast": 10, "slow": 30},
+    "rsi": {"period": 14, "oversold": 30, "overbought": 70},
+    "grid": None,  # around each market's price (set below)
+    "dca": {"order_pct": 0.05, "every_ticks": 12, "max_orders": 10, "take_profit_pct": 0.01},
+}
+MARKETS = [("UNITTEST/BTC", "1m", "UNITTEST_BTC-1m.json"), ("ETH/BTC", "5m", "ETH_BTC-5m.csv")]
+
+
+def _setup(database_url: str | None) -> None:
+    from cryptography.fernet import Fernet
+
+    folder = tempfile.mkdtemp(prefix="bench-backtest-")
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FERNET_KEYS": Fernet.generate_key().decode(),
+            "SECRET_KEY": "bench-secret-key-not-for-production",
+            "BOTFLEET_LOCAL_SECRETS": "0",
+            "ALLOWED_HOSTS": "localhost",
+            "LOG_LEVEL": "WARNING",
+            "CACHE_URL": "locmemcache://",
+            "ENGINE_MAX_DAILY_TRADES": "0",
+            "DISABLE_AI_BODYGUARD": "1",
+            "BOTFLEET_DATA_DIR": folder,
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:  # the embedded default (SQLite with exact decimals) in a fresh folder
+        os.environ.pop("DATABASE_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from config.celery import app
+
+    # End to end in this process: the task runs where it is sent (no broker in a benchmark).
+    app.conf.task_always_eager = True
+
+
+def _import_markets() -> None:
+    from bots import candles
+
+    for symbol, timeframe, name in MARKETS:
+        candles.import_file(DATA / name, exchange="bench", symbol=symbol, timeframe=timeframe)
+
+
+def _params(strategy: str, rows) -> dict:
+    if strategy != "grid":
+        return PARAMS[strategy]
+    low, high = float(rows.close.min()), float(rows.close.max())
+    return {"lower": round(low, 8), "upper": round(high, 8), "levels": 10}
+
+
+def _config(strategy, symbol, timeframe, rows, *, exchange="bench", params=None):
+    from bots.engine import backtest
+
+    return backtest.Config(
+        strategy=strategy,
+        params=params or _params(strategy, rows),
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        since=int(rows.time[0]),
+        until=int(rows.time[-1]),
+        capital=Decimal(1),
+        fee_pct=Decimal("0.001"),
+        slippage_pct=Decimal("0.0005"),
+    )
+
+
+def _core_rate(strategy, symbol, timeframe) -> tuple[float, int, int]:
+    from bots import candles
+    from bots.engine import backtest
+
+    seconds = candles.timeframe_seconds(timeframe)
+    rows = candles.filled(candles.load("bench", symbol, timeframe, since=0, until=2**40), seconds)
+    config = _config(strategy, symbol, timeframe, rows)
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        result = backtest.run(config, rows)
+        best = max(best, result.candles / (time.perf_counter() - started))
+    return best, result.candles, len(result.ledger.orders)
+
+
+def _db_rate(strategy, symbol, timeframe, ticks: int) -> float:
+    """The same market ticked through the database ledger: a replay paper bot, one tick a candle."""
+    from accounts.models import User
+    from bots import candles
+    from bots.engine import market, tick
+    from bots.models import Bot
+
+    seconds = candles.timeframe_seconds(timeframe)
+    recording = market._replay_file(symbol)
+    if not recording or market.replay_step(symbol) != seconds:
+        return float("nan")
+    rows = candles.load("replay", symbol, timeframe, since=0, until=2**40)
+    user, _ = User.objects.get_or_create(email="bench@example.com", defaults={"username": "bench"})
+    bot = Bot.objects.create(
+        owner=user,
+        name=f"db-{strategy}",
+        exchange="replay",
+        symbol=symbol,
+        strategy=strategy,
+        params=_params(strategy, rows),
+        timeframe=timeframe,
+        interval_seconds=seconds,
+        capital=Decimal(1),
+        cash_balance=Decimal(1),
+        quote_currency=symbol.split("/")[1],
+        status="running",
+    )
+    start = recording[0].time + seconds * 1000  # past every strategy's lookback
+    started = time.perf_counter()
+    for i in range(ticks):
+        tick.tick_bot(bot.pk, now=datetime.fromtimestamp(start + i * seconds, UTC))
+    return ticks / (time.perf_counter() - started)
+
+
+def _load_rows() -> tuple[float, float]:
+    from bots import candles
+    from bots.models import Candle
+
+    rows = [(1_000_000_020 + 60 * i, 1.0 + i * 1e-6, 1.1, 0.9, 1.0, 5.0) for i in range(100_000)]
+    candles.store("load", "L/OAD", "1m", rows)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        loaded = candles.load("load", "L/OAD", "1m", since=0, until=2**40)
+        times.append(time.perf_counter() - started)
+    if len(loaded) != 100_000:
+        raise SystemExit(f"loaded {len(loaded)} candles, not 100,000")
+    orm = []
+    for _ in range(3):
+        started = time.perf_counter()
+        listed = list(
+            Candle.objects.filter(exchange="load", symbol="L/OAD", timeframe="1m")
+            .order_by("time")
+            .values_list("time", "open", "high", "low", "close", "volume")
+        )
+        orm.append(time.perf_counter() - started)
+    if len(listed) != 100_000:
+        raise SystemExit(f"the ORM read {len(listed)} candles, not 100,000")
+    return statistics.median(times), statistics.median(orm)
+
+
+def _end_to_end() -> float:
+    from accounts.models import User
+    from bots.models import Backtest
+    from bots.services import backtests as service
+
+    user, _ = User.objects.get_or_create(email="e2e@example.com", defaults={"username": "e2e"})
+    data = {
+        "strategy": "sma_cross",
+        "params": {"fast": 10, "slow": 30},
+        "exchange": "bench",
+        "symbol": "ETH/BTC",
+        "timeframe": "5m",
+        "since": "2018-01-10T00:00:00Z",
+        "until": "2018-01-31T00:00:00Z",
+        "capital": "1",
+    }
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        created = service.backtest_create(user=user, data=data)  # dispatched on commit: the eager task runs it
+        times.append(time.perf_counter() - started)
+        if Backtest.objects.get(pk=created.pk).status != "finished":
+            raise SystemExit("the end-to-end backtest did not finish")
+    return statistics.median(times)
+
+
+def _sweep_share(args) -> int:
+    """One worker process's share of a sweep: its combinations, each a full run."""
+    database_url, combos = args
+    import django
+
+    if not django.apps.apps.ready:
+        django.setup()
+    from bots import candles
+    from bots.engine import backtest
+
+    rows = candles.filled(candles.load("bench", "ETH/BTC", "5m", since=0, until=2**40), 300)
+    for fast, slow in combos:
+        backtest.run(_config("sma_cross", "ETH/BTC", "5m", rows, params={"fast": fast, "slow": slow}), rows)
+    return len(combos)
+
+
+def _sweep(workers: int, database_url: str | None) -> float:
+    from multiprocessing import get_context
+
+    combos = [(fast, slow) for fast in range(5, 15) for slow in range(20, 70, 5)]  # 100
+    shares = [combos[i::workers] for i in range(workers)]
+    started = time.perf_counter()
+    if workers == 1:
+        _sweep_share((database_url, combos))
+    else:
+        with get_context("fork").Pool(workers) as pool:
+            if sum(pool.map(_sweep_share, [(database_url, s) for s in shares])) != len(combos):
+                raise SystemExit("a sweep share went missing")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db-ticks", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    _setup(args.database_url)
+    _import_markets()
+    from bots import candles
+
+    candles.ensure_shipped()
+    from django.db import connections
+
+    table = []
+    for symbol, timeframe, _ in MARKETS:
+        for strategy in PARAMS:
+            rate, n, orders = _core_rate(strategy, symbol, timeframe)
+            db = _db_rate(strategy, symbol, timeframe, args.db_ticks)
+            print(
+                f"  measured {strategy} {symbol} {timeframe}: {rate:,.0f} candles/s, DB {db:,.1f} ticks/s", flush=True
+            )
+            table.append(
+                (
+                    f"decision core {strategy} {symbol} {timeframe} ({n} candles, {orders} orders)",
+                    f"{rate:,.0f} candles/s",
+                    f"{db:,.0f} ticks/s (DB ledger)",
+                    rate / db if db == db else float("nan"),
+                )
+            )
+    load, orm = _load_rows()
+    table.append(("load 100,000 candles (goal < 0.3 s)", f"{load:.3f} s", f"{orm:.3f} s (ORM values_list)", orm / load))
+    e2e = _end_to_end()
+    table.append(("create → finished, 5,760 ETH/BTC 5m candles (goal < 1 s)", f"{e2e:.3f} s", "", float("nan")))
+    connections.close_all()
+    one = _sweep(1, args.database_url)
+    many = _sweep(args.workers, args.database_url)
+    table.append(
+        (
+            f"sweep of 100 combinations, 5,760 candles, {args.workers} processes (goal < 10 s)",
+            f"{many:.2f} s",
+            f"{one:.2f} s (1 process)",
+            one / many,
+        )
+    )
+    width = max(len(r[0]) for r in table)
+    print(f"{'figure':{width}}  {'measured':>22}  {'baseline':>32}  {'ratio':>8}")
+    for name, value, baseline, ratio in table:
+        shown = "" if ratio != ratio else f"{ratio:,.1f}x"
+        print(f"{name:{width}}  {value:>22}  {baseline:>32}  {shown:>8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The engine's writes of orders and bot memory (the tick decides; these keep the books).
+
+Each is called by :mod:`bots.engine.tick` where its transaction boundaries require: the order
+intent and the engine memory that names it inside the tick's locked transaction (a nested
+atomic block), the progress of an order that left for a venue outside any lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.usage import usage_add
+from bots.models import Bot, Order
+
+
+def order_intent_record(
+    *,
+    bot: Bot,
+    client_order_id: str,
+    side: str,
+    quantity: Decimal,
+    is_paper: bool,
+    reason: str,
+    reference_price: Decimal,
+    created_at: datetime,
+    state: dict,
+) -> Order:
+    """Persist a decided market order (``new``) with the bot memory naming it, before any venue call."""
+    with transaction.atomic():
+        order = Order.objects.create(
+            bot=bot,
+            client_order_id=client_order_id,
+            symbol=bot.symbol,
+            side=side,
+            type=Order.Type.MARKET,
+            quantity=quantity,
+            status=Order.Status.NEW,
+            is_paper=is_paper,
+            reason=reason[:64],
+            reference_price=reference_price,
+            created_at=created_at,
+        )
+        usage_add(user_id=bot.owner_id, orders=1)
+        Bot.objects.filter(pk=bot.pk).update(state=state)
+    return order
+
+
+def bot_engine_state_save(*, bot_id: int, state: dict) -> None:
+    """The strategy and engine memory after a fill (in the fill's transaction)."""
+    Bot.objects.filter(pk=bot_id).update(state=state)
+
+
+def order_mark_sent(order: Order) -> None:
+    """Committed just before the request leaves: the unknown-outcome grace period runs from it."""
+    order.submitted_at = timezone.now()
+    order.save(update_fields=["submitted_at", "updated_at"])
+
+
+def order_close(order: Order, *, status: str, error: str) -> None:
+    """An order that ends without (more) fills: canceled, rejected, never received."""
+    order.status, order.error, order.closed_at = status, error[:500], timezone.now()
+    order.save(update_fields=["status", "error", "closed_at", "updated_at"])
+
+
+def order_mark_unknown(order: Order, *, message: str) -> None:
+    """The venue's answer was lost: the order is looked up by client id before the bot trades again."""
+    message = message[:500]
+    if order.status == Order.Status.UNKNOWN:
+        if message and message != order.error:  # why it is still unknown, shown on the order
+            order.error = message
+            order.save(update_fields=["error", "updated_at"])
+        return
+    order.status, order.error = Order.Status.UNKNOWN, message
+    order.submitted_at = order.submitted_at or timezone.now()
+    order.save(update_fields=["status", "error", "submitted_at", "updated_at"])
+
+
+def order_mark_submitted(order: Order, *, venue_order_id: str) -> None:
+    """The venue knows the order (by its id)."""
+    order.venue_order_id = venue_order_id
+    order.status = Order.Status.SUBMITTED
+    order.submitted_at = order.submitted_at or timezone.now()
+    order.save(update_fields=["venue_order_id", "status", "submitted_at", "updated_at"])
