@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from accounts import services, tokens
+from accounts.lockout import check_credentials
 from accounts.serializers import (
     ChangePasswordSerializer,
     LoginSerializer,
@@ -44,7 +45,7 @@ class RegisterView(_PublicAuthView):
 
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
+        user = services.user_register(**_valid(RegisterSerializer, request))
         return success(status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
@@ -54,7 +55,8 @@ class LoginView(_PublicAuthView):
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         data = _valid(LoginSerializer, request)
-        user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
+        user = check_credentials(request._request, data["identifier"], data["password"])
+        user = services.user_login(user=user)
         return success(user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
@@ -74,7 +76,6 @@ class LogoutView(APIView):
             user=request.user,
             access=request.auth,
             raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
-            request=request._request,
         )
         return success(message="Logged out.")
 
@@ -88,9 +89,7 @@ class MeView(APIView):
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
-        user = services.user_update_profile(
-            user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
-        )
+        user = services.user_update_profile(user=request.user, data=_valid(ProfileUpdateSerializer, request))
         return success(user=user_to_dict(user))
 
 
@@ -105,7 +104,6 @@ class ChangePasswordView(APIView):
             user=request.user,
             old_password=data["old_password"],
             new_password=data["new_password"],
-            request=request._request,
         )
         return success(
             message="Password changed; other sessions were signed out.", user=user_to_dict(request.user), **pair
@@ -129,9 +127,7 @@ class OtpSendView(_PublicAuthView):
         description=f"E-mail a 6-digit code (10 minutes; one send a minute per account). {_OTP_ALIKE}",
     )
     def post(self, request):
-        expires_at = services.otp_send(
-            identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request
-        )
+        expires_at = services.otp_send(identifier=_valid(OtpSendSerializer, request)["identifier"])
         return success(message=OTP_SENT_MESSAGE, expires_at=expires_at)
 
 
@@ -145,5 +141,5 @@ class OtpVerifyView(_PublicAuthView):
         description=f"Check a code from send-otp; 5 wrong codes use it up. {_OTP_ALIKE}",
     )
     def post(self, request):
-        user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
+        user = services.otp_verify(**_valid(OtpVerifySerializer, request))
         return success(message="Email verified.", user=user_to_dict(user))
