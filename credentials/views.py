@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.views import APIView
 
+from accounts.fresh import require_fresh_code
 from accounts.serializers import user_to_dict
 from core.responses import success
 from core.throttles import ScopedRateThrottle, UserRateThrottle
@@ -37,6 +38,7 @@ class KeySaveView(APIView):
     @extend_schema(request=KeyPayloadDocSerializer, responses={201: CredentialEnvelopeSerializer}, tags=["credentials"])
     def post(self, request):
         payload = payloads.parse_key_payload(request.data)
+        require_fresh_code(request)  # with 2FA on, saving keys needs a current code
         credential = services.credential_save(
             user=request.user,
             provider=payload.provider,
@@ -74,6 +76,7 @@ class KeyDetailView(APIView):
     def delete(self, request, credential_id: int):
         credential = selectors.credential_get(user=request.user, credential_id=credential_id)
         data = CredentialSerializer(credential).data
+        require_fresh_code(request)  # with 2FA on, deleting keys needs a current code
         services.credential_delete(user=request.user, credential_id=credential_id, request=request._request)
         return success(message="Credential deleted.", credential=data)
 
@@ -109,5 +112,7 @@ class ProfileUpdateView(APIView):
     @extend_schema(request=FlatProfileDocSerializer, responses={200: ProfileSerializer}, tags=["credentials"])
     def post(self, request):
         sets = payloads.parse_flat_profile(request.data)
+        if sets:
+            require_fresh_code(request)  # it saves keys: with 2FA on, a current code
         services.credential_profile_update(user=request.user, sets=sets, request=request._request)
         return success(message="Profile updated." if sets else "Nothing to update.", **_profile(request.user))

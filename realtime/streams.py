@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
-from accounts.authentication import authenticate_raw_token
+from accounts.authentication import authenticate_stream_token
 from core.limits import MAX_ID
 from core.renderers import Unserializable
 from realtime import registry
@@ -49,13 +49,13 @@ class AuthError(Exception):
 
 
 def _verified(raw_token: str):
+    """The user of an access JWT or a personal API token (with ``read``), and its expiry."""
     try:
-        user, token = authenticate_raw_token(raw_token)
-    except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
+        return authenticate_stream_token(raw_token)
+    except exceptions.APIException as exc:  # invalid, expired, revoked, ended, disabled, no scope
         if exc.status_code == 403:
             raise AuthError(str(exc.detail), status=403, code=getattr(exc, "error_code", "PERMISSION_DENIED")) from exc
         raise AuthError(str(exc.detail)) from exc
-    return user, float(token["exp"]) + settings.SIMPLE_JWT["LEEWAY"]
 
 
 def authenticate(raw_token: str) -> Identity:

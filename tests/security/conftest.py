@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from accounts.models import ApiToken, UserSession
+from accounts.services.personal_tokens import token_create
+from accounts.tokens import session_start
 from bots.models import Bot
 from credentials.models import Credential
 from credentials.services import credential_save
@@ -20,9 +23,12 @@ class Holdings:
     bot: Bot
     credential: Credential
     marker: str  # a string only this user's objects carry
+    session: UserSession
+    api_token: ApiToken
 
     def value_for(self, kind: str):
-        return {"bot": self.bot.pk, "credential": self.credential.pk}[kind]
+        objects = {"bot": self.bot, "credential": self.credential, "session": self.session, "api_token": self.api_token}
+        return objects[kind].pk
 
 
 def holdings_of(user, marker: str) -> Holdings:
@@ -35,7 +41,9 @@ def holdings_of(user, marker: str) -> Holdings:
         label=f"{marker}-label",
         secrets={"api_key": f"{marker}-key-9876", "api_secret": f"{marker}-secret"},
     )
-    return Holdings(bot=bot, credential=credential, marker=marker)
+    session = session_start(user)
+    api_token, _raw = token_create(user=user, name=f"{marker}-token", scopes=["read"])
+    return Holdings(bot=bot, credential=credential, marker=marker, session=session, api_token=api_token)
 
 
 @pytest.fixture

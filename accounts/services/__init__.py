@@ -25,7 +25,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import tokens
 from accounts.backends import find_user_by_identifier
-from accounts.models import AuditEntry, EmailOtp, User
+from accounts.models import AuditEntry, EmailOtp, User, UserSession
 from accounts.usage import usage_add
 from core.context import current_request_context
 from core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated, Unavailable
@@ -47,6 +47,15 @@ def _scrub(value: Any) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [_scrub(item) for item in value]
+    return value
+
+
+def _scrub_export(value: Any) -> Any:
+    """Export data without anything named like a secret (dropped, not redacted)."""
+    if isinstance(value, dict):
+        return {k: _scrub_export(v) for k, v in value.items() if not _SECRET_KEY_PATTERN.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_export(item) for item in value]
     return value
 
 
@@ -144,19 +153,30 @@ def user_register(
     return user
 
 
-def user_login(*, user: User) -> User:
-    """Sign in a user whose credentials ``accounts.lockout.check_credentials`` accepted.
+def user_login(*, user: User) -> dict:
+    """Sign in a user whose password ``accounts.lockout.check_credentials`` accepted.
 
     The password check itself goes through django-axes, which needs the HTTP request to
     count failures per account and IP; that adapter lives beside the lockout answers.
+    Returns ``{user, <token pair>}``, or with two-factor sign-in on
+    ``{two_factor_required: True, challenge, expires_in}`` and no token.
     """
+    from accounts.services import two_factor
+
     if not user.is_active:
         raise account_disabled()
-    with transaction.atomic():
-        AccessAttempt.objects.filter(username=user.email).delete()
-        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        audit_record(actor=user, action="user.logged_in", target=user)
-    return user
+    AccessAttempt.objects.filter(username=user.email).delete()  # the password was right
+    if two_factor.is_enabled(user):
+        return two_factor.challenge_issue(user=user)
+    return session_open(user=user)
+
+
+@transaction.atomic
+def session_open(*, user: User) -> dict:
+    """A new signed-in session for ``user``: its token pair, the login stamped and audited."""
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    audit_record(actor=user, action="user.logged_in", target=user)
+    return {"user": user, **tokens.token_pair_for(user)}
 
 
 def token_refresh(*, raw_refresh: str) -> dict:
@@ -171,15 +191,34 @@ def token_refresh(*, raw_refresh: str) -> dict:
     if not user.is_active:
         raise account_disabled()
     with transaction.atomic():
+        session = _live_session(user, refresh.get(tokens.SESSION_CLAIM))
         if not tokens.blacklist(refresh):
             # A concurrent refresh with the same token won: one use, one new pair.
             raise Unauthenticated("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID")
-        return tokens.token_pair_for(user)
+        if session is not None:
+            UserSession.objects.filter(pk=session.pk).update(last_used_at=timezone.now())
+        return tokens.token_pair_for(user, session=session)
+
+
+def _live_session(user: User, sid) -> UserSession | None:
+    """The refresh token's session, locked; None for a token from before sessions (it gets a
+    new one); TOKEN_REVOKED once the session ended."""
+    if sid is None:
+        return None
+    session = (
+        UserSession.objects.select_for_update()
+        .filter(pk=sid if isinstance(sid, int) else -1, user=user, ended_at__isnull=True)
+        .first()
+    )
+    if session is None:
+        raise Unauthenticated("Refresh token has been revoked.", code="TOKEN_REVOKED")
+    return session
 
 
 @transaction.atomic
 def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "") -> None:
-    """The current access token and (if given) the refresh token stop working at once."""
+    """The current access token and (if given) the refresh token stop working at once; with
+    the refresh token, the session ends too (without it, the client may still refresh)."""
     tokens.revoke_access(access)
     if raw_refresh:
         try:
@@ -191,6 +230,9 @@ def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "") -> No
             if str(refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])) != str(user.pk):
                 raise field_error("refresh", "This refresh token belongs to another session.")
             tokens.blacklist(refresh)
+            sid = refresh.get(tokens.SESSION_CLAIM)
+            if isinstance(sid, int):
+                tokens.sessions_end(user, session_ids=[sid])
     audit_record(actor=user, action="user.logged_out", target=user)
 
 
@@ -222,8 +264,10 @@ def user_update_profile(*, user: User, data: dict) -> User:
 
 
 @transaction.atomic
-def user_change_password(*, user: User, old_password: str, new_password: str) -> dict:
-    """Set a new password; every other session's tokens stop working. Returns a fresh pair."""
+def user_change_password(
+    *, user: User, old_password: str, new_password: str, current_session_id: int | None = None
+) -> dict:
+    """Set a new password; every other session ends. Returns a fresh pair for this one."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if not user.check_password(old_password):
         raise field_error("old_password", "The current password is incorrect.")
@@ -231,16 +275,19 @@ def user_change_password(*, user: User, old_password: str, new_password: str) ->
         raise field_error("new_password", "The new password must differ from the current one.")
     _validate_password(new_password, user, field="new_password")
     user.set_password(new_password)
-    _save_password_ending_sessions(user)
+    current = UserSession.objects.filter(pk=current_session_id, user=user, ended_at__isnull=True).first()
+    _save_password_ending_sessions(user, keep=current.pk if current else None)
     audit_record(actor=user, action="user.password_changed", target=user)
-    return tokens.token_pair_for(user)
+    return tokens.token_pair_for(user, session=current)
 
 
-def _save_password_ending_sessions(user: User) -> None:
-    """Save the password set on ``user``; every token issued before stops working, open streams close."""
+def _save_password_ending_sessions(user: User, *, keep: int | None = None) -> None:
+    """Save the password set on ``user``; every token issued before stops working, every
+    session but ``keep`` ends, open streams close."""
     user.token_version += 1
     user.save(update_fields=["password", "token_version"])
     tokens.blacklist_all_for(user)
+    tokens.sessions_end(user, keep=keep)
 
 
 @transaction.atomic
