@@ -131,3 +131,16 @@ def test_listing_sessions_is_a_constant_number_of_queries(api_client, owner, pas
 
     with django_assert_max_num_queries(3):
         assert bearer(api_client, pairs[0]).get("/api/auth/sessions").json()["total"] == 5
+
+
+def test_a_request_marks_the_session_used_at_most_once_a_minute(api_client, owner, password):
+    laptop = sign_in(api_client, password, FIREFOX)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    UserSession.objects.update(last_used_at=long_ago)
+
+    assert bearer(api_client, laptop).get("/api/auth/me").status_code == 200
+    touched = UserSession.objects.get().last_used_at
+    assert touched > long_ago
+
+    assert api_client.get("/api/auth/me").status_code == 200
+    assert UserSession.objects.get().last_used_at == touched  # within the minute: no second write
