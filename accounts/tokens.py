@@ -38,7 +38,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import RevokedAccessToken, User, UserSession
-from core.context import current_request_context
+from core.context import current_request
 
 logger = logging.getLogger("botfleet.accounts")
 
@@ -77,9 +77,12 @@ def _notify_streams(user_id: int) -> None:
 
 def session_start(user: User) -> UserSession:
     """A new signed-in device, described by the request that signs it in (if any)."""
-    context = current_request_context()
+    context = current_request()  # None outside a request (a command, a test): nothing to describe
     return UserSession.objects.create(
-        user=user, last_used_at=timezone.now(), ip_address=context.client_ip, user_agent=context.user_agent
+        user=user,
+        last_used_at=timezone.now(),
+        ip_address=context.client_ip if context else None,
+        user_agent=context.user_agent if context else "",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, tokens
@@ -40,7 +41,6 @@ from accounts.serializers import (
     user_to_dict,
 )
 from accounts.services import leaving, password_reset, personal_tokens, sessions, two_factor
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 
 
@@ -68,14 +68,16 @@ class RegisterView(_PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         user = services.user_register(**_valid(RegisterSerializer, request))
-        return success(status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
+        return Response(
+            {"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)}, status=status.HTTP_201_CREATED
+        )
 
 
 def _signed_in(result: dict):
     """A sign-in's answer: the user and a token pair, or (2FA on) the challenge and no token."""
     if result.get("two_factor_required"):
-        return success(**result)
-    return success(user=user_to_dict(result.pop("user")), **result)
+        return Response({"success": True, **result})
+    return Response({"success": True, "user": user_to_dict(result.pop("user")), **result})
 
 
 _LOGIN_RESULT = PolymorphicProxySerializer("LoginResult", [TokenPairSerializer, LoginChallengeSerializer], None)
@@ -103,7 +105,9 @@ class RefreshView(_PublicAuthView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        return success(**services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
+        return Response(
+            {"success": True, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"])}
+        )
 
 
 class LogoutView(APIView):
@@ -115,7 +119,7 @@ class LogoutView(APIView):
             access=request.auth,
             raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
         )
-        return success(message="Logged out.")
+        return Response({"success": True, "message": "Logged out."})
 
 
 class MeView(APIView):
@@ -124,12 +128,12 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
-        return success(user=user_to_dict(request.user))
+        return Response({"success": True, "user": user_to_dict(request.user)})
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
         user = services.user_update_profile(user=request.user, data=_valid(ProfileUpdateSerializer, request))
-        return success(user=user_to_dict(user))
+        return Response({"success": True, "user": user_to_dict(user)})
 
     @extend_schema(
         request=LeaveSerializer,
@@ -141,7 +145,7 @@ class MeView(APIView):
     def delete(self, request):
         data = _valid(LeaveSerializer, request)
         leaving.user_leave(user=request.user, password=data["password"], two_factor_code=fresh_code(request, data))
-        return success(message="Your account is closed; every session has ended.")
+        return Response({"success": True, "message": "Your account is closed; every session has ended."})
 
 
 class ChangePasswordView(APIView):
@@ -157,8 +161,13 @@ class ChangePasswordView(APIView):
             new_password=data["new_password"],
             current_session_id=_session_id(request),
         )
-        return success(
-            message="Password changed; other sessions were signed out.", user=user_to_dict(request.user), **pair
+        return Response(
+            {
+                "success": True,
+                "message": "Password changed; other sessions were signed out.",
+                "user": user_to_dict(request.user),
+                **pair,
+            }
         )
 
 
@@ -180,7 +189,7 @@ class OtpSendView(_PublicAuthView):
     )
     def post(self, request):
         expires_at = services.otp_send(identifier=_valid(OtpSendSerializer, request)["identifier"])
-        return success(message=OTP_SENT_MESSAGE, expires_at=expires_at)
+        return Response({"success": True, "message": OTP_SENT_MESSAGE, "expires_at": expires_at})
 
 
 class OtpVerifyView(_PublicAuthView):
@@ -194,7 +203,7 @@ class OtpVerifyView(_PublicAuthView):
     )
     def post(self, request):
         user = services.otp_verify(**_valid(OtpVerifySerializer, request))
-        return success(message="Email verified.", user=user_to_dict(user))
+        return Response({"success": True, "message": "Email verified.", "user": user_to_dict(user)})
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +223,7 @@ class PasswordResetView(_PublicAuthView):
     )
     def post(self, request):
         password_reset.password_reset_request(email=_valid(PasswordResetSerializer, request)["email"])
-        return success(message=RESET_SENT_MESSAGE)
+        return Response({"success": True, "message": RESET_SENT_MESSAGE})
 
 
 class PasswordResetConfirmView(_PublicAuthView):
@@ -224,7 +233,12 @@ class PasswordResetConfirmView(_PublicAuthView):
     def post(self, request):
         data = _valid(PasswordResetConfirmSerializer, request)
         password_reset.password_reset_confirm(token=data["token"], new_password=data["new_password"])
-        return success(message="Password changed; every session was signed out. Log in with the new password.")
+        return Response(
+            {
+                "success": True,
+                "message": "Password changed; every session was signed out. Log in with the new password.",
+            }
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +249,7 @@ class TwoFactorSetupView(APIView):
 
     @extend_schema(request=None, responses={200: TwoFactorSetupSerializer}, tags=["auth"])
     def post(self, request):
-        return success(**two_factor.setup(user=request.user))
+        return Response({"success": True, **two_factor.setup(user=request.user)})
 
 
 class TwoFactorEnableView(APIView):
@@ -246,9 +260,12 @@ class TwoFactorEnableView(APIView):
     @extend_schema(request=TwoFactorCodeSerializer, responses={200: RecoveryCodesSerializer}, tags=["auth"])
     def post(self, request):
         codes = two_factor.enable(user=request.user, code=_valid(TwoFactorCodeSerializer, request)["code"])
-        return success(
-            message="Two-factor sign-in is on. Keep these recovery codes somewhere safe: they are shown once.",
-            recovery_codes=codes,
+        return Response(
+            {
+                "success": True,
+                "message": "Two-factor sign-in is on. Keep these recovery codes somewhere safe: they are shown once.",
+                "recovery_codes": codes,
+            }
         )
 
 
@@ -261,7 +278,7 @@ class TwoFactorDisableView(APIView):
     def post(self, request):
         data = _valid(TwoFactorDisableSerializer, request)
         two_factor.disable(user=request.user, password=data["password"], code=data["code"])
-        return success(message="Two-factor sign-in is off.")
+        return Response({"success": True, "message": "Two-factor sign-in is off."})
 
 
 class TwoFactorVerifyView(_PublicAuthView):
@@ -285,7 +302,7 @@ class ApiTokenListView(APIView):
     @extend_schema(responses={200: ApiTokenListSerializer}, tags=["auth"])
     def get(self, request):
         rows = [api_token_to_dict(t) for t in personal_tokens.token_list(user=request.user)]
-        return success(tokens=rows, total=len(rows), next=None, previous=None)
+        return Response({"success": True, "tokens": rows, "total": len(rows), "next": None, "previous": None})
 
     @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer}, tags=["auth"])
     def post(self, request):
@@ -297,7 +314,9 @@ class ApiTokenListView(APIView):
             expires_at=data.get("expires_at"),
             two_factor_code=fresh_code(request, data),
         )
-        return success(status.HTTP_201_CREATED, token=raw, api_token=api_token_to_dict(token))
+        return Response(
+            {"success": True, "token": raw, "api_token": api_token_to_dict(token)}, status=status.HTTP_201_CREATED
+        )
 
 
 class ApiTokenDetailView(APIView):
@@ -306,7 +325,7 @@ class ApiTokenDetailView(APIView):
     @extend_schema(responses={200: SuccessSerializer}, tags=["auth"])
     def delete(self, request, token_id: int):
         token = personal_tokens.token_revoke(user=request.user, token_id=token_id)
-        return success(message="API token revoked.", api_token=api_token_to_dict(token))
+        return Response({"success": True, "message": "API token revoked.", "api_token": api_token_to_dict(token)})
 
 
 # ---------------------------------------------------------------------------
@@ -317,14 +336,14 @@ class SessionListView(APIView):
     def get(self, request):
         current = _session_id(request)
         rows = [session_to_dict(s, current_id=current) for s in sessions.session_list(user=request.user)]
-        return success(sessions=rows, total=len(rows), next=None, previous=None)
+        return Response({"success": True, "sessions": rows, "total": len(rows), "next": None, "previous": None})
 
     @extend_schema(
         responses={200: SuccessSerializer}, tags=["auth"], description="Sign out everywhere, this session too."
     )
     def delete(self, request):
         ended = sessions.sessions_end_all(user=request.user)
-        return success(message="Signed out everywhere.", ended=ended)
+        return Response({"success": True, "message": "Signed out everywhere.", "ended": ended})
 
 
 class SessionDetailView(APIView):
@@ -333,7 +352,7 @@ class SessionDetailView(APIView):
     @extend_schema(responses={200: SuccessSerializer}, tags=["auth"])
     def delete(self, request, session_id: int):
         sessions.session_end(user=request.user, session_id=session_id)
-        return success(message="Session ended.")
+        return Response({"success": True, "message": "Session ended."})
 
 
 # ---------------------------------------------------------------------------
@@ -344,4 +363,6 @@ class ExportView(APIView):
     def get(self, request):
         archive = leaving.user_export(user=request.user)
         filename = f"botfleet-export-{request.user.pk}.json"
-        return success(archive=archive, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            {"success": True, "archive": archive}, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )

@@ -25,6 +25,7 @@ from adminpanel.rules import COUNT_RULES, FRACTION_RULES, RulesError, validate_r
 from bots import admin as bots_admin
 from bots.models import Bot
 from core.envelope import ApiError
+from core.errors import ApplicationError
 
 
 def _action(description: str, call, verb: str):
@@ -39,7 +40,9 @@ def _action(description: str, call, verb: str):
             try:
                 call(request, obj)
                 done += 1
-            except ApiError as exc:
+            except ApplicationError as exc:
+                failed.append(f"{obj}: {exc.message}")
+            except ApiError as exc:  # bots' services, until they raise core.errors too
                 failed.append(f"{obj}: {exc.detail}")
         if done:
             modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
@@ -146,10 +149,9 @@ class BotAdmin(bots_admin.BotAdmin):
                     rules=form.cleaned_data["rules"],
                     force_pause={"pause": True, "release": False}.get(choice),
                     reason=form.cleaned_data.get("reason", ""),
-                    request=request,
                 )
-            except ApiError as exc:
-                form.add_error(None, str(exc.detail))
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"Overrides of '{bot.name}' saved.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:bots_bot_changelist"))
@@ -164,19 +166,17 @@ class BotAdmin(bots_admin.BotAdmin):
 
     force_pause_selected = _action(
         "Force-pause selected bots (owner cannot resume)",
-        lambda request, bot: services.bot_force_pause(
-            actor=request.user, bot_id=bot.pk, reason="paused by staff", request=request
-        ),
+        lambda request, bot: services.bot_force_pause(actor=request.user, bot_id=bot.pk, reason="paused by staff"),
         "bot(s) force-paused",
     )
     release_selected = _action(
         "Release selected bots from force-pause",
-        lambda request, bot: services.bot_release(actor=request.user, bot_id=bot.pk, request=request),
+        lambda request, bot: services.bot_release(actor=request.user, bot_id=bot.pk),
         "bot(s) released",
     )
     stop_selected = _action(
         "Stop selected bots",
-        lambda request, bot: services.bot_staff_stop(actor=request.user, bot_id=bot.pk, request=request),
+        lambda request, bot: services.bot_staff_stop(actor=request.user, bot_id=bot.pk),
         "bot(s) stopped",
     )
 
@@ -236,27 +236,27 @@ class UserAdmin(accounts_admin.UserAdmin):
 
     disable_selected = _action(
         "Disable selected accounts (403 ACCOUNT_DISABLED)",
-        lambda request, u: services.user_set_active(actor=request.user, user_id=u.pk, active=False, request=request),
+        lambda request, u: services.user_set_active(actor=request.user, user_id=u.pk, active=False),
         "account(s) disabled",
     )
     enable_selected = _action(
         "Enable selected accounts",
-        lambda request, u: services.user_set_active(actor=request.user, user_id=u.pk, active=True, request=request),
+        lambda request, u: services.user_set_active(actor=request.user, user_id=u.pk, active=True),
         "account(s) enabled",
     )
     unlock_selected = _action(
         "Unlock selected accounts after a login lockout",
-        lambda request, u: services.user_unlock(actor=request.user, user_id=u.pk, request=request),
+        lambda request, u: services.user_unlock(actor=request.user, user_id=u.pk),
         "account(s) unlocked",
     )
     make_staff = _action(
         "Give selected accounts the staff flag",
-        lambda request, u: services.user_set_staff(actor=request.user, user_id=u.pk, staff=True, request=request),
+        lambda request, u: services.user_set_staff(actor=request.user, user_id=u.pk, staff=True),
         "account(s) made staff",
     )
     remove_staff = _action(
         "Remove the staff flag from selected accounts",
-        lambda request, u: services.user_set_staff(actor=request.user, user_id=u.pk, staff=False, request=request),
+        lambda request, u: services.user_set_staff(actor=request.user, user_id=u.pk, staff=False),
         "account(s) no longer staff",
     )
 

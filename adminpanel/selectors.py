@@ -23,6 +23,7 @@ from accounts.usage import KINDS
 from bots.models import Bot, BotDailyPnl, FleetHalt, Order, Trade, WorkerHeartbeat
 from bots.selectors import overdue_bots_count
 from bots.serializers import training_hours
+from core.errors import Invalid
 from core.flags import feature_flags
 from credentials.models import Credential
 from realtime.models import Event
@@ -108,8 +109,15 @@ USAGE_SORT_FIELDS = {
 DEFAULT_USAGE_SORT = "-total_storage_mb"
 
 
-class UnknownSort(ValueError):
-    pass
+class UnknownSort(Invalid):
+    """A sort on a column the usage list does not have; names the ones it has."""
+
+    default_code = "VALIDATION_ERROR"
+
+    def __init__(self, sort: str):
+        problem = f"unknown column {sort!r}; sort by one of {', '.join(USAGE_SORT_FIELDS)}"
+        super().__init__(f"sort: {problem}", details={"sort": [problem]})
+        self.sort = sort
 
 
 def usage_sort_key(sort: str | None) -> str:

@@ -16,9 +16,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
-from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework import exceptions
 
 from accounts.models import AuditEntry, User, UserUsage
 from accounts.services import audit_record
@@ -30,7 +28,7 @@ from bots import services as bot_services
 from bots.lifecycle import Action
 from bots.models import Bot, FleetHalt, Order, Trade
 from bots.serializers import bot_to_dict
-from core.envelope import ApiError, Conflict
+from core.errors import Conflict, Invalid, NotFound
 from credentials.models import Credential
 from realtime.models import Event
 from realtime.services import event_record
@@ -38,8 +36,8 @@ from realtime.services import event_record
 logger = logging.getLogger("botfleet.adminpanel")
 
 
-class InvalidRules(ApiError):
-    """400 naming each offending rule in ``details.override_rules``."""
+class InvalidRules(Invalid):
+    """Names each offending rule in ``details.override_rules``."""
 
     default_code = "VALIDATION_ERROR"
 
@@ -53,7 +51,7 @@ class InvalidRules(ApiError):
 def bot_locked(bot_id: int) -> Bot:
     bot = Bot.objects.alive().select_for_update().filter(pk=bot_id).first()
     if bot is None:
-        raise exceptions.NotFound("Bot not found.")
+        raise NotFound("Bot not found.")
     return bot
 
 
@@ -71,9 +69,24 @@ def _actor_id(actor) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# Unlock
+# ---------------------------------------------------------------------------
+def admin_unlock(*, user, password: str) -> None:
+    """Check a staff member's re-entered password; the attempt is audited either way.
+
+    The failed attempt's entry is committed before the refusal, so it outlives it.
+    """
+    ok = user.check_password(password)
+    with transaction.atomic():
+        audit_record(actor=user, action="admin.unlocked" if ok else "admin.unlock_failed", target=user)
+    if not ok:
+        raise Invalid.for_fields({"password": ["The password is incorrect."]})
+
+
+# ---------------------------------------------------------------------------
 # Bots
 # ---------------------------------------------------------------------------
-def _force_pause(bot: Bot, *, actor, reason: str, request) -> bool:
+def _force_pause(bot: Bot, *, actor, reason: str) -> bool:
     """Force-pause a locked bot (no-op if it already is). Returns whether it changed.
 
     A running (or erroring) bot becomes ``paused``; a stopped bot stays stopped but its
@@ -96,7 +109,6 @@ def _force_pause(bot: Bot, *, actor, reason: str, request) -> bool:
         action="admin.bot_force_paused",
         target=bot,
         data={"before": before, "after": _bot_state(bot)},
-        request=request,
     )
     event_record(
         type="bot_paused",
@@ -108,15 +120,15 @@ def _force_pause(bot: Bot, *, actor, reason: str, request) -> bool:
     return True
 
 
-def bot_force_pause(*, actor, bot_id: int, reason: str = "", request: HttpRequest | None = None) -> Bot:
+def bot_force_pause(*, actor, bot_id: int, reason: str = "") -> Bot:
     """Pause a bot at once and block its owner from starting or resuming it (423)."""
     with transaction.atomic():
         bot = bot_locked(bot_id)
-        _force_pause(bot, actor=actor, reason=reason, request=request)
+        _force_pause(bot, actor=actor, reason=reason)
     return bot
 
 
-def bot_release(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bot:
+def bot_release(*, actor, bot_id: int) -> Bot:
     """Lift a force-pause. The bot stays paused (or stopped); its owner decides to resume."""
     with transaction.atomic():
         bot = bot_locked(bot_id)
@@ -131,7 +143,6 @@ def bot_release(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bo
             action="admin.bot_released",
             target=bot,
             data={"before": before, "after": _bot_state(bot)},
-            request=request,
         )
         event_record(
             type="bot_released",
@@ -143,10 +154,10 @@ def bot_release(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bo
     return bot
 
 
-def bot_staff_stop(*, actor, bot_id: int, request: HttpRequest | None = None) -> Bot:
-    """Stop any user's bot (the state table applies: a stopped bot answers 409)."""
+def bot_staff_stop(*, actor, bot_id: int) -> Bot:
+    """Stop any user's bot (the state table applies: stopping a stopped bot is a ``Conflict``)."""
     bot, _message = bot_services.bot_transition(
-        bot_id=bot_id, action=Action.STOP, actor=actor, reason="stopped by staff", request=request
+        bot_id=bot_id, action=Action.STOP, actor=actor, reason="stopped by staff"
     )
     return bot
 
@@ -158,7 +169,6 @@ def bot_override(
     rules: dict | None = None,
     force_pause: bool | None = None,
     reason: str = "",
-    request: HttpRequest | None = None,
 ) -> Bot:
     """Replace a bot's override rules and/or force-pause (``True``) or release (``False``) it.
 
@@ -183,7 +193,6 @@ def bot_override(
                 action="admin.bot_override",
                 target=bot,
                 data={"before": {"override_rules": previous}, "after": {"override_rules": clean}},
-                request=request,
             )
             described = ", ".join(f"{k}={v}" for k, v in clean.items()) or "none"
             event_record(
@@ -200,16 +209,16 @@ def bot_override(
                 message=f"Staff set the override rules of bot '{bot.name}': {described}",
             )
         if force_pause is True:
-            _force_pause(bot, actor=actor, reason=reason, request=request)
+            _force_pause(bot, actor=actor, reason=reason)
     if force_pause is False and bot.force_paused:
-        bot = bot_release(actor=actor, bot_id=bot_id, request=request)
+        bot = bot_release(actor=actor, bot_id=bot_id)
     return bot
 
 
 # ---------------------------------------------------------------------------
 # Fleet halt
 # ---------------------------------------------------------------------------
-def fleet_halt_set(*, actor, halted: bool, reason: str = "", request: HttpRequest | None = None) -> FleetHalt:
+def fleet_halt_set(*, actor, halted: bool, reason: str = "") -> FleetHalt:
     """Turn the fleet halt on or off. Takes effect at once: the engine reads the switch
     before every live order, so no process needs a restart."""
     with transaction.atomic():
@@ -230,7 +239,6 @@ def fleet_halt_set(*, actor, halted: bool, reason: str = "", request: HttpReques
             target_type="fleethalt",
             target_id=halt.pk,
             data={"before": before, "after": {"halted": halt.halted, "reason": halt.reason}},
-            request=request,
         )
         if changed:
             event_record(
@@ -264,7 +272,7 @@ def _unlock(user: User) -> int:
     return AccessAttempt.objects.filter(username__in={user.email, user.email.lower(), user.username}).delete()[0]
 
 
-def user_create(*, actor, data: dict, request: HttpRequest | None = None) -> User:
+def user_create(*, actor, data: dict) -> User:
     email = User.objects.normalize_email(data["email"]).lower()
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
@@ -275,7 +283,7 @@ def user_create(*, actor, data: dict, request: HttpRequest | None = None) -> Use
     try:
         password_validation.validate_password(data["password"], candidate)
     except DjangoValidationError as exc:
-        raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
+        raise Invalid.for_fields({"password": list(exc.messages)}) from exc
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -291,13 +299,11 @@ def user_create(*, actor, data: dict, request: HttpRequest | None = None) -> Use
                 )
         except IntegrityError as exc:
             raise Conflict("An account with this email or username already exists.", code="EMAIL_TAKEN") from exc
-        audit_record(
-            actor=actor, action="admin.user_created", target=user, data={"after": _user_state(user)}, request=request
-        )
+        audit_record(actor=actor, action="admin.user_created", target=user, data={"after": _user_state(user)})
     return user
 
 
-def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None = None) -> User:
+def user_update(*, actor, user_id: int, data: dict) -> User:
     """Change an account's flags and names; ``unlock: true`` clears a login lockout.
 
     Disabling takes effect on the user's next request (403 ``ACCOUNT_DISABLED``). Staff
@@ -306,7 +312,7 @@ def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None 
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
-            raise exceptions.NotFound("User not found.")
+            raise NotFound("User not found.")
         if (
             actor is not None
             and user.pk == actor.pk
@@ -341,7 +347,6 @@ def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None 
                     "after": {k: getattr(user, k) for k in changed if k in before},
                     **({"unlocked_attempts": unlocked} if data.get("unlock") else {}),
                 },
-                request=request,
             )
             event_record(
                 type="user_updated_by_staff",
@@ -352,16 +357,16 @@ def user_update(*, actor, user_id: int, data: dict, request: HttpRequest | None 
     return user
 
 
-def user_set_active(*, actor, user_id: int, active: bool, request: HttpRequest | None = None) -> User:
-    return user_update(actor=actor, user_id=user_id, data={"is_active": active}, request=request)
+def user_set_active(*, actor, user_id: int, active: bool) -> User:
+    return user_update(actor=actor, user_id=user_id, data={"is_active": active})
 
 
-def user_set_staff(*, actor, user_id: int, staff: bool, request: HttpRequest | None = None) -> User:
-    return user_update(actor=actor, user_id=user_id, data={"is_staff": staff}, request=request)
+def user_set_staff(*, actor, user_id: int, staff: bool) -> User:
+    return user_update(actor=actor, user_id=user_id, data={"is_staff": staff})
 
 
-def user_unlock(*, actor, user_id: int, request: HttpRequest | None = None) -> User:
-    return user_update(actor=actor, user_id=user_id, data={"unlock": True}, request=request)
+def user_unlock(*, actor, user_id: int) -> User:
+    return user_update(actor=actor, user_id=user_id, data={"unlock": True})
 
 
 # ---------------------------------------------------------------------------

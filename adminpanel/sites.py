@@ -44,9 +44,7 @@ class BotfleetAdminSite(admin.AdminSite):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         halted = request.POST.get("halted") in ("1", "true", "on")
-        services.fleet_halt_set(
-            actor=request.user, halted=halted, reason=request.POST.get("reason", ""), request=request
-        )
+        services.fleet_halt_set(actor=request.user, halted=halted, reason=request.POST.get("reason", ""))
         messages.success(
             request, "Fleet halted: no live order will leave." if halted else "Fleet halt lifted: live trading resumes."
         )

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import signing
 from rest_framework import permissions
 
-from core.envelope import ApiError
+from core.errors import Forbidden
 
 SALT = "botfleet.adminpanel.unlock"
 
@@ -34,10 +34,9 @@ def unlock_token_valid(token: str, user) -> bool:
     return data.get("u") == user.pk and data.get("v") == user.token_version
 
 
-class UnlockRequired(ApiError):
-    status_code = 403
+class UnlockRequired(Forbidden):
     default_code = "ADMIN_UNLOCK_REQUIRED"
-    default_detail = (
+    default_message = (
         "This admin action needs a fresh unlock: POST admin/unlock with your password, then send X-Admin-Unlock."
     )
 

@@ -6,15 +6,14 @@ Every view is staff-only: anonymous → 401, authenticated non-staff → 403. Wi
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.serializers import user_to_dict
-from accounts.services import audit_record
 from adminpanel import selectors, services
 from adminpanel.serializers import (
     AdminBotFilterSerializer,
@@ -29,7 +28,6 @@ from adminpanel.serializers import (
 )
 from adminpanel.unlock import IsStaff, unlock_seconds, unlock_token_for
 from core.pagination import PageNumberPagination
-from core.responses import success
 from core.throttles import ScopedRateThrottle
 
 _OK = {"success": serializers.BooleanField()}
@@ -77,14 +75,10 @@ class UnlockView(StaffView):
     )
     def post(self, request):
         data = _valid(UnlockSerializer, request.data)
-        user = request.user
-        if not user.check_password(data["password"]):
-            with transaction.atomic():
-                audit_record(actor=user, action="admin.unlock_failed", target=user, request=request._request)
-            raise ValidationError({"password": ["The password is incorrect."]})
-        with transaction.atomic():
-            audit_record(actor=user, action="admin.unlocked", target=user, request=request._request)
-        return success(unlock_token=unlock_token_for(user), expires_in=unlock_seconds())
+        services.admin_unlock(user=request.user, password=data["password"])
+        return Response(
+            {"success": True, "unlock_token": unlock_token_for(request.user), "expires_in": unlock_seconds()}
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -139,10 +133,11 @@ class AdminBotOverrideView(StaffView):
             rules=rules,
             force_pause=data["force_pause"],
             reason=data["reason"],
-            request=request._request,
         )
         bot = selectors.admin_bot_list().filter(pk=bot.pk).first()
-        return success(bot=selectors.admin_bot_dict(bot), message=f"Bot '{bot.name}' overrides saved")
+        return Response(
+            {"success": True, "bot": selectors.admin_bot_dict(bot), "message": f"Bot '{bot.name}' overrides saved"}
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -164,12 +159,7 @@ class ResourceUsersView(StaffView):
     def get(self, request):
         q = _valid(ResourceQuerySerializer, request.query_params)
         sort = q.get("sort") or q.get("ordering")
-        try:
-            queryset = selectors.user_usage_list(sort=sort, search=q.get("search", ""))
-        except selectors.UnknownSort:
-            raise ValidationError(
-                {"sort": [f"unknown column {sort!r}; sort by one of {', '.join(selectors.USAGE_SORT_FIELDS)}"]}
-            ) from None
+        queryset = selectors.user_usage_list(sort=sort, search=q.get("search", ""))
         sizes = selectors.row_sizes()
         paginator = PageNumberPagination()
         rows = paginator.paginate_queryset(queryset, request, view=self)
@@ -210,10 +200,8 @@ class AdminUsersView(StaffView):
         tags=_TAGS,
     )
     def post(self, request):
-        user = services.user_create(
-            actor=request.user, data=_valid(UserCreateSerializer, request.data), request=request._request
-        )
-        return success(201, user=user_dict(user))
+        user = services.user_create(actor=request.user, data=_valid(UserCreateSerializer, request.data))
+        return Response({"success": True, "user": user_dict(user)}, status=201)
 
 
 class AdminUserView(StaffView):
@@ -226,8 +214,8 @@ class AdminUserView(StaffView):
     )
     def put(self, request, user_id: int):
         data = {k: v for k, v in _valid(UserUpdateSerializer, request.data).items() if v is not None}
-        user = services.user_update(actor=request.user, user_id=user_id, data=data, request=request._request)
-        return success(user=user_dict(user))
+        user = services.user_update(actor=request.user, user_id=user_id, data=data)
+        return Response({"success": True, "user": user_dict(user)})
 
     patch = put
 
@@ -237,8 +225,14 @@ class AdminUserView(StaffView):
     )
     def delete(self, request, user_id: int):
         """Deactivate (never delete): the account's bots, trades and audit history are kept."""
-        user = services.user_set_active(actor=request.user, user_id=user_id, active=False, request=request._request)
-        return success(user=user_dict(user), message=f"User {user.email} deactivated; their history is kept")
+        user = services.user_set_active(actor=request.user, user_id=user_id, active=False)
+        return Response(
+            {
+                "success": True,
+                "user": user_dict(user),
+                "message": f"User {user.email} deactivated; their history is kept",
+            }
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -278,12 +272,10 @@ _HALT = {
 class AdminHaltView(StaffView):
     @extend_schema(responses={200: inline_serializer("AdminHaltResponse", _HALT)}, tags=_TAGS)
     def get(self, request):
-        return success(**selectors.fleet_halt_dict())
+        return Response({"success": True, **selectors.fleet_halt_dict()})
 
     @extend_schema(request=HaltSerializer, responses={200: inline_serializer("AdminHaltSet", _HALT)}, tags=_TAGS)
     def post(self, request):
         data = _valid(HaltSerializer, request.data)
-        halt = services.fleet_halt_set(
-            actor=request.user, halted=data["halted"], reason=data["reason"], request=request._request
-        )
-        return success(**selectors.fleet_halt_dict(halt))
+        halt = services.fleet_halt_set(actor=request.user, halted=data["halted"], reason=data["reason"])
+        return Response({"success": True, **selectors.fleet_halt_dict(halt)})

@@ -16,7 +16,8 @@ from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
-from core.envelope import ApiError
+from core.errors import ApplicationError
+from core.errors import NotFound as DomainNotFound
 from credentials.exceptions import CredentialDecryptError
 from credentials.providers import UnknownProvider
 from credentials.selectors import CredentialUnavailable, credential_for_order
@@ -220,7 +221,7 @@ def bot_live_key_problem(bot: Bot) -> str | None:
         return None
     try:
         credential_for_order(user=bot.owner, provider=bot.exchange, purpose="live", credential_id=bot.credential_id)
-    except (CredentialUnavailable, CredentialDecryptError, NotFound, UnknownProvider) as exc:
-        detail = exc.detail if isinstance(exc, ApiError | NotFound) else str(exc)
+    except (CredentialUnavailable, CredentialDecryptError, DomainNotFound, UnknownProvider) as exc:
+        detail = exc.message if isinstance(exc, ApplicationError) else str(exc)
         return f"no usable live key set for {bot.exchange} ({detail})"
     return None

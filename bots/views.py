@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ops import ops_access
@@ -29,7 +30,6 @@ from bots.serializers import (
     trade_to_dict,
 )
 from core.pagination import PageNumberPagination
-from core.responses import success
 
 _LIST = {"success": serializers.BooleanField(), "total": serializers.IntegerField()}
 _PAGE = {**_LIST, "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True)}
@@ -59,7 +59,9 @@ class StrategiesView(APIView):
     )
     def get(self, request):
         rows = strategies.catalogue()
-        return success(strategies=rows, total=len(rows), timeframes=list(strategies.TIMEFRAMES))
+        return Response(
+            {"success": True, "strategies": rows, "total": len(rows), "timeframes": list(strategies.TIMEFRAMES)}
+        )
 
 
 class ExchangesView(APIView):
@@ -71,7 +73,7 @@ class ExchangesView(APIView):
     )
     def get(self, request):
         rows = venues.catalogue()
-        return success(exchanges=rows, total=len(rows), default=venues.DEFAULT_VENUE)
+        return Response({"success": True, "exchanges": rows, "total": len(rows), "default": venues.DEFAULT_VENUE})
 
 
 class ExchangeSymbolsView(APIView):
@@ -96,7 +98,9 @@ class ExchangeSymbolsView(APIView):
         if not venues.is_known(exchange):
             raise NotFound(f"Unknown exchange {exchange!r}.")
         symbols, verified = venues.symbols(exchange)
-        return success(exchange=exchange, symbols=symbols, total=len(symbols), verified=verified)
+        return Response(
+            {"success": True, "exchange": exchange, "symbols": symbols, "total": len(symbols), "verified": verified}
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -131,7 +135,7 @@ class BotListCreateView(APIView):
         serializer.is_valid(raise_exception=True)
         bot = services.bot_create(user=request.user, data=serializer.with_defaults(), request=request._request)
         message = f"Bot '{bot.name}' created" + (" and entered the training bay" if bot.in_training else "")
-        return success(status.HTTP_201_CREATED, bot=bot_to_dict(bot), message=message)
+        return Response({"success": True, "bot": bot_to_dict(bot), "message": message}, status=status.HTTP_201_CREATED)
 
 
 class BotDetailView(APIView):
@@ -139,7 +143,12 @@ class BotDetailView(APIView):
 
     @extend_schema(responses={200: BotEnvelopeSerializer}, tags=["bots"])
     def get(self, request, bot_id: int):
-        return success(bot=bot_to_dict(selectors.bot_get(user=request.user, bot_id=bot_id, profit_today=True)))
+        return Response(
+            {
+                "success": True,
+                "bot": bot_to_dict(selectors.bot_get(user=request.user, bot_id=bot_id, profit_today=True)),
+            }
+        )
 
     @extend_schema(
         request=BotWriteSerializer,
@@ -161,7 +170,7 @@ class BotDetailView(APIView):
         selectors.bot_get(user=request.user, bot_id=bot_id)  # 404 before 400 for another user's bot
         data = _valid(BotWriteSerializer, request.data, partial=True)
         bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
-        return success(bot=bot_to_dict(bot), message=message)
+        return Response({"success": True, "bot": bot_to_dict(bot), "message": message})
 
     @extend_schema(
         responses={
@@ -174,7 +183,7 @@ class BotDetailView(APIView):
     def delete(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         services.bot_delete(user=request.user, bot_id=bot_id, request=request._request)
-        return success(message=f"Bot '{bot.name}' deleted", id=bot_id)
+        return Response({"success": True, "message": f"Bot '{bot.name}' deleted", "id": bot_id})
 
 
 _ACTION_BODIES = {Action.STOP: StopSerializer, Action.PAUSE: PauseSerializer}
@@ -200,7 +209,7 @@ class BotActionView(APIView):
             close_positions=close,
             request=request._request,
         )
-        return success(message=message, bot=bot_to_dict(bot))
+        return Response({"success": True, "message": message, "bot": bot_to_dict(bot)})
 
 
 class BotOrdersView(APIView):
@@ -227,7 +236,13 @@ class BotPositionsView(APIView):
         include_flat = request.query_params.get("include_closed") in ("1", "true")
         rows = list(selectors.position_list(bot=bot, include_flat=include_flat))
         prices = {row.symbol: market_data.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
-        return success(positions=[position_to_dict(row, price=prices.get(row.symbol)) for row in rows], total=len(rows))
+        return Response(
+            {
+                "success": True,
+                "positions": [position_to_dict(row, price=prices.get(row.symbol)) for row in rows],
+                "total": len(rows),
+            }
+        )
 
 
 class BotTradesView(APIView):
@@ -257,7 +272,9 @@ class BotEquityView(APIView):
     )
     def get(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
-        return success(bot_id=bot.pk, currency=bot.quote_currency, points=analytics.equity_curve(bot))
+        return Response(
+            {"success": True, "bot_id": bot.pk, "currency": bot.quote_currency, "points": analytics.equity_curve(bot)}
+        )
 
 
 class BotCandlesView(APIView):
@@ -275,12 +292,15 @@ class BotCandlesView(APIView):
         query = _valid(CandleQuerySerializer, request.query_params)
         timeframe = query.get("timeframe") or bot.timeframe
         rows = market_data.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
-        return success(
-            bot_id=bot.pk,
-            exchange=bot.exchange,
-            symbol=bot.symbol,
-            timeframe=timeframe,
-            candles=[c.as_dict() for c in rows],
+        return Response(
+            {
+                "success": True,
+                "bot_id": bot.pk,
+                "exchange": bot.exchange,
+                "symbol": bot.symbol,
+                "timeframe": timeframe,
+                "candles": [c.as_dict() for c in rows],
+            }
         )
 
 
@@ -311,7 +331,7 @@ class BotPerformanceView(APIView):
     @extend_schema(tags=["analytics"], responses={200: PerformanceSerializer}, description=analytics.CONVENTIONS)
     def get(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
-        return success(bot_id=bot.pk, **analytics.bot_performance(bot))
+        return Response({"success": True, "bot_id": bot.pk, **analytics.bot_performance(bot)})
 
 
 class AnalyticsSummaryView(APIView):
@@ -319,7 +339,7 @@ class AnalyticsSummaryView(APIView):
         tags=["analytics"], responses={200: PerformanceSerializer}, description=analytics.SUMMARY_CONVENTIONS
     )
     def get(self, request):
-        return success(**analytics.user_summary(request.user))
+        return Response({"success": True, **analytics.user_summary(request.user)})
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +352,9 @@ class PlatformsSummaryView(APIView):
     )
     def get(self, request):
         rows = selectors.platforms_summary(user=request.user)
-        return success(platforms=rows, total=len(rows), currency=analytics.settings.REPORTING_CURRENCY)
+        return Response(
+            {"success": True, "platforms": rows, "total": len(rows), "currency": analytics.settings.REPORTING_CURRENCY}
+        )
 
 
 class PlatformBotsView(APIView):
@@ -355,7 +377,9 @@ class PlatformBotsView(APIView):
     def get(self, request, platform: str):
         mode = _valid(PlatformQuerySerializer, request.query_params).get("mode")
         rows = [bot_brief(bot) for bot in selectors.bot_rows(user=request.user, exchange=platform.lower(), mode=mode)]
-        return success(platform=platform.lower(), mode=mode, bots=rows, total_bots=len(rows))
+        return Response(
+            {"success": True, "platform": platform.lower(), "mode": mode, "bots": rows, "total_bots": len(rows)}
+        )
 
 
 class FleetActionView(APIView):
@@ -374,7 +398,7 @@ class FleetActionView(APIView):
         _valid(ActionSerializer, request.data)  # a malformed body is a 400, not ignored
         result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
         word = "started" if self.bot_action == Action.START else "stopped"
-        return success(status=word, bots=result["done"], skipped=result["skipped"])
+        return Response({"success": True, "status": word, "bots": result["done"], "skipped": result["skipped"]})
 
 
 class StatusView(APIView):
@@ -412,4 +436,8 @@ class StatusView(APIView):
     )
     def get(self, request):
         engine = selectors.engine_status()
-        return success(**engine) if ops_access(request) else success(status=engine["status"])
+        return (
+            Response({"success": True, **engine})
+            if ops_access(request)
+            else Response({"success": True, "status": engine["status"]})
+        )

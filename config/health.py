@@ -25,6 +25,7 @@ from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import JWTAuthentication
@@ -33,7 +34,6 @@ from core import metrics
 from core.envelope import error_json_response
 from core.flags import feature_flags
 from core.middleware import is_api_request
-from core.responses import success
 from core.schema import ErrorSerializer
 
 READY_DEADLINE_SECONDS = 1.8
@@ -185,7 +185,7 @@ class HealthView(_OpsView):
         },
     )
     def get(self, request):
-        return success(status="ok")
+        return Response({"success": True, "status": "ok"})
 
 
 class ReadyView(_OpsView):
@@ -207,7 +207,7 @@ class ReadyView(_OpsView):
                 code="NOT_READY",
                 details={"down": down, "checks": results, "elapsed_ms": elapsed},
             )
-        return success(checks=results, elapsed_ms=elapsed)
+        return Response({"success": True, "checks": results, "elapsed_ms": elapsed})
 
 
 class VersionView(_PrivateOpsView):
@@ -229,12 +229,15 @@ class VersionView(_PrivateOpsView):
         },
     )
     def get(self, request):
-        return success(
-            version=settings.VERSION,
-            python=platform.python_version(),
-            django=django.get_version(),
-            mode="embedded" if settings.EMBEDDED else "production",
-            feature_flags=feature_flags(),
+        return Response(
+            {
+                "success": True,
+                "version": settings.VERSION,
+                "python": platform.python_version(),
+                "django": django.get_version(),
+                "mode": "embedded" if settings.EMBEDDED else "production",
+                "feature_flags": feature_flags(),
+            }
         )
 
 

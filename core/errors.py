@@ -29,6 +29,15 @@ class ApplicationError(Exception):
 class Invalid(ApplicationError):
     """The input cannot be accepted (a field, a combination of fields)."""
 
+    @classmethod
+    def for_fields(cls, errors: dict, *, code: str = "VALIDATION_ERROR") -> Invalid:
+        """A refusal field by field (``{"password": ["Too short."]}``), worded as a serializer's:
+        the message names the first field and its first problem, ``details`` holds them all."""
+        field, problems = next(iter(errors.items()), ("non_field_errors", [cls.default_message]))
+        first = problems[0] if isinstance(problems, list | tuple) and problems else problems
+        message = str(first) if field == "non_field_errors" else f"{field}: {first}"
+        return cls(message, code=code, details=errors)
+
 
 class NotFound(ApplicationError):
     default_code = "NOT_FOUND"

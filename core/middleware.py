@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from core import metrics
 from core.client_ip import client_ip
-from core.context import RequestContext, request_context, request_id_var
+from core.context import RequestContext, enter_request, leave_request, request_id_var
 from core.envelope import error_json_response
 
 logger = logging.getLogger("botfleet.api")
@@ -42,20 +42,21 @@ class RequestIdMiddleware:
         # middleware chain returns, and that line must carry the id too. Each request
         # sets its own value (threads and ASGI tasks have their own context).
         request_id_var.set(request_id)
-        # Who asks, for audit entries and sessions; reset afterwards (unlike the id, no log
-        # line needs it later) so code that runs outside a request never sees a stale one.
-        context = RequestContext(
-            request_id=request_id,
-            client_ip=client_ip(request),
-            # Bounded: it is stored with sessions and shown back to the user.
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:256],
-        )
-        reset = request_context.set(context)
         request.request_id = request_id
+        # The origin the audit trail records, for services that are never handed the request.
+        # Reset afterwards (unlike the id): a WSGI thread must not lend one request's client
+        # to work it does later outside any request.
+        token = enter_request(
+            RequestContext(
+                request_id=request_id,
+                client_ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:256],
+            )
+        )
         try:
             response = self.get_response(request)
         finally:
-            request_context.reset(reset)
+            leave_request(token)
         response["X-Request-ID"] = request_id
         return response
 

@@ -6,8 +6,6 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from core.responses import success
-
 
 class PageNumberPagination(pagination.PageNumberPagination):
     """Page links; the view names the list key with ``list_key`` (e.g. ``"bots"``)."""
@@ -54,14 +52,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def get_paginated_response(self, data, **extra) -> Response:
         """The page's body; ``extra`` adds fields of the view's own."""
-        return success(
-            **{
+        return Response(
+            {
+                "success": True,
                 self.list_key: data,
                 "total": self.page.paginator.count,
                 "next": self.get_next_link(),
                 "previous": self.get_previous_link(),
-            },
-            **extra,
+                **extra,
+            }
         )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:

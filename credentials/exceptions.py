@@ -6,20 +6,17 @@ venue and say what to do.
 
 from __future__ import annotations
 
-from rest_framework import status
-
-from core.envelope import ApiError
+from core.errors import Invalid
 
 
-class CredentialDecryptError(ApiError):
+class CredentialDecryptError(Invalid):
     """A stored secret cannot be decrypted with the configured ``FERNET_KEYS``.
 
-    An ``ApiError`` (400) so that any endpoint touching such a row answers a clear 4xx,
-    not a 500. The row itself stays intact (its ciphertext is kept) until it is saved again
-    or the missing key is put back into ``FERNET_KEYS``.
+    ``Invalid`` (the API answers 400) so that any endpoint touching such a row answers a
+    clear 4xx, not a 500. The row itself stays intact (its ciphertext is kept) until it is
+    saved again or the missing key is put back into ``FERNET_KEYS``.
     """
 
-    status_code = status.HTTP_400_BAD_REQUEST
     default_code = "CREDENTIAL_UNDECRYPTABLE"
 
     def __init__(self, *, credential_id=None, label: str = "", fields: list[str] | tuple[str, ...] = ()):

@@ -15,8 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from rest_framework.exceptions import ValidationError
-
+from core.errors import Invalid
 from credentials import providers
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -64,8 +63,8 @@ def aliases_text(name: str) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _fail(name: str, message: str) -> ValidationError:
-    return ValidationError({name: [message]})
+def _fail(name: str, message: str) -> Invalid:
+    return Invalid.for_fields({name: [message]})
 
 
 def _as_mapping(data) -> dict:
@@ -73,7 +72,7 @@ def _as_mapping(data) -> dict:
         return {key: data.get(key) for key in data}
     if isinstance(data, dict):
         return data
-    raise ValidationError({"non_field_errors": ["The body must be a JSON object or a form, not a list or a value."]})
+    raise Invalid.for_fields({"non_field_errors": ["The body must be a JSON object or a form, not a list or a value."]})
 
 
 def clean_text(name: str, value) -> str:
@@ -132,7 +131,7 @@ def clean_provider(value: str) -> str:
     if not providers.is_known(provider_id):
         known = providers.available()
         examples = ", ".join(p for p in ("binance", "kraken", "coinbase", "okx", "bybit") if p in known)
-        raise ValidationError(
+        raise Invalid.for_fields(
             {
                 "provider": [
                     f"Unknown provider. Use simulated, replay, angelone or a ccxt exchange id ({examples}, …); "
@@ -158,7 +157,7 @@ def missing_fields(provider_id: str, secrets: dict[str, str]) -> list[str]:
 def require_fields(provider_id: str, secrets: dict[str, str]) -> None:
     missing = missing_fields(provider_id, secrets)
     if missing:
-        raise ValidationError(
+        raise Invalid.for_fields(
             {name: [f"{name} is required for {provider_id} (send it as {aliases_text(name)})."] for name in missing}
         )
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from rest_framework import status
-from rest_framework.exceptions import NotFound
 
-from core.envelope import ApiError
+from core.errors import Invalid, NotFound
 from credentials import providers
 from credentials.models import Credential
 
 
-class CredentialUnavailable(ApiError):
+class CredentialUnavailable(Invalid):
     """No key set may be used for this order (missing, wrong purpose or venue, ambiguous)."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
     default_code = "CREDENTIAL_UNAVAILABLE"
 
 
@@ -23,7 +20,7 @@ def credential_list(*, user) -> QuerySet[Credential]:
 
 
 def credential_get(*, user, credential_id) -> Credential:
-    """The user's credential, or 404 (another user's credential does not exist for them)."""
+    """The user's credential, or ``NotFound`` (another user's credential does not exist for them)."""
     try:
         return Credential.objects.get(owner=user, pk=int(credential_id))
     except (Credential.DoesNotExist, TypeError, ValueError):
@@ -43,7 +40,7 @@ def credential_for_order(*, user, provider: str, purpose: str, credential_id: in
     purpose; without it the set labelled ``default`` is used, or the only one there is.
     Venues that need no keys (``simulated``, ``replay``) return ``None``.
 
-    Raises ``CredentialUnavailable`` (400) with a message saying what to do, ``NotFound``
+    Raises ``CredentialUnavailable`` (``Invalid``) with a message saying what to do, ``NotFound``
     for another user's id, and ``CredentialDecryptError`` when the set cannot be decrypted.
     """
     if purpose not in Credential.Purpose.values:

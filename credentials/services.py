@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.services import audit_record
 from accounts.usage import usage_add
-from core.envelope import Conflict
+from core.errors import Conflict
 from credentials import payloads, providers
 from credentials.models import SECRET_FIELDS, Credential, key_hint
 from credentials.providers.base import KeySet, TestResult
@@ -118,9 +117,7 @@ def _audit_data(credential: Credential, **extra) -> dict:
 
 
 @transaction.atomic
-def credential_save(
-    *, user, provider: str, purpose: str, label: str, secrets: dict[str, str], request: HttpRequest | None = None
-) -> Credential:
+def credential_save(*, user, provider: str, purpose: str, label: str, secrets: dict[str, str]) -> Credential:
     """Save a key set; the same provider + purpose + label is replaced as a whole."""
     credential, created = _store(
         user=user, provider=provider, purpose=purpose, label=label, merge=False, values=dict(secrets)
@@ -130,16 +127,13 @@ def credential_save(
         action="credential.saved",
         target=credential,
         data=_audit_data(credential, created=created),
-        request=request,
     )
     logger.info("credential %s saved (%s/%s/%s)", credential.pk, provider, purpose, label)
     return credential
 
 
 @transaction.atomic
-def credential_profile_update(
-    *, user, sets: dict[str, dict[str, str]], request: HttpRequest | None = None
-) -> list[Credential]:
+def credential_profile_update(*, user, sets: dict[str, dict[str, str]]) -> list[Credential]:
     """The flat profile form: per purpose, merge the non-blank fields into the ``angelone`` set.
 
     A blank field keeps the stored value; a set that does not exist yet needs every field.
@@ -154,14 +148,13 @@ def credential_profile_update(
             action="credential.saved",
             target=credential,
             data=_audit_data(credential, created=created, via="val/update_profile", fields_sent=sorted(values)),
-            request=request,
         )
         saved.append(credential)
     return saved
 
 
 @transaction.atomic
-def credential_delete(*, user, credential_id, request: HttpRequest | None = None) -> None:
+def credential_delete(*, user, credential_id) -> None:
     """Delete the user's credential; 409 while something (a running live bot) uses it.
 
     One transaction that locks the row first: two interleaved deletes of the same key set
@@ -191,7 +184,6 @@ def credential_delete(*, user, credential_id, request: HttpRequest | None = None
             target_type="credential",
             target_id=data["credential_id"],
             data=data,
-            request=request,
         )
         pk = data["credential_id"]
         transaction.on_commit(lambda: providers.forget_client(pk))
@@ -207,7 +199,7 @@ class KeyTestOutcome:
     credential: Credential | None
 
 
-def credential_test(*, user, payload: payloads.KeyPayload, request: HttpRequest | None = None) -> KeyTestOutcome:
+def credential_test(*, user, payload: payloads.KeyPayload) -> KeyTestOutcome:
     """Test a key set against its venue (bounded by ``KEYS_TEST_TIMEOUT_SECONDS``).
 
     What is tested: the saved set ``payload.credential_id`` (the user's own, else 404); or
@@ -250,7 +242,6 @@ def credential_test(*, user, payload: payloads.KeyPayload, request: HttpRequest 
                 "message": result.message,
                 "latency_ms": result.latency_ms,
             },
-            request=request,
         )
     logger.info("key test for %s: ok=%s in %d ms", provider_id, result.ok, result.latency_ms)
     return KeyTestOutcome(provider=provider_id, result=result, credential=credential)

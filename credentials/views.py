@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.fresh import require_fresh_code
 from accounts.serializers import user_to_dict
-from core.responses import success
 from core.throttles import ScopedRateThrottle, UserRateThrottle
 from credentials import payloads, selectors, services
 from credentials.models import Credential
@@ -29,7 +29,7 @@ class KeyListView(APIView):
     @extend_schema(operation_id="keys_list", responses={200: CredentialListSerializer}, tags=["credentials"])
     def get(self, request):
         rows = CredentialSerializer(selectors.credential_list(user=request.user), many=True).data
-        return success(credentials=rows, total=len(rows), next=None, previous=None)
+        return Response({"success": True, "credentials": rows, "total": len(rows), "next": None, "previous": None})
 
 
 class KeySaveView(APIView):
@@ -45,9 +45,10 @@ class KeySaveView(APIView):
             purpose=payload.purpose,
             label=payload.label,
             secrets=payload.secrets,
-            request=request._request,
         )
-        return success(status.HTTP_201_CREATED, credential=CredentialSerializer(credential).data)
+        return Response(
+            {"success": True, "credential": CredentialSerializer(credential).data}, status=status.HTTP_201_CREATED
+        )
 
 
 class KeyTestView(APIView):
@@ -59,9 +60,9 @@ class KeyTestView(APIView):
     @extend_schema(request=KeyPayloadDocSerializer, responses={200: KeyTestResultSerializer}, tags=["credentials"])
     def post(self, request):
         payload = payloads.parse_key_payload(request.data, require_secrets=False)
-        outcome = services.credential_test(user=request.user, payload=payload, request=request._request)
+        outcome = services.credential_test(user=request.user, payload=payload)
         extra = {"credential": CredentialSerializer(outcome.credential).data} if outcome.credential else {}
-        return success(provider=outcome.provider, **outcome.result.as_dict(), **extra)
+        return Response({"success": True, "provider": outcome.provider, **outcome.result.as_dict(), **extra})
 
 
 class KeyDetailView(APIView):
@@ -70,15 +71,15 @@ class KeyDetailView(APIView):
     @extend_schema(responses={200: CredentialEnvelopeSerializer}, tags=["credentials"])
     def get(self, request, credential_id: int):
         credential = selectors.credential_get(user=request.user, credential_id=credential_id)
-        return success(credential=CredentialSerializer(credential).data)
+        return Response({"success": True, "credential": CredentialSerializer(credential).data})
 
     @extend_schema(responses={200: CredentialEnvelopeSerializer}, tags=["credentials"])
     def delete(self, request, credential_id: int):
         credential = selectors.credential_get(user=request.user, credential_id=credential_id)
         data = CredentialSerializer(credential).data
         require_fresh_code(request)  # with 2FA on, deleting keys needs a current code
-        services.credential_delete(user=request.user, credential_id=credential_id, request=request._request)
-        return success(message="Credential deleted.", credential=data)
+        services.credential_delete(user=request.user, credential_id=credential_id)
+        return Response({"success": True, "message": "Credential deleted.", "credential": data})
 
 
 def _profile(user) -> dict:
@@ -101,7 +102,7 @@ class ProfileView(APIView):
 
     @extend_schema(responses={200: ProfileSerializer}, tags=["credentials"])
     def get(self, request):
-        return success(**_profile(request.user))
+        return Response({"success": True, **_profile(request.user)})
 
 
 class ProfileUpdateView(APIView):
@@ -114,5 +115,7 @@ class ProfileUpdateView(APIView):
         sets = payloads.parse_flat_profile(request.data)
         if sets:
             require_fresh_code(request)  # it saves keys: with 2FA on, a current code
-        services.credential_profile_update(user=request.user, sets=sets, request=request._request)
-        return success(message="Profile updated." if sets else "Nothing to update.", **_profile(request.user))
+        services.credential_profile_update(user=request.user, sets=sets)
+        return Response(
+            {"success": True, "message": "Profile updated." if sets else "Nothing to update.", **_profile(request.user)}
+        )

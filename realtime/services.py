@@ -6,6 +6,7 @@ import orjson
 from django.db import transaction
 
 from accounts.usage import usage_add
+from core.errors import Invalid
 from core.renderers import Unserializable, dumps
 from realtime import registry
 from realtime.models import Event
@@ -46,12 +47,20 @@ def _wake_relay() -> None:
     relay_signal.notify()
 
 
-class UnknownTarget(LookupError):
+class UnknownTarget(Invalid):
     """The user, or the bot of that user, an ingested event names does not exist."""
 
+    default_code = "VALIDATION_ERROR"
+
     def __init__(self, field: str, message: str):
-        super().__init__(message)
+        super().__init__(message, details={field: ["does not exist"]})
         self.field = field
+
+
+class IngestRefused(Invalid):
+    """An ingested event of a type that may not be ingested, or of the wrong shape."""
+
+    default_code = "VALIDATION_ERROR"
 
 
 def event_ingest(*, user_id: int, type: str, payload: dict, message: str = "", bot_id: int | None = None) -> Event:
@@ -59,9 +68,17 @@ def event_ingest(*, user_id: int, type: str, payload: dict, message: str = "", b
 
     Only types registered with ``ingestible=True``, only for an existing user and, with
     a ``bot_id``, only for a bot of that user: the event goes to that bot's followers, so
-    another user's bot id would hand it to them. Raises ``EventShapeError`` or
-    ``UnknownTarget`` otherwise, and records nothing.
+    another user's bot id would hand it to them. Raises ``IngestRefused`` (listing the
+    types allowed) or ``UnknownTarget`` otherwise, and records nothing.
     """
+    try:
+        return _ingest(user_id=user_id, type=type, payload=payload, message=message, bot_id=bot_id)
+    except registry.EventShapeError as exc:
+        allowed = sorted(t.name for t in registry.all_types() if t.ingestible)
+        raise IngestRefused(str(exc), details={"allowed_types": allowed}) from None
+
+
+def _ingest(*, user_id: int, type: str, payload: dict, message: str, bot_id: int | None) -> Event:
     from django.contrib.auth import get_user_model
 
     event_type = registry.get(type)

@@ -14,6 +14,7 @@ from django.db.models import Max, Q
 from rest_framework import exceptions
 
 from accounts.authentication import authenticate_stream_token
+from core.errors import ApplicationError, Forbidden
 from core.limits import MAX_ID
 from core.renderers import Unserializable
 from realtime import registry
@@ -56,6 +57,10 @@ def _verified(raw_token: str):
         if exc.status_code == 403:
             raise AuthError(str(exc.detail), status=403, code=getattr(exc, "error_code", "PERMISSION_DENIED")) from exc
         raise AuthError(str(exc.detail)) from exc
+    except ApplicationError as exc:  # the same refusals, once accounts raises the domain's errors
+        if isinstance(exc, Forbidden):
+            raise AuthError(exc.message, status=403, code=exc.code) from exc
+        raise AuthError(exc.message) from exc
 
 
 def authenticate(raw_token: str) -> Identity:

@@ -110,3 +110,17 @@ def test_services_and_selectors_know_nothing_of_http():
                 if module == "rest_framework" or module.startswith(HTTP_MODULES)
             ]
     assert not wrong, "services and selectors import HTTP classes:\n" + "\n".join(wrong)
+
+
+# The apps already converted (issue 17 item 2) must stay so while the others catch up;
+# this goes once the test above passes for every package.
+@pytest.mark.parametrize("package", ["core", "credentials", "realtime", "training", "adminpanel"])
+def test_these_apps_domain_already_knows_nothing_of_http(package):
+    wrong = [
+        f"{_where(path, line)} imports {module}"
+        for path in _modules(package)
+        if "/services" in path.relative_to(ROOT).as_posix() or "/selectors" in path.relative_to(ROOT).as_posix()
+        for line, module in _imports(path)
+        if module == "rest_framework" or module.startswith(HTTP_MODULES)
+    ]
+    assert not wrong, "services and selectors import HTTP classes:\n" + "\n".join(wrong)

@@ -172,7 +172,7 @@ async def test_a_chunked_body_over_the_limit_is_a_413_under_asgi():
 
 
 # ---------------------------------------------------------------------------
-# Success bodies (core.responses.success)
+# Success bodies (DRF's Response with {"success": true, ...})
 # ---------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_success_body_is_json_with_the_views_allow_header(owner_api):
@@ -359,3 +359,28 @@ def test_a_tight_limit_is_exact():
     results = [(first if n % 2 else second).take(cache, "throttle_otp:1", 1, 1, 5, 61) for n in range(8)]
 
     assert results == [True] * 5 + [False] * 3
+
+
+# ---------------------------------------------------------------------------
+# Domain errors worded as DRF worded the same refusal
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "errors",
+    [
+        {"password": ["Too short.", "Too common."]},
+        {"non_field_errors": ["The body must be a JSON object."]},
+        {"provider": ["Unknown provider."], "providers": ["binance", "kraken"]},
+    ],
+)
+def test_a_field_refusal_has_the_envelope_a_serializer_error_had(errors):
+    from rest_framework.exceptions import ValidationError
+
+    from core.envelope import exception_handler
+    from core.errors import Invalid
+
+    def error_of(exc) -> tuple:
+        response = exception_handler(exc, {})
+        body = response.data["error"]
+        return response.status_code, body["code"], body["message"], body["details"]
+
+    assert error_of(Invalid.for_fields(errors)) == error_of(ValidationError(errors))

@@ -14,9 +14,9 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException
 
-from core.envelope import ApiError
+from core.errors import ApplicationError
 from training import selectors, services
 from training.models import TrainingBot
 
@@ -94,14 +94,13 @@ class TrainingBotAdmin(admin.ModelAdmin):
         for bot in queryset.order_by("pk"):
             try:
                 if reason:
-                    result = services.bot_force_promote(
-                        staff=request.user, bot_id=bot.pk, reason=reason, request=request
-                    )
+                    result = services.bot_force_promote(staff=request.user, bot_id=bot.pk, reason=reason)
                 else:
-                    result = services.bot_promote(
-                        bot_id=bot.pk, actor=request.user, source=services.SOURCE_STAFF, request=request
-                    )
-            except (ApiError, NotFound) as exc:
+                    result = services.bot_promote(bot_id=bot.pk, actor=request.user, source=services.SOURCE_STAFF)
+            except ApplicationError as exc:
+                refused.append(exc.message)
+                continue
+            except APIException as exc:  # bots' services, until they raise core.errors too
                 refused.append(str(exc.detail))
                 continue
             done.append(result.message if result.promoted else f"{bot.name}: already promoted")

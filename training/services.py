@@ -21,16 +21,14 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework.exceptions import PermissionDenied
 
 from accounts.services import audit_record
 from bots.models import Bot, FleetHalt, Order
 from bots.selectors import bot_live_key_problem
 from bots.serializers import bot_to_dict
 from bots.services import bot_locked, positions_close_in_books
-from core.envelope import ApiError, Conflict
+from core.errors import Conflict, Forbidden, Invalid
 from realtime.services import event_record
 from training.models import TrainingReview
 from training.selectors import Countdown, bay_queryset, countdown, min_training_hours, training_metrics
@@ -40,7 +38,7 @@ logger = logging.getLogger("botfleet.training")
 # Who promoted: the bot's owner (API), staff (admin, forced), an operator (manage.py), autopilot.
 SOURCE_OWNER, SOURCE_STAFF, SOURCE_OPERATOR, SOURCE_AUTOPILOT = "owner", "staff", "operator", "autopilot"
 
-# Blocker codes (the 409's ``code`` and autopilot's ``reasons``).
+# Blocker codes (the refusal's ``code`` and autopilot's ``reasons``).
 BOT_IN_ERROR = "BOT_IN_ERROR"
 LIVE_KEYS_MISSING = "LIVE_KEYS_MISSING"
 ORDER_IN_FLIGHT = "ORDER_IN_FLIGHT"
@@ -50,7 +48,7 @@ DRAWDOWN_TOO_DEEP = "DRAWDOWN_TOO_DEEP"
 NEGATIVE_PNL = "NEGATIVE_PNL"
 
 
-class InvalidPromotion(ApiError):
+class InvalidPromotion(Invalid):
     default_code = "VALIDATION_ERROR"
 
 
@@ -150,7 +148,6 @@ def _promote_locked(
     force: bool = False,
     reason: str = "",
     metrics: dict | None = None,
-    request: HttpRequest | None = None,
 ) -> str:
     """Take a row-locked bot in the bay out of it; the caller checked the blockers.
 
@@ -185,7 +182,7 @@ def _promote_locked(
         data["metrics"] = metrics
     if closed:
         data["closed_positions"] = closed
-    audit_record(actor=actor, action=action, target=bot, data=data, request=request)
+    audit_record(actor=actor, action=action, target=bot, data=data)
 
     message = f"Bot '{bot.name}' promoted to live trading after {clock.hours_elapsed:g} h of training"
     if force:
@@ -219,12 +216,11 @@ def bot_promote(
     force: bool = False,
     reason: str = "",
     now: datetime | None = None,
-    request: HttpRequest | None = None,
 ) -> Promotion:
     """Promote a bot out of the training bay (``POST training/{bot_id}/promote``).
 
-    ``user`` scopes the lookup (another user's bot is a 404); ``None`` is a system or
-    staff caller acting as ``actor``. Refused with a 409 naming every reason while the
+    ``user`` scopes the lookup (another user's bot is not found); ``None`` is a system or
+    staff caller acting as ``actor``. Refused (``Conflict``) naming every reason while the
     countdown runs (``details.hours_remaining``), while the bot is in error, or while it
     has no usable live key set for a real venue; ``force`` (staff, with a reason) waives
     the countdown only. A bot already promoted is left as it is (``promoted=False``).
@@ -254,23 +250,18 @@ def bot_promote(
             clock=clock,
             force=force,
             reason=reason,
-            request=request,
         )
     return Promotion(bot, True, message)
 
 
-def bot_force_promote(
-    *, staff, bot_id: int, reason: str, now: datetime | None = None, request: HttpRequest | None = None
-) -> Promotion:
+def bot_force_promote(*, staff, bot_id: int, reason: str, now: datetime | None = None) -> Promotion:
     """Staff promote before the countdown ends; the reason goes to the audit log and the event."""
     if not getattr(staff, "is_staff", False):
-        raise PermissionDenied("Only staff may force a promotion.")
+        raise Forbidden("Only staff may force a promotion.")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidPromotion("a forced promotion needs a reason", details={"reason": ["This field is required."]})
-    return bot_promote(
-        bot_id=bot_id, actor=staff, source=SOURCE_STAFF, force=True, reason=reason, now=now, request=request
-    )
+    return bot_promote(bot_id=bot_id, actor=staff, source=SOURCE_STAFF, force=True, reason=reason, now=now)
 
 
 # ---------------------------------------------------------------------------

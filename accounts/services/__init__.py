@@ -27,7 +27,8 @@ from accounts import tokens
 from accounts.backends import find_user_by_identifier
 from accounts.models import AuditEntry, EmailOtp, User, UserSession
 from accounts.usage import usage_add
-from core.context import current_request_context
+from core.client_ip import client_ip
+from core.context import current_client_ip, current_request_id
 from core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated, Unavailable
 from core.renderers import dumps
 
@@ -72,12 +73,10 @@ def audit_record(
     """Append to the audit trail. Every app calls this; it joins the caller's transaction.
 
     ``target`` may be a model instance (type and id are taken from it). ``data`` is
-    scrubbed of anything that looks like a secret, whatever the caller passed. The IP
-    and request id come from the request context the middleware set (none outside a
-    request); ``request`` is ignored and stays only until every caller stops passing it.
+    scrubbed of anything that looks like a secret, whatever the caller passed. Without
+    ``request`` the client's IP comes from the current request's context (the middleware
+    sets it), so services need not be handed the request.
     """
-    del request
-    context = current_request_context()
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or target.pk
@@ -90,8 +89,8 @@ def audit_record(
         target_type=target_type,
         target_id=str(target_id or ""),
         data=orjson.loads(dumps(_scrub(data or {}))),  # JSON-safe: decimals, datetimes, ids
-        ip_address=context.client_ip,
-        request_id=context.request_id,
+        ip_address=client_ip(request) if request is not None else current_client_ip(),
+        request_id=current_request_id() if current_request_id() != "-" else "",
     )
 
 

@@ -56,6 +56,7 @@ from bots.engine.adapters import live, paper
 from bots.engine.strategies import BUY, SELL, Decision, Fill, View
 from bots.lifecycle import Action
 from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from core.errors import ApplicationError
 from credentials import providers
 
 logger = logging.getLogger("botfleet.engine")
@@ -563,7 +564,7 @@ def _live_credential(bot: Bot, fresh: dict):
         return credential_for_order(
             user=owner, provider=bot.exchange, purpose="live", credential_id=fresh["credential_id"]
         )
-    except APIException as exc:  # CredentialUnavailable, NotFound, CredentialDecryptError: no usable key set
+    except (APIException, ApplicationError) as exc:  # CredentialUnavailable, NotFound, CredentialDecryptError
         raise TickError(f"no usable live key set for {bot.exchange}: {exc}") from exc
 
 

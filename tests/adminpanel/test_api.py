@@ -287,9 +287,17 @@ def test_resources_sort_by_any_column(staff_client, owner, other_user, sort):
 
 
 def test_resources_unknown_sort_is_400(staff_client):
+    from adminpanel.selectors import USAGE_SORT_FIELDS
+
     response = staff_client.get("/api/admin/resources/users?sort=password")
     assert response.status_code == 400
-    assert "sort" in response.json()["error"]["details"]
+    problem = f"unknown column 'password'; sort by one of {', '.join(USAGE_SORT_FIELDS)}"
+    error = response.json()["error"]
+    assert (error["code"], error["message"], error["details"]) == (
+        "VALIDATION_ERROR",
+        f"sort: {problem}",
+        {"sort": [problem]},
+    )
 
 
 def test_resources_query_count_is_constant(staff_client, django_assert_max_num_queries):

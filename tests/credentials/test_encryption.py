@@ -94,7 +94,7 @@ def test_reading_with_a_wrong_key_raises_a_clear_error(owner, keys):
     ]
     with pytest.raises(CredentialDecryptError) as excinfo:
         _ = loaded.api_secret
-    message = str(excinfo.value.detail)
+    message = excinfo.value.message
     assert f"Credential {credential.pk} (binance/live/default)" in message
     assert "api_secret" in message and "gAAAA" not in message
     with pytest.raises(CredentialDecryptError):

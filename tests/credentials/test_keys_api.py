@@ -109,7 +109,7 @@ def test_another_user_cannot_list_get_test_delete_or_use(other_client, other_use
     assert response.status_code == 404
     assert other_client.delete(f"/api/keys/{saved.pk}").status_code == 404
 
-    from rest_framework.exceptions import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         credential_for_order(user=other_user, provider="binance", purpose="live", credential_id=saved.pk)

@@ -30,12 +30,12 @@ def test_a_backtest_set_is_never_used_for_live_orders(owner):
 
     with pytest.raises(CredentialUnavailable) as excinfo:
         credential_for_order(user=owner, provider="binance", purpose="live")
-    assert excinfo.value.error_code == "CREDENTIAL_REQUIRED"
-    assert "No live key set for binance" in str(excinfo.value.detail)
+    assert excinfo.value.code == "CREDENTIAL_REQUIRED"
+    assert "No live key set for binance" in excinfo.value.message
 
     with pytest.raises(CredentialUnavailable) as excinfo:
         credential_for_order(user=owner, provider="binance", purpose="live", credential_id=backtest.pk)
-    assert excinfo.value.error_code == "CREDENTIAL_WRONG_PURPOSE"
+    assert excinfo.value.code == "CREDENTIAL_WRONG_PURPOSE"
 
 
 def test_a_live_set_is_never_used_for_backtests(owner):
@@ -52,7 +52,7 @@ def test_wrong_venue(owner):
 
     with pytest.raises(CredentialUnavailable) as excinfo:
         credential_for_order(user=owner, provider="kraken", purpose="live", credential_id=live.pk)
-    assert excinfo.value.error_code == "CREDENTIAL_WRONG_VENUE"
+    assert excinfo.value.code == "CREDENTIAL_WRONG_VENUE"
 
 
 def test_default_label_wins_and_ambiguity_is_an_error(owner):
@@ -61,7 +61,7 @@ def test_default_label_wins_and_ambiguity_is_an_error(owner):
 
     with pytest.raises(CredentialUnavailable) as excinfo:
         credential_for_order(user=owner, provider="binance", purpose="live")
-    assert excinfo.value.error_code == "CREDENTIAL_AMBIGUOUS"
+    assert excinfo.value.code == "CREDENTIAL_AMBIGUOUS"
     assert credential_for_order(user=owner, provider="binance", purpose="live", credential_id=second.pk) == second
     default = _save(owner, "live")
     assert credential_for_order(user=owner, provider="binance", purpose="live") == default

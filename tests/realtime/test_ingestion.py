@@ -171,3 +171,19 @@ def test_a_bot_id_no_column_can_hold_is_a_400(api_client, owner, bot_id):
     assert response.status_code == 400
     assert "bot_id" in response.json()["error"]["details"]
     assert not Event.objects.exists()
+
+
+def test_the_service_refuses_with_domain_errors_a_caller_without_http_can_read(owner):
+    from core.errors import Invalid
+    from realtime.services import IngestRefused, UnknownTarget, event_ingest
+
+    with pytest.raises(IngestRefused) as refused:
+        event_ingest(user_id=owner.pk, type="test_bot_thing", payload={"n": 1})
+    with pytest.raises(UnknownTarget) as unknown:
+        event_ingest(user_id=987654, type="test_ingested", payload={"n": 1})
+
+    assert isinstance(refused.value, Invalid) and refused.value.code == "VALIDATION_ERROR"
+    assert "test_ingested" in refused.value.details["allowed_types"]
+    assert unknown.value.message == "user 987654 does not exist"
+    assert unknown.value.details == {"user_id": ["does not exist"]}
+    assert Event.objects.count() == 0

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.test import override_settings
-from rest_framework.exceptions import PermissionDenied
 
 from accounts.models import AuditEntry
 from bots import services as bot_services
 from bots.models import Bot
+from core.errors import Forbidden
 from realtime import registry
 from realtime.models import Event
 from tests.bots.factories import fill
@@ -244,7 +244,7 @@ def test_staff_force_promote_waives_the_countdown_and_audits_the_reason(owner, s
 
 def test_force_promote_needs_staff_and_a_reason_and_keeps_the_other_rules(owner, staff, clock, make_bay_bot):
     bot = make_bay_bot(owner, started_at=clock.now - timedelta(hours=3), status="error")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.bot_force_promote(staff=owner, bot_id=bot.pk, reason="mine")
     with pytest.raises(services.InvalidPromotion):
         services.bot_force_promote(staff=staff, bot_id=bot.pk, reason="  ")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException
+from rest_framework.exceptions import NotFound as HttpNotFound
 
-from core.envelope import ApiError
+from core.errors import ApplicationError, NotFound
 from training import selectors, services
 
 
@@ -69,8 +70,10 @@ class Command(BaseCommand):
                 force=options["force"],
                 reason=options["reason"].strip(),
             )
-        except NotFound:
+        except (NotFound, HttpNotFound):
             raise CommandError(f"no bot {options['bot_id']}") from None
-        except ApiError as exc:
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        except APIException as exc:  # bots' services, until they raise core.errors too
             raise CommandError(str(exc.detail)) from None
         self.stdout.write(result.message)
