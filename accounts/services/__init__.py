@@ -28,7 +28,7 @@ from accounts.backends import find_user_by_identifier
 from accounts.models import AuditEntry, EmailOtp, User, UserSession
 from accounts.usage import usage_add
 from core.client_ip import client_ip
-from core.context import current_client_ip, current_request_id
+from core.context import current_client_ip, current_request
 from core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated, Unavailable
 from core.renderers import dumps
 
@@ -77,6 +77,7 @@ def audit_record(
     ``request`` the client's IP comes from the current request's context (the middleware
     sets it), so services need not be handed the request.
     """
+    context = current_request()
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or target.pk
@@ -90,7 +91,8 @@ def audit_record(
         target_id=str(target_id or ""),
         data=orjson.loads(dumps(_scrub(data or {}))),  # JSON-safe: decimals, datetimes, ids
         ip_address=client_ip(request) if request is not None else current_client_ip(),
-        request_id=current_request_id() if current_request_id() != "-" else "",
+        # From the request's context, not the log id (which outlives the request on purpose).
+        request_id=context.request_id if context is not None else "",
     )
 
 
