@@ -19,9 +19,12 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) -m config.launcher
 
-## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set).
+## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set),
+## in one process; PYTEST_WORKERS=2 (or auto) spreads it over pytest-xdist workers, the tests
+## that start processes staying together on one of them (tests/conftest.py).
+PYTEST_WORKERS ?= 0
 test: $(VENV)/.dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -43,6 +44,35 @@ from accounts.serializers import (
 from accounts.services import leaving, password_reset, personal_tokens, sessions, two_factor
 from core.throttles import ScopedRateThrottle
 
+# The web app's refresh token lives in this cookie (API.md conventions, "cookie": true): JavaScript
+# cannot read it (HttpOnly), no other site can send it (SameSite=Strict), and only the auth paths
+# receive it — refresh to use it, logout to revoke it.
+REFRESH_COOKIE = "botfleet_refresh"
+REFRESH_COOKIE_PATH = "/api/auth/"
+
+
+def _wants_cookie(request) -> bool:
+    value = request.data.get("cookie") if hasattr(request.data, "get") else None
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _tokens(request, status_code: int = status.HTTP_200_OK, *, cookie: bool = False, **fields) -> Response:
+    """A token answer; with a cookie, the refresh token goes there and stays out of the body."""
+    if not (cookie or _wants_cookie(request)):
+        return Response({"success": True, **fields}, status=status_code)
+    refresh = fields.pop("refresh_token")
+    response = Response({"success": True, **fields}, status=status_code)
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh,
+        max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+        path=REFRESH_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
 
 def _session_id(request) -> int | None:
     sid = request.auth.get(tokens.SESSION_CLAIM) if hasattr(request.auth, "get") else None
@@ -68,16 +98,15 @@ class RegisterView(_PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
         user = services.user_register(**_valid(RegisterSerializer, request))
-        return Response(
-            {"success": True, "user": user_to_dict(user), **tokens.token_pair_for(user)}, status=status.HTTP_201_CREATED
-        )
+        return _tokens(request, status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
 
 
-def _signed_in(result: dict):
-    """A sign-in's answer: the user and a token pair, or (2FA on) the challenge and no token."""
+def _signed_in(request, result: dict) -> Response:
+    """A sign-in's answer: the user and a token pair (the refresh token in the cookie when
+    asked), or (2FA on) the challenge and no token."""
     if result.get("two_factor_required"):
         return Response({"success": True, **result})
-    return Response({"success": True, "user": user_to_dict(result.pop("user")), **result})
+    return _tokens(request, user=user_to_dict(result.pop("user")), **result)
 
 
 _LOGIN_RESULT = PolymorphicProxySerializer("LoginResult", [TokenPairSerializer, LoginChallengeSerializer], None)
@@ -88,16 +117,14 @@ class LoginView(_PublicAuthView):
 
     @extend_schema(
         request=LoginSerializer,
-        responses={
-            200: PolymorphicProxySerializer("LoginResult", [TokenPairSerializer, LoginChallengeSerializer], None)
-        },
+        responses={200: _LOGIN_RESULT},
         tags=["auth"],
         description="With two-factor sign-in on, the answer is a challenge for auth/2fa/verify and no token.",
     )
     def post(self, request):
         data = _valid(LoginSerializer, request)
         user = check_credentials(request._request, data["identifier"], data["password"])
-        return _signed_in(services.user_login(user=user))
+        return _signed_in(request, services.user_login(user=user))
 
 
 class RefreshView(_PublicAuthView):
@@ -105,9 +132,11 @@ class RefreshView(_PublicAuthView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        return Response(
-            {"success": True, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"])}
-        )
+        from_cookie = request.COOKIES.get(REFRESH_COOKIE, "")
+        data = request.data if hasattr(request.data, "get") else {}
+        if from_cookie and not (data.get("refresh") or data.get("refresh_token")):
+            return _tokens(request, cookie=True, **services.token_refresh(raw_refresh=from_cookie))
+        return _tokens(request, **services.token_refresh(raw_refresh=_valid(RefreshSerializer, request)["raw"]))
 
 
 class LogoutView(APIView):
@@ -117,9 +146,12 @@ class LogoutView(APIView):
         services.user_logout(
             user=request.user,
             access=request.auth,
-            raw_refresh=data.get("refresh") or data.get("refresh_token") or "",
+            raw_refresh=data.get("refresh") or data.get("refresh_token") or request.COOKIES.get(REFRESH_COOKIE, ""),
         )
-        return Response({"success": True, "message": "Logged out."})
+        response = Response({"success": True, "message": "Logged out."})
+        if REFRESH_COOKIE in request.COOKIES:
+            response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Strict")
+        return response
 
 
 class MeView(APIView):
@@ -161,13 +193,12 @@ class ChangePasswordView(APIView):
             new_password=data["new_password"],
             current_session_id=_session_id(request),
         )
-        return Response(
-            {
-                "success": True,
-                "message": "Password changed; other sessions were signed out.",
-                "user": user_to_dict(request.user),
-                **pair,
-            }
+        return _tokens(
+            request,
+            cookie=REFRESH_COOKIE in request.COOKIES,
+            message="Password changed; other sessions were signed out.",
+            user=user_to_dict(request.user),
+            **pair,
         )
 
 
@@ -290,7 +321,7 @@ class TwoFactorVerifyView(_PublicAuthView):
         result = two_factor.verify(
             challenge=data["challenge"], code=data.get("code") or "", recovery_code=data.get("recovery_code") or ""
         )
-        return _signed_in(result)
+        return _signed_in(request, result)
 
 
 # ---------------------------------------------------------------------------
@@ -339,7 +370,10 @@ class SessionListView(APIView):
         return Response({"success": True, "sessions": rows, "total": len(rows), "next": None, "previous": None})
 
     @extend_schema(
-        responses={200: SuccessSerializer}, tags=["auth"], description="Sign out everywhere, this session too."
+        operation_id="auth_sessions_end_all",
+        responses={200: SuccessSerializer},
+        tags=["auth"],
+        description="Sign out everywhere, this session too.",
     )
     def delete(self, request):
         ended = sessions.sessions_end_all(user=request.user)

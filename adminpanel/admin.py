@@ -24,7 +24,6 @@ from adminpanel import selectors, services
 from adminpanel.rules import COUNT_RULES, FRACTION_RULES, RulesError, validate_rules
 from bots import admin as bots_admin
 from bots.models import Bot
-from core.envelope import ApiError
 from core.errors import ApplicationError
 
 
@@ -42,8 +41,6 @@ def _action(description: str, call, verb: str):
                 done += 1
             except ApplicationError as exc:
                 failed.append(f"{obj}: {exc.message}")
-            except ApiError as exc:  # bots' services, until they raise core.errors too
-                failed.append(f"{obj}: {exc.detail}")
         if done:
             modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
         for reason in failed:

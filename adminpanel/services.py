@@ -23,7 +23,6 @@ from accounts.services import audit_record
 from accounts.tokens import sessions_changed
 from accounts.usage import KINDS, usage_set
 from adminpanel.rules import RulesError, validate_rules
-from bots import analytics
 from bots import services as bot_services
 from bots.lifecycle import Action
 from bots.models import Bot, FleetHalt, Order, Trade
@@ -48,22 +47,6 @@ class InvalidRules(Invalid):
         )
 
 
-def bot_locked(bot_id: int) -> Bot:
-    bot = Bot.objects.alive().select_for_update().filter(pk=bot_id).first()
-    if bot is None:
-        raise NotFound("Bot not found.")
-    return bot
-
-
-def _bot_state(bot: Bot) -> dict:
-    return {
-        "status": bot.status,
-        "force_paused": bot.force_paused,
-        "paused_reason": bot.paused_reason,
-        "override_rules": bot.override_rules,
-    }
-
-
 def _actor_id(actor) -> dict:
     return {"actor_id": actor.pk} if actor is not None and actor.pk else {}
 
@@ -86,72 +69,18 @@ def admin_unlock(*, user, password: str) -> None:
 # ---------------------------------------------------------------------------
 # Bots
 # ---------------------------------------------------------------------------
-def _force_pause(bot: Bot, *, actor, reason: str) -> bool:
-    """Force-pause a locked bot (no-op if it already is). Returns whether it changed.
-
-    A running (or erroring) bot becomes ``paused``; a stopped bot stays stopped but its
-    owner cannot start it; either way the engine stops ticking it at once.
-    """
-    if bot.force_paused:
-        return False
-    before = _bot_state(bot)
-    previous = bot.status
-    bot.force_paused = True
-    bot.paused_reason = (reason or "paused by staff")[:300]
-    if bot.status in (Bot.Status.RUNNING, Bot.Status.ERROR):
-        bot.status = Bot.Status.PAUSED
-    bot.next_tick_at = None
-    bot.save(update_fields=["force_paused", "paused_reason", "status", "next_tick_at", "updated_at"])
-    if bot.status != previous:
-        analytics.summary_invalidate(bot.owner_id)  # its active_bots count
-    audit_record(
-        actor=actor,
-        action="admin.bot_force_paused",
-        target=bot,
-        data={"before": before, "after": _bot_state(bot)},
-    )
-    event_record(
-        type="bot_paused",
-        user_id=bot.owner_id,
-        bot_id=bot.pk,
-        payload={"bot": bot_to_dict(bot), "reason": bot.paused_reason, "previous_status": previous, **_actor_id(actor)},
-        message=f"Bot '{bot.name}' paused by staff: {bot.paused_reason}",
-    )
-    return True
-
-
 def bot_force_pause(*, actor, bot_id: int, reason: str = "") -> Bot:
-    """Pause a bot at once and block its owner from starting or resuming it (423)."""
-    with transaction.atomic():
-        bot = bot_locked(bot_id)
-        _force_pause(bot, actor=actor, reason=reason)
+    """Pause a bot at once and block its owner from starting or resuming it (423).
+
+    The bots lifecycle owns the change (``bots.services.bot_force_pause``).
+    """
+    bot, _changed = bot_services.bot_force_pause(bot_id=bot_id, actor=actor, reason=reason)
     return bot
 
 
 def bot_release(*, actor, bot_id: int) -> Bot:
     """Lift a force-pause. The bot stays paused (or stopped); its owner decides to resume."""
-    with transaction.atomic():
-        bot = bot_locked(bot_id)
-        if not bot.force_paused:
-            return bot
-        before = _bot_state(bot)
-        bot.force_paused = False
-        bot.paused_reason = "released by staff; resume to trade" if bot.status == Bot.Status.PAUSED else ""
-        bot.save(update_fields=["force_paused", "paused_reason", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="admin.bot_released",
-            target=bot,
-            data={"before": before, "after": _bot_state(bot)},
-        )
-        event_record(
-            type="bot_released",
-            user_id=bot.owner_id,
-            bot_id=bot.pk,
-            payload={"bot": bot_to_dict(bot), **_actor_id(actor)},
-            message=f"Bot '{bot.name}' released by staff; it stays {bot.status} until its owner acts",
-        )
-    return bot
+    return bot_services.bot_release(bot_id=bot_id, actor=actor)
 
 
 def bot_staff_stop(*, actor, bot_id: int) -> Bot:
@@ -183,7 +112,7 @@ def bot_override(
         except RulesError as exc:
             raise InvalidRules(exc.errors) from None
     with transaction.atomic():
-        bot = bot_locked(bot_id)
+        bot = bot_services.bot_locked(bot_id=bot_id)
         if clean is not None and clean != bot.override_rules:
             previous = bot.override_rules
             bot.override_rules = clean
@@ -209,9 +138,9 @@ def bot_override(
                 message=f"Staff set the override rules of bot '{bot.name}': {described}",
             )
         if force_pause is True:
-            _force_pause(bot, actor=actor, reason=reason)
+            bot, _changed = bot_services.bot_force_pause(bot_id=bot_id, actor=actor, reason=reason)
     if force_pause is False and bot.force_paused:
-        bot = bot_release(actor=actor, bot_id=bot_id)
+        bot = bot_services.bot_release(bot_id=bot_id, actor=actor)
     return bot
 
 

@@ -55,7 +55,8 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from bots import equity, market_data
+from bots import equity
+from bots.engine import market
 from bots.engine.market import LOCAL_VENUES
 from bots.models import ZERO, Bot, Trade
 from bots.serializers import money
@@ -209,7 +210,7 @@ def life(bot: Bot, fills: Sequence[equity.Fill], *, now: datetime) -> tuple[date
 def _pricer(bot: Bot, end: datetime):
     """Market price of ``symbol`` at a moment, where this installation can know it."""
     if bot.exchange in LOCAL_VENUES:
-        return lambda symbol, at: market_data.last_price(bot.exchange, symbol, at=at)
+        return lambda symbol, at: market.last_price(bot.exchange, symbol, at=at)
     # Real venues: only the last price the engine saw, for the last mark.
     return lambda symbol, at: bot.last_price if symbol == bot.symbol and at >= end else None
 
@@ -268,8 +269,8 @@ def conversion_rates(currencies: Iterable[str], reporting: str | None = None) ->
     for symbol, price in seen:
         rates.setdefault(wanted[symbol], price)
     for symbol, currency in wanted.items():
-        if currency not in rates and symbol in market_data.SIMULATED_SYMBOLS:
-            rates[currency] = market_data.last_price("simulated", symbol)
+        if currency not in rates and symbol in market.SIMULATED_SYMBOLS:
+            rates[currency] = market.last_price("simulated", symbol)
     return rates
 
 

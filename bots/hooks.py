@@ -60,19 +60,13 @@ def export_trades(user) -> list:
 
 def register_all() -> None:
     from accounts import hooks as account_hooks
+    from credentials.services import register_in_use_checker
 
     account_hooks.register_leaver("bots", stop_bots_of)
     account_hooks.register_exporter("bots", export_bots)
     account_hooks.register_exporter("orders", export_orders)
     account_hooks.register_exporter("trades", export_trades)
-    try:
-        from credentials.services import register_in_use_checker
-    except ImportError:  # credentials' hook not built yet
-        pass
-    else:
-        register_in_use_checker(credential_in_use)
     from realtime import registry
 
-    register_bot_checker = getattr(registry, "register_bot_access_checker", None)
-    if register_bot_checker is not None:
-        register_bot_checker(user_owns_bot)
+    register_in_use_checker(credential_in_use)
+    registry.register_bot_access_checker(user_owns_bot)

@@ -12,6 +12,8 @@ error      running   409                409       stopped
 =========  ========  =================  ========  =======
 
 (*) "use resume". A force-paused bot's owner gets 423 on start and resume; stop is allowed.
+Staff force-pause a bot from any status (a running or erroring bot becomes paused) and
+release it without changing its status (``FORCE_PAUSED_STATUS``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ REFUSALS: dict[tuple[str, Action], str] = {
 
 # Actions a force-paused bot's owner may not take (423 until staff release it).
 FORCE_PAUSE_BLOCKS = frozenset({Action.START, Action.RESUME})
+
+# A staff force-pause: a ticking bot becomes paused; a paused or stopped bot keeps its status.
+FORCE_PAUSED_STATUS = {RUNNING: PAUSED, ERROR: PAUSED}
 
 # Past tense for messages and event names (bot_started, ...).
 PAST = {Action.START: "started", Action.PAUSE: "paused", Action.RESUME: "resumed", Action.STOP: "stopped"}

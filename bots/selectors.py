@@ -10,14 +10,12 @@ from django.db import DatabaseError
 from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from bots import venues
 from bots.analytics import conversion_rates
 from bots.models import Bot, BotDailyPnl, Order, Position, Trade, WorkerHeartbeat
 from bots.serializers import money
-from core.errors import ApplicationError
-from core.errors import NotFound as DomainNotFound
+from core.errors import NotFound
 from credentials.exceptions import CredentialDecryptError
 from credentials.providers import UnknownProvider
 from credentials.selectors import CredentialUnavailable, credential_for_order
@@ -221,7 +219,6 @@ def bot_live_key_problem(bot: Bot) -> str | None:
         return None
     try:
         credential_for_order(user=bot.owner, provider=bot.exchange, purpose="live", credential_id=bot.credential_id)
-    except (CredentialUnavailable, CredentialDecryptError, DomainNotFound, UnknownProvider) as exc:
-        detail = exc.message if isinstance(exc, ApplicationError) else str(exc)
-        return f"no usable live key set for {bot.exchange} ({detail})"
+    except (CredentialUnavailable, CredentialDecryptError, NotFound, UnknownProvider) as exc:
+        return f"no usable live key set for {bot.exchange} ({exc})"
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from bots import market_data
+from bots.engine import market
 
 LOCAL_VENUES = ("simulated", "replay")
 BROKER_VENUES = ("angelone",)
@@ -60,7 +60,7 @@ def catalogue() -> list[dict]:
 
 def symbols(venue: str) -> tuple[list[str], bool]:
     """``(symbols, verified)``: the venue's markets when known, else ``([], False)``."""
-    markets = market_data.venue_markets(venue)
+    markets = market.venue_markets(venue)
     return (markets, True) if markets is not None else ([], False)
 
 
@@ -73,7 +73,7 @@ def normalize_symbol(venue: str, raw: str) -> tuple[str, bool]:
     if not pattern.match(symbol):
         form = "EXCHANGE:SYMBOL (e.g. NSE:SBIN-EQ)" if venue == "angelone" else "BASE/QUOTE (e.g. BTC/USDT)"
         raise VenueError("symbol", f"{raw!r} is not a valid symbol for {venue}; use {form}")
-    markets = market_data.venue_markets(venue)
+    markets = market.venue_markets(venue)
     if markets is None:
         return symbol, False
     if symbol not in markets:
@@ -96,11 +96,11 @@ def timeframe_refusal(venue: str, symbol: str, timeframe: str) -> str:
     """
     if venue != "replay":
         return ""
-    return market_data.replay_timeframe_refusal((symbol or "").strip().upper(), timeframe)
+    return market.replay_timeframe_refusal((symbol or "").strip().upper(), timeframe)
 
 
 def default_timeframe(venue: str, symbol: str, preferred: str) -> str:
     """``preferred``, or on replay the finest timeframe the recording of ``symbol`` can serve."""
     if venue != "replay":
         return preferred
-    return market_data.replay_default_timeframe((symbol or "").strip().upper(), preferred)
+    return market.replay_default_timeframe((symbol or "").strip().upper(), preferred)

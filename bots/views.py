@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ops import ops_access
-from bots import analytics, market_data, selectors, services, strategies, venues
+from bots import analytics, selectors, services, strategies, venues
+from bots.engine import market
 from bots.lifecycle import Action
 from bots.serializers import (
     ActionSerializer,
@@ -133,7 +134,7 @@ class BotListCreateView(APIView):
     def post(self, request):
         serializer = BotWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        bot = services.bot_create(user=request.user, data=serializer.with_defaults(), request=request._request)
+        bot = services.bot_create(user=request.user, data=serializer.with_defaults())
         message = f"Bot '{bot.name}' created" + (" and entered the training bay" if bot.in_training else "")
         return Response({"success": True, "bot": bot_to_dict(bot), "message": message}, status=status.HTTP_201_CREATED)
 
@@ -169,7 +170,7 @@ class BotDetailView(APIView):
     def patch(self, request, bot_id: int):
         selectors.bot_get(user=request.user, bot_id=bot_id)  # 404 before 400 for another user's bot
         data = _valid(BotWriteSerializer, request.data, partial=True)
-        bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data, request=request._request)
+        bot, message = services.bot_update(user=request.user, bot_id=bot_id, data=data)
         return Response({"success": True, "bot": bot_to_dict(bot), "message": message})
 
     @extend_schema(
@@ -182,7 +183,7 @@ class BotDetailView(APIView):
     )
     def delete(self, request, bot_id: int):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
-        services.bot_delete(user=request.user, bot_id=bot_id, request=request._request)
+        services.bot_delete(user=request.user, bot_id=bot_id)
         return Response({"success": True, "message": f"Bot '{bot.name}' deleted", "id": bot_id})
 
 
@@ -207,7 +208,6 @@ class BotActionView(APIView):
             user=request.user,
             reason=reason,
             close_positions=close,
-            request=request._request,
         )
         return Response({"success": True, "message": message, "bot": bot_to_dict(bot)})
 
@@ -235,7 +235,7 @@ class BotPositionsView(APIView):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         include_flat = request.query_params.get("include_closed") in ("1", "true")
         rows = list(selectors.position_list(bot=bot, include_flat=include_flat))
-        prices = {row.symbol: market_data.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
+        prices = {row.symbol: market.last_price(bot.exchange, row.symbol) for row in rows if row.quantity > 0}
         return Response(
             {
                 "success": True,
@@ -291,7 +291,7 @@ class BotCandlesView(APIView):
         bot = selectors.bot_get(user=request.user, bot_id=bot_id)
         query = _valid(CandleQuerySerializer, request.query_params)
         timeframe = query.get("timeframe") or bot.timeframe
-        rows = market_data.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
+        rows = market.candles(bot.exchange, bot.symbol, timeframe, limit=query["limit"])
         return Response(
             {
                 "success": True,
@@ -396,7 +396,7 @@ class FleetActionView(APIView):
     )
     def post(self, request):
         _valid(ActionSerializer, request.data)  # a malformed body is a 400, not ignored
-        result = services.bots_transition_all(user=request.user, action=self.bot_action, request=request._request)
+        result = services.bots_transition_all(user=request.user, action=self.bot_action)
         word = "started" if self.bot_action == Action.START else "stopped"
         return Response({"success": True, "status": word, "bots": result["done"], "skipped": result["skipped"]})
 

@@ -181,6 +181,7 @@ def main() -> int:
             _say("the ASGI server did not answer within 30 s; see its output above.")
         print(
             "\nBotfleet is running ({mode}).\n"
+            f"  Dashboard  {base}/\n"
             f"  API docs   {base}/api/docs/\n"
             f"  Admin      {base}/admin/\n"
             f"  WebSocket  {ws}/api/ws\n"

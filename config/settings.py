@@ -103,8 +103,10 @@ INSTALLED_APPS = [
     "credentials",
     "realtime",
     "bots",
+    "signals",
     "training",
     "adminpanel",
+    "web",
     # Last: its post_migrate creates the cache table (config.apps).
     "config.apps.BotfleetConfig",
 ]
@@ -170,6 +172,9 @@ if EMBEDDED:
             "ENGINE": "bots.sqlite_exact",
             "NAME": DATA_DIR / "botfleet.sqlite3",
             "OPTIONS": dict(_SQLITE_OPTIONS),
+            # Django's default for SQLite, said out loud: pytest-django's parallel workers
+            # recognise an in-memory test database only by this name or by the stock engine.
+            "TEST": {"NAME": ":memory:"},
         },
         "cache": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -207,6 +212,11 @@ else:
 # ---------------------------------------------------------------------------
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 KEY_PREFIX = env("CACHE_KEY_PREFIX", default="botfleet")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite in parallel workers that share one Redis; the suite deletes
+    # its own prefix's keys between tests, so each worker keys its cache and channel layer
+    # apart. (pytest-django gives each worker its own test database the same way: _gw0, ...)
+    KEY_PREFIX = f"{KEY_PREFIX}-{os.environ['PYTEST_XDIST_WORKER']}"
 
 if env("CACHE_URL", default=""):
     CACHES = {"default": env.cache_url("CACHE_URL")}
@@ -451,6 +461,8 @@ REST_FRAMEWORK = {
         "otp": env("THROTTLE_OTP", default="5/min"),
         "keys_test": env("THROTTLE_KEYS_TEST", default="20/min"),
         "internal": env("THROTTLE_INTERNAL", default="6000/min"),
+        # Per webhook token (signals): a burst of alerts is fine, a flood is answered 429.
+        "signal_webhook": env("THROTTLE_SIGNAL_WEBHOOK", default="600/min"),
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": False,  # money is a JSON number (API.md)

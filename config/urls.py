@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("credentials.urls")),
     path("", include("realtime.urls")),
     path("", include("bots.urls")),
+    path("", include("signals.urls")),
     path("", include("training.urls")),
     path("", include("adminpanel.urls")),
     path("health", health.HealthView.as_view(), name="health"),
@@ -29,6 +30,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("status", StatusView.as_view(), name="status-root"),  # older monitors (API.md)
+    # Last: the web app's pages; each is an exact path, none under api/, admin/ or static/.
+    path("", include("web.urls")),
 ]
 
 handler400 = "config.health.bad_request"

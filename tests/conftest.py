@@ -23,11 +23,40 @@ USING_REDIS = bool(settings.REDIS_URL)
 USING_POSTGRES = not settings.EMBEDDED
 
 
+# Tests that start real processes (servers, workers, a browser). Under pytest-xdist they
+# share one worker, one test at a time, as in a serial run: their deadlines (offline within
+# 30 s, a 300 s timeout) assume one product on the machine at a time — a parallel run that
+# let two products start together timed out. The scheduler sees node ids only, so these are
+# named by path; the collection hook below fails a marked test outside them.
+PROCESS_MARKERS = ("e2e", "failure", "browser")
+PROCESS_PATHS = (
+    "tests/e2e/",
+    "tests/failure/",
+    "tests/browser/",
+    "tests/security/test_served.py",
+    "tests/engine/test_worker_redis.py",
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    # pytest-xdist's own "loadgroup" marks groups by rewriting node ids, which pytest 9
+    # no longer reads back: the groups are made here instead.
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ProcessTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "processes" if nodeid.startswith(PROCESS_PATHS) else nodeid
+
+    return ProcessTestsTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs DATABASE_URL and REDIS_URL (the services run of .ci/run)")
     for item in items:
         if "services" in item.keywords and not (USING_REDIS and USING_POSTGRES):
             item.add_marker(skip)
+        if any(m in item.keywords for m in PROCESS_MARKERS) and not item.nodeid.startswith(PROCESS_PATHS):
+            raise pytest.UsageError(f"{item.nodeid} starts processes: add its path to PROCESS_PATHS")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -145,6 +174,16 @@ def other_client(other_user) -> APIClient:
 @pytest.fixture
 def staff_client(staff) -> APIClient:
     return bearer_client(staff)
+
+
+@pytest.fixture
+def redis_server():
+    """A ``redis-server`` of the test's own on a free port, which it may kill and restart."""
+    from tests.processes import RedisServer
+
+    redis = RedisServer().start()
+    yield redis
+    redis.stop()
 
 
 @pytest.fixture

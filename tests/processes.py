@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,20 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str = 
     raise TimeoutError(f"{what} not reached within {timeout:g}s (last error: {last_error!r})")
 
 
+def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+    """Start a process that dies with this test run, even one killed with SIGKILL.
+
+    ``PR_SET_PDEATHSIG`` (``die_with_parent``) fires when the *thread* that forked the
+    child exits, not the process: a server started from a worker thread (``to_thread``,
+    ``sync_to_async``) would be SIGTERMed when the executor retires that thread. So
+    processes are started from the main thread only; async tests start them on their
+    loop (which runs there) and wait for them off it (``Product.astart``, ``RedisServer.astart``).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("start test processes from the main thread: PR_SET_PDEATHSIG follows the forking thread")
+    return subprocess.Popen(argv, preexec_fn=die_with_parent, **kwargs)
+
+
 # ---------------------------------------------------------------------------
 # Redis: our own server, which tests may kill, stop and continue
 # ---------------------------------------------------------------------------
@@ -77,7 +92,20 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    async def astart(self) -> RedisServer:
+        """``start`` from an async test: spawned on the loop's (main) thread, awaited off it."""
+        import asyncio
+
+        self.spawn()
+        await asyncio.to_thread(self.wait_ready)
+        return self
+
+    def spawn(self) -> None:
+        self.process = spawn(
             [
                 "redis-server",
                 "--port",
@@ -94,8 +122,9 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def wait_ready(self) -> None:
         wait_until(lambda: port_open(self.port), timeout=10, what=f"redis on {self.port}")
-        return self
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -106,6 +135,12 @@ class RedisServer:
         """A new redis-server on the same port (after ``kill()``): empty, like a crashed one."""
         self.kill()
         return self.start()
+
+    async def arestart(self) -> RedisServer:
+        import asyncio
+
+        await asyncio.to_thread(self.kill)
+        return await self.astart()
 
     def pause(self) -> None:
         """SIGSTOP: the socket stays open but nothing answers (a hung Redis)."""
@@ -273,23 +308,34 @@ class Product:
         return read_procfile(procfile, self.env()) if procfile else run_layout(self.env())
 
     def start(self, *names: str, procfile: Path | None = None) -> Product:
+        if self.spawn(*names, procfile=procfile):
+            self.wait_http()
+        return self
+
+    async def astart(self, *names: str, procfile: Path | None = None) -> Product:
+        """``start`` from an async test: spawned on the loop's (main) thread, awaited off it."""
+        import asyncio
+
+        if self.spawn(*names, procfile=procfile):
+            await asyncio.to_thread(self.wait_http)
+        return self
+
+    def spawn(self, *names: str, procfile: Path | None = None) -> bool:
+        """Start ``names`` (default: the whole layout); True when the ASGI server is among them."""
         commands = self.commands(procfile)
         for name in names or tuple(commands):
             if name in self.processes and self.processes[name].poll() is None:
                 continue
             spec = commands[name]
-            self.processes[name] = subprocess.Popen(
+            self.processes[name] = spawn(
                 spec.argv,
                 cwd=BASE_DIR,
                 env={**self.env(), **spec.env},
                 stdout=self._log(name),
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
-        if "asgi" in (names or tuple(commands)):
-            self.wait_http()
-        return self
+        return "asgi" in (names or tuple(commands))
 
     def wait_http(self, timeout: float = 120) -> None:
         wait_until(

@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
 from core.errors import ApplicationError
 from training import selectors, services
@@ -99,9 +98,6 @@ class TrainingBotAdmin(admin.ModelAdmin):
                     result = services.bot_promote(bot_id=bot.pk, actor=request.user, source=services.SOURCE_STAFF)
             except ApplicationError as exc:
                 refused.append(exc.message)
-                continue
-            except APIException as exc:  # bots' services, until they raise core.errors too
-                refused.append(str(exc.detail))
                 continue
             done.append(result.message if result.promoted else f"{bot.name}: already promoted")
         for message in done:

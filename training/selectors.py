@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Exists, Func, QuerySet
 from django.utils import timezone
 
-from bots import equity, market_data
+from bots import equity
+from bots.engine import market
 from bots.models import ZERO, Bot, FleetHalt, Position, Trade
 from bots.serializers import money, training_countdown, training_countdown_us
 
@@ -130,7 +131,7 @@ def training_metrics(bot: Bot, *, now: datetime | None = None) -> dict:
     unrealized = ZERO
     prices: dict[str, Decimal] = {}
     for position in Position.objects.filter(bot=bot, quantity__gt=0):
-        price = market_data.last_price(bot.exchange, position.symbol)
+        price = market.last_price(bot.exchange, position.symbol)
         if price is not None:
             prices[position.symbol] = price
             unrealized += (price - position.average_cost) * position.quantity

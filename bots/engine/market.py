@@ -24,7 +24,7 @@ On top of that, :class:`Snapshot` is the in-process memo of one tick batch: each
 many bots ask, and closed candles of the simulated/replay venues are additionally kept in
 a small process-wide LRU (they never change once closed).
 
-``bots.market_data`` re-exports the public functions for views and services.
+Views, services and other apps import this module directly; it is the one market-data path.
 """
 
 from __future__ import annotations

@@ -47,7 +47,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException
 
 from accounts.usage import usage_add
 from bots import services, venues
@@ -564,7 +563,7 @@ def _live_credential(bot: Bot, fresh: dict):
         return credential_for_order(
             user=owner, provider=bot.exchange, purpose="live", credential_id=fresh["credential_id"]
         )
-    except (APIException, ApplicationError) as exc:  # CredentialUnavailable, NotFound, CredentialDecryptError
+    except ApplicationError as exc:  # no usable key set: missing, wrong purpose, undecryptable, not the owner's
         raise TickError(f"no usable live key set for {bot.exchange}: {exc}") from exc
 
 

@@ -8,8 +8,12 @@ takes its event with it and the relay publishes only what was committed. A servi
 changes what ``analytics/summary`` reads (status, capital, currency, fills, deletion)
 calls ``analytics.summary_invalidate`` in that transaction too.
 
+Refusals are :mod:`core.errors` (``core.envelope`` picks the API's status). Services are
+never handed the request: the API, the engine and the commands call them alike, and the
+audit entry learns the client's IP from the request context (:mod:`core.context`).
+
 Concurrency: two requests on one bot serialise on the row lock; the second sees the
-first's result and answers 409 if its transition no longer applies. On SQLite the
+first's result and gets a ``Conflict`` if its transition no longer applies. On SQLite the
 whole database is the lock (``transaction_mode: IMMEDIATE``), with the same outcome.
 """
 
@@ -17,8 +21,9 @@ from bots.services.books import order_reconcile_failed, positions_close_in_books
 from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
 from bots.services.transitions import (
+    bot_force_pause,
     bot_pause,
-    bot_resume,
+    bot_release,
     bot_start,
     bot_stop,
     bot_transition,
@@ -31,9 +36,10 @@ __all__ = [
     "InvalidBot",
     "bot_create",
     "bot_delete",
+    "bot_force_pause",
     "bot_locked",
     "bot_pause",
-    "bot_resume",
+    "bot_release",
     "bot_start",
     "bot_stop",
     "bot_transition",

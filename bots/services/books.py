@@ -10,7 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.usage import usage_add
-from bots import analytics, fills, market_data
+from bots import analytics, fills
+from bots.engine import market
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade
 from bots.serializers import order_to_dict, position_to_dict, trade_to_dict
 from realtime.services import event_record
@@ -71,29 +72,9 @@ def trade_record_fill(
             price=price,
             value=None if fee_quote is None else Decimal(fee_quote),
         )
-        fee_q = parts.value
-        position, _ = Position.objects.select_for_update().get_or_create(bot=bot, symbol=symbol)
-        notional = quantity * price
-        try:
-            applied = fills.apply_fill(
-                side=side,
-                quantity=quantity,
-                price=price,
-                fee=parts,
-                held=position.quantity,
-                average_cost=position.average_cost,
-            )
-        except fills.FillRefused as exc:
-            raise ValueError(f"{symbol}: {exc}") from None
-        realized = applied.realized
-        if side == Order.Side.BUY and position.quantity == 0:
-            position.opened_at = executed_at
-        position.quantity, position.average_cost = applied.quantity, applied.average_cost
-        if realized is not None:
-            position.realized_pnl += realized
-        cash_delta = applied.cash_delta
-        position.fees += fee_q
-        position.save()
+        position, applied = _position_apply(
+            bot, symbol=symbol, side=side, quantity=quantity, price=price, fee=parts, executed_at=executed_at
+        )
         trade = Trade.objects.create(
             bot=bot,
             owner_id=bot.owner_id,
@@ -105,69 +86,105 @@ def trade_record_fill(
             price=price,
             fee=fee,
             fee_currency=fee_currency or bot.quote_currency,
-            fee_quote=fee_q,
-            realized_pnl=realized,
+            fee_quote=parts.value,
+            realized_pnl=applied.realized,
             is_paper=is_paper,
             executed_at=executed_at,
         )
-        trade.cash_delta = cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
+        trade.cash_delta = applied.cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
         usage_add(user_id=bot.owner_id, trades=1)
-        win = realized is not None and realized > 0
-        loss = realized is not None and realized < 0
-        pnl = realized or ZERO
-        day = executed_at.astimezone(UTC).date()  # rollups are per UTC day
-        BotDailyPnl.objects.get_or_create(bot=bot, day=day)
-        BotDailyPnl.objects.filter(bot=bot, day=day).update(
-            realized_pnl=F("realized_pnl") + pnl,
-            gross_profit=F("gross_profit") + (pnl if win else ZERO),
-            gross_loss=F("gross_loss") + (-pnl if loss else ZERO),
-            fees=F("fees") + fee_q,
-            volume=F("volume") + notional,
-            trades=F("trades") + 1,
-            wins=F("wins") + int(win),
-            losses=F("losses") + int(loss),
-        )
-        Bot.objects.filter(pk=bot.pk).update(
-            realized_pnl=F("realized_pnl") + pnl,
-            total_fees=F("total_fees") + fee_q,
-            total_trades=F("total_trades") + 1,
-            winning_trades=F("winning_trades") + int(win),
-            losing_trades=F("losing_trades") + int(loss),
-            cash_balance=F("cash_balance") + cash_delta,
-            last_price=price,
-            updated_at=timezone.now(),
-        )
+        _totals_add(bot, trade)
         analytics.summary_invalidate(bot.owner_id)
         if order is not None:
-            filled = min(order.quantity, order.filled_quantity + quantity)
-            prior = order.filled_quantity * (order.average_price or ZERO)
-            order.average_price = (prior + notional) / filled
-            order.filled_quantity = filled
-            order.fee += fee
-            order.fee_currency = order.fee_currency or trade.fee_currency
-            order.status = Order.Status.FILLED if filled >= order.quantity else Order.Status.PARTIALLY_FILLED
-            if order.status == Order.Status.FILLED:
-                order.closed_at = executed_at
-            order.save(
-                update_fields=[
-                    "average_price",
-                    "filled_quantity",
-                    "fee",
-                    "fee_currency",
-                    "status",
-                    "closed_at",
-                    "updated_at",
-                ]
-            )
-        verb = "bought" if side == Order.Side.BUY else "sold"
-        event_record(
-            type="trade_executed",
-            user_id=bot.owner_id,
-            bot_id=bot.pk,
-            payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(position)},
-            message=f"Bot '{bot.name}' {verb} {quantity.normalize():f} {symbol} at {price.normalize():f}",
-        )
+            _order_fill(order, trade)
+        _trade_event(bot, trade, position)
     return trade
+
+
+def _position_apply(
+    bot: Bot, *, symbol: str, side: str, quantity: Decimal, price: Decimal, fee: fills.FeeParts, executed_at: datetime
+) -> tuple[Position, fills.Applied]:
+    """The fill applied to the bot's (row-locked) position in ``symbol`` and saved; a sell
+    beyond the position is refused (``ValueError``) before anything is written."""
+    position, _ = Position.objects.select_for_update().get_or_create(bot=bot, symbol=symbol)
+    try:
+        applied = fills.apply_fill(
+            side=side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            held=position.quantity,
+            average_cost=position.average_cost,
+        )
+    except fills.FillRefused as exc:
+        raise ValueError(f"{symbol}: {exc}") from None
+    if side == Order.Side.BUY and position.quantity == 0:
+        position.opened_at = executed_at
+    position.quantity, position.average_cost = applied.quantity, applied.average_cost
+    if applied.realized is not None:
+        position.realized_pnl += applied.realized
+    position.fees += fee.value
+    position.save()
+    return position, applied
+
+
+def _totals_add(bot: Bot, trade: Trade) -> None:
+    """The trade added to the bot's rollup of its UTC day and to its running totals, with
+    ``F()`` expressions (the row is locked; concurrent readers see either both or neither)."""
+    realized = trade.realized_pnl
+    win = realized is not None and realized > 0
+    loss = realized is not None and realized < 0
+    pnl = realized or ZERO
+    day = trade.executed_at.astimezone(UTC).date()  # rollups are per UTC day
+    BotDailyPnl.objects.get_or_create(bot=bot, day=day)
+    BotDailyPnl.objects.filter(bot=bot, day=day).update(
+        realized_pnl=F("realized_pnl") + pnl,
+        gross_profit=F("gross_profit") + (pnl if win else ZERO),
+        gross_loss=F("gross_loss") + (-pnl if loss else ZERO),
+        fees=F("fees") + trade.fee_quote,
+        volume=F("volume") + trade.quantity * trade.price,
+        trades=F("trades") + 1,
+        wins=F("wins") + int(win),
+        losses=F("losses") + int(loss),
+    )
+    Bot.objects.filter(pk=bot.pk).update(
+        realized_pnl=F("realized_pnl") + pnl,
+        total_fees=F("total_fees") + trade.fee_quote,
+        total_trades=F("total_trades") + 1,
+        winning_trades=F("winning_trades") + int(win),
+        losing_trades=F("losing_trades") + int(loss),
+        cash_balance=F("cash_balance") + trade.cash_delta,
+        last_price=trade.price,
+        updated_at=timezone.now(),
+    )
+
+
+def _order_fill(order: Order, trade: Trade) -> None:
+    """The trade added to its order: filled quantity (capped at the order's), average price,
+    fee, and the status it leads to."""
+    filled = min(order.quantity, order.filled_quantity + trade.quantity)
+    prior = order.filled_quantity * (order.average_price or ZERO)
+    order.average_price = (prior + trade.quantity * trade.price) / filled
+    order.filled_quantity = filled
+    order.fee += trade.fee
+    order.fee_currency = order.fee_currency or trade.fee_currency
+    order.status = Order.Status.FILLED if filled >= order.quantity else Order.Status.PARTIALLY_FILLED
+    if order.status == Order.Status.FILLED:
+        order.closed_at = trade.executed_at
+    order.save(
+        update_fields=["average_price", "filled_quantity", "fee", "fee_currency", "status", "closed_at", "updated_at"]
+    )
+
+
+def _trade_event(bot: Bot, trade: Trade, position: Position) -> None:
+    verb = "bought" if trade.side == Order.Side.BUY else "sold"
+    event_record(
+        type="trade_executed",
+        user_id=bot.owner_id,
+        bot_id=bot.pk,
+        payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(position)},
+        message=f"Bot '{bot.name}' {verb} {trade.quantity.normalize():f} {trade.symbol} at {trade.price.normalize():f}",
+    )
 
 
 def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal | None = None) -> list[dict]:
@@ -182,7 +199,7 @@ def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal 
     closed = []
     now = timezone.now()
     for position in Position.objects.filter(bot=bot, quantity__gt=0).order_by("pk"):
-        mark = price or market_data.last_price(bot.exchange, position.symbol) or position.average_cost
+        mark = price or market.last_price(bot.exchange, position.symbol) or position.average_cost
         client_id = f"bf-{bot.pk}-close-{position.pk}-{int(now.timestamp() * 1000)}"
         order = Order.objects.create(
             bot=bot,

@@ -8,7 +8,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, When
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.services import audit_record
@@ -18,7 +17,7 @@ from bots.models import Bot, Order
 from bots.serializers import bot_to_dict
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked, record
 from bots.strategies import ParamsError, validate_params
-from core.envelope import Conflict
+from core.errors import Conflict
 from credentials.models import Credential
 from realtime.services import event_record
 
@@ -113,7 +112,7 @@ def _training_event(bot: Bot, *, reason: str = "") -> None:
     event_record(type="training_started", user_id=bot.owner_id, bot_id=bot.pk, payload=payload, message=message)
 
 
-def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
+def bot_create(*, user, data: dict) -> Bot:
     """Create a stopped bot. A live bot enters the training bay (``training_started``)."""
     exchange = data["exchange"]
     symbol, verified = _venue_and_symbol(exchange, data["symbol"])
@@ -153,14 +152,13 @@ def bot_create(*, user, data: dict, request: HttpRequest | None = None) -> Bot:
             actor=user,
             action="bot.create",
             data={"name": bot.name, "exchange": exchange, "symbol": symbol, "mode": bot.trading_mode},
-            request=request,
         )
         if bot.in_training:
             _training_event(bot)
     return bot
 
 
-def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = None) -> tuple[Bot, str]:
+def bot_update(*, user, bot_id: int, data: dict) -> tuple[Bot, str]:
     """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change.
 
     Returns the bot and the message of the answer. A live bot's training covers one venue,
@@ -171,88 +169,11 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
     with transaction.atomic():
         bot = bot_locked(bot_id=bot_id, user=user)
         before = {f: getattr(bot, f) for f in ("name", "exchange", "symbol", "strategy", "params", "timeframe")}
-        changes: dict = {}
-        for field in (
-            "name",
-            "exchange",
-            "strategy",
-            "timeframe",
-            "interval_seconds",
-            "trading_mode",
-            "capital",
-            "position_size_pct",
-        ):
-            if field in data and data[field] != getattr(bot, field):
-                changes[field] = data[field]
-        if "symbol" in data and data["symbol"].strip().upper() != bot.symbol:
-            changes["symbol"] = data["symbol"]
-        if "credential_id" in data and data["credential_id"] != bot.credential_id:
-            changes["credential_id"] = data["credential_id"]
-        if "params" in data:
-            strategy = changes.get("strategy", bot.strategy)
-            base = bot.params if strategy == bot.strategy else {}
-            params = _validated_params(strategy, {**base, **data["params"]})
-            if params != bot.params:
-                changes["params"] = params
-        elif "strategy" in changes:
-            changes["params"] = _validated_params(changes["strategy"], {})
-
-        frozen = sorted(set(changes) - RUNTIME_EDITABLE)
-        if frozen and bot.status != Bot.Status.STOPPED:
-            raise Conflict(
-                f"{', '.join(frozen)} can only change while the bot is stopped (it is {bot.status})",
-                code="BOT_NOT_STOPPED",
-                details={"fields": frozen, "status": bot.status},
-            )
+        changes = _requested_changes(bot, data)
+        _check_changes_allowed(bot, changes)
         if not changes:
             return bot, f"Bot '{bot.name}' updated"
-        # An order in flight is reconciled through the bot's venue, key set and mode: changed
-        # first, its lookup would go where the order was never sent, declare it never sent
-        # after the grace period and lose its fill (real coins the books would not know of).
-        venue_bound = sorted({"exchange", "credential_id", "trading_mode"} & set(changes))
-        in_flight = (
-            Order.objects.filter(bot=bot, status__in=Order.OPEN_STATUSES)
-            .order_by("pk")
-            .values_list("client_order_id", flat=True)
-            .first()
-            if venue_bound
-            else None
-        )
-        if in_flight:
-            raise Conflict(
-                f"{', '.join(venue_bound)} cannot change while order {in_flight} is still in flight on "
-                f"{bot.exchange}; it is being reconciled, try again in a minute",
-                code="ORDER_IN_FLIGHT",
-                details={"fields": venue_bound, "order": in_flight},
-            )
-
-        now = timezone.now()
-        exchange = changes.get("exchange", bot.exchange)
-        if {"exchange", "symbol"} & set(changes):
-            symbol, verified = _venue_and_symbol(exchange, changes.get("symbol", bot.symbol))
-            bot.exchange, bot.symbol, bot.symbol_verified = exchange, symbol, verified
-            bot.quote_currency = venues.quote_currency(exchange, symbol)
-        if {"exchange", "symbol", "timeframe"} & set(changes):
-            _check_timeframe(exchange, bot.symbol, changes.get("timeframe", bot.timeframe))
-        mode = changes.get("trading_mode", bot.trading_mode)
-        if {"exchange", "trading_mode", "credential_id"} & set(changes):
-            bot.credential = _resolve_credential(
-                user=user, exchange=exchange, mode=mode, credential_id=changes.get("credential_id", bot.credential_id)
-            )
-        entered_live = mode == Bot.Mode.LIVE and bot.trading_mode != Bot.Mode.LIVE
-        retrained = sorted({"exchange", "symbol", "strategy"} & set(changes)) if mode == Bot.Mode.LIVE else []
-        if "trading_mode" in changes:
-            bot.trading_mode = mode
-            if not entered_live:
-                bot.in_training, bot.training_started_at, bot.promoted_at = False, None, None
-        if entered_live or retrained:
-            _enter_live_mode(bot, now)
-        if "capital" in changes:
-            bot.cash_balance += changes["capital"] - bot.capital
-            bot.capital = changes["capital"]
-        for field in ("name", "strategy", "params", "timeframe", "interval_seconds", "position_size_pct"):
-            if field in changes:
-                setattr(bot, field, changes[field])
+        entered_live, retrained = _apply_changes(bot, changes, user=user)
         bot.save()
         analytics.summary_invalidate(bot.owner_id)
         changed = sorted(changes)
@@ -263,24 +184,127 @@ def bot_update(*, user, bot_id: int, data: dict, request: HttpRequest | None = N
             actor=user,
             action="bot.update",
             data={"changed": changed, "before": {k: v for k, v in before.items() if k in changes}},
-            request=request,
             changed=changed,
         )
-        message = f"Bot '{bot.name}' updated"
-        if entered_live:
-            _training_event(bot)
-            message += f" and entered the training bay for {settings.LIVE_MIN_TRAINING_HOURS:g} hours"
-        elif retrained:
-            reason = f"its {' and '.join(retrained)} changed; a live bot trains again on what it will trade"
-            _training_event(bot, reason=reason)
-            message += (
-                f"; it went back to the training bay ({reason}) and trades on paper for "
-                f"{settings.LIVE_MIN_TRAINING_HOURS:g} hours before it can be promoted again"
-            )
+        message = f"Bot '{bot.name}' updated" + _training_restart(bot, entered_live=entered_live, retrained=retrained)
     return bot, message
 
 
-def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None:
+def _requested_changes(bot: Bot, data: dict) -> dict:
+    """What ``data`` would change on ``bot`` (params merged and validated), field by field."""
+    changes: dict = {}
+    for field in (
+        "name",
+        "exchange",
+        "strategy",
+        "timeframe",
+        "interval_seconds",
+        "trading_mode",
+        "capital",
+        "position_size_pct",
+    ):
+        if field in data and data[field] != getattr(bot, field):
+            changes[field] = data[field]
+    if "symbol" in data and data["symbol"].strip().upper() != bot.symbol:
+        changes["symbol"] = data["symbol"]
+    if "credential_id" in data and data["credential_id"] != bot.credential_id:
+        changes["credential_id"] = data["credential_id"]
+    if "params" in data:
+        strategy = changes.get("strategy", bot.strategy)
+        base = bot.params if strategy == bot.strategy else {}
+        params = _validated_params(strategy, {**base, **data["params"]})
+        if params != bot.params:
+            changes["params"] = params
+    elif "strategy" in changes:
+        changes["params"] = _validated_params(changes["strategy"], {})
+    return changes
+
+
+def _check_changes_allowed(bot: Bot, changes: dict) -> None:
+    """Refuse (``Conflict``) what the bot's state does not allow: a frozen field while it is not
+    stopped, or its venue, key set or mode while one of its orders is still in flight."""
+    frozen = sorted(set(changes) - RUNTIME_EDITABLE)
+    if frozen and bot.status != Bot.Status.STOPPED:
+        raise Conflict(
+            f"{', '.join(frozen)} can only change while the bot is stopped (it is {bot.status})",
+            code="BOT_NOT_STOPPED",
+            details={"fields": frozen, "status": bot.status},
+        )
+    # An order in flight is reconciled through the bot's venue, key set and mode: changed
+    # first, its lookup would go where the order was never sent, declare it never sent
+    # after the grace period and lose its fill (real coins the books would not know of).
+    venue_bound = sorted({"exchange", "credential_id", "trading_mode"} & set(changes))
+    if not venue_bound:
+        return
+    in_flight = (
+        Order.objects.filter(bot=bot, status__in=Order.OPEN_STATUSES)
+        .order_by("pk")
+        .values_list("client_order_id", flat=True)
+        .first()
+    )
+    if in_flight:
+        raise Conflict(
+            f"{', '.join(venue_bound)} cannot change while order {in_flight} is still in flight on "
+            f"{bot.exchange}; it is being reconciled, try again in a minute",
+            code="ORDER_IN_FLIGHT",
+            details={"fields": venue_bound, "order": in_flight},
+        )
+
+
+def _apply_changes(bot: Bot, changes: dict, *, user) -> tuple[bool, list[str]]:
+    """Set the changes on the (unsaved) bot, validating venue, symbol, timeframe and keys.
+
+    Returns whether it entered live mode and which of its venue, symbol and strategy
+    changed while live (either restarts its training).
+    """
+    now = timezone.now()
+    exchange = changes.get("exchange", bot.exchange)
+    if {"exchange", "symbol"} & set(changes):
+        symbol, verified = _venue_and_symbol(exchange, changes.get("symbol", bot.symbol))
+        bot.exchange, bot.symbol, bot.symbol_verified = exchange, symbol, verified
+        bot.quote_currency = venues.quote_currency(exchange, symbol)
+    if {"exchange", "symbol", "timeframe"} & set(changes):
+        _check_timeframe(exchange, bot.symbol, changes.get("timeframe", bot.timeframe))
+    mode = changes.get("trading_mode", bot.trading_mode)
+    if {"exchange", "trading_mode", "credential_id"} & set(changes):
+        bot.credential = _resolve_credential(
+            user=user, exchange=exchange, mode=mode, credential_id=changes.get("credential_id", bot.credential_id)
+        )
+    entered_live = mode == Bot.Mode.LIVE and bot.trading_mode != Bot.Mode.LIVE
+    retrained = sorted({"exchange", "symbol", "strategy"} & set(changes)) if mode == Bot.Mode.LIVE else []
+    if "trading_mode" in changes:
+        bot.trading_mode = mode
+        if not entered_live:
+            bot.in_training, bot.training_started_at, bot.promoted_at = False, None, None
+    if entered_live or retrained:
+        _enter_live_mode(bot, now)
+    if "capital" in changes:
+        bot.cash_balance += changes["capital"] - bot.capital
+        bot.capital = changes["capital"]
+    for field in ("name", "strategy", "params", "timeframe", "interval_seconds", "position_size_pct"):
+        if field in changes:
+            setattr(bot, field, changes[field])
+    return entered_live, retrained
+
+
+def _training_restart(bot: Bot, *, entered_live: bool, retrained: list[str]) -> str:
+    """Record ``training_started`` when an update (re)starts a live bot's training; returns
+    what the answer's message adds about it."""
+    hours = f"{settings.LIVE_MIN_TRAINING_HOURS:g} hours"
+    if entered_live:
+        _training_event(bot)
+        return f" and entered the training bay for {hours}"
+    if retrained:
+        reason = f"its {' and '.join(retrained)} changed; a live bot trains again on what it will trade"
+        _training_event(bot, reason=reason)
+        return (
+            f"; it went back to the training bay ({reason}) and trades on paper for {hours} before it can be "
+            "promoted again"
+        )
+    return ""
+
+
+def bot_delete(*, user, bot_id: int) -> None:
     """Soft delete a stopped bot: it vanishes from lists and 404s; its trades stay."""
     with transaction.atomic():
         bot = bot_locked(bot_id=bot_id, user=user)
@@ -295,7 +319,7 @@ def bot_delete(*, user, bot_id: int, request: HttpRequest | None = None) -> None
         bot.next_tick_at = None
         bot.save(update_fields=["deleted_at", "credential", "next_tick_at", "updated_at"])
         analytics.summary_invalidate(bot.owner_id)
-        audit_record(actor=user, action="bot.delete", target=bot, data={"name": bot.name}, request=request)
+        audit_record(actor=user, action="bot.delete", target=bot, data={"name": bot.name})
         event_record(
             type="bot_deleted",
             user_id=bot.owner_id,

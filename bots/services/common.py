@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from rest_framework.exceptions import NotFound
-
 from accounts.services import audit_record
 from bots.models import Bot
 from bots.serializers import bot_to_dict
-from core.envelope import ApiError
+from core.errors import Invalid, NotFound
 from realtime.services import event_record
 
 logger = logging.getLogger("botfleet.bots")
@@ -18,8 +16,8 @@ logger = logging.getLogger("botfleet.bots")
 RUNTIME_EDITABLE = frozenset({"name", "params", "interval_seconds"})
 
 
-class InvalidBot(ApiError):
-    """400 naming the field: ``details`` maps it to its messages."""
+class InvalidBot(Invalid):
+    """A refused field, named in the message; ``details`` maps it to its messages."""
 
     default_code = "VALIDATION_ERROR"
 
@@ -38,10 +36,9 @@ def bot_locked(*, bot_id: int, user=None) -> Bot:
     return bot
 
 
-def record(
-    bot: Bot, *, event: str, message: str, actor=None, action: str, data: dict | None = None, request=None, **payload
-):
-    audit_record(actor=actor, action=action, target=bot, data=data or {}, request=request)
+def record(bot: Bot, *, event: str, message: str, actor=None, action: str, data: dict | None = None, **payload):
+    """The audit entry and the event of one change (the client's IP comes from the request context)."""
+    audit_record(actor=actor, action=action, target=bot, data=data or {})
     event_record(
         type=event, user_id=bot.owner_id, bot_id=bot.pk, payload={"bot": bot_to_dict(bot), **payload}, message=message
     )

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from bots import analytics, equity, market_data
+from bots import analytics, equity
 from bots.engine import market
 from bots.models import Bot, BotDailyPnl
 from tests.bots.factories import BotFactory, fill
@@ -57,14 +57,14 @@ def test_bot_performance_marked_to_market_agrees_with_empyrical(owner, owner_cli
     bot = BotFactory(owner=owner, exchange="replay", symbol=symbol, capital=Decimal(capital))
     Bot.objects.filter(pk=bot.pk).update(created_at=start, last_tick_at=end)
     buy_at = start + timedelta(hours=1)
-    price = market_data.last_price("replay", symbol, at=buy_at)
+    price = market.last_price("replay", symbol, at=buy_at)
     quantity = (Decimal(capital) / 2 / price).quantize(Decimal("1e-6"))
     fill(bot, "buy", quantity, price, fee="0", at=buy_at)
     cash = Decimal(capital) - quantity * price
     midnight = start.replace(hour=0, minute=0)
     marks = [midnight + timedelta(days=d) for d in range(1, 7)] + [end]
     curve = [float(Decimal(capital))] + [
-        float(cash + quantity * market_data.last_price("replay", symbol, at=t)) for t in marks
+        float(cash + quantity * market.last_price("replay", symbol, at=t)) for t in marks
     ]
     reference = np.array(_returns(curve))
 

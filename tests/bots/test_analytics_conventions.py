@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from bots import market_data
-from bots.engine import tick
+from bots.engine import market, tick
 from bots.models import Bot
 from tests.bots.factories import BotFactory, fill
 from training.selectors import training_metrics
@@ -101,7 +100,7 @@ def test_performance_the_autopilot_and_the_bodyguard_measure_one_drawdown(owner,
     now = timezone.now().replace(microsecond=0)
     monkeypatch.setattr(timezone, "now", lambda: now)
     created = now - timedelta(days=2)
-    price = market_data.last_price("simulated", "BTC/USDT", at=now)
+    price = market.last_price("simulated", "BTC/USDT", at=now)
     bot = BotFactory(
         owner=owner,
         status="running",

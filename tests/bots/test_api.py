@@ -336,9 +336,9 @@ def test_symbols(api_client):
 
 
 def test_ccxt_symbols_from_cached_markets(owner_client):
-    from bots import market_data
+    from bots.engine import market
 
-    market_data.venue_markets_store("kraken", ["BTC/USD", "ETH/USD"])
+    market.venue_markets_store("kraken", ["BTC/USD", "ETH/USD"])
     assert owner_client.get("/api/exchanges/kraken/symbols").json()["verified"] is True
     response = owner_client.post("/api/bots", {**VALID, "exchange": "kraken", "symbol": "DOGE/USD"}, format="json")
     assert "not listed on kraken" in _error(response, 400)["message"]

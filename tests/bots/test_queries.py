@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from bots import services
+from realtime.services import event_record
 from tests.bots.factories import BotFactory, fill
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +20,8 @@ def _seed(owner, bots: int) -> list:
         )
         fill(bot, "buy", 1, 1, with_order=True)
         fill(bot, "sell", 1, 2, with_order=True)
-        with services.transaction.atomic():
-            services.event_record(type="bot_updated", user_id=owner.pk, bot_id=bot.pk, payload={"bot": {}}, message="x")
+        with transaction.atomic():
+            event_record(type="bot_updated", user_id=owner.pk, bot_id=bot.pk, payload={"bot": {}}, message="x")
         rows.append(bot)
     return rows
 

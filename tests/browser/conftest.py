@@ -36,3 +36,30 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so a fixture can tell a failed test."""
+    outcome = yield
+    setattr(item, f"report_{outcome.get_result().when}", outcome.get_result())
+
+
+def screenshot_on_failure(request, page) -> None:
+    """A failed browser test leaves a full-page screenshot (BOTFLEET_TEST_LOGS, else the temp dir)."""
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    import re
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(os.environ.get("BOTFLEET_TEST_LOGS") or tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+    path = folder / f"{name}.png"
+    try:
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot of the failure: {path}")
+    except Exception as exc:  # the page may be gone with the failure itself
+        print(f"no screenshot: {exc}")

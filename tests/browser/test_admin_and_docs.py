@@ -25,8 +25,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def product():
-    with running_product(services=False) as product:
-        yield product
+    # The admin and the docs need the HTTP server only: no worker, beat or relay competing
+    # with chromium for the CPU.
+    with running_product(services=False, start=False) as product:
+        yield product.start("asgi")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The product runs in the suite's mode: on the embedded default in the first run of
 ``.ci/run``, on PostgreSQL + Redis (its own database and its own redis-server) in the
-second, started with the launcher's own command lines.
+second, started from the layout `make run` starts (``config.processes.run_layout``).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ async def scenario(product) -> dict:
     await asyncio.to_thread(product.kill, "relay", signal.SIGKILL)
     await wait_for(lambda: ready(product)[0] == 503, timeout=15, what="ready 503 without a relay")
     seen["relay_dead"] = ready(product)
-    await asyncio.to_thread(product.start, "relay")
+    await product.astart("relay")
     await wait_for(lambda: ready(product) == (200, []), timeout=30, what="ready 200 with the relay back")
 
     # The worker wedges: its pool stops, its heartbeat thread goes on.

@@ -3,7 +3,6 @@ outcomes on each venue's shape (Binance, Kraken, Bybit, Angel One), fees and par
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from tests.engine.factories import counts, dca_bot, posted_orders
 from tests.engine.test_tick import _stops_the_world
 from tests.fakes.exchange import ANGEL_CLIENT, ANGEL_KEY, ANGEL_PIN, ANGEL_TOTP
 from tests.fakes.venues import BYBIT_KEY, BYBIT_SECRET, KRAKEN_KEY, KRAKEN_SECRET
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -148,8 +148,9 @@ def test_a_timeout_is_resolved_by_looking_the_order_up_never_by_resending(live_b
     assert order.status == "unknown"
     assert counts(live_bot) == (1, 0)
     fake_exchange.delay = 0
-    while order.client_order_id not in fake_exchange.orders:  # the venue finishes placing it late
-        time.sleep(0.05)
+    wait_until(  # the venue finishes placing it late
+        lambda: order.client_order_id in fake_exchange.orders, timeout=10, interval=0.05, what="the late order placed"
+    )
     Bot.objects.filter(pk=live_bot.pk).update(next_tick_at=timezone.now() - timedelta(seconds=1))
     report = tick.tick_batch()
     assert report.reconciled == 1, report

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import BASE_DIR, PYTHON, RedisServer, wait_until
+from tests.processes import BASE_DIR, PYTHON, spawn, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
 
@@ -33,8 +33,8 @@ def _count(db: Path, sql: str) -> int:
             return 0
 
 
-def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade():
-    redis = RedisServer().start()
+def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade(redis_server):
+    redis = redis_server
     data = Path(tempfile.mkdtemp(prefix="botfleet-engine-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL")}
     env.update(
@@ -55,7 +55,7 @@ def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade():
             subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, stdout=log, stderr=log)
         celery = [PYTHON, "-m", "celery", "-A", "config"]
         processes.append(
-            subprocess.Popen(
+            spawn(
                 [*celery, "worker", "--concurrency", "1", "--without-mingle", "--without-gossip", "-n", "w1@%h"],
                 cwd=BASE_DIR,
                 env=env,
@@ -64,9 +64,7 @@ def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade():
             )
         )
         processes.append(
-            subprocess.Popen(
-                [*celery, "beat", "-s", str(data / "beat-schedule")], cwd=BASE_DIR, env=env, stdout=log, stderr=log
-            )
+            spawn([*celery, "beat", "-s", str(data / "beat-schedule")], cwd=BASE_DIR, env=env, stdout=log, stderr=log)
         )
         db = data / "botfleet.sqlite3"
         wait_until(
@@ -90,5 +88,4 @@ def test_a_real_worker_on_its_own_redis_broker_makes_demo_bots_trade():
                 process.kill()
                 process.wait()
         log.close()
-        redis.stop()
         shutil.rmtree(data, ignore_errors=True)

@@ -47,7 +47,7 @@ async def scenario(product) -> dict:
         await asyncio.sleep(DOWN_FOR)
         during = await asyncio.to_thread(fleet.total_trades) - before
         connects = [c.connects for c in clients]
-        await asyncio.to_thread(product.start, "asgi")
+        await product.astart("asgi")
         back_s = time.monotonic() - down_at
         reconnected = await wait_for(
             lambda connects=connects: all(c.connects > n for c, n in zip(clients, connects, strict=True)),

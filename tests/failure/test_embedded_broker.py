@@ -10,6 +10,7 @@ drains the queue, as beat, the web process and the worker do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -41,9 +42,8 @@ def test_a_message_claimed_by_a_consumer_that_died_is_delivered_again(tmp_path):
 
     from bench.broker import connection
 
-    with connection("atomic", tmp_path) as conn:
-        # Its own queue name: kombu keeps declared bindings per process, not per folder.
-        queue = conn.SimpleQueue("orphans")
+    # Its own queue name: kombu keeps declared bindings per process, not per folder.
+    with connection("atomic", tmp_path) as conn, contextlib.closing(conn.SimpleQueue("orphans")) as queue:
         queue.put({"n": 1})
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
         [name] = [n for n in os.listdir(tmp_path / "queue") if n.endswith(".msg")]
@@ -55,4 +55,3 @@ def test_a_message_claimed_by_a_consumer_that_died_is_delivered_again(tmp_path):
         assert message.payload == {"n": 1}
         message.ack()
         assert os.listdir(tmp_path / "claimed") == []
-        queue.close()

@@ -76,7 +76,7 @@ async def scenario(product) -> dict:
         trades_during = await asyncio.to_thread(fleet.total_trades) - trades_before
         back_at = time.monotonic()
         if how == "kill":
-            await asyncio.to_thread(redis.restart)  # empty, like a crashed Redis without persistence
+            await redis.arestart()  # empty, like a crashed Redis without persistence
         else:
             redis.resume()
         ready_again_s, _ = await ready_answer(product.base_url, want_down=False, since=back_at, timeout=RECOVERY_WITHIN)

@@ -134,7 +134,7 @@ async def scenario(product, fake: FakeExchange, rng: random.Random) -> dict:
         # else: a crash loop: a supervisor restarts the worker at once, inside the dead
         # worker's lease and before any heartbeat went stale.
         restarted_at = time.monotonic()
-        await asyncio.to_thread(product.start, "worker")
+        await product.astart("worker")
         try:
             await wait_each_bot_trades(fleet, since=counts, timeout=LEASE_SECONDS + 45)
         except AssertionError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -20,7 +21,7 @@ from django.db import transaction
 from accounts.tokens import token_pair_for
 from realtime import registry
 from realtime.registry import EventType
-from realtime.relay import Relay
+from realtime.relay import LeaseLost, Relay
 from realtime.routing import websocket_application
 from realtime.services import event_record
 from tests.conftest import USING_POSTGRES
@@ -81,10 +82,65 @@ def record_now(user_id, n: int, *, type: str = "test_bot_thing", bot_id=None, pa
 arecord = sync_to_async(record_now, thread_sensitive=True)
 
 
+class ObservedRelay(Relay):
+    """A relay whose refusals are counted: a test waits for "the relay looked and was
+    refused" (a positive signal) before asserting that it did not publish."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.refused = 0  # lease acquisitions refused (on standby)
+        self.leases_lost = 0  # claims or renewals that found the lease gone
+
+    def _acquire(self) -> bool:
+        taken = super()._acquire()
+        self.refused += not taken
+        return taken
+
+    def _claim(self) -> list[dict]:
+        try:
+            return super()._claim()
+        except LeaseLost:
+            self.leases_lost += 1
+            raise
+
+    def _renew(self) -> None:
+        try:
+            super()._renew()
+        except LeaseLost:
+            self.leases_lost += 1
+            raise
+
+
+class ObservedLayer:
+    """The channel layer as the relay sees it, counting failed sends (an outage seen)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.failed_sends = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def group_send(self, group, message):
+        try:
+            return await self.inner.group_send(group, message)
+        except BaseException:  # a timeout cancels the send
+            self.failed_sends += 1
+            raise
+
+
+async def until(predicate, timeout=TIMEOUT, what="condition") -> None:
+    """Until a cheap, non-blocking predicate (an attribute of a relay on this loop) holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        await asyncio.sleep(0.01)
+
+
 @contextlib.asynccontextmanager
 async def running_relay(**kwargs):
     kwargs.setdefault("shared_thread", not USING_POSTGRES)
-    relay = Relay(**kwargs)
+    relay = ObservedRelay(**kwargs)
     task = asyncio.create_task(relay.run())
     try:
         yield relay
@@ -106,6 +162,24 @@ async def relay(transactional_db, owner_token, other_token, staff_token):
     if hasattr(layer, "flush"):
         with contextlib.suppress(Exception):
             await layer.flush()
+    await shared_thread_idle()
+
+
+_open_streams: list = []  # WebSocket clients, SSE streams: anything with ``async close()``
+
+
+def close_after_test(stream):
+    _open_streams.append(stream)
+    return stream
+
+
+@pytest.fixture(autouse=True)
+async def _streams_closed():
+    """Every client a test connected is closed and the shared thread idle before
+    pytest-django flushes the database, whether the test passed or not."""
+    yield
+    while _open_streams:
+        await _open_streams.pop().close()
     await shared_thread_idle()
 
 
@@ -135,6 +209,7 @@ class Client:
         )
         connected, subprotocol = await communicator.connect(timeout=TIMEOUT)
         client = cls(communicator)
+        close_after_test(client)
         client.accepted, client.subprotocol = connected, subprotocol
         if connected and expect:
             first = await client.receive()

@@ -26,14 +26,12 @@ async def test_query_token_connects_and_says_connected(relay, owner_token):
     assert first["type"] == "connection"
     assert first["status"] == "Connected"
     assert first["timestamp"].endswith("+00:00")
-    await client.close()
 
 
 async def test_subprotocol_token_is_echoed_as_bearer(relay, owner_token):
     client = await Client.connect(subprotocols=["bearer", owner_token])
 
     assert client.subprotocol == "bearer"
-    await client.close()
 
 
 async def test_first_message_auth(relay, owner, owner_token):
@@ -46,7 +44,6 @@ async def test_first_message_auth(relay, owner, owner_token):
     await arecord(owner.pk, 1)
     event = await client.until(lambda m: m["type"] == "test_bot_thing")
     assert event["n"] == 1
-    await client.close()
 
 
 async def test_first_message_must_come_within_the_deadline(relay):
@@ -105,8 +102,6 @@ async def test_same_host_and_configured_origins_are_allowed(relay, owner_token, 
 
     assert same.accepted is True
     assert listed.accepted is True
-    await same.close()
-    await listed.close()
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -115,7 +110,6 @@ async def test_client_ping_gets_pong(relay, owner_token):
     await client.send({"type": "ping"})
 
     assert (await client.receive())["type"] == "pong"
-    await client.close()
 
 
 async def test_server_pings(relay, owner_token, settings):
@@ -123,7 +117,6 @@ async def test_server_pings(relay, owner_token, settings):
     client = await Client.connect(token=owner_token)
 
     assert (await client.receive())["type"] == "ping"
-    await client.close()
 
 
 async def test_unknown_message_gets_an_error(relay, owner_token):
@@ -134,7 +127,6 @@ async def test_unknown_message_gets_an_error(relay, owner_token):
 
     assert message["type"] == "error"
     assert message["code"] == "UNKNOWN_TYPE"
-    await client.close()
 
 
 async def test_events_carry_type_seq_payload_message_timestamp(relay, owner, owner_token):
@@ -152,7 +144,6 @@ async def test_events_carry_type_seq_payload_message_timestamp(relay, owner, own
         "message": "event 7",
         "timestamp": event.created_at.isoformat(),
     }
-    await client.close()
 
 
 async def test_a_user_never_receives_another_users_event(relay, owner, other_user, owner_token, other_token):
@@ -168,8 +159,6 @@ async def test_a_user_never_receives_another_users_event(relay, owner, other_use
     assert [e["n"] for e in mine.events] == [3]
     assert await theirs.nothing_more()
     assert [e["n"] for e in theirs.events] == [1]
-    await mine.close()
-    await theirs.close()
 
 
 # -- resume -----------------------------------------------------------------------------------
@@ -191,7 +180,6 @@ async def test_resume_replays_what_was_missed_then_continues_live(relay, owner, 
     assert [e["n"] for e in second.events] == [1, 2, 3]
     assert second.seqs() == sorted(set(second.seqs()))
     assert await second.nothing_more()
-    await second.close()
 
 
 async def test_resume_while_events_keep_arriving_has_no_gap_and_no_duplicate(relay, owner, owner_token, settings):
@@ -212,7 +200,6 @@ async def test_resume_while_events_keep_arriving_has_no_gap_and_no_duplicate(rel
 
     assert [e["n"] for e in client.events] == list(range(30))
     assert await client.nothing_more()
-    await client.close()
 
 
 async def test_resume_as_connect_parameter(relay, owner, owner_token):
@@ -224,7 +211,6 @@ async def test_resume_as_connect_parameter(relay, owner, owner_token):
     await client.until(lambda m: m["type"] == "resumed")
 
     assert [e["n"] for e in client.events] == [0, 1]
-    await client.close()
 
 
 async def test_resume_from_before_retention_requires_resync(relay, owner_token):
@@ -240,7 +226,6 @@ async def test_resume_from_before_retention_requires_resync(relay, owner_token):
 
     assert message["type"] == "resync_required"
     assert message["last_seq"] == 10
-    await client.close()
 
 
 async def test_resume_needs_a_number(relay, owner_token):
@@ -248,7 +233,6 @@ async def test_resume_needs_a_number(relay, owner_token):
     await client.send({"type": "resume", "last_seq": "x"})
 
     assert (await client.receive())["code"] == "VALIDATION_ERROR"
-    await client.close()
 
 
 # -- subscriptions ----------------------------------------------------------------------------
@@ -268,7 +252,6 @@ async def test_bot_subscription_gets_only_that_bots_events(relay, owner, owner_t
 
     await client.until(lambda m: m.get("n") == 3)
     assert [e["n"] for e in client.events] == [3]
-    await client.close()
 
 
 async def test_bot_subscription_uses_the_registered_ownership_checker(relay, owner, owner_token, monkeypatch):
@@ -285,7 +268,6 @@ async def test_bot_subscription_uses_the_registered_ownership_checker(relay, own
     assert refused["type"] == "error"
     assert refused["code"] == "NOT_FOUND"
     assert accepted == {"type": "subscribed", "bot_id": 99}
-    await client.close()
 
 
 async def test_cannot_subscribe_to_another_users_bot(relay, owner, other_user, owner_token):
@@ -299,7 +281,6 @@ async def test_cannot_subscribe_to_another_users_bot(relay, owner, other_user, o
     assert message["type"] == "error"
     assert message["code"] == "NOT_FOUND"
     assert await client.nothing_more()
-    await client.close()
 
 
 async def test_staff_scope_sees_every_users_events(relay, owner, other_user, staff_token):
@@ -313,7 +294,6 @@ async def test_staff_scope_sees_every_users_events(relay, owner, other_user, sta
 
     await client.until_events(3)
     assert [e["n"] for e in client.events] == [1, 2, 3]
-    await client.close()
 
 
 async def test_non_staff_cannot_take_staff_scope(relay, other_user, owner_token):
@@ -326,7 +306,6 @@ async def test_non_staff_cannot_take_staff_scope(relay, other_user, owner_token)
     assert message["type"] == "error"
     assert message["code"] == "FORBIDDEN"
     assert await client.nothing_more()
-    await client.close()
 
 
 # -- slow clients -----------------------------------------------------------------------------
@@ -369,7 +348,6 @@ async def test_relay_can_start_after_clients_connected(owner, owner_token, trans
         event = await client.until(lambda m: m.get("n") == 1)
 
     assert event["seq"] >= 1
-    await client.close()
 
 
 # -- the token, checked again on an open connection -----------------------------------------
@@ -463,7 +441,6 @@ async def test_another_users_logout_leaves_the_socket_open(relay, owner, other_u
 
     event = await client.until(lambda m: m["type"] in ("test_bot_thing", "__closed__"))
     assert (event["type"], event.get("n")) == ("test_bot_thing", 7)
-    await client.close()
 
 
 async def test_a_fresh_token_sent_in_band_keeps_the_socket_open_past_the_old_expiry(relay, owner):
@@ -482,7 +459,6 @@ async def test_a_fresh_token_sent_in_band_keeps_the_socket_open_past_the_old_exp
     await arecord(owner.pk, 8)
     event = await client.until(lambda m: m["type"] in ("test_bot_thing", "__closed__"))
     assert (event["type"], event.get("n")) == ("test_bot_thing", 8)
-    await client.close()
 
 
 def _accepted(raw: str) -> bool:

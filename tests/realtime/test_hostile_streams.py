@@ -37,7 +37,6 @@ async def test_subscribe_with_an_id_past_64_bits_is_an_error_not_a_crash(relay, 
     error = await client.until(lambda m: m["type"] in ("error", "__closed__"))
     assert error["type"] == "error" and error["code"] == code, error
     await _still_serving(client)
-    await client.close()
 
 
 async def test_resume_past_64_bits_is_an_error_not_a_crash(relay, owner_token):
@@ -48,7 +47,6 @@ async def test_resume_past_64_bits_is_an_error_not_a_crash(relay, owner_token):
     error = await client.until(lambda m: m["type"] in ("error", "__closed__"))
     assert error["code"] == "VALIDATION_ERROR"
     await _still_serving(client)
-    await client.close()
 
 
 async def test_a_flood_of_resumes_costs_a_bounded_number_of_replays(relay, owner, owner_token, settings):
@@ -72,7 +70,6 @@ async def test_a_flood_of_resumes_costs_a_bounded_number_of_replays(relay, owner
     assert len(limited) == 1  # told once, not 1,995 times
     assert limited[0]["limit"] == 5 and limited[0]["retry_after"] > 0
     assert [e["n"] for e in client.events] == [0, 1, 2]  # each event once
-    await client.close()
 
 
 async def test_sockets_per_user_are_capped(relay, owner, owner_token, other_token, settings):
@@ -109,4 +106,3 @@ async def test_the_cap_counts_sockets_of_every_process(relay, owner, owner_token
     assert (await refused.receive())["code"] == "TOO_MANY_CONNECTIONS"
     await socket_slots.release(elsewhere, "another-process!channel")
     await _still_serving(mine)
-    await mine.close()

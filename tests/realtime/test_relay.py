@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import socket
-import subprocess
 import time
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from realtime.models import Event, RelayState
 from realtime.relay import Relay, relay_status
 from realtime.services import events_purge
-from tests.realtime.conftest import TIMEOUT, Client, arecord, record_now, running_relay, shared_thread_idle
+from tests.realtime.conftest import TIMEOUT, Client, ObservedLayer, arecord, record_now, running_relay, until
 from tests.realtime.layers import BreakableLayer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,23 +44,23 @@ async def test_seq_is_assigned_in_publish_order_and_rows_are_marked(owner, trans
     assert all(published is not None for _, published in rows)
     status = await sync_to_async(relay_status)()
     assert (status["last_seq"], status["published_total"], status["backlog"], status["active"]) == (5, 5, 0, False)
-    await shared_thread_idle()
 
 
 async def test_a_second_relay_waits_while_the_first_holds_the_lease(owner, transactional_db):
     async with running_relay(name="first") as first:
         await wait_for(lambda: relay_status()["holder"] == "first")
         async with running_relay(name="second") as second:
-            await asyncio.sleep(0.2)
+            await until(lambda: second.refused >= 1, what="the second relay on standby")
             await arecord(owner.pk, 1)
+            refused_before = second.refused
             await wait_for(all_published)
-            await asyncio.sleep(0.2)
+            # The event woke the standby too: it looked again and was refused.
+            await until(lambda: second.refused > refused_before, what="the standby refused again")
 
             assert first.active is True
             assert second.active is False
             assert (first.published, second.published) == (1, 0)
             assert (await sync_to_async(relay_status)())["holder"] == "first"
-    await shared_thread_idle()
 
 
 async def test_a_standby_takes_over_an_expired_lease_and_resends_unconfirmed_rows(owner, transactional_db):
@@ -86,8 +84,6 @@ async def test_a_standby_takes_over_an_expired_lease_and_resends_unconfirmed_row
 
     assert client.seqs() == [42, 43]  # the resent row once (replay and live deduplicated), then the next
     assert await client.nothing_more()
-    await client.close()
-    await shared_thread_idle()
 
 
 def _token(user):
@@ -103,11 +99,12 @@ async def test_a_relay_that_lost_its_lease_stops_numbering(owner, transactional_
             holder="usurper", lease_until=timezone.now() + timedelta(hours=1)
         )
         await arecord(owner.pk, 1)
-        await asyncio.sleep(0.3)
+        # It found the lease gone when it came to number the row, then went back to standby
+        # and was refused: it has had its chance to number and did not.
+        await until(lambda: first.leases_lost >= 1 and first.refused >= 1, what="the relay back on standby")
 
         assert first.active is False
         assert await sync_to_async(Event.objects.filter(seq__isnull=True).count)() == 1
-    await shared_thread_idle()
 
 
 async def test_purge_deletes_old_published_events_and_resume_below_it_requires_resync(owner, transactional_db):
@@ -124,8 +121,6 @@ async def test_purge_deletes_old_published_events_and_resume_below_it_requires_r
     client = await Client.connect(token=await sync_to_async(_token)(owner))
     await client.send({"type": "resume", "last_seq": 0})
     assert (await client.receive())["type"] == "resync_required"
-    await client.close()
-    await shared_thread_idle()
 
 
 # -- the channel layer fails --------------------------------------------------------------------
@@ -133,7 +128,7 @@ async def _outage_scenario(owner, other_user, break_layer, restore_layer):
     """Connected clients and a reconnecting one all end with every event once, in seq order."""
     owner_token = await sync_to_async(_token)(owner)
     other_token = await sync_to_async(_token)(other_user)
-    async with running_relay(name="relay"):
+    async with running_relay(name="relay", layer=ObservedLayer(get_channel_layer())) as relay:
         steady = await Client.connect(token=owner_token)
         other = await Client.connect(token=other_token)
         leaving = await Client.connect(token=owner_token)
@@ -149,7 +144,7 @@ async def _outage_scenario(owner, other_user, break_layer, restore_layer):
         for n in range(2, 7):
             await arecord(owner.pk, n)
             await arecord(other_user.pk, n)
-        await asyncio.sleep(0.5)  # the relay is retrying
+        await until(lambda: relay.layer.failed_sends >= 2, what="the relay retrying through the outage")
         await restore_layer()
 
         back = await Client.connect(token=owner_token)
@@ -173,58 +168,28 @@ async def _outage_scenario(owner, other_user, break_layer, restore_layer):
         await client.close()
 
 
-async def test_layer_outage_loses_nothing(owner, other_user, settings, transactional_db):
+@pytest.fixture
+def breakable_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.realtime.layers.BreakableLayer"}}
+    yield BreakableLayer
+    BreakableLayer.broken = False
 
+
+async def test_layer_outage_loses_nothing(owner, other_user, transactional_db, breakable_layer):
     async def break_layer():
-        BreakableLayer.broken = True
+        breakable_layer.broken = True
 
     async def restore_layer():
-        BreakableLayer.broken = False
+        breakable_layer.broken = False
 
-    try:
-        await _outage_scenario(owner, other_user, break_layer, restore_layer)
-    finally:
-        BreakableLayer.broken = False
-    await shared_thread_idle()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self):
-        self.port = _free_port()
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+    await _outage_scenario(owner, other_user, break_layer, restore_layer)
 
 
 @pytest.mark.services
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
-async def test_redis_outage_loses_nothing(owner, other_user, settings, transactional_db):
+async def test_redis_outage_loses_nothing(owner, other_user, settings, transactional_db, redis_server):
     """The real Redis channel layer: the server is killed and restarted mid-stream."""
-    redis = RedisServer()
-    redis.start()
+    redis = redis_server
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "realtime.layers.RedisPubSubChannelLayer",
@@ -239,15 +204,12 @@ async def test_redis_outage_loses_nothing(owner, other_user, settings, transacti
     settings.RELAY_SEND_TIMEOUT = 1.0
 
     async def break_layer():
-        await sync_to_async(redis.stop)()
+        await asyncio.to_thread(redis.kill)
 
     async def restore_layer():
-        await sync_to_async(redis.start)()
+        await redis.astart()
 
-    try:
-        await _outage_scenario(owner, other_user, break_layer, restore_layer)
-    finally:
-        redis.stop()
+    await _outage_scenario(owner, other_user, break_layer, restore_layer)
 
 
 async def test_status_command_prints_the_lease(owner, transactional_db, capsys):
@@ -260,7 +222,6 @@ async def test_status_command_prints_the_lease(owner, transactional_db, capsys):
     out = capsys.readouterr().out
     assert "holder: visible" in out
     assert "active: True" in out
-    await shared_thread_idle()
 
 
 def test_relay_names_are_unique():

@@ -13,7 +13,7 @@ from django.db import transaction
 from realtime.models import Event
 from realtime.relay import relay_status
 from realtime.services import event_record
-from tests.realtime.conftest import Client, arecord, running_relay, shared_thread_idle
+from tests.realtime.conftest import Client, arecord, running_relay
 from tests.realtime.test_relay import _token, all_published, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,7 +81,6 @@ async def test_an_unsendable_event_is_marked_failed_staff_are_told_and_the_next_
     assert resumed["replayed"] == 0  # it already had seq of n=2; the failed row is skipped
     for client in (owner_client, other_client, staff_client):
         await client.close()
-    await shared_thread_idle()
 
 
 @pytest.mark.services

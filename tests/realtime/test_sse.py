@@ -10,7 +10,7 @@ import pytest
 from django.core.asgi import get_asgi_application
 
 from realtime import registry
-from tests.realtime.conftest import TIMEOUT, arecord
+from tests.realtime.conftest import TIMEOUT, arecord, close_after_test
 from tests.realtime.test_consumers import a_short_lived_token, api_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,6 +44,7 @@ class SSE:
     async def start(self):
         await self.inbox.put({"type": "http.request", "body": b"", "more_body": False})
         self.task = asyncio.create_task(get_asgi_application()(self.scope, self.inbox.get, self.outbox.put))
+        close_after_test(self)
         start = await asyncio.wait_for(self.outbox.get(), TIMEOUT)
         self.status = start["status"]
         self.headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
@@ -117,7 +118,6 @@ async def test_events_arrive_with_id_and_category_and_proxy_headers(relay, owner
     assert first["data"]["type"] == "test_bot_thing"
     assert first["data"]["n"] == 1
     assert int(second["id"]) > int(first["id"])
-    await stream.close()
 
 
 async def test_only_the_users_own_events(relay, owner, other_user, owner_token):
@@ -129,7 +129,6 @@ async def test_only_the_users_own_events(relay, owner, other_user, owner_token):
     await stream.until(lambda f: f.get("event") == "bot_update")
 
     assert [f["data"]["n"] for f in stream.events()] == [2]
-    await stream.close()
 
 
 async def test_last_event_id_replays_then_continues(relay, owner, owner_token):
@@ -148,7 +147,6 @@ async def test_last_event_id_replays_then_continues(relay, owner, owner_token):
     await stream.until(lambda f: f.get("data", {}).get("n") == 3)
 
     assert [f["data"]["n"] for f in stream.events()] == [1, 2, 3]
-    await stream.close()
 
 
 async def test_heartbeat_counts(relay, owner_token, settings):
@@ -160,7 +158,6 @@ async def test_heartbeat_counts(relay, owner_token, settings):
 
     assert first["data"]["type"] == "heartbeat"
     assert (first["data"]["counter"], second["data"]["counter"]) == (1, 2)
-    await stream.close()
 
 
 async def test_overview_at_start_and_after_a_bot_event(relay, owner, owner_token, monkeypatch, settings):
@@ -181,7 +178,6 @@ async def test_overview_at_start_and_after_a_bot_event(relay, owner, owner_token
     assert first["data"]["type"] == "overview"
     assert first["data"]["total_bots"] == 2
     assert calls == [owner.pk, owner.pk]
-    await stream.close()
 
 
 # -- the token, checked again on an open stream ---------------------------------------------
@@ -236,7 +232,6 @@ async def test_another_users_logout_leaves_the_stream_open(relay, owner, owner_t
 
     frame = await stream.until(lambda f: f.get("event") in ("bot_update", "session_ended"))
     assert (frame["event"], frame["data"]["n"]) == ("bot_update", 5)
-    await stream.close()
 
 
 async def test_a_disabled_account_is_403_account_disabled(relay, owner, owner_token):

@@ -65,7 +65,9 @@ def test_the_same_request_on_ones_own_object_is_not_a_404(op, owner_client, owne
 
     response = _call(owner_client, op, op.url(**values))
 
-    assert response.status_code != 404, response.content
+    # Answered as the owner: done, or refused for a reason of its own (e.g. a 409 for a bot
+    # that is not running) — never not-found, and never an error a 500 would hide.
+    assert response.status_code < 300 or response.status_code in (400, 409), response.content
 
 
 @pytest.mark.parametrize("op", READS, ids=str)

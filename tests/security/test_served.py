@@ -1,6 +1,7 @@
 """Lockouts, throttles and bad bodies through the real ASGI server, as ``make run`` starts it.
 
-The ASGI server runs with the launcher's own command line (``tests/processes.py``), so a
+The ASGI server runs from the layout ``make run`` starts (``Procfile.embedded``, through
+``tests/processes.py``), so a
 server flag (``--proxy-headers``) or a server-level parser (Twisted's) is part of what is
 tested. Each test speaks from its own loopback address (127.0.0.x), so the per-IP
 lockouts and throttles of one test never touch another.

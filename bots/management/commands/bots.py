@@ -9,12 +9,11 @@ rules still apply.
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import NotFound
 
 from bots import services
 from bots.lifecycle import Action
 from bots.models import Bot
-from core.envelope import ApiError
+from core.errors import ApplicationError, NotFound
 
 
 class Command(BaseCommand):
@@ -51,8 +50,8 @@ class Command(BaseCommand):
             )
         except NotFound:
             raise CommandError(f"no bot {options['bot_id']}") from None
-        except ApiError as exc:
-            raise CommandError(str(exc.detail)) from None
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
         self.stdout.write(message)
 
     def _tick(self, bot_id: int) -> None:

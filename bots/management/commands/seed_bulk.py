@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bots import market_data
+from bots.engine import market
 from bots.models import ZERO, Bot, BotDailyPnl, Position, Trade
 
 Q12 = Decimal("0.000000000001")
@@ -141,7 +141,7 @@ class Command(BaseCommand):
         )
         positions, buffer, written = [], [], 0
         for bot, count in zip(bots, per_bot, strict=True):
-            base_price = market_data.simulated_price(bot.symbol, start.timestamp())
+            base_price = market.simulated_price(bot.symbol, start.timestamp())
             price = Decimal(f"{base_price:.8g}")
             qty_total = ZERO
             avg = ZERO

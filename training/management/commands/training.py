@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from rest_framework.exceptions import APIException
-from rest_framework.exceptions import NotFound as HttpNotFound
 
 from core.errors import ApplicationError, NotFound
 from training import selectors, services
@@ -70,10 +68,8 @@ class Command(BaseCommand):
                 force=options["force"],
                 reason=options["reason"].strip(),
             )
-        except (NotFound, HttpNotFound):
+        except NotFound:
             raise CommandError(f"no bot {options['bot_id']}") from None
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
-        except APIException as exc:  # bots' services, until they raise core.errors too
-            raise CommandError(str(exc.detail)) from None
         self.stdout.write(result.message)

@@ -1,0 +1,343 @@
+"""Signals' writes: providers, webhooks, and receiving a signal (API.md "signals").
+
+Each service is one transaction and raises ``core.errors``. A received signal is always
+recorded, accepted or refused with its reason; only an accepted one is handed on (after
+the commit) to ``signals.tasks.signal_execute``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bots.models import Bot, FleetHalt
+from bots.selectors import bot_get
+from core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from realtime.services import event_record
+from signals import events, parser, tokens
+from signals.models import Provider, Signal, Webhook
+
+logger = logging.getLogger(__name__)
+
+SIGNAL_STRATEGY = "signal"
+DEFAULT_MAX_LAG_SECONDS = 60
+SIGNATURE_MAX_AGE_SECONDS = 300
+
+# Refusal codes (``Signal.reason``).
+NOT_SIGNAL_BOT = "not_signal_bot"
+BOT_NOT_RUNNING = "bot_not_running"
+BOT_LOCKED = "bot_locked"
+FLEET_HALTED = "fleet_halted"
+STALE = "stale"
+FROM_THE_FUTURE = "from_the_future"
+DUPLICATE = "duplicate"
+WRONG_SYMBOL = "wrong_symbol"
+AWAITING_EXECUTION = "awaiting_execution"
+
+
+# ---------------------------------------------------------------------------
+# providers
+# ---------------------------------------------------------------------------
+def _provider(user, provider_id: int, *, lock: bool = False) -> Provider:
+    queryset = Provider.objects.filter(owner=user, pk=provider_id)
+    provider = (queryset.select_for_update() if lock else queryset).first()
+    if provider is None:
+        raise NotFound("Provider not found.")
+    return provider
+
+
+def _attach(user, provider: Provider, bot_ids: list[int]) -> None:
+    """Make ``bot_ids`` exactly the provider's bots (each the user's signal bot)."""
+    bots = list(Bot.objects.of(user).filter(pk__in=bot_ids))
+    missing = sorted(set(bot_ids) - {bot.pk for bot in bots})
+    if missing:
+        raise NotFound(f"Bot {missing[0]} not found.")
+    for bot in bots:
+        if bot.strategy != SIGNAL_STRATEGY:
+            raise Invalid(f"Bot {bot.pk} is not a signal bot.", code="NOT_A_SIGNAL_BOT")
+    Webhook.objects.filter(provider=provider).exclude(bot_id__in=bot_ids).update(provider=None)
+    for bot in bots:
+        webhook = _webhook_for(bot)
+        webhook.provider = provider
+        webhook.save(update_fields=["provider"])
+
+
+@transaction.atomic
+def provider_create(*, user, name: str, description: str = "", bot_ids: list[int] | None = None) -> Provider:
+    if Provider.objects.filter(owner=user, name=name).exists():
+        raise Conflict(f"You already have a provider named {name!r}.", code="PROVIDER_EXISTS")
+    provider = Provider.objects.create(owner=user, name=name, description=description)
+    if bot_ids:
+        _attach(user, provider, bot_ids)
+    return provider
+
+
+@transaction.atomic
+def provider_update(*, user, provider_id: int, data: dict) -> Provider:
+    provider = _provider(user, provider_id, lock=True)
+    name = data.get("name", provider.name)
+    if name != provider.name and Provider.objects.filter(owner=user, name=name).exists():
+        raise Conflict(f"You already have a provider named {name!r}.", code="PROVIDER_EXISTS")
+    provider.name = name
+    provider.description = data.get("description", provider.description)
+    provider.save()
+    if "bot_ids" in data:
+        _attach(user, provider, data["bot_ids"])
+    return provider
+
+
+@transaction.atomic
+def provider_delete(*, user, provider_id: int) -> None:
+    """The provider goes; its bots stay, unattached, and its history keeps the signals (provider unset)."""
+    _provider(user, provider_id, lock=True).delete()
+
+
+# ---------------------------------------------------------------------------
+# webhooks
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WebhookInfo:
+    bot_id: int
+    token: str
+    signing_secret: str
+    provider_id: int | None
+    created_at: datetime
+    rotated_at: datetime | None
+
+
+def _info(webhook: Webhook) -> WebhookInfo:
+    return WebhookInfo(
+        bot_id=webhook.bot_id,
+        token=tokens.token_for(webhook.key_id, webhook.nonce),
+        signing_secret=tokens.signing_secret_for(webhook.key_id, webhook.nonce),
+        provider_id=webhook.provider_id,
+        created_at=webhook.created_at,
+        rotated_at=webhook.rotated_at,
+    )
+
+
+def _webhook_for(bot: Bot) -> Webhook:
+    key_id, nonce = tokens.new_ingredients()
+    webhook, _ = Webhook.objects.get_or_create(bot=bot, defaults={"key_id": key_id, "nonce": nonce})
+    return webhook
+
+
+def _signal_bot(user, bot_id: int) -> Bot:
+    bot = bot_get(user=user, bot_id=bot_id)
+    if bot.strategy != SIGNAL_STRATEGY:
+        raise Conflict("This bot is not a signal bot: only a signal bot has a webhook.", code="NOT_A_SIGNAL_BOT")
+    return bot
+
+
+@transaction.atomic
+def webhook_get(*, user, bot_id: int) -> WebhookInfo:
+    """The bot's webhook, made on first asking."""
+    return _info(_webhook_for(_signal_bot(user, bot_id)))
+
+
+@transaction.atomic
+def webhook_rotate(*, user, bot_id: int) -> WebhookInfo:
+    """A new token (and signing secret); the old ones stop working at once."""
+    webhook = _webhook_for(_signal_bot(user, bot_id))
+    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    webhook.key_id, webhook.nonce = tokens.new_ingredients()
+    webhook.rotated_at = timezone.now()
+    webhook.save(update_fields=["key_id", "nonce", "rotated_at"])
+    return _info(webhook)
+
+
+def webhook_resolve(token: str) -> Webhook:
+    """The live webhook a token opens, or ``NotFound`` that says nothing about why."""
+    webhook = (
+        Webhook.objects.select_related("bot")
+        .filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
+        .first()
+    )
+    # Compare even when nothing was found, so the answer takes as long either way.
+    key_id, nonce = (webhook.key_id, webhook.nonce) if webhook else ("0" * tokens.KEY_ID_LENGTH, "")
+    if not tokens.matches(token, key_id, nonce) or webhook is None:
+        raise NotFound()
+    return webhook
+
+
+def signature_verify(*, webhook: Webhook, timestamp: str | None, signature: str | None, body: bytes) -> None:
+    """An optional ``X-Botfleet-Signature`` (as ``internal/events``): when sent, it must be right, fresh and new."""
+    if signature is None and timestamp is None:
+        return
+    if not timestamp or not signature:
+        raise Unauthenticated("A signed request carries both X-Botfleet-Timestamp and X-Botfleet-Signature.")
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        raise Invalid("X-Botfleet-Timestamp must be unix seconds (up to 12 digits).", code="BAD_TIMESTAMP")
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+        raise Unauthenticated("The request is too old (or from the future).", code="SIGNATURE_EXPIRED")
+    secret = tokens.signing_secret_for(webhook.key_id, webhook.nonce)
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(f"v1={digest}", signature.strip()):
+        raise Unauthenticated("Bad signature.", code="BAD_SIGNATURE")
+    if not cache.add(f"signals:signed:{digest}", 1, timeout=SIGNATURE_MAX_AGE_SECONDS * 2):
+        raise Unauthenticated("This request was already received.", code="REPLAYED")
+
+
+# ---------------------------------------------------------------------------
+# receiving
+# ---------------------------------------------------------------------------
+def canonical_symbol(symbol: str) -> str:
+    """``BTC/USDT``, ``BTCUSDT``, ``BINANCE:BTCUSDT``, ``BTC/USDT:USDT``, ``BTCUSDT.P`` -> ``BTCUSDT``."""
+    symbol = symbol.strip().upper()
+    if ":" in symbol:
+        head, tail = symbol.split(":", 1)
+        symbol = head if "/" in head else tail  # a ccxt settle suffix, or TradingView's exchange prefix
+    symbol = re.sub(r"\.P$|PERP$", "", symbol)
+    return re.sub(r"[^A-Z0-9]", "", symbol)
+
+
+def refusal(bot: Bot, *, now: datetime) -> tuple[str, str] | None:
+    """Why ``bot`` may not act on a signal now (a code and a sentence), or ``None``."""
+    if bot.strategy != SIGNAL_STRATEGY:
+        return NOT_SIGNAL_BOT, "The bot is not a signal bot."
+    if bot.force_paused:
+        return BOT_LOCKED, "The bot is paused by staff."
+    if bot.status != Bot.Status.RUNNING:
+        return BOT_NOT_RUNNING, f"The bot is {bot.status}, not running."
+    if bot.trading_mode == Bot.Mode.LIVE and not bot.in_training and FleetHalt.is_halted():
+        return FLEET_HALTED, "Live trading is halted fleet-wide."
+    return None
+
+
+def _lag_refusal(data: dict, now: datetime) -> tuple[str, str] | None:
+    sent_at = data.get("timestamp")
+    if sent_at is None:
+        return None
+    lag = timedelta(seconds=data.get("max_lag_seconds") or DEFAULT_MAX_LAG_SECONDS)
+    if now - sent_at > lag:
+        return STALE, f"The signal is older than its maximum lag ({int(lag.total_seconds())} s)."
+    if sent_at - now > lag:
+        return FROM_THE_FUTURE, "The signal's timestamp is in the future."
+    return None
+
+
+def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, provider_id) -> Signal:
+    """Record the signal with its verdict; a sender's ``id`` seen before makes it a duplicate."""
+    verdict = refusal(bot, now=now) or _lag_refusal(data, now)
+    symbol = data.get("symbol") or ""
+    if verdict is None and symbol and canonical_symbol(symbol) != canonical_symbol(bot.symbol):
+        verdict = WRONG_SYMBOL, f"The signal is for {symbol}; the bot trades {bot.symbol}."
+    fields = {
+        "bot": bot,
+        "provider_id": provider_id,
+        "source": source,
+        "action": data["action"],
+        "symbol": symbol[:64],
+        "payload": payload,
+        "received_at": now,
+        "status": Signal.Status.REJECTED if verdict else Signal.Status.ACCEPTED,
+        "reason": verdict[0] if verdict else "",
+        "message": verdict[1] if verdict else "",
+    }
+    client_id = data.get("id") or ""
+    if client_id:
+        try:
+            with transaction.atomic():
+                return Signal.objects.create(client_id=client_id, **fields)
+        except IntegrityError:
+            fields.update(
+                status=Signal.Status.REJECTED, reason=DUPLICATE, message=f"A signal with id {client_id!r} was received."
+            )
+    return Signal.objects.create(**fields)
+
+
+def _emit(signal: Signal, bot: Bot, *, type: str = "signal_received") -> None:
+    verdict = "accepted" if signal.status == Signal.Status.ACCEPTED else f"rejected ({signal.reason})"
+    event_record(
+        type=type,
+        user_id=bot.owner_id,
+        bot_id=bot.pk,
+        payload={"signal": events.signal_summary(signal)},
+        message=f"{bot.name}: {signal.action} signal {verdict}.",
+    )
+
+
+def _hand_on(signal: Signal, bot: Bot) -> None:
+    _emit(signal, bot)
+    if signal.status == Signal.Status.ACCEPTED:
+        from signals.tasks import signal_execute  # the task module imports this one
+
+        transaction.on_commit(lambda: signal_execute.delay(signal.pk))
+
+
+def _plain(value):
+    """``value`` as JSON keeps it exactly: Decimals as strings (never floats), datetimes as ISO 8601."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 25.500000000000 -> "25.5", 1E+2 -> "100"
+    return value
+
+
+@transaction.atomic
+def signal_receive(*, webhook: Webhook, data: dict, now: datetime | None = None) -> Signal:
+    """``POST signals/{token}``: ``data`` is the validated body (``action``, ``symbol``, amounts, ``timestamp``...)."""
+    now = now or timezone.now()
+    bot = Bot.objects.select_for_update().get(pk=webhook.bot_id)
+    payload = _plain(data)
+    signal = _record(
+        bot, source=Signal.Source.WEBHOOK, data=data, payload=payload, now=now, provider_id=webhook.provider_id
+    )
+    _hand_on(signal, bot)
+    return signal
+
+
+@transaction.atomic
+def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) -> tuple[Signal, parser.ParsedSignal]:
+    """``POST signals/import``: a text signal for one of the user's bots, parsed then recorded."""
+    parsed = parser.parse(text)
+    bot = bot_get(user=user, bot_id=bot_id)
+    bot = Bot.objects.select_for_update().get(pk=bot.pk)
+    provider_id = Webhook.objects.filter(bot=bot).values_list("provider_id", flat=True).first()
+    payload = {"text": text, "parsed": _plain(parsed.as_dict())}
+    data = {"action": parsed.action, "symbol": parsed.symbol}
+    signal = _record(
+        bot, source=Signal.Source.IMPORT, data=data, payload=payload, now=now or timezone.now(), provider_id=provider_id
+    )
+    _hand_on(signal, bot)
+    return signal, parsed
+
+
+# ---------------------------------------------------------------------------
+# acting
+# ---------------------------------------------------------------------------
+@transaction.atomic
+def signal_execute(*, signal_id: int) -> Signal | None:
+    """Act on an accepted signal at once: check the bot again (it may have stopped since), then hand on.
+
+    Placing the order is the bots app's manual-order service (issue 20, item 2), which
+    does not exist yet: until it does, a signal that still may act stays ``accepted`` with
+    the reason ``awaiting_execution`` — and nothing here can place an order.
+    """
+    signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
+    if signal is None:
+        return None  # gone, or already decided: a retried task does nothing twice
+    bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
+    verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
+    if verdict:
+        signal.status, (signal.reason, signal.message) = Signal.Status.REJECTED, verdict
+        _emit(signal, bot, type="signal_rejected")
+    else:
+        signal.reason = AWAITING_EXECUTION
+        signal.message = "Accepted; orders from signals are placed once manual orders exist (issue 20)."
+    signal.save(update_fields=["status", "reason", "message", "updated_at"])
+    return signal

@@ -1,0 +1,64 @@
+// What the bots list, a platform's drill-down and a bot's page share: the action buttons
+// (enabled from the API's can_*), their messages, and the columns of a bot's row.
+
+import { post } from "./api.js";
+import { badge, h, money, num, pct, replace, signClass, statusBadge } from "./dom.js";
+
+const ACTIONS = [
+  ["start", "Start", "can_start"],
+  ["pause", "Pause", "can_pause"],
+  ["resume", "Resume", "can_resume"],
+  ["stop", "Stop", "can_stop"],
+];
+
+// A button the API says is not allowed stays focusable (aria-disabled) so a keyboard user can
+// still reach it; clicking it asks the server anyway, which answers with its reason.
+export function actionButtons(bot, { onDone, status }) {
+  const group = h("div", { class: "bot-actions", role: "group", "aria-label": `Actions for ${bot.name}` });
+  for (const [action, label, flag] of ACTIONS) {
+    const allowed = Boolean(bot[flag]);
+    const button = h("button", { type: "button", class: `act act-${action}`, dataset: { action }, "aria-disabled": allowed ? null : "true" }, label);
+    button.addEventListener("click", async () => {
+      if (button.dataset.busy) return;
+      button.dataset.busy = "1";
+      try {
+        const answer = await post(`bots/${bot.id}/${action}`);
+        status(answer.message || `${label}: done`, "info", bot.id);
+        onDone(answer.bot);
+      } catch (error) {
+        status(error.message, "error", bot.id);
+      } finally {
+        delete button.dataset.busy;
+      }
+    });
+    group.append(button);
+  }
+  return group;
+}
+
+export function trainingFlag(bot) {
+  if (bot.in_training) return badge("in training", "training");
+  if (bot.trading_mode === "live" && bot.promoted_at) return badge("promoted", "live");
+  return null;
+}
+
+export function botColumns({ onDone, status }) {
+  return [
+    { label: "Bot", cell: (b) => h("a", { href: `/bots/${b.id}`, class: "bot-name" }, b.name) },
+    { label: "Market", cell: (b) => [b.symbol || "", b.exchange ? h("span", { class: "muted" }, ` · ${b.exchange}`) : ""] },
+    { label: "Status", cell: (b) => h("span", { class: "status-cell" }, statusBadge(b)) },
+    { label: "Mode", cell: (b) => [badge(b.trading_mode || "paper", b.trading_mode === "live" ? "live" : "paper"), " ", trainingFlag(b)] },
+    { label: "Profit", num: true, cell: (b) => money(b.total_profit, b.quote_currency || ""), cls: (b) => signClass(b.total_profit) },
+    { label: "Today", num: true, cell: (b) => money(b.profit_today, b.quote_currency || ""), cls: (b) => signClass(b.profit_today) },
+    { label: "Trades", num: true, cell: (b) => num(b.total_trades, 0) },
+    { label: "Win rate", num: true, cell: (b) => pct(b.win_rate) },
+    { label: "Actions", cell: (b) => actionButtons(b, { onDone, status }) },
+  ];
+}
+
+// The line under a list that says what the last action did (or why it was refused).
+export function statusLine() {
+  const el = h("div", { class: "action-status", role: "status", "aria-live": "polite" });
+  const show = (message, kind) => replace(el, h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : null }, message));
+  return [el, show];
+}
