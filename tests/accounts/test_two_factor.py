@@ -254,3 +254,16 @@ def test_with_2fa_creating_an_api_token_needs_a_fresh_code(owner_client, clock):
     assert_error(owner_client.post("/api/auth/tokens", body, format="json"), 403, "TWO_FACTOR_CODE_REQUIRED")
     created = owner_client.post("/api/auth/tokens", {**body, "two_factor_code": app.code()}, format="json")
     assert created.status_code == 201, created.content
+
+
+def test_verify_sets_the_refresh_cookie_when_asked(owner_client, api_client, password, clock):
+    app, _codes = turn_on_two_factor(owner_client, clock)
+    challenge = login(api_client, password).json()["challenge"]
+
+    response = api_client.post(
+        "/api/auth/2fa/verify", {"challenge": challenge, "code": app.code(), "cookie": True}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert "refresh_token" not in response.json()
+    assert response.cookies["botfleet_refresh"]["httponly"]
