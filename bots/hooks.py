@@ -5,6 +5,8 @@
 * realtime: "may this user subscribe to this bot's events?" — owner only (staff see all).
 * accounts: "this user leaves" — their bots stop; "export this user's data" — bots,
   orders and trades as the API shows them (no secret).
+* realtime: "when did a worker last beat, and who owns running bots?" — the engine
+  watchdog (notifications) reads the heartbeats through it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def export_trades(user) -> list:
     return [trade_to_dict(trade) for trade in Trade.objects.filter(owner=user).order_by("pk").iterator()]
 
 
+def engine_facts() -> dict:
+    from django.db.models import Max
+
+    from bots.models import WorkerHeartbeat
+
+    return {
+        "last_heartbeat": WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"],
+        "running_owner_ids": sorted(
+            set(Bot.objects.alive().filter(status=Bot.Status.RUNNING).values_list("owner_id", flat=True))
+        ),
+    }
+
+
 def register_all() -> None:
     from accounts import hooks as account_hooks
     from credentials.services import register_in_use_checker
@@ -70,3 +85,4 @@ def register_all() -> None:
 
     register_in_use_checker(credential_in_use)
     registry.register_bot_access_checker(user_owns_bot)
+    registry.register_engine_status_provider(engine_facts)

@@ -73,7 +73,15 @@ def _log_beat_started(sender=None, **kwargs) -> None:
 
     log_feature_flags("beat")
     log = logging.getLogger("botfleet.engine")
+    _start_engine_watchdog()
     if settings.ENABLE_SCHEDULERS:
         log.info("Bot dispatch started: due bots are sent to workers in batches")
     else:
         log.info("Bot dispatch off (ENABLE_SCHEDULERS is off); housekeeping only")
+
+
+def _start_engine_watchdog() -> None:
+    """The watchdog runs in beat, not in a worker: it must notice when no worker runs."""
+    from notifications import watchdog
+
+    watchdog.start_thread()

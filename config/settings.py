@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "signals",
     "training",
     "adminpanel",
+    "notifications",
     "web",
     # Last: its post_migrate creates the cache table (config.apps).
     "config.apps.BotfleetConfig",
@@ -524,6 +525,25 @@ warnings.filterwarnings("ignore", message=r"No directory at: .*static", category
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 INTERNAL_EVENTS_SECRET = env("INTERNAL_EVENTS_SECRET", default="")
 INTERNAL_EVENTS_MAX_AGE_SECONDS = env.int("INTERNAL_EVENTS_MAX_AGE_SECONDS", default=300)
+
+# Notifications (notifications/): e-mail, Telegram and signed webhooks, from the event table.
+NOTIFICATIONS_HTTP_TIMEOUT = env.float("NOTIFICATIONS_HTTP_TIMEOUT", default=5.0)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=5.0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=900.0)
+NOTIFICATIONS_GIVE_UP_SECONDS = env.float("NOTIFICATIONS_GIVE_UP_SECONDS", default=86400.0)
+NOTIFICATIONS_GROUP_SECONDS = env.float("NOTIFICATIONS_GROUP_SECONDS", default=60.0)
+NOTIFICATIONS_LEASE_SECONDS = env.float("NOTIFICATIONS_LEASE_SECONDS", default=60.0)
+NOTIFICATIONS_SWEEP_SECONDS = env.float("NOTIFICATIONS_SWEEP_SECONDS", default=5.0)
+NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=64)
+NOTIFICATIONS_SENDERS = env.int("NOTIFICATIONS_SENDERS", default=16)
+NOTIFICATIONS_MAX_CHANNELS = env.int("NOTIFICATIONS_MAX_CHANNELS", default=20)
+# Webhooks to loopback, private, link-local (cloud metadata) addresses are refused unless on.
+NOTIFICATIONS_ALLOW_PRIVATE_URLS = env.bool("NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=False)
+TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org")
+TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
+# The engine watchdog (on Celery beat): no worker heartbeat for this long → engine_offline.
+ENGINE_OFFLINE_SECONDS = env.float("ENGINE_OFFLINE_SECONDS", default=60.0)
+ENGINE_WATCH_SECONDS = env.float("ENGINE_WATCH_SECONDS", default=10.0)
 # The relay (realtime.relay): its poll when no NOTIFY arrives, its lease, a send's timeout.
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.1)
 RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
@@ -573,6 +593,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # ccxt logs request bodies (and so keys) at DEBUG; never let it.
         "ccxt": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO, and the Telegram Bot API's URLs hold the
+        # bot token (/bot<token>/sendMessage): never let it.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("signals.urls")),
     path("", include("training.urls")),
     path("", include("adminpanel.urls")),
+    path("", include("notifications.urls")),
     path("health", health.HealthView.as_view(), name="health"),
     path("ready", health.ReadyView.as_view(), name="ready"),
     path("version", health.VersionView.as_view(), name="version"),

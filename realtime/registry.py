@@ -103,3 +103,34 @@ def register_bot_access_checker(checker: Callable[[int, int], bool]) -> None:
 
 def bot_access_checker() -> Callable[[int, int], bool] | None:
     return _bot_access_checker
+
+
+# -- hooks for apps realtime may not import -------------------------------------------------
+_engine_status_provider: Callable[[], dict] | None = None
+_publish_listeners: list[Callable[[list[int]], None]] = []
+
+
+def register_engine_status_provider(provider: Callable[[], dict]) -> None:
+    """``provider()`` returns ``{last_heartbeat: datetime | None, running_owner_ids: [int]}``.
+
+    Filled by ``bots`` (which owns the worker heartbeats); read by the engine watchdog
+    in ``notifications``, which may import realtime but not bots.
+    """
+    global _engine_status_provider
+    _engine_status_provider = provider
+
+
+def engine_status_provider() -> Callable[[], dict] | None:
+    return _engine_status_provider
+
+
+def add_publish_listener(listener: Callable[[list[int]], None]) -> None:
+    """``listener(seqs)`` runs after the relay confirmed a batch (on the relay's database
+    thread): it must return at once (hand work to a thread or a queue) and never raise.
+    Notifications use it to fan events out within milliseconds of their publication."""
+    if listener not in _publish_listeners:
+        _publish_listeners.append(listener)
+
+
+def publish_listeners() -> list[Callable[[list[int]], None]]:
+    return list(_publish_listeners)

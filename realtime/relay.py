@@ -192,6 +192,7 @@ class Relay:
                 failed = await self._send(batch)
                 await self._db(self._confirm, [row["id"] for row in batch], failed)
                 self.published += len(batch) - len(failed)
+                _tell_listeners([row["seq"] for row in batch if row["id"] not in failed])
                 continue
             if time.monotonic() - self._last_renewal > self.lease_seconds / 3:
                 await self._db(self._renew)
@@ -381,6 +382,17 @@ class Relay:
             RelayState.objects.filter(pk=RelayState.SINGLETON_ID).update(
                 published_total=F("published_total") + len(ids), send_failures=F("send_failures") + failures
             )
+
+
+def _tell_listeners(seqs: list[int]) -> None:
+    """Other apps' publish listeners (``registry.add_publish_listener``); theirs to be quick."""
+    if not seqs:
+        return
+    for listener in registry.publish_listeners():
+        try:
+            listener(seqs)
+        except Exception:  # a listener's bug must never stop the streams
+            logger.exception("relay publish listener %r failed", listener)
 
 
 def _close_connection() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import ApiToken, UserSession
 from accounts.services.personal_tokens import token_create
@@ -12,6 +13,7 @@ from accounts.tokens import session_start
 from bots.models import Bot
 from credentials.models import Credential
 from credentials.services import credential_save
+from notifications.models import Channel
 from tests.bots.factories import BotFactory
 from tests.credentials.test_canary import every_logger_at_debug  # noqa: F401 - shared fixtures
 from tests.engine.conftest import _engine_defaults  # noqa: F401
@@ -25,9 +27,16 @@ class Holdings:
     marker: str  # a string only this user's objects carry
     session: UserSession
     api_token: ApiToken
+    channel: Channel
 
     def value_for(self, kind: str):
-        objects = {"bot": self.bot, "credential": self.credential, "session": self.session, "api_token": self.api_token}
+        objects = {
+            "bot": self.bot,
+            "credential": self.credential,
+            "session": self.session,
+            "api_token": self.api_token,
+            "channel": self.channel,
+        }
         return objects[kind].pk
 
 
@@ -43,7 +52,13 @@ def holdings_of(user, marker: str) -> Holdings:
     )
     session = session_start(user)
     api_token, _raw = token_create(user=user, name=f"{marker}-token", scopes=["read"])
-    return Holdings(bot=bot, credential=credential, marker=marker, session=session, api_token=api_token)
+    # An e-mail channel (verified): its test message goes to Django's mail, not the network.
+    channel = Channel.objects.create(
+        user=user, kind="email", name=f"{marker}-channel", address=user.email, events=[], verified_at=timezone.now()
+    )
+    return Holdings(
+        bot=bot, credential=credential, marker=marker, session=session, api_token=api_token, channel=channel
+    )
 
 
 @pytest.fixture

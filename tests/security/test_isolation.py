@@ -10,6 +10,7 @@ import pytest
 
 from bots.models import Bot
 from credentials.models import Credential
+from notifications.models import Channel
 from tests.envelope import assert_error
 from tests.security.endpoints import OPERATIONS, OWNED_PARAMETERS, PUBLIC_PARAMETERS
 
@@ -43,6 +44,7 @@ def _snapshot(holdings):
     return (
         list(Bot.objects.filter(owner=holdings.bot.owner).order_by("pk").values()),
         list(Credential.objects.filter(owner=holdings.bot.owner).order_by("pk").values("pk", "label", "updated_at")),
+        list(Channel.objects.filter(user=holdings.bot.owner).order_by("pk").values()),
     )
 
 
