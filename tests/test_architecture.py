@@ -95,7 +95,6 @@ def test_the_arrows_have_no_cycle():
         visit(package, ())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 2: services still raise DRF errors")
 def test_services_and_selectors_know_nothing_of_http():
     """The domain raises core.errors and takes plain arguments; HTTP stays in views."""
     wrong = []
