@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
-from accounts import services
-from accounts.models import AuditEntry, User
+from accounts import policy, services
+from accounts.models import AccountPolicy, ApiToken, AuditEntry, User
 
 
 class SessionEndingPasswordForm(AdminPasswordChangeForm):
@@ -51,3 +51,49 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AccountPolicy)
+class AccountPolicyAdmin(admin.ModelAdmin):
+    """Site-wide account rules (one row): e.g. staff must use two-factor sign-in."""
+
+    list_display = ["__str__", "require_two_factor_for_staff"]
+
+    def has_add_permission(self, request):
+        return not AccountPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = AccountPolicy.SINGLETON_ID
+        super().save_model(request, obj, form, change)
+        services.audit_record(
+            actor=request.user,
+            action="admin.account_policy_changed",
+            target=obj,
+            data={"require_two_factor_for_staff": obj.require_two_factor_for_staff},
+        )
+        policy.forget()
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are shown by name, prefix and scopes; staff may revoke but never read one."""
+
+    list_display = ["name", "user", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__email"]
+    exclude = ["token_hash"]
+    readonly_fields = ["user", "name", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens (their streams close)")
+    def revoke(self, request, queryset):
+        from accounts.services.personal_tokens import token_revoke
+
+        for token in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            token_revoke(user=token.user, token_id=token.pk)

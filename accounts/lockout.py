@@ -1,7 +1,8 @@
 """Login lockout answers: a 429 envelope whose ``Retry-After`` is the cool-off left.
 
 django-axes counts failures per account and per client IP (``AXES_LOCKOUT_PARAMETERS``)
-and flags the request; the login service raises :func:`lockout_error`. Axes'
+and flags the request; :func:`check_credentials` (the HTTP side of a login: axes needs
+the request) raises :func:`lockout_error`. Axes'
 middleware would then replace that answer with its own page, so
 ``AXES_LOCKOUT_CALLABLE`` points at :func:`lockout_response`, which keeps ours.
 
@@ -17,13 +18,32 @@ from axes.helpers import get_lockout_response
 from axes.middleware import AxesMiddleware as _AxesMiddleware
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.backends import axes_username
+from accounts.models import User
 from core.client_ip import client_ip
-from core.envelope import TooManyRequests, error_json_response
+from core.envelope import error_json_response
+from core.errors import RateLimited, Unauthenticated
+
+
+def check_credentials(request: HttpRequest, identifier: str, password: str) -> User:
+    """The account these credentials open, through django-axes (which counts the failures).
+
+    Raises ``RateLimited`` (ACCOUNT_LOCKED) while the account or the IP is locked out and
+    ``Unauthenticated`` for a wrong identifier or password; a disabled account is returned
+    (the login service refuses it with ACCOUNT_DISABLED, not "wrong password").
+    """
+    identifier = (identifier or "").strip()
+    user = authenticate(request, username=identifier, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise lockout_error(request, identifier)
+    if user is None:
+        raise Unauthenticated("Invalid credentials.", code="INVALID_CREDENTIALS")
+    return user
 
 
 def retry_after_seconds(request: HttpRequest, identifier: str) -> int:
@@ -39,13 +59,13 @@ def retry_after_seconds(request: HttpRequest, identifier: str) -> int:
     return max(1, int((latest + cooloff - timezone.now()).total_seconds()) + 1)
 
 
-def lockout_error(request: HttpRequest, identifier: str) -> TooManyRequests:
+def lockout_error(request: HttpRequest, identifier: str) -> RateLimited:
     seconds = retry_after_seconds(request, identifier)
-    return TooManyRequests(
+    return RateLimited(
         f"Too many failed logins; try again in {max(1, round(seconds / 60))} minutes.",
         code="ACCOUNT_LOCKED",
         details={"retry_after": seconds},
-        headers={"Retry-After": str(seconds)},
+        retry_after=seconds,
     )
 
 
@@ -57,7 +77,7 @@ def lockout_response(
         return original_response
     error = lockout_error(request, str((credentials or {}).get("username") or ""))
     return error_json_response(
-        429, str(error.detail), code=error.error_code, details=error.details, headers=error.headers
+        429, error.message, code=error.code, details=error.details, headers={"Retry-After": str(error.retry_after)}
     )
 
 

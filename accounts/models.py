@@ -167,3 +167,104 @@ class UserUsage(models.Model):
 
     def __str__(self) -> str:
         return f"usage of user #{self.user_id}"
+
+
+class UserSession(models.Model):
+    """One signed-in device: every JWT carries its id (``sid``) and stops working once it ends.
+
+    Created at login (or 2FA verification, registration); ``last_used_at`` moves with
+    refreshes and, at most once a minute, with requests.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_used_at"], name="session_user_used_idx")]
+
+
+class ApiToken(models.Model):
+    """A personal API token for scripts: shown once, stored as its SHA-256 (it is random
+    and long, so a slow hash would add nothing but latency to every request)."""
+
+    SCOPES = ("read", "trade", "keys")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # shown in lists so people can tell tokens apart
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_created_idx")]
+
+
+class PasswordResetToken(models.Model):
+    """A password-reset link's token, stored as its SHA-256; single use, short-lived."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class TwoFactor(models.Model):
+    """A user's TOTP authenticator: on once ``enabled_at`` is set.
+
+    ``secret_sealed`` is the base32 secret encrypted with the Fernet keys. ``last_step``
+    is the TOTP time step of the last code accepted: a code at or before it is refused,
+    so a code cannot be used twice inside its window. Wrong codes count in
+    ``failures`` and lock guessing out as wrong passwords do.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="two_factor")
+    secret_sealed = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+
+class RecoveryCode(models.Model):
+    """A one-time 2FA recovery code, stored as a keyed hash."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class LoginChallenge(models.Model):
+    """The step between a right password and a 2FA code: single use, five minutes."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class AccountPolicy(models.Model):
+    """Site-wide account rules staff set in the admin (one row)."""
+
+    SINGLETON_ID = 1
+
+    require_two_factor_for_staff = models.BooleanField(
+        default=False,
+        help_text="Staff accounts without two-factor sign-in can then only reach auth/* (to turn it on).",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "account policy"
+
+    def __str__(self) -> str:
+        return "account policy"

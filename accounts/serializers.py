@@ -144,3 +144,156 @@ class UserEnvelopeSerializer(serializers.Serializer):
 class SuccessSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField(required=False)
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    # Not an EmailField: a malformed address is answered like any other (no account, same 200).
+    email = serializers.CharField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=256)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class TwoFactorCodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32)
+
+
+class TwoFactorDisableSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    code = serializers.CharField(max_length=32)
+
+
+class TwoFactorVerifySerializer(serializers.Serializer):
+    challenge = serializers.CharField(max_length=256)
+    code = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    recovery_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if not attrs.get("code") and not attrs.get("recovery_code"):
+            raise serializers.ValidationError({"code": ["Give the authenticator's code or a recovery_code."]})
+        return attrs
+
+
+class TwoFactorSetupSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    secret = serializers.CharField()
+    otpauth_url = serializers.CharField()
+
+
+class RecoveryCodesSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    recovery_codes = serializers.ListField(child=serializers.CharField())
+
+
+class LoginChallengeSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    two_factor_required = serializers.BooleanField()
+    challenge = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.JSONField(help_text='A list of "read", "trade", "keys" (or a comma-separated string).')
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    two_factor_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
+def api_token_to_dict(token) -> dict:
+    return {
+        "id": token.pk,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": list(token.scopes),
+        "created_at": _datetime(token.created_at),
+        "expires_at": _datetime(token.expires_at),
+        "last_used_at": _datetime(token.last_used_at),
+    }
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiTokenListSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    tokens = ApiTokenSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class ApiTokenCreatedSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    token = serializers.CharField(help_text="The secret: shown this once, never again.")
+    api_token = ApiTokenSerializer()
+
+
+def _device(user_agent: str) -> str:
+    """A short name for a user agent, as a sessions list shows it."""
+    ua = user_agent or ""
+    browser = next(
+        (
+            name
+            for key, name in (("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+            if key in ua
+        ),
+        "",
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("Android", "Android"),
+                ("iPhone", "iOS"),
+                ("iPad", "iOS"),
+                ("Windows", "Windows"),
+                ("Mac OS", "macOS"),
+                ("Linux", "Linux"),
+            )
+            if key in ua
+        ),
+        "",
+    )
+    if browser or system:
+        return " on ".join(part for part in (browser, system) if part)
+    return ua.split(" ")[0][:64] or "unknown device"
+
+
+def session_to_dict(session, *, current_id=None) -> dict:
+    return {
+        "id": session.pk,
+        "device": _device(session.user_agent),
+        "user_agent": session.user_agent,
+        "ip_address": session.ip_address,
+        "created_at": _datetime(session.created_at),
+        "last_used_at": _datetime(session.last_used_at),
+        "current": session.pk == current_id,
+    }
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    device = serializers.CharField()
+    user_agent = serializers.CharField()
+    ip_address = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    current = serializers.BooleanField()
+
+
+class SessionListSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    sessions = SessionSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class LeaveSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    two_factor_code = serializers.CharField(max_length=32, required=False, allow_blank=True)

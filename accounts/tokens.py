@@ -10,6 +10,10 @@ password changes take effect at once:
 Both are checked in the same single query that loads the user on every request
 (``accounts.authentication``).
 
+Every pair also carries ``sid``, the id of the ``UserSession`` (one signed-in device) it
+belongs to: ending a session (``auth/sessions/{id}``, logout, sign out everywhere, a
+password reset) makes its tokens stop working, checked in that same query.
+
 Open streams (WebSocket, SSE) authenticate once and then stay open, so whatever ends a
 user's sessions (logout, a password change, staff disabling the account or changing its
 staff flag) also calls :func:`sessions_changed`: after the commit, every open stream of
@@ -28,15 +32,18 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.models import RevokedAccessToken, User
+from accounts.models import RevokedAccessToken, User, UserSession
+from core.context import current_request
 
 logger = logging.getLogger("botfleet.accounts")
 
 VERSION_CLAIM = "ver"
+SESSION_CLAIM = "sid"
 # The channel-layer message a user's open streams get when their sessions change.
 SESSIONS_CHANGED = "sessions.changed"
 _NOTIFY_TIMEOUT_SECONDS = 2.0
@@ -68,9 +75,38 @@ def _notify_streams(user_id: int) -> None:
         logger.warning("open streams of user %s not told to re-check: %s", user_id, exc.__class__.__name__)
 
 
-def token_pair_for(user: User) -> dict:
+def session_start(user: User) -> UserSession:
+    """A new signed-in device, described by the request that signs it in (if any)."""
+    context = current_request()  # None outside a request (a command, a test): nothing to describe
+    return UserSession.objects.create(
+        user=user,
+        last_used_at=timezone.now(),
+        ip_address=context.client_ip if context else None,
+        user_agent=context.user_agent if context else "",
+    )
+
+
+def sessions_end(user: User, *, session_ids: list[int] | None = None, keep: int | None = None) -> int:
+    """End these sessions of ``user`` (all when None) but ``keep``; their tokens stop working,
+    their open streams close after the commit. Returns how many ended."""
+    live = UserSession.objects.filter(user=user, ended_at__isnull=True)
+    if session_ids is not None:
+        live = live.filter(pk__in=session_ids)
+    if keep is not None:
+        live = live.exclude(pk=keep)
+    ended = live.update(ended_at=timezone.now())
+    if ended:
+        sessions_changed(user_id=user.pk)
+    return ended
+
+
+def token_pair_for(user: User, *, session: UserSession | None = None) -> dict:
+    """A new access/refresh pair for ``session`` (a new session when None: a sign-in)."""
+    if session is None:
+        session = session_start(user)
     refresh = RefreshToken.for_user(user)
     refresh[VERSION_CLAIM] = user.token_version
+    refresh[SESSION_CLAIM] = session.pk
     access = refresh.access_token
     return {
         "token": str(access),

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services, tokens
+from accounts.fresh import fresh_code
+from accounts.lockout import check_credentials
 from accounts.serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenCreateSerializer,
+    ApiTokenListSerializer,
     ChangePasswordSerializer,
+    LeaveSerializer,
+    LoginChallengeSerializer,
     LoginSerializer,
     LogoutSerializer,
     OtpSendSerializer,
     OtpVerifySerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
     ProfileUpdateSerializer,
+    RecoveryCodesSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    SessionListSerializer,
     SuccessSerializer,
     TokenPairSerializer,
+    TwoFactorCodeSerializer,
+    TwoFactorDisableSerializer,
+    TwoFactorSetupSerializer,
+    TwoFactorVerifySerializer,
     UserEnvelopeSerializer,
+    api_token_to_dict,
+    session_to_dict,
     user_to_dict,
 )
+from accounts.services import leaving, password_reset, personal_tokens, sessions, two_factor
 from core.throttles import ScopedRateThrottle
 
 # The web app's refresh token lives in this cookie (API.md conventions, "cookie": true): JavaScript
@@ -56,6 +74,11 @@ def _tokens(request, status_code: int = status.HTTP_200_OK, *, cookie: bool = Fa
     return response
 
 
+def _session_id(request) -> int | None:
+    sid = request.auth.get(tokens.SESSION_CLAIM) if hasattr(request.auth, "get") else None
+    return sid if isinstance(sid, int) else None
+
+
 def _valid(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -74,18 +97,34 @@ class RegisterView(_PublicAuthView):
 
     @extend_schema(request=RegisterSerializer, responses={201: TokenPairSerializer}, tags=["auth"])
     def post(self, request):
-        user = services.user_register(**_valid(RegisterSerializer, request), request=request._request)
+        user = services.user_register(**_valid(RegisterSerializer, request))
         return _tokens(request, status.HTTP_201_CREATED, user=user_to_dict(user), **tokens.token_pair_for(user))
+
+
+def _signed_in(request, result: dict) -> Response:
+    """A sign-in's answer: the user and a token pair (the refresh token in the cookie when
+    asked), or (2FA on) the challenge and no token."""
+    if result.get("two_factor_required"):
+        return Response({"success": True, **result})
+    return _tokens(request, user=user_to_dict(result.pop("user")), **result)
+
+
+_LOGIN_RESULT = PolymorphicProxySerializer("LoginResult", [TokenPairSerializer, LoginChallengeSerializer], None)
 
 
 class LoginView(_PublicAuthView):
     extra_error_statuses = ["401", "403"]  # wrong credentials; disabled account
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: _LOGIN_RESULT},
+        tags=["auth"],
+        description="With two-factor sign-in on, the answer is a challenge for auth/2fa/verify and no token.",
+    )
     def post(self, request):
         data = _valid(LoginSerializer, request)
-        user = services.user_login(identifier=data["identifier"], password=data["password"], request=request._request)
-        return _tokens(request, user=user_to_dict(user), **tokens.token_pair_for(user))
+        user = check_credentials(request._request, data["identifier"], data["password"])
+        return _signed_in(request, services.user_login(user=user))
 
 
 class RefreshView(_PublicAuthView):
@@ -108,7 +147,6 @@ class LogoutView(APIView):
             user=request.user,
             access=request.auth,
             raw_refresh=data.get("refresh") or data.get("refresh_token") or request.COOKIES.get(REFRESH_COOKIE, ""),
-            request=request._request,
         )
         response = Response({"success": True, "message": "Logged out."})
         if REFRESH_COOKIE in request.COOKIES:
@@ -117,7 +155,8 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    extra_error_statuses = {"PATCH": ["409"]}
+    extra_error_statuses = {"PATCH": ["409"], "DELETE": ["403"]}
+    token_scope = {"GET": "read"}  # an API token may read the profile, never change or close it
 
     @extend_schema(responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def get(self, request):
@@ -125,10 +164,20 @@ class MeView(APIView):
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserEnvelopeSerializer}, tags=["auth"])
     def patch(self, request):
-        user = services.user_update_profile(
-            user=request.user, data=_valid(ProfileUpdateSerializer, request), request=request._request
-        )
+        user = services.user_update_profile(user=request.user, data=_valid(ProfileUpdateSerializer, request))
         return Response({"success": True, "user": user_to_dict(user)})
+
+    @extend_schema(
+        request=LeaveSerializer,
+        responses={200: SuccessSerializer},
+        tags=["auth"],
+        description="Leave Botfleet: bots stop, keys and channels are erased, every session ends, the "
+        "account is deactivated. The password (and, with 2FA on, a current code) is required.",
+    )
+    def delete(self, request):
+        data = _valid(LeaveSerializer, request)
+        leaving.user_leave(user=request.user, password=data["password"], two_factor_code=fresh_code(request, data))
+        return Response({"success": True, "message": "Your account is closed; every session has ended."})
 
 
 class ChangePasswordView(APIView):
@@ -142,7 +191,7 @@ class ChangePasswordView(APIView):
             user=request.user,
             old_password=data["old_password"],
             new_password=data["new_password"],
-            request=request._request,
+            current_session_id=_session_id(request),
         )
         return _tokens(
             request,
@@ -170,9 +219,7 @@ class OtpSendView(_PublicAuthView):
         description=f"E-mail a 6-digit code (10 minutes; one send a minute per account). {_OTP_ALIKE}",
     )
     def post(self, request):
-        expires_at = services.otp_send(
-            identifier=_valid(OtpSendSerializer, request)["identifier"], request=request._request
-        )
+        expires_at = services.otp_send(identifier=_valid(OtpSendSerializer, request)["identifier"])
         return Response({"success": True, "message": OTP_SENT_MESSAGE, "expires_at": expires_at})
 
 
@@ -186,5 +233,170 @@ class OtpVerifyView(_PublicAuthView):
         description=f"Check a code from send-otp; 5 wrong codes use it up. {_OTP_ALIKE}",
     )
     def post(self, request):
-        user = services.otp_verify(**_valid(OtpVerifySerializer, request), request=request._request)
+        user = services.otp_verify(**_valid(OtpVerifySerializer, request))
         return Response({"success": True, "message": "Email verified.", "user": user_to_dict(user)})
+
+
+# ---------------------------------------------------------------------------
+# Password reset
+# ---------------------------------------------------------------------------
+RESET_SENT_MESSAGE = "If an account uses this address, a reset code is on its way to it."
+
+
+class PasswordResetView(_PublicAuthView):
+    throttle_scope = "otp"
+
+    @extend_schema(
+        request=PasswordResetSerializer,
+        responses={200: SuccessSerializer},
+        tags=["auth"],
+        description="Always the same 200, whatever the address: the mail is sent (or not) by a worker.",
+    )
+    def post(self, request):
+        password_reset.password_reset_request(email=_valid(PasswordResetSerializer, request)["email"])
+        return Response({"success": True, "message": RESET_SENT_MESSAGE})
+
+
+class PasswordResetConfirmView(_PublicAuthView):
+    throttle_scope = "otp"
+
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: SuccessSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(PasswordResetConfirmSerializer, request)
+        password_reset.password_reset_confirm(token=data["token"], new_password=data["new_password"])
+        return Response(
+            {
+                "success": True,
+                "message": "Password changed; every session was signed out. Log in with the new password.",
+            }
+        )
+
+
+# ---------------------------------------------------------------------------
+# Two-factor sign-in
+# ---------------------------------------------------------------------------
+class TwoFactorSetupView(APIView):
+    extra_error_statuses = ["409"]
+
+    @extend_schema(request=None, responses={200: TwoFactorSetupSerializer}, tags=["auth"])
+    def post(self, request):
+        return Response({"success": True, **two_factor.setup(user=request.user)})
+
+
+class TwoFactorEnableView(APIView):
+    extra_error_statuses = ["409"]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=TwoFactorCodeSerializer, responses={200: RecoveryCodesSerializer}, tags=["auth"])
+    def post(self, request):
+        codes = two_factor.enable(user=request.user, code=_valid(TwoFactorCodeSerializer, request)["code"])
+        return Response(
+            {
+                "success": True,
+                "message": "Two-factor sign-in is on. Keep these recovery codes somewhere safe: they are shown once.",
+                "recovery_codes": codes,
+            }
+        )
+
+
+class TwoFactorDisableView(APIView):
+    extra_error_statuses = ["403", "409", "429"]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=TwoFactorDisableSerializer, responses={200: SuccessSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(TwoFactorDisableSerializer, request)
+        two_factor.disable(user=request.user, password=data["password"], code=data["code"])
+        return Response({"success": True, "message": "Two-factor sign-in is off."})
+
+
+class TwoFactorVerifyView(_PublicAuthView):
+    extra_error_statuses = ["401", "403", "429"]
+
+    @extend_schema(request=TwoFactorVerifySerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(TwoFactorVerifySerializer, request)
+        result = two_factor.verify(
+            challenge=data["challenge"], code=data.get("code") or "", recovery_code=data.get("recovery_code") or ""
+        )
+        return _signed_in(request, result)
+
+
+# ---------------------------------------------------------------------------
+# Personal API tokens
+# ---------------------------------------------------------------------------
+class ApiTokenListView(APIView):
+    extra_error_statuses = {"POST": ["403", "409"]}
+
+    @extend_schema(responses={200: ApiTokenListSerializer}, tags=["auth"])
+    def get(self, request):
+        rows = [api_token_to_dict(t) for t in personal_tokens.token_list(user=request.user)]
+        return Response({"success": True, "tokens": rows, "total": len(rows), "next": None, "previous": None})
+
+    @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer}, tags=["auth"])
+    def post(self, request):
+        data = _valid(ApiTokenCreateSerializer, request)
+        token, raw = personal_tokens.token_create(
+            user=request.user,
+            name=data["name"],
+            scopes=data["scopes"],
+            expires_at=data.get("expires_at"),
+            two_factor_code=fresh_code(request, data),
+        )
+        return Response(
+            {"success": True, "token": raw, "api_token": api_token_to_dict(token)}, status=status.HTTP_201_CREATED
+        )
+
+
+class ApiTokenDetailView(APIView):
+    extra_error_statuses = ["404"]
+
+    @extend_schema(responses={200: SuccessSerializer}, tags=["auth"])
+    def delete(self, request, token_id: int):
+        token = personal_tokens.token_revoke(user=request.user, token_id=token_id)
+        return Response({"success": True, "message": "API token revoked.", "api_token": api_token_to_dict(token)})
+
+
+# ---------------------------------------------------------------------------
+# Sessions
+# ---------------------------------------------------------------------------
+class SessionListView(APIView):
+    @extend_schema(responses={200: SessionListSerializer}, tags=["auth"])
+    def get(self, request):
+        current = _session_id(request)
+        rows = [session_to_dict(s, current_id=current) for s in sessions.session_list(user=request.user)]
+        return Response({"success": True, "sessions": rows, "total": len(rows), "next": None, "previous": None})
+
+    @extend_schema(
+        operation_id="auth_sessions_end_all",
+        responses={200: SuccessSerializer},
+        tags=["auth"],
+        description="Sign out everywhere, this session too.",
+    )
+    def delete(self, request):
+        ended = sessions.sessions_end_all(user=request.user)
+        return Response({"success": True, "message": "Signed out everywhere.", "ended": ended})
+
+
+class SessionDetailView(APIView):
+    extra_error_statuses = ["404"]
+
+    @extend_schema(responses={200: SuccessSerializer}, tags=["auth"])
+    def delete(self, request, session_id: int):
+        sessions.session_end(user=request.user, session_id=session_id)
+        return Response({"success": True, "message": "Session ended."})
+
+
+# ---------------------------------------------------------------------------
+# Leaving
+# ---------------------------------------------------------------------------
+class ExportView(APIView):
+    @extend_schema(responses={200: dict}, tags=["auth"], description="A JSON archive of your data; no secret.")
+    def get(self, request):
+        archive = leaving.user_export(user=request.user)
+        filename = f"botfleet-export-{request.user.pk}.json"
+        return Response(
+            {"success": True, "archive": archive}, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )

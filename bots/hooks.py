@@ -3,6 +3,8 @@
 * credentials: "is this key set in use?" — deleting a key set a running live bot uses
   is a 409 (API.md "credentials").
 * realtime: "may this user subscribe to this bot's events?" — owner only (staff see all).
+* accounts: "this user leaves" — their bots stop; "export this user's data" — bots,
+  orders and trades as the API shows them (no secret).
 * realtime: "when did a worker last beat, and who owns running bots?" — the engine
   watchdog (notifications) reads the heartbeats through it.
 """
@@ -28,6 +30,36 @@ def user_owns_bot(user_id: int, bot_id: int) -> bool:
     return Bot.objects.alive().filter(pk=bot_id, owner_id=user_id).exists()
 
 
+def stop_bots_of(user) -> None:
+    """A user who leaves: every bot of theirs that trades stops (within the leaving transaction)."""
+    from bots.lifecycle import Action
+    from bots.services import bot_transition
+
+    alive = Bot.objects.alive().filter(owner=user).exclude(status=Bot.Status.STOPPED)
+    for bot_id in alive.values_list("pk", flat=True):
+        bot_transition(bot_id=bot_id, action=Action.STOP, actor=user, reason="the account was closed")
+
+
+def export_bots(user) -> list:
+    from bots.serializers import bot_to_dict
+
+    return [bot_to_dict(bot) for bot in Bot.objects.alive().filter(owner=user).order_by("pk")]
+
+
+def export_orders(user) -> list:
+    from bots.models import Order
+    from bots.serializers import order_to_dict
+
+    return [order_to_dict(order) for order in Order.objects.filter(bot__owner=user).order_by("pk").iterator()]
+
+
+def export_trades(user) -> list:
+    from bots.models import Trade
+    from bots.serializers import trade_to_dict
+
+    return [trade_to_dict(trade) for trade in Trade.objects.filter(owner=user).order_by("pk").iterator()]
+
+
 def engine_facts() -> dict:
     from django.db.models import Max
 
@@ -42,7 +74,13 @@ def engine_facts() -> dict:
 
 
 def register_all() -> None:
+    from accounts import hooks as account_hooks
     from credentials.services import register_in_use_checker
+
+    account_hooks.register_leaver("bots", stop_bots_of)
+    account_hooks.register_exporter("bots", export_bots)
+    account_hooks.register_exporter("orders", export_orders)
+    account_hooks.register_exporter("trades", export_trades)
     from realtime import registry
 
     register_in_use_checker(credential_in_use)

@@ -9,3 +9,7 @@ class CredentialsConfig(AppConfig):
         from credentials import logging as redaction
 
         redaction.install()
+        from accounts import hooks
+        from credentials.services import credentials_erase_for_leaver
+
+        hooks.register_leaver("credentials", credentials_erase_for_leaver)

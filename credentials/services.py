@@ -245,3 +245,23 @@ def credential_test(*, user, payload: payloads.KeyPayload) -> KeyTestOutcome:
         )
     logger.info("key test for %s: ok=%s in %d ms", provider_id, result.ok, result.latency_ms)
     return KeyTestOutcome(provider=provider_id, result=result, credential=credential)
+
+
+def credentials_erase_for_leaver(user) -> None:
+    """A user who leaves (``accounts.hooks``): every key set of theirs is erased.
+
+    Runs inside the account-closing transaction, after their bots stopped. A key set a
+    bot still references (kept as history) cannot be deleted: its secrets are blanked
+    instead, so no secret of a departed user stays either way.
+    """
+    for credential in Credential.objects.select_for_update().filter(owner=user):
+        pk = credential.pk
+        try:
+            with transaction.atomic():
+                credential.delete()
+            usage_add(user_id=user.pk, credentials=-1)
+        except ProtectedError:
+            _apply(credential, {})
+            credential.save()
+        audit_record(actor=user, action="credential.erased", target_type="credential", target_id=pk)
+        transaction.on_commit(lambda pk=pk: providers.forget_client(pk))

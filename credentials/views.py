@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.fresh import require_fresh_code
 from accounts.serializers import user_to_dict
 from core.throttles import ScopedRateThrottle, UserRateThrottle
 from credentials import payloads, selectors, services
@@ -37,6 +38,7 @@ class KeySaveView(APIView):
     @extend_schema(request=KeyPayloadDocSerializer, responses={201: CredentialEnvelopeSerializer}, tags=["credentials"])
     def post(self, request):
         payload = payloads.parse_key_payload(request.data)
+        require_fresh_code(request)  # with 2FA on, saving keys needs a current code
         credential = services.credential_save(
             user=request.user,
             provider=payload.provider,
@@ -75,6 +77,7 @@ class KeyDetailView(APIView):
     def delete(self, request, credential_id: int):
         credential = selectors.credential_get(user=request.user, credential_id=credential_id)
         data = CredentialSerializer(credential).data
+        require_fresh_code(request)  # with 2FA on, deleting keys needs a current code
         services.credential_delete(user=request.user, credential_id=credential_id)
         return Response({"success": True, "message": "Credential deleted.", "credential": data})
 
@@ -110,6 +113,8 @@ class ProfileUpdateView(APIView):
     @extend_schema(request=FlatProfileDocSerializer, responses={200: ProfileSerializer}, tags=["credentials"])
     def post(self, request):
         sets = payloads.parse_flat_profile(request.data)
+        if sets:
+            require_fresh_code(request)  # it saves keys: with 2FA on, a current code
         services.credential_profile_update(user=request.user, sets=sets)
         return Response(
             {"success": True, "message": "Profile updated." if sets else "Nothing to update.", **_profile(request.user)}

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from rest_framework import exceptions
 
-from accounts.authentication import authenticate_raw_token
+from accounts.authentication import authenticate_stream_token
 from core.errors import ApplicationError, Forbidden
 from core.limits import MAX_ID
 from core.renderers import Unserializable
@@ -50,9 +50,10 @@ class AuthError(Exception):
 
 
 def _verified(raw_token: str):
+    """The user of an access JWT or a personal API token (with ``read``), and its expiry."""
     try:
-        user, token = authenticate_raw_token(raw_token)
-    except exceptions.APIException as exc:  # invalid, expired, revoked, disabled account
+        return authenticate_stream_token(raw_token)
+    except exceptions.APIException as exc:  # invalid, expired, revoked, ended, disabled, no scope
         if exc.status_code == 403:
             raise AuthError(str(exc.detail), status=403, code=getattr(exc, "error_code", "PERMISSION_DENIED")) from exc
         raise AuthError(str(exc.detail)) from exc
@@ -60,7 +61,6 @@ def _verified(raw_token: str):
         if isinstance(exc, Forbidden):
             raise AuthError(exc.message, status=403, code=exc.code) from exc
         raise AuthError(exc.message) from exc
-    return user, float(token["exp"]) + settings.SIMPLE_JWT["LEEWAY"]
 
 
 def authenticate(raw_token: str) -> Identity:

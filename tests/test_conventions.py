@@ -180,7 +180,7 @@ def test_a_success_body_is_json_with_the_views_allow_header(owner_api):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response["Allow"] == "GET, PATCH, HEAD, OPTIONS"
+    assert response["Allow"] == "GET, PATCH, DELETE, HEAD, OPTIONS"
     body = response.json()
     assert body["success"] is True and body["user"]["email"] == owner_api.user.email
 

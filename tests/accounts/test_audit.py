@@ -9,10 +9,12 @@ from decimal import Decimal
 import orjson
 import pytest
 from django.core import mail
+from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
 from accounts.models import AuditEntry
 from accounts.services import audit_record
+from core.middleware import RequestIdMiddleware
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +90,16 @@ def test_audit_record_scrubs_secret_keys_at_any_depth_and_stores_json():
 
 @override_settings(TRUSTED_PROXY_COUNT=1)
 def test_audit_record_takes_the_trusted_client_ip(owner):
+    # The IP comes from the request context the middleware sets, not from a request argument.
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.4")
+    entries = []
 
-    entry = audit_record(actor=owner, action="user.poked", target=owner, request=request)
+    def view(_request):
+        entries.append(audit_record(actor=owner, action="user.poked", target=owner))
+        return HttpResponse()
+
+    RequestIdMiddleware(view)(request)
+    entry = entries[0]
 
     assert (entry.ip_address, entry.target_type, entry.target_id) == ("198.51.100.4", "user", str(owner.pk))
     assert str(entry) == f"owner@example.com user.poked user#{owner.pk}"
@@ -101,3 +110,10 @@ def test_a_refused_action_writes_no_audit_entry(api_client, owner):
     api_client.post("/api/auth/register", {"email": "owner@example.com", "password": PASSWORD}, format="json")
 
     assert AuditEntry.objects.count() == 0
+
+
+def test_audit_outside_a_request_records_no_ip_or_request_id(owner):
+    # A Celery task or a command: no middleware ran, so nothing pretends to be a request.
+    entry = audit_record(actor=owner, action="user.poked", target=owner)
+
+    assert (entry.ip_address, entry.request_id) == (None, "")

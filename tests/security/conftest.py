@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import pytest
 from django.utils import timezone
 
+from accounts.models import ApiToken, UserSession
+from accounts.services.personal_tokens import token_create
+from accounts.tokens import session_start
 from bots.models import Bot
 from credentials.models import Credential
 from credentials.services import credential_save
@@ -22,10 +25,19 @@ class Holdings:
     bot: Bot
     credential: Credential
     marker: str  # a string only this user's objects carry
-    channel: Channel | None = None
+    session: UserSession
+    api_token: ApiToken
+    channel: Channel
 
     def value_for(self, kind: str):
-        return {"bot": self.bot.pk, "credential": self.credential.pk, "channel": self.channel.pk}[kind]
+        objects = {
+            "bot": self.bot,
+            "credential": self.credential,
+            "session": self.session,
+            "api_token": self.api_token,
+            "channel": self.channel,
+        }
+        return objects[kind].pk
 
 
 def holdings_of(user, marker: str) -> Holdings:
@@ -38,11 +50,15 @@ def holdings_of(user, marker: str) -> Holdings:
         label=f"{marker}-label",
         secrets={"api_key": f"{marker}-key-9876", "api_secret": f"{marker}-secret"},
     )
+    session = session_start(user)
+    api_token, _raw = token_create(user=user, name=f"{marker}-token", scopes=["read"])
     # An e-mail channel (verified): its test message goes to Django's mail, not the network.
     channel = Channel.objects.create(
         user=user, kind="email", name=f"{marker}-channel", address=user.email, events=[], verified_at=timezone.now()
     )
-    return Holdings(bot=bot, credential=credential, marker=marker, channel=channel)
+    return Holdings(
+        bot=bot, credential=credential, marker=marker, session=session, api_token=api_token, channel=channel
+    )
 
 
 @pytest.fixture

@@ -28,7 +28,13 @@ OUTSIDE_THE_SCHEMA = {
 }
 
 # Path parameters that name an object someone owns, and which of the persona's objects fills them.
-OWNED_PARAMETERS = {"bot_id": "bot", "credential_id": "credential", "channel_id": "channel"}
+OWNED_PARAMETERS = {
+    "bot_id": "bot",
+    "credential_id": "credential",
+    "channel_id": "channel",
+    "session_id": "session",
+    "token_id": "api_token",
+}
 # Path parameters that name no owned object (a venue), with a value that exists.
 PUBLIC_PARAMETERS = {"platform": "simulated", "exchange": "simulated"}
 # Staff-only parameters: any user's id; the staff endpoints are not scoped to an owner.

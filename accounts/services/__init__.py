@@ -13,33 +13,23 @@ from typing import Any
 import orjson
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import tokens
 from accounts.backends import find_user_by_identifier
-from accounts.lockout import lockout_error
-from accounts.models import AuditEntry, EmailOtp, User
+from accounts.models import AuditEntry, EmailOtp, User, UserSession
 from accounts.usage import usage_add
 from core.client_ip import client_ip
-from core.context import current_client_ip, current_request_id
-from core.envelope import (
-    AccountDisabled,
-    ApiError,
-    Conflict,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unauthorized,
-)
+from core.context import current_client_ip, current_request
+from core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated, Unavailable
 from core.renderers import dumps
 
 logger = logging.getLogger("botfleet.accounts")
@@ -61,6 +51,15 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _scrub_export(value: Any) -> Any:
+    """Export data without anything named like a secret (dropped, not redacted)."""
+    if isinstance(value, dict):
+        return {k: _scrub_export(v) for k, v in value.items() if not _SECRET_KEY_PATTERN.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_export(item) for item in value]
+    return value
+
+
 def audit_record(
     *,
     actor: User | None,
@@ -69,7 +68,7 @@ def audit_record(
     target_type: str = "",
     target_id: Any = "",
     data: dict | None = None,
-    request: HttpRequest | None = None,
+    request: Any = None,
 ) -> AuditEntry:
     """Append to the audit trail. Every app calls this; it joins the caller's transaction.
 
@@ -78,6 +77,7 @@ def audit_record(
     ``request`` the client's IP comes from the current request's context (the middleware
     sets it), so services need not be handed the request.
     """
+    context = current_request()
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or target.pk
@@ -91,18 +91,28 @@ def audit_record(
         target_id=str(target_id or ""),
         data=orjson.loads(dumps(_scrub(data or {}))),  # JSON-safe: decimals, datetimes, ids
         ip_address=client_ip(request) if request is not None else current_client_ip(),
-        request_id=current_request_id() if current_request_id() != "-" else "",
+        # From the request's context, not the log id (which outlives the request on purpose).
+        request_id=context.request_id if context is not None else "",
     )
 
 
 # ---------------------------------------------------------------------------
 # Registration and login
 # ---------------------------------------------------------------------------
-def _validate_password(password: str, user: User) -> None:
+def field_error(field: str, *messages: str) -> Invalid:
+    """A 400 naming the field, shaped as a serializer's error (code, message and details alike)."""
+    return Invalid(f"{field}: {messages[0]}", code="VALIDATION_ERROR", details={field: list(messages)})
+
+
+def _validate_password(password: str, user: User, *, field: str = "password") -> None:
     try:
         password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
-        raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
+        raise field_error(field, *exc.messages) from exc
+
+
+def account_disabled() -> Forbidden:
+    return Forbidden("This account has been disabled by staff.", code="ACCOUNT_DISABLED")
 
 
 @transaction.atomic
@@ -114,7 +124,6 @@ def user_register(
     first_name: str = "",
     full_name: str = "",
     phone: str = "",
-    request: HttpRequest | None = None,
 ) -> User:
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email__iexact=email).exists():
@@ -141,29 +150,34 @@ def user_register(
             )
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("An account with this email or username already exists.", code="EMAIL_TAKEN") from exc
-    audit_record(actor=user, action="user.registered", target=user, request=request)
+    audit_record(actor=user, action="user.registered", target=user)
     return user
 
 
-def user_login(*, identifier: str, password: str, request: HttpRequest) -> User:
-    """Check credentials through django-axes, which counts failures per account and IP.
+def user_login(*, user: User) -> dict:
+    """Sign in a user whose password ``accounts.lockout.check_credentials`` accepted.
 
-    Not one transaction on purpose: a failed attempt must be recorded even though the
-    login fails.
+    The password check itself goes through django-axes, which needs the HTTP request to
+    count failures per account and IP; that adapter lives beside the lockout answers.
+    Returns ``{user, <token pair>}``, or with two-factor sign-in on
+    ``{two_factor_required: True, challenge, expires_in}`` and no token.
     """
-    identifier = (identifier or "").strip()
-    user = authenticate(request, username=identifier, password=password)
-    if getattr(request, "axes_locked_out", False):
-        raise lockout_error(request, identifier)
-    if user is None:
-        raise Unauthorized("Invalid credentials.", code="INVALID_CREDENTIALS")
+    from accounts.services import two_factor
+
     if not user.is_active:
-        raise AccountDisabled()
-    with transaction.atomic():
-        AccessAttempt.objects.filter(username=user.email).delete()
-        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        audit_record(actor=user, action="user.logged_in", target=user, request=request)
-    return user
+        raise account_disabled()
+    AccessAttempt.objects.filter(username=user.email).delete()  # the password was right
+    if two_factor.is_enabled(user):
+        return two_factor.challenge_issue(user=user)
+    return session_open(user=user)
+
+
+@transaction.atomic
+def session_open(*, user: User) -> dict:
+    """A new signed-in session for ``user``: its token pair, the login stamped and audited."""
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    audit_record(actor=user, action="user.logged_in", target=user)
+    return {"user": user, **tokens.token_pair_for(user)}
 
 
 def token_refresh(*, raw_refresh: str) -> dict:
@@ -171,22 +185,41 @@ def token_refresh(*, raw_refresh: str) -> dict:
     try:
         refresh = tokens.parse_refresh(raw_refresh)
     except TokenError as exc:
-        raise Unauthorized("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID") from exc
+        raise Unauthenticated("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID") from exc
     user = User.objects.filter(pk=refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
     if user is None or refresh.get(tokens.VERSION_CLAIM, -1) != user.token_version:
-        raise Unauthorized("Refresh token has been revoked.", code="TOKEN_REVOKED")
+        raise Unauthenticated("Refresh token has been revoked.", code="TOKEN_REVOKED")
     if not user.is_active:
-        raise AccountDisabled()
+        raise account_disabled()
     with transaction.atomic():
+        session = _live_session(user, refresh.get(tokens.SESSION_CLAIM))
         if not tokens.blacklist(refresh):
             # A concurrent refresh with the same token won: one use, one new pair.
-            raise Unauthorized("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID")
-        return tokens.token_pair_for(user)
+            raise Unauthenticated("Refresh token is invalid, expired or revoked.", code="TOKEN_INVALID")
+        if session is not None:
+            UserSession.objects.filter(pk=session.pk).update(last_used_at=timezone.now())
+        return tokens.token_pair_for(user, session=session)
+
+
+def _live_session(user: User, sid) -> UserSession | None:
+    """The refresh token's session, locked; None for a token from before sessions (it gets a
+    new one); TOKEN_REVOKED once the session ended."""
+    if sid is None:
+        return None
+    session = (
+        UserSession.objects.select_for_update()
+        .filter(pk=sid if isinstance(sid, int) else -1, user=user, ended_at__isnull=True)
+        .first()
+    )
+    if session is None:
+        raise Unauthenticated("Refresh token has been revoked.", code="TOKEN_REVOKED")
+    return session
 
 
 @transaction.atomic
-def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "", request: HttpRequest | None = None) -> None:
-    """The current access token and (if given) the refresh token stop working at once."""
+def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "") -> None:
+    """The current access token and (if given) the refresh token stop working at once; with
+    the refresh token, the session ends too (without it, the client may still refresh)."""
     tokens.revoke_access(access)
     if raw_refresh:
         try:
@@ -196,16 +229,19 @@ def user_logout(*, user: User, access: AccessToken, raw_refresh: str = "", reque
         if refresh is not None:
             # simplejwt writes the user id claim as a string.
             if str(refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])) != str(user.pk):
-                raise exceptions.ValidationError({"refresh": ["This refresh token belongs to another session."]})
+                raise field_error("refresh", "This refresh token belongs to another session.")
             tokens.blacklist(refresh)
-    audit_record(actor=user, action="user.logged_out", target=user, request=request)
+            sid = refresh.get(tokens.SESSION_CLAIM)
+            if isinstance(sid, int):
+                tokens.sessions_end(user, session_ids=[sid])
+    audit_record(actor=user, action="user.logged_out", target=user)
 
 
 _PROFILE_FIELDS = ("username", "first_name", "last_name", "full_name", "phone")
 
 
 @transaction.atomic
-def user_update_profile(*, user: User, data: dict, request: HttpRequest | None = None) -> User:
+def user_update_profile(*, user: User, data: dict) -> User:
     user = User.objects.select_for_update().get(pk=user.pk)
     changed = {}
     for field in _PROFILE_FIELDS:
@@ -224,41 +260,39 @@ def user_update_profile(*, user: User, data: dict, request: HttpRequest | None =
                 user.save(update_fields=list(changed))
         except IntegrityError as exc:  # a concurrent rename took it first
             raise taken from exc
-        audit_record(
-            actor=user, action="user.profile_updated", target=user, data={"fields": sorted(changed)}, request=request
-        )
+        audit_record(actor=user, action="user.profile_updated", target=user, data={"fields": sorted(changed)})
     return user
 
 
 @transaction.atomic
 def user_change_password(
-    *, user: User, old_password: str, new_password: str, request: HttpRequest | None = None
+    *, user: User, old_password: str, new_password: str, current_session_id: int | None = None
 ) -> dict:
-    """Set a new password; every other session's tokens stop working. Returns a fresh pair."""
+    """Set a new password; every other session ends. Returns a fresh pair for this one."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if not user.check_password(old_password):
-        raise exceptions.ValidationError({"old_password": ["The current password is incorrect."]})
+        raise field_error("old_password", "The current password is incorrect.")
     if old_password == new_password:
-        raise exceptions.ValidationError({"new_password": ["The new password must differ from the current one."]})
-    try:
-        password_validation.validate_password(new_password, user)
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError({"new_password": list(exc.messages)}) from exc
+        raise field_error("new_password", "The new password must differ from the current one.")
+    _validate_password(new_password, user, field="new_password")
     user.set_password(new_password)
-    _save_password_ending_sessions(user)
-    audit_record(actor=user, action="user.password_changed", target=user, request=request)
-    return tokens.token_pair_for(user)
+    current = UserSession.objects.filter(pk=current_session_id, user=user, ended_at__isnull=True).first()
+    _save_password_ending_sessions(user, keep=current.pk if current else None)
+    audit_record(actor=user, action="user.password_changed", target=user)
+    return tokens.token_pair_for(user, session=current)
 
 
-def _save_password_ending_sessions(user: User) -> None:
-    """Save the password set on ``user``; every token issued before stops working, open streams close."""
+def _save_password_ending_sessions(user: User, *, keep: int | None = None) -> None:
+    """Save the password set on ``user``; every token issued before stops working, every
+    session but ``keep`` ends, open streams close."""
     user.token_version += 1
     user.save(update_fields=["password", "token_version"])
     tokens.blacklist_all_for(user)
+    tokens.sessions_end(user, keep=keep)
 
 
 @transaction.atomic
-def user_password_set_by_staff(*, user: User, request: HttpRequest | None = None) -> None:
+def user_password_set_by_staff(*, user: User) -> None:
     """Save a password staff set on the admin's password page (``user.set_password`` done).
 
     The account's sessions end as after its own change: a password is reset because
@@ -266,7 +300,7 @@ def user_password_set_by_staff(*, user: User, request: HttpRequest | None = None
     log names who did it.
     """
     _save_password_ending_sessions(user)
-    audit_record(actor=None, action="admin.user_password_set", target=user, request=request)
+    audit_record(actor=None, action="admin.user_password_set", target=user)
 
 
 # ---------------------------------------------------------------------------
@@ -289,24 +323,24 @@ def _refuse_early_resend(last_sent_at: datetime, now: datetime) -> None:
     elapsed = (now - last_sent_at).total_seconds()
     if elapsed < OTP_RESEND_SECONDS:
         wait = max(1, OTP_RESEND_SECONDS - int(elapsed))
-        raise TooManyRequests(
+        raise RateLimited(
             f"A code was sent moments ago; retry in {wait} seconds.",
             code="OTP_RATE_LIMITED",
             details={"retry_after": wait},
-            headers={"Retry-After": str(wait)},
+            retry_after=wait,
         )
 
 
-def _otp_expired() -> ApiError:
-    return ApiError("No valid code; request a new one.", code="OTP_EXPIRED")
+def _otp_expired() -> Invalid:
+    return Invalid("No valid code; request a new one.", code="OTP_EXPIRED")
 
 
-def _otp_incorrect() -> ApiError:
-    return ApiError("The code is incorrect.", code="OTP_INVALID")
+def _otp_incorrect() -> Invalid:
+    return Invalid("The code is incorrect.", code="OTP_INVALID")
 
 
-def _otp_attempts_exceeded() -> TooManyRequests:
-    return TooManyRequests("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
+def _otp_attempts_exceeded() -> RateLimited:
+    return RateLimited("Too many wrong codes; request a new one.", code="OTP_ATTEMPTS_EXCEEDED")
 
 
 def _spend_a_hash(code: str) -> None:
@@ -338,7 +372,7 @@ def _otp_verify_unknown(identifier: str, code: str) -> None:
     raise _otp_incorrect()
 
 
-def otp_send(*, identifier: str, request: HttpRequest | None = None) -> datetime:
+def otp_send(*, identifier: str) -> datetime:
     """Email a fresh 6-digit code; earlier unused codes stop working. Returns its expiry.
 
     The code is stored hashed and sent after the commit. If the mail cannot be sent
@@ -359,7 +393,7 @@ def otp_send(*, identifier: str, request: HttpRequest | None = None) -> datetime
         otp = EmailOtp.objects.create(
             user=user, code_hash=make_password(code), expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES)
         )
-        audit_record(actor=user, action="user.otp_sent", target=user, request=request)
+        audit_record(actor=user, action="user.otp_sent", target=user)
     try:
         send_mail(
             "Your Botfleet verification code",
@@ -371,16 +405,14 @@ def otp_send(*, identifier: str, request: HttpRequest | None = None) -> datetime
     except (OSError, smtplib.SMTPException) as exc:
         logger.warning("verification email not sent: %s", exc.__class__.__name__)
         EmailOtp.objects.filter(pk=otp.pk).delete()
-        raise ServiceUnavailable(
-            "The verification email could not be sent; try again.", code="EMAIL_UNAVAILABLE"
-        ) from exc
+        raise Unavailable("The verification email could not be sent; try again.", code="EMAIL_UNAVAILABLE") from exc
     return otp.expires_at
 
 
-def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = None) -> User:
+def otp_verify(*, identifier: str, otp_code: str) -> User:
     code = (otp_code or "").strip()
     if not re.fullmatch(r"\d{6}", code):
-        raise exceptions.ValidationError({"otp_code": ["The code is 6 digits."]})
+        raise field_error("otp_code", "The code is 6 digits.")
     user = find_user_by_identifier(identifier)
     if user is None:
         _otp_verify_unknown(identifier, code)  # always raises, as a wrong or missing code does
@@ -404,7 +436,7 @@ def otp_verify(*, identifier: str, otp_code: str, request: HttpRequest | None = 
             if not user.is_verified:
                 user.is_verified = True
                 user.save(update_fields=["is_verified"])
-            audit_record(actor=user, action="user.email_verified", target=user, request=request)
+            audit_record(actor=user, action="user.email_verified", target=user)
             wrong = False
     if wrong:
         raise _otp_incorrect()

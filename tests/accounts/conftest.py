@@ -1,0 +1,3 @@
+"""Fixtures shared by the accounts tests."""
+
+from tests.accounts.twofactor_kit import clock  # noqa: F401 - a fixture
