@@ -20,9 +20,9 @@ run: $(VENV)/.runtime
 	$(PY) -m config.launcher
 
 ## Run the test suite (on the embedded default, or against DATABASE_URL/REDIS_URL when set),
-## in one process; PYTEST_WORKERS=2 (or auto) spreads it over pytest-xdist workers, the tests
-## that start processes staying together on one of them (tests/conftest.py).
-PYTEST_WORKERS ?= 0
+## on two pytest-xdist workers (PYTEST_WORKERS=0: one process), the tests that start
+## processes staying together on one of them (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.dev
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 

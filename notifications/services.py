@@ -210,6 +210,16 @@ def channel_delete(*, user, channel_id: int) -> Channel:
     return channel
 
 
+def channels_erase_for_leaver(user) -> None:
+    """A user who leaves (``accounts.hooks``): every channel of theirs, and its secrets, goes.
+
+    Runs inside the account-closing transaction; their deliveries go with the channels.
+    """
+    for channel in Channel.objects.select_for_update().filter(user=user):
+        _audit(user, "notifications.channel_erased", channel)
+        channel.delete()
+
+
 def _code_matches(channel: Channel, code: str) -> bool:
     return bool(
         channel.code_hash

@@ -11,6 +11,7 @@ from accounts.models import ApiToken, AuditEntry, TwoFactor, User, UserSession
 from accounts.services import leaving
 from bots.models import Bot
 from credentials.models import Credential
+from notifications.models import Channel
 from realtime.models import Event
 from tests.bots.factories import BotFactory, fill
 from tests.envelope import assert_error
@@ -85,10 +86,12 @@ def test_leaving_needs_the_password(owner_client, owner):
 
 def test_leaving_stops_bots_erases_keys_ends_sessions_and_deactivates(owner_client, api_client, owner, password):
     bot, raw_token = _holdings(owner_client, owner)
+    Channel.objects.create(user=owner, kind="email", name="alerts", address=owner.email, events=[])
 
     response = owner_client.delete("/api/auth/me", {"password": password}, format="json")
 
     assert response.status_code == 200, response.content
+    assert not Channel.objects.filter(user=owner).exists()
     owner.refresh_from_db()
     bot.refresh_from_db()
     assert owner.is_active is False

@@ -10,10 +10,11 @@ from django.utils import timezone
 from accounts.models import ApiToken, UserSession
 from accounts.services.personal_tokens import token_create
 from accounts.tokens import session_start
-from bots.models import Bot
+from bots.models import Backtest, Bot
 from credentials.models import Credential
 from credentials.services import credential_save
 from notifications.models import Channel
+from signals.models import Provider
 from tests.bots.factories import BotFactory
 from tests.credentials.test_canary import every_logger_at_debug  # noqa: F401 - shared fixtures
 from tests.engine.conftest import _engine_defaults  # noqa: F401
@@ -28,6 +29,8 @@ class Holdings:
     session: UserSession
     api_token: ApiToken
     channel: Channel
+    provider: Provider
+    backtest: Backtest
 
     def value_for(self, kind: str):
         objects = {
@@ -36,6 +39,8 @@ class Holdings:
             "session": self.session,
             "api_token": self.api_token,
             "channel": self.channel,
+            "provider": self.provider,
+            "backtest": self.backtest,
         }
         return objects[kind].pk
 
@@ -56,8 +61,29 @@ def holdings_of(user, marker: str) -> Holdings:
     channel = Channel.objects.create(
         user=user, kind="email", name=f"{marker}-channel", address=user.email, events=[], verified_at=timezone.now()
     )
+    provider = Provider.objects.create(owner=user, name=f"{marker}-provider")
+    backtest = Backtest.objects.create(
+        owner=user,
+        strategy="rsi",
+        exchange="replay",
+        symbol="ETH/BTC",
+        timeframe="5m",
+        since=timezone.now(),
+        until=timezone.now(),
+        capital=1000,
+        fee_pct=0,
+        slippage_pct=0,
+        status=Backtest.Status.FINISHED,
+    )
     return Holdings(
-        bot=bot, credential=credential, marker=marker, session=session, api_token=api_token, channel=channel
+        bot=bot,
+        credential=credential,
+        marker=marker,
+        session=session,
+        api_token=api_token,
+        channel=channel,
+        provider=provider,
+        backtest=backtest,
     )
 
 

@@ -34,9 +34,14 @@ OWNED_PARAMETERS = {
     "channel_id": "channel",
     "session_id": "session",
     "token_id": "api_token",
+    "provider_id": "provider",
+    "backtest_id": "backtest",
 }
+# Reads that need a query to answer at all (public market data, not anyone's rows).
+READ_QUERIES = {"/api/candles": "?exchange=replay&symbol=ETH/BTC&timeframe=5m"}
 # Path parameters that name no owned object (a venue), with a value that exists.
-PUBLIC_PARAMETERS = {"platform": "simulated", "exchange": "simulated"}
+# A signal webhook's token is its own credential: a well-formed one that names no bot.
+PUBLIC_PARAMETERS = {"platform": "simulated", "exchange": "simulated", "token": "0" * 64}
 # Staff-only parameters: any user's id; the staff endpoints are not scoped to an owner.
 STAFF_PARAMETERS = {"user_id": "user"}
 
@@ -85,12 +90,18 @@ def _operations() -> list[Operation]:
 OPERATIONS = _operations()
 
 
+def _as_template(pattern: str) -> str:
+    """A ``re_path`` regex as the route it matches: ``^signals/(?P<token>…)$`` -> ``signals/<token>``."""
+    pattern = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", pattern)
+    return pattern.removeprefix("^").removesuffix("$")
+
+
 def resolver_routes() -> set[str]:
     """Every route of the URLconf, as a schema-style template (``/api/bots/{bot_id}``)."""
 
     def walk(patterns, prefix: str):
         for pattern in patterns:
-            route = prefix + str(pattern.pattern)
+            route = prefix + _as_template(str(pattern.pattern))
             if isinstance(pattern, URLResolver):
                 yield from walk(pattern.url_patterns, route)
             elif isinstance(pattern, URLPattern):
