@@ -79,4 +79,4 @@ def test_whitenoise_serves_a_hashed_file_compressed_and_immutable(collected):
     assert response["Content-Encoding"] == "gzip"
     assert "immutable" in response["Cache-Control"]
     assert "max-age=315360000" in response["Cache-Control"]
-    response.close()
+    response.file_to_stream.close()  # not response.close(): that signals request_finished
