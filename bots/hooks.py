@@ -60,6 +60,13 @@ def export_trades(user) -> list:
     return [trade_to_dict(trade) for trade in Trade.objects.filter(owner=user).order_by("pk").iterator()]
 
 
+def export_backtests(user) -> list:
+    from bots.models import Backtest
+    from bots.serializers import backtest_to_dict
+
+    return [backtest_to_dict(run) for run in Backtest.objects.filter(owner=user).order_by("pk").iterator()]
+
+
 def engine_facts() -> dict:
     from django.db.models import Max
 
@@ -81,6 +88,7 @@ def register_all() -> None:
     account_hooks.register_exporter("bots", export_bots)
     account_hooks.register_exporter("orders", export_orders)
     account_hooks.register_exporter("trades", export_trades)
+    account_hooks.register_exporter("backtests", export_backtests)
     from realtime import registry
 
     register_in_use_checker(credential_in_use)

@@ -521,6 +521,16 @@ STATIC_ROOT = DATA_DIR / "static"
 # step or a proxy rule; a `collectstatic` into STATIC_ROOT is served too when present.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# Production: `manage.py collectstatic` then STATIC_MANIFEST=1 serves hashed, compressed
+# files with a year's cache (core/staticfiles.py); the finders mode above stays the default
+# so that a fresh clone runs without a collect step.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)
+if STATIC_MANIFEST:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "core.staticfiles.StaticStorage"},
+    }
+    WHITENOISE_USE_FINDERS = False
 # STATIC_ROOT exists only after a collectstatic, which the finders mode makes optional.
 warnings.filterwarnings("ignore", message=r"No directory at: .*static", category=UserWarning)
 

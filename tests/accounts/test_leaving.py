@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import ApiToken, AuditEntry, TwoFactor, User, UserSession
 from accounts.services import leaving
-from bots.models import Bot
+from bots.models import Backtest, Bot
 from credentials.models import Credential
 from notifications.models import Channel
 from realtime.models import Event
@@ -39,6 +40,18 @@ def test_the_export_holds_the_users_data_and_no_secret(owner_client, owner):
     bot, raw_token = _holdings(owner_client, owner)
     setup = owner_client.post("/api/auth/2fa/setup", {}, format="json").json()
     Event.objects.create(user=owner, type="bot_started", payload={"bot": {"id": bot.pk}}, message="started")
+    run = Backtest.objects.create(
+        owner=owner,
+        strategy="rsi",
+        exchange="replay",
+        symbol="ETH/BTC",
+        timeframe="5m",
+        since=timezone.now(),
+        until=timezone.now(),
+        capital=1000,
+        fee_pct=0,
+        slippage_pct=0,
+    )
 
     response = owner_client.get("/api/auth/me/export")
 
@@ -49,6 +62,7 @@ def test_the_export_holds_the_users_data_and_no_secret(owner_client, owner):
     assert [b["name"] for b in archive["bots"]] == ["Leaver-1"]
     assert len(archive["trades"]) == 1 and len(archive["orders"]) >= 1
     assert "bot_started" in [e["type"] for e in archive["events"]]
+    assert [b["id"] for b in archive["backtests"]] == [run.pk]
     assert [t["name"] for t in archive["api_tokens"]] == ["cron"]
     text = response.content.decode()
     for secret in (CANARY, raw_token, setup["secret"], owner.password):
