@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots.models import Bot, FleetHalt
+from bots.models import Bot, FleetHalt, Order, Position
 from bots.selectors import bot_get
 from core.errors import Conflict, Invalid, NotFound, Unauthenticated
 from realtime.services import event_record
@@ -42,7 +42,8 @@ STALE = "stale"
 FROM_THE_FUTURE = "from_the_future"
 DUPLICATE = "duplicate"
 WRONG_SYMBOL = "wrong_symbol"
-AWAITING_EXECUTION = "awaiting_execution"
+NO_POSITION = "no_position"
+ORDER_REFUSED = "order_refused"
 
 
 # ---------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, 
 
 
 def _emit(signal: Signal, bot: Bot, *, type: str = "signal_received") -> None:
-    verdict = "accepted" if signal.status == Signal.Status.ACCEPTED else f"rejected ({signal.reason})"
+    verdict = signal.status if signal.status in ("accepted", "executed") else f"{signal.status} ({signal.reason})"
     event_record(
         type=type,
         user_id=bot.owner_id,
@@ -320,13 +321,66 @@ def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) 
 # ---------------------------------------------------------------------------
 # acting
 # ---------------------------------------------------------------------------
-@transaction.atomic
-def signal_execute(*, signal_id: int) -> Signal | None:
-    """Act on an accepted signal at once: check the bot again (it may have stopped since), then hand on.
+@dataclass(frozen=True)
+class OrderRequest:
+    """What an accepted signal asks of its bot, sized against the bot's books when acted on.
 
-    Placing the order is the bots app's manual-order service (issue 20, item 2), which
-    does not exist yet: until it does, a signal that still may act stays ``accepted`` with
-    the reason ``awaiting_execution`` — and nothing here can place an order.
+    ``quantity`` (base) or ``quote_amount`` (buy only), or neither: a buy then spends what
+    the bot's own entries would (its position size share of capital), a sell sells all.
+    ``price`` makes it a limit order.
+    """
+
+    side: str
+    type: str = "market"
+    quantity: Decimal | None = None
+    quote_amount: Decimal | None = None
+    price: Decimal | None = None
+
+
+def _decimal(value) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def order_request(signal: Signal, *, cash: Decimal, position: Decimal) -> tuple[OrderRequest | None, str, str]:
+    """The order ``signal`` asks for, or why there is none (a code and a sentence)."""
+    data = signal.payload.get("parsed") if signal.source == Signal.Source.IMPORT else signal.payload
+    data = data or {}
+    action = signal.action
+    price = _decimal(data.get("price"))
+    if signal.source == Signal.Source.IMPORT:
+        price = _decimal(data.get("entry_price")) if data.get("order_type") == "limit" else None
+    kind = "limit" if price is not None else "market"
+    if action in ("sell", "close") and position <= 0:
+        return None, NO_POSITION, "The bot holds nothing to sell."
+    if action == "close":
+        return OrderRequest(side="sell", quantity=position), "", ""
+    quantity, quote_amount, percent = (_decimal(data.get(name)) for name in ("quantity", "quote_amount", "percent"))
+    if percent is not None:  # of the position for a sell, of the bot's free cash for a buy
+        quantity, quote_amount = (position * percent / 100, None) if action == "sell" else (None, cash * percent / 100)
+    if action == "sell" and quantity is None and quote_amount is None:
+        quantity = position
+    if action == "sell" and quantity is not None:
+        quantity = min(quantity, position)
+    return OrderRequest(side=action, type=kind, quantity=quantity, quote_amount=quote_amount, price=price), "", ""
+
+
+def signal_client_order_id(signal_id: int) -> str:
+    """One order per signal: a retried task finds the order it already placed."""
+    return f"bf-sig-{signal_id}"
+
+
+def _reject(signal: Signal, bot: Bot, status: str, verdict: tuple[str, str], *, type: str) -> Signal:
+    signal.status, (signal.reason, signal.message) = status, verdict
+    signal.save(update_fields=["status", "reason", "message", "updated_at"])
+    _emit(signal, bot, type=type)
+    return signal
+
+
+@transaction.atomic
+def signal_claim(*, signal_id: int) -> tuple[Signal, OrderRequest] | None:
+    """Check an accepted signal again under the bot's lock (it may have stopped since) and size its order.
+
+    ``None`` when there is nothing (more) to do: gone, decided already, or refused now (recorded).
     """
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
@@ -334,10 +388,73 @@ def signal_execute(*, signal_id: int) -> Signal | None:
     bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
     verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
-        signal.status, (signal.reason, signal.message) = Signal.Status.REJECTED, verdict
-        _emit(signal, bot, type="signal_rejected")
-    else:
-        signal.reason = AWAITING_EXECUTION
-        signal.message = "Accepted; orders from signals are placed once manual orders exist (issue 20)."
-    signal.save(update_fields=["status", "reason", "message", "updated_at"])
+        _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
+        return None
+    held = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
+    request, code, message = order_request(signal, cash=bot.cash_balance, position=held or Decimal(0))
+    if request is None:
+        _reject(signal, bot, Signal.Status.FAILED, (code, message), type="signal_failed")
+        return None
+    return signal, request
+
+
+@transaction.atomic
+def signal_settle(*, signal_id: int, order: Order | None, refused: str = "") -> Signal | None:
+    """Record what acting on the signal came to: ``executed`` with its order, or ``failed`` with the reason."""
+    signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
+    if signal is None:
+        return None
+    bot = Bot.objects.get(pk=signal.bot_id)
+    if order is None:
+        return _reject(signal, bot, Signal.Status.FAILED, (ORDER_REFUSED, refused[:300]), type="signal_failed")
+    signal.status, signal.order, signal.reason = Signal.Status.EXECUTED, order, ""
+    signal.message = f"Order {order.client_order_id}: {order.side} {order.type}, {order.status}."[:300]
+    signal.save(update_fields=["status", "order", "reason", "message", "updated_at"])
+    _emit(signal, bot, type="signal_executed")
     return signal
+
+
+def signal_execute(*, signal_id: int) -> Signal | None:
+    """Act on an accepted signal at once: check the bot again, place its order, record the outcome.
+
+    Three steps, not one transaction: the order goes through the bots app's own path (its
+    row lock, the limiter, training bay, halt, flags, overrides, bodyguard; a real order's
+    request leaves outside any lock), and the signal's client order id makes a retry find
+    the order it placed instead of placing another.
+    """
+    claimed = signal_claim(signal_id=signal_id)
+    if claimed is None:
+        return Signal.objects.filter(pk=signal_id).first()
+    signal, request = claimed
+    try:
+        order, refused = order_place(signal, request)
+    except Exception as exc:  # recorded on the signal (it must not stay accepted for ever), then logged
+        logger.exception("Signal %s: placing its order failed", signal_id)
+        order, refused = None, f"Placing the order failed: {exc.__class__.__name__}: {exc}"
+    return signal_settle(signal_id=signal_id, order=order, refused=refused)
+
+
+def order_place(signal: Signal, request: OrderRequest) -> tuple[Order | None, str]:
+    """The bot's order for ``signal`` through the same rules as its own (the tick's order path)."""
+    from bots.engine import strategies, tick
+
+    cid = signal_client_order_id(signal.pk)
+    existing = Order.objects.filter(client_order_id=cid).first()
+    if existing is not None:  # a retried task: the order was placed
+        return existing, ""
+    if request.type == "limit":
+        return None, "Limit orders from signals need resting orders (issue 20, item 2), which do not exist yet."
+    bot = Bot.objects.get(pk=signal.bot_id)
+    if request.side == "sell":
+        decision = strategies.Decision(strategies.SELL, quantity=float(request.quantity), reason="signal")
+    else:
+        price = Decimal(str(bot.last_price or 0))
+        if request.quote_amount is not None:
+            quote = request.quote_amount
+        elif request.quantity is not None and price > 0:
+            quote = request.quantity * price
+        else:  # what the bot's own entries spend
+            quote = min(bot.cash_balance, bot.capital * bot.position_size_pct)
+        decision = strategies.Decision(strategies.BUY, quote=float(quote), reason="signal")
+    order, refused = tick.order_now(bot.pk, decision, client_order_id=cid)
+    return order, "" if order is not None else refused or "The bot's rules placed no order."

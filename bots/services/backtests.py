@@ -165,6 +165,12 @@ def _spec(*, user, data: dict) -> dict:
             code="UNKNOWN_STRATEGY",
             details={"strategy": "unknown"},
         )
+    if strategies.STRATEGIES[spec["strategy"]].external:
+        raise Invalid(
+            f"the {spec['strategy']!r} strategy trades only on signals from outside: there is nothing to backtest",
+            code="NOT_BACKTESTABLE",
+            details={"strategy": "takes its decisions from outside"},
+        )
     candles.timeframe_seconds(spec["timeframe"])
     spec["params"] = _params(spec["strategy"], spec["params"])
     spec["fee_pct"] = _decimal(
