@@ -321,47 +321,38 @@ def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) 
 # ---------------------------------------------------------------------------
 # acting
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class OrderRequest:
-    """What an accepted signal asks of its bot, sized against the bot's books when acted on.
-
-    ``quantity`` (base) or ``quote_amount`` (buy only), or neither: a buy then spends what
-    the bot's own entries would (its position size share of capital), a sell sells all.
-    ``price`` makes it a limit order.
-    """
-
-    side: str
-    type: str = "market"
-    quantity: Decimal | None = None
-    quote_amount: Decimal | None = None
-    price: Decimal | None = None
-
-
 def _decimal(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
-def order_request(signal: Signal, *, cash: Decimal, position: Decimal) -> tuple[OrderRequest | None, str, str]:
-    """The order ``signal`` asks for, or why there is none (a code and a sentence)."""
-    data = signal.payload.get("parsed") if signal.source == Signal.Source.IMPORT else signal.payload
-    data = data or {}
-    action = signal.action
-    price = _decimal(data.get("price"))
-    if signal.source == Signal.Source.IMPORT:
-        price = _decimal(data.get("entry_price")) if data.get("order_type") == "limit" else None
-    kind = "limit" if price is not None else "market"
-    if action in ("sell", "close") and position <= 0:
+def order_request(signal: Signal, *, bot: Bot, position: Decimal) -> tuple[dict | None, str, str]:
+    """The instruction ``signal`` gives its bot (``bots`` INSTRUCTION_API.md), or why there is none.
+
+    An amount is ``quantity`` (base), ``quote_amount`` (quote) or ``percent`` (of the bot's
+    capital for a buy, of the position for a sell); with none, a buy spends what the bot's own
+    entries spend (its position size share of capital) and a sell sells everything. ``price``
+    (an imported signal's limit entry) makes it a limit order. A close sells the whole
+    position at market.
+    """
+    imported = signal.source == Signal.Source.IMPORT
+    data = (signal.payload.get("parsed") if imported else signal.payload) or {}
+    fields: dict = {"action": signal.action, "reason": "signal", "source_id": f"signal:{signal.pk}"}
+    if signal.action in ("sell", "close") and position <= 0:
         return None, NO_POSITION, "The bot holds nothing to sell."
-    if action == "close":
-        return OrderRequest(side="sell", quantity=position), "", ""
-    quantity, quote_amount, percent = (_decimal(data.get(name)) for name in ("quantity", "quote_amount", "percent"))
-    if percent is not None:  # of the position for a sell, of the bot's free cash for a buy
-        quantity, quote_amount = (position * percent / 100, None) if action == "sell" else (None, cash * percent / 100)
-    if action == "sell" and quantity is None and quote_amount is None:
-        quantity = position
-    if action == "sell" and quantity is not None:
-        quantity = min(quantity, position)
-    return OrderRequest(side=action, type=kind, quantity=quantity, quote_amount=quote_amount, price=price), "", ""
+    if signal.action == "close":
+        return fields, "", ""
+    if imported:
+        price = _decimal(data.get("entry_price")) if data.get("order_type") == "limit" else None
+    else:
+        price = _decimal(data.get("price"))
+    if price is not None:
+        fields.update(type="limit", price=price)
+    amounts = {name: _decimal(data.get(name)) for name in ("quantity", "quote_amount", "percent")}
+    amounts = {name: value for name, value in amounts.items() if value is not None}
+    if not amounts:
+        share = bot.position_size_pct * 100 if signal.action == "buy" else Decimal(100)
+        amounts = {"percent": min(share, Decimal(100))}
+    return {**fields, **amounts}, "", ""
 
 
 def signal_client_order_id(signal_id: int) -> str:
@@ -377,7 +368,7 @@ def _reject(signal: Signal, bot: Bot, status: str, verdict: tuple[str, str], *, 
 
 
 @transaction.atomic
-def signal_claim(*, signal_id: int) -> tuple[Signal, OrderRequest] | None:
+def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     """Check an accepted signal again under the bot's lock (it may have stopped since) and size its order.
 
     ``None`` when there is nothing (more) to do: gone, decided already, or refused now (recorded).
@@ -391,7 +382,7 @@ def signal_claim(*, signal_id: int) -> tuple[Signal, OrderRequest] | None:
         _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
         return None
     held = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
-    request, code, message = order_request(signal, cash=bot.cash_balance, position=held or Decimal(0))
+    request, code, message = order_request(signal, bot=bot, position=held or Decimal(0))
     if request is None:
         _reject(signal, bot, Signal.Status.FAILED, (code, message), type="signal_failed")
         return None
@@ -434,7 +425,7 @@ def signal_execute(*, signal_id: int) -> Signal | None:
     return signal_settle(signal_id=signal_id, order=order, refused=refused)
 
 
-def order_place(signal: Signal, request: OrderRequest) -> tuple[Order | None, str]:
+def order_place(signal: Signal, request: dict) -> tuple[Order | None, str]:
     """The bot's order for ``signal`` through the same rules as its own (the tick's order path)."""
     from bots.engine import strategies, tick
 
@@ -442,19 +433,26 @@ def order_place(signal: Signal, request: OrderRequest) -> tuple[Order | None, st
     existing = Order.objects.filter(client_order_id=cid).first()
     if existing is not None:  # a retried task: the order was placed
         return existing, ""
-    if request.type == "limit":
+    if request.get("type") == "limit":
         return None, "Limit orders from signals need resting orders (issue 20, item 2), which do not exist yet."
     bot = Bot.objects.get(pk=signal.bot_id)
-    if request.side == "sell":
-        decision = strategies.Decision(strategies.SELL, quantity=float(request.quantity), reason="signal")
-    else:
-        price = Decimal(str(bot.last_price or 0))
-        if request.quote_amount is not None:
-            quote = request.quote_amount
-        elif request.quantity is not None and price > 0:
-            quote = request.quantity * price
-        else:  # what the bot's own entries spend
-            quote = min(bot.cash_balance, bot.capital * bot.position_size_pct)
+    position = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
+    position = position or Decimal(0)
+    price = Decimal(str(bot.last_price or 0))
+    if request["action"] == "buy":
+        if "quote_amount" in request:
+            quote = request["quote_amount"]
+        elif "quantity" in request:
+            quote = request["quantity"] * price
+        else:
+            quote = bot.capital * request["percent"] / 100
         decision = strategies.Decision(strategies.BUY, quote=float(quote), reason="signal")
+    else:
+        quantity = position
+        if "quantity" in request:
+            quantity = min(request["quantity"], position)
+        elif "percent" in request:
+            quantity = position * request["percent"] / 100
+        decision = strategies.Decision(strategies.SELL, quantity=float(quantity), reason="signal")
     order, refused = tick.order_now(bot.pk, decision, client_order_id=cid)
     return order, "" if order is not None else refused or "The bot's rules placed no order."
