@@ -43,7 +43,11 @@ FROM_THE_FUTURE = "from_the_future"
 DUPLICATE = "duplicate"
 WRONG_SYMBOL = "wrong_symbol"
 NO_POSITION = "no_position"
-ORDER_REFUSED = "order_refused"
+ORDER_REFUSED = "order_refused"  # the bot's rules (or the venue) placed no order; the message says which
+ORDER_FAILED = "order_failed"  # placing the order raised (no market data, venue down)
+BOT_BUSY = "bot_busy"  # a tick held the bot longer than the wait (retried, then refused)
+EXECUTING = "executing"  # accepted and being acted on: a task that finds this was cut off
+INTERRUPTED = "interrupted"
 
 
 # ---------------------------------------------------------------------------
@@ -355,11 +359,6 @@ def order_request(signal: Signal, *, bot: Bot, position: Decimal) -> tuple[dict 
     return {**fields, **amounts}, "", ""
 
 
-def signal_client_order_id(signal_id: int) -> str:
-    """One order per signal: a retried task finds the order it already placed."""
-    return f"bf-sig-{signal_id}"
-
-
 def _reject(signal: Signal, bot: Bot, status: str, verdict: tuple[str, str], *, type: str) -> Signal:
     signal.status, (signal.reason, signal.message) = status, verdict
     signal.save(update_fields=["status", "reason", "message", "updated_at"])
@@ -367,16 +366,27 @@ def _reject(signal: Signal, bot: Bot, status: str, verdict: tuple[str, str], *, 
     return signal
 
 
+class BotBusy(Exception):
+    """Another tick held the bot for longer than the wait: the task tries again shortly."""
+
+
 @transaction.atomic
 def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
-    """Check an accepted signal again under the bot's lock (it may have stopped since) and size its order.
+    """Check an accepted signal again under the bot's lock (it may have stopped since), size its
+    order and mark it ``executing``: from here on it is acted on at most once.
 
-    ``None`` when there is nothing (more) to do: gone, decided already, or refused now (recorded).
+    ``None`` when there is nothing (more) to do: gone, decided already, refused now, or an
+    earlier attempt was cut off while acting (recorded as ``interrupted``: whether its order
+    left is for the bot's orders to say, and a second order is never risked).
     """
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None  # gone, or already decided: a retried task does nothing twice
     bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
+    if signal.reason == EXECUTING:
+        message = "The worker stopped while acting on this signal; any order it placed is in the bot's orders."
+        _reject(signal, bot, Signal.Status.FAILED, (INTERRUPTED, message), type="signal_failed")
+        return None
     verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
         _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
@@ -386,18 +396,29 @@ def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     if request is None:
         _reject(signal, bot, Signal.Status.FAILED, (code, message), type="signal_failed")
         return None
+    signal.reason, signal.message = EXECUTING, "Acting on the signal."
+    signal.save(update_fields=["reason", "message", "updated_at"])
     return signal, request
 
 
 @transaction.atomic
-def signal_settle(*, signal_id: int, order: Order | None, refused: str = "") -> Signal | None:
-    """Record what acting on the signal came to: ``executed`` with its order, or ``failed`` with the reason."""
+def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason: str = "") -> Signal | None:
+    """Record what acting on the signal came to: ``executed`` with its order, or ``failed`` with the reason.
+
+    ``code`` ``bot_busy`` hands the signal back (``accepted``, not executing) for the task's retry.
+    """
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None
     bot = Bot.objects.get(pk=signal.bot_id)
-    if order is None:
-        return _reject(signal, bot, Signal.Status.FAILED, (ORDER_REFUSED, refused[:300]), type="signal_failed")
+    if code == BOT_BUSY:
+        signal.reason, signal.message = "", ""
+        signal.save(update_fields=["reason", "message", "updated_at"])
+        return signal
+    if order is None or code:
+        verdict = (code or ORDER_REFUSED, (reason or "No order was placed.")[:300])
+        signal.order = order  # a venue's rejection keeps its (rejected) order
+        return _reject(signal, bot, Signal.Status.FAILED, verdict, type="signal_failed")
     signal.status, signal.order, signal.reason = Signal.Status.EXECUTED, order, ""
     signal.message = f"Order {order.client_order_id}: {order.side} {order.type}, {order.status}."[:300]
     signal.save(update_fields=["status", "order", "reason", "message", "updated_at"])
@@ -405,36 +426,38 @@ def signal_settle(*, signal_id: int, order: Order | None, refused: str = "") -> 
     return signal
 
 
-def signal_execute(*, signal_id: int) -> Signal | None:
+def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | None:
     """Act on an accepted signal at once: check the bot again, place its order, record the outcome.
 
-    Three steps, not one transaction: the order goes through the bots app's own path (its
-    row lock, the limiter, training bay, halt, flags, overrides, bodyguard; a real order's
-    request leaves outside any lock), and the signal's client order id makes a retry find
-    the order it placed instead of placing another.
+    Three steps, not one transaction: the order goes through the bots app's own path (the
+    bot's lease and row lock, the limiter, training bay, halt, flags, overrides, bodyguard;
+    a real order's request leaves outside any lock). A bot busy with a tick raises
+    ``BotBusy`` (the task retries) unless this is the ``last_attempt``.
     """
     claimed = signal_claim(signal_id=signal_id)
     if claimed is None:
         return Signal.objects.filter(pk=signal_id).first()
     signal, request = claimed
     try:
-        order, refused = order_place(signal, request)
-    except Exception as exc:  # recorded on the signal (it must not stay accepted for ever), then logged
+        order, code, reason = order_place(signal, request)
+    except Exception as exc:  # recorded on the signal (it must not stay executing for ever), then logged
         logger.exception("Signal %s: placing its order failed", signal_id)
-        order, refused = None, f"Placing the order failed: {exc.__class__.__name__}: {exc}"
-    return signal_settle(signal_id=signal_id, order=order, refused=refused)
+        order, code, reason = None, ORDER_FAILED, f"Placing the order failed: {exc.__class__.__name__}: {exc}"
+    if code == BOT_BUSY and last_attempt:
+        code = ORDER_REFUSED
+    settled = signal_settle(signal_id=signal_id, order=order, code=code, reason=reason)
+    if code == BOT_BUSY:
+        raise BotBusy(reason)
+    return settled
 
 
-def order_place(signal: Signal, request: dict) -> tuple[Order | None, str]:
-    """The bot's order for ``signal`` through the same rules as its own (the tick's order path)."""
+def order_place(signal: Signal, request: dict) -> tuple[Order | None, str, str]:
+    """The bot's order for ``signal`` through the same rules as its own (the tick's order path):
+    the order, or a refusal code and sentence."""
     from bots.engine import strategies, tick
 
-    cid = signal_client_order_id(signal.pk)
-    existing = Order.objects.filter(client_order_id=cid).first()
-    if existing is not None:  # a retried task: the order was placed
-        return existing, ""
     if request.get("type") == "limit":
-        return None, "Limit orders from signals need resting orders (issue 20, item 2), which do not exist yet."
+        return None, ORDER_REFUSED, "Limit orders from signals need resting orders (issue 20, item 2)."
     bot = Bot.objects.get(pk=signal.bot_id)
     position = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
     position = position or Decimal(0)
@@ -454,5 +477,7 @@ def order_place(signal: Signal, request: dict) -> tuple[Order | None, str]:
         elif "percent" in request:
             quantity = position * request["percent"] / 100
         decision = strategies.Decision(strategies.SELL, quantity=float(quantity), reason="signal")
-    order, refused = tick.order_now(bot.pk, decision, client_order_id=cid)
-    return order, "" if order is not None else refused or "The bot's rules placed no order."
+    order, refused = tick.order_now(bot.pk, decision, client_order_id=f"bf-sig-{signal.pk}")
+    if refused == "busy":
+        return None, BOT_BUSY, "The bot is busy with another tick."
+    return order, "" if order is not None else ORDER_REFUSED, refused

@@ -759,7 +759,7 @@ def order_now(bot_id: int, decision: Decision, *, client_order_id: str, now: dat
     now = now or timezone.now()
     bots, lease = claim(now=now, limit=1, bot_ids=[bot_id], due=False)
     if not bots:
-        return None, "the bot is not running, or a tick holds it"
+        return None, "busy"  # a tick holds it (a bot not running was refused before)
     bot = bots[0]
     try:
         if Order.objects.filter(bot_id=bot.pk, status__in=Order.OPEN_STATUSES).exists():

@@ -17,6 +17,7 @@ from bots.models import Bot, FleetHalt, Order, Position
 from realtime.models import Event
 from signals import services
 from signals.models import Signal
+from signals.tasks import signal_execute
 from tests.bots.factories import BotFactory
 
 pytestmark = pytest.mark.django_db
@@ -250,17 +251,51 @@ def test_a_staff_stop_loss_still_wins_over_a_signal(owner_client, signal_bot, we
 # ---------------------------------------------------------------------------
 # once, and only for its own bot
 # ---------------------------------------------------------------------------
-def test_a_retried_task_places_no_second_order(owner_client, webhook_url, send, signal_bot):
+def test_a_signal_is_acted_on_once_however_often_its_task_runs(owner_client, webhook_url, send, signal_bot):
     signal = send(webhook_url, {"action": "buy", "quote_amount": 100})
-    # As if the worker died after placing the order, before recording it on the signal:
-    Signal.objects.filter(pk=signal["id"]).update(status="accepted", order=None)
+    for _ in range(2):
+        signal_execute.delay(signal["id"])
 
-    services.signal_execute(signal_id=signal["id"])
-    services.signal_execute(signal_id=signal["id"])
+    assert _history(owner_client, signal["id"])["status"] == "executed"
+    assert Order.objects.filter(bot=signal_bot).count() == 1
+
+
+def test_a_task_cut_off_while_acting_never_risks_a_second_order(owner_client, webhook_url, send, signal_bot):
+    signal = send(webhook_url, {"action": "buy", "quote_amount": 100})
+    # As if the worker died after placing the order, before recording it (acks_late redelivers the task):
+    Signal.objects.filter(pk=signal["id"]).update(status="accepted", reason="executing", order=None)
+
+    signal_execute.delay(signal["id"])
 
     row = _history(owner_client, signal["id"])
-    assert row["status"] == "executed"
+    assert (row["status"], row["reason"]) == ("failed", "interrupted")
     assert Order.objects.filter(bot=signal_bot).count() == 1
+
+
+def test_a_bot_busy_with_a_tick_is_tried_again_then_refused(
+    api_client, owner_client, webhook_url, signal_bot, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
+    signal_id = response.json()["signal"]["id"]
+    real = tick.claim
+    monkeypatch.setattr(tick, "claim", lambda **kwargs: ([], None))  # a long tick batch holds the bot
+
+    with pytest.raises(services.BotBusy):  # the task retries on this
+        services.signal_execute(signal_id=signal_id, last_attempt=False)
+    row = _history(owner_client, signal_id)
+    assert (row["status"], row["reason"]) == ("accepted", None)  # handed back, not executing
+
+    monkeypatch.setattr(tick, "claim", real)
+    services.signal_execute(signal_id=signal_id, last_attempt=False)
+    assert _history(owner_client, signal_id)["status"] == "executed"
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
+    monkeypatch.setattr(tick, "claim", lambda **kwargs: ([], None))
+    services.signal_execute(signal_id=response.json()["signal"]["id"], last_attempt=True)
+    row = _history(owner_client, response.json()["signal"]["id"])
+    assert (row["status"], row["reason"]) == ("failed", "order_refused") and "busy" in row["message"]
 
 
 def test_a_signal_moves_only_its_own_bot(owner, other_user, owner_client, signal_bot, webhook_url, send):
