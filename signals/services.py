@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SIGNAL_STRATEGY = "signal"
 DEFAULT_MAX_LAG_SECONDS = 60
+RECEIPT_FIELDS = ("id", "owner_id", "name", "symbol", "strategy", "status", "force_paused", "trading_mode", "in_training")
 SIGNATURE_MAX_AGE_SECONDS = 300
 
 # Refusal codes (``Signal.reason``).
@@ -164,8 +165,8 @@ def webhook_rotate(*, user, bot_id: int) -> WebhookInfo:
 def webhook_resolve(token: str) -> Webhook:
     """The live webhook a token opens, or ``NotFound`` that says nothing about why."""
     webhook = (
-        Webhook.objects.select_related("bot")
-        .filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
+        Webhook.objects.filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
+        .only("id", "bot_id", "key_id", "nonce", "provider_id")
         .first()
     )
     # Compare even when nothing was found, so the answer takes as long either way.
@@ -297,7 +298,8 @@ def _plain(value):
 def signal_receive(*, webhook: Webhook, data: dict, now: datetime | None = None) -> Signal:
     """``POST signals/{token}``: ``data`` is the validated body (``action``, ``symbol``, amounts, ``timestamp``...)."""
     now = now or timezone.now()
-    bot = Bot.objects.select_for_update().get(pk=webhook.bot_id)
+    # Only what the verdict and the event read: a receipt is the hot path of a flood of alerts.
+    bot = Bot.objects.select_for_update().only(*RECEIPT_FIELDS).get(pk=webhook.bot_id)
     payload = _plain(data)
     signal = _record(
         bot, source=Signal.Source.WEBHOOK, data=data, payload=payload, now=now, provider_id=webhook.provider_id
