@@ -31,7 +31,10 @@ logger = logging.getLogger(__name__)
 
 SIGNAL_STRATEGY = "signal"
 DEFAULT_MAX_LAG_SECONDS = 60
-RECEIPT_FIELDS = ("id", "owner_id", "name", "symbol", "strategy", "status", "force_paused", "trading_mode", "in_training")
+RECEIPT_FIELDS = (
+    *("id", "owner_id", "name", "symbol", "strategy"),
+    *("status", "force_paused", "trading_mode", "in_training"),
+)
 SIGNATURE_MAX_AGE_SECONDS = 300
 
 # Refusal codes (``Signal.reason``).
