@@ -16,7 +16,7 @@ Per layout, one user with ``--bots`` running paper signal bots (``simulated`` BT
    after the fill's commit), read from the product's database afterwards (same clock).
    Baseline: the same posts' HTTP round trip (the receipt alone, ``202``).
 2. **Throughput** — 200 signals/s offered for ``--seconds`` over the bots (each webhook
-   well under its throttle, 600/min), then 700 in 5 s on one more bot's webhook. Figure:
+   under its throttle, here 120/min), then 400 in 5 s on one more bot's webhook. Figure:
    accepted signals/s (``202``) and any ``5xx``; the flood's excess must be ``429``.
 
 The Redis layout is the production one (``Procfile``: granian WSGI workers, daphne,
@@ -45,8 +45,11 @@ from config.processes import PROCFILE
 from tests.processes import PostgresDatabase, Product, free_port, port_open, running_product, wait_until
 
 GOALS = {"redis": 0.250, "embedded": 1.5}
-PER_MINUTE = 600  # THROTTLE_SIGNAL_WEBHOOK's default, per webhook
-FLOOD = 700
+# The webhook throttle (THROTTLE_SIGNAL_WEBHOOK, per webhook) is a fixed window: a flood may
+# pass twice the rate across a minute's boundary. The bench lowers it from 600/min so a
+# flood's excess shows in seconds; the spread phase stays under it (5/s per webhook).
+PER_MINUTE = 120
+FLOOD = 400
 
 
 def pct(values: list[float], p: float) -> float:
@@ -143,7 +146,6 @@ async def _offer(base_url: str, paths: list[str], rate: float, seconds: float) -
 
 def throughput(product, paths: list[str], seconds: float) -> dict:
     spread = asyncio.run(_offer(product.base_url, paths[:-1], 200, seconds))
-    # The throttle is 600 a minute per webhook: 700 at once on one webhook, 100 of them over it.
     flood = asyncio.run(_offer(product.base_url, paths[-1:], FLOOD / 5, 5))
     return {"spread": spread, "flood": flood}
 
@@ -161,7 +163,7 @@ class SharedRedis:
 
 @contextlib.contextmanager
 def product_for(layout: str, args):
-    env = {"JWT_ACCESS_MINUTES": "60", "WORKER_CONCURRENCY": "2"}
+    env = {"JWT_ACCESS_MINUTES": "60", "WORKER_CONCURRENCY": "2", "THROTTLE_SIGNAL_WEBHOOK": f"{PER_MINUTE}/min"}
     if layout == "embedded":
         with running_product(services=False, extra_env=env) as product:
             yield product
@@ -243,8 +245,9 @@ def main() -> None:
         errors = sum(count for code, count in flood["statuses"].items() if code >= 500 or code == 0)
         print(
             f"| {layout} | one webhook flooded with {FLOOD} in 5 s "
-            f"(statuses {dict(sorted(flood['statuses'].items()))}): answered 429 | {limited} | over its {PER_MINUTE}/min: {FLOOD - PER_MINUTE} | "
-            f"{limited / (FLOOD - PER_MINUTE):.2f} | excess 429, no 5xx | {'yes' if limited and not errors else 'NO'} |"
+            f"(statuses {dict(sorted(flood['statuses'].items()))}): answered 429 | {limited} "
+            f"| over its {PER_MINUTE}/min: ≥ {FLOOD - 2 * PER_MINUTE} | {limited / (FLOOD - 2 * PER_MINUTE):.2f} "
+            f"| excess 429, no 5xx | {'yes' if limited >= FLOOD - 2 * PER_MINUTE and not errors else 'NO'} |"
         )
     for layout, out in results.items():
         if out["latency"]["failed"]:
