@@ -344,8 +344,8 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
     return fresh, ""
 
 
-def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module, cid: str = "") -> None:
-    cid = cid or client_order_id(bot)
+def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module) -> None:
+    cid = client_order_id(bot)
     venue_real = venues.is_real(bot.exchange)
     quantity = position.quantity if position else ZERO
     # A real-money order's key set and the venue's markets are loaded before the row lock: a
@@ -742,56 +742,6 @@ def reconcile_orders(*, older_than_seconds: float = 60.0, limit: int = 200, now:
         finally:
             Bot.objects.filter(pk=bot_id, claimed_until=lease).update(claimed_until=None)
     return looked
-
-
-# ---------------------------------------------------------------------------
-# An order decided outside the tick (a signal)
-# ---------------------------------------------------------------------------
-def order_now(bot_id: int, decision: Decision, *, client_order_id: str, now: datetime | None = None):
-    """Place ``decision`` for a running bot now, through the tick's own order path.
-
-    The bot is leased as a tick leases it (never alongside one), its orders in flight must be
-    settled, and ``_order`` applies every rule of the bot's own orders: the re-check under the
-    row lock, staff overrides, the training bay (paper), the fleet halt and trading flag, the
-    limiter, sizing; the fill updates the engine memory the bodyguard reads. Returns the order
-    (``None`` if none was placed) and why not.
-    """
-    now = now or timezone.now()
-    bots, lease = claim(now=now, limit=1, bot_ids=[bot_id], due=False)
-    if not bots:
-        return None, "busy"  # a tick holds it (a bot not running was refused before)
-    bot = bots[0]
-    try:
-        if Order.objects.filter(bot_id=bot.pk, status__in=Order.OPEN_STATUSES).exists():
-            return None, "an earlier order of the bot is still in flight"
-        positions = {p.symbol: p for p in Position.objects.filter(bot_id=bot.pk, quantity__gt=0)}
-        batch = _Batch(
-            now=now,
-            lease=lease,
-            snapshot=market.Snapshot(now),
-            positions={bot.pk: positions},
-            inflight={},
-            report=TickReport(claimed=1),
-            bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
-        )
-        module = strategies.get(bot.strategy)
-        series = batch.snapshot.series(bot.exchange, bot.symbol, bot.timeframe, 1)
-        if series is None:
-            return None, f"no market data for {bot.symbol} on {bot.exchange}"
-        price = Decimal(str(series.price))
-        _order(
-            bot,
-            decision,
-            price=price,
-            position=positions.get(bot.symbol),
-            open_positions=len(positions),
-            batch=batch,
-            module=module,
-            cid=client_order_id,
-        )
-        return Order.objects.filter(client_order_id=client_order_id).first(), batch.report.refused.get(bot.pk, "")
-    finally:
-        Bot.objects.filter(pk=bot.pk, claimed_until=lease).update(claimed_until=None)
 
 
 # ---------------------------------------------------------------------------
