@@ -307,6 +307,7 @@ def trade_to_dict(trade: Trade) -> dict:
         "fee_quote": money(trade.fee_quote),
         "realized_pnl": money(trade.realized_pnl),
         "is_paper": trade.is_paper,
+        "reason": trade.reason,
         "executed_at": _iso(trade.executed_at),
     }
 
