@@ -69,6 +69,7 @@ def order_intent_record(
                 message=f"{bot.name}: {reason} {kind} of {quantity.normalize():f} placed.",
             )
         elif reason in EXITS:
+            at = format(reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
             event_record(
                 type="exit_triggered",
                 user_id=bot.owner_id,
@@ -79,7 +80,7 @@ def order_intent_record(
                     "reason": reason,
                     "price": str(reference_price),
                 },
-                message=f"{bot.name}: {reason.replace('_', '-')} at {reference_price.normalize():f}, selling.",
+                message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
             )
     return order
 
