@@ -78,7 +78,7 @@ def order_intent_record(
                     "order": order_to_dict(order),
                     "bot_id": bot.pk,
                     "reason": reason,
-                    "price": str(reference_price),
+                    "price": at,
                 },
                 message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
             )
