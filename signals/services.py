@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from bots.models import Bot, FleetHalt, Order, Position
 from bots.selectors import bot_get
-from core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from core.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthenticated
 from realtime.services import event_record
 from signals import events, parser, tokens
 from signals.models import Provider, Signal, Webhook
@@ -51,7 +51,18 @@ ORDER_REFUSED = "order_refused"  # the bot's rules (or the venue) placed no orde
 ORDER_FAILED = "order_failed"  # placing the order raised (no market data, venue down)
 BOT_BUSY = "bot_busy"  # a tick held the bot longer than the wait (retried, then refused)
 EXECUTING = "executing"  # accepted and being acted on: a task that finds this was cut off
-INTERRUPTED = "interrupted"
+ORDER_REJECTED = "order_rejected"  # the venue refused the order (it is on the signal)
+BUSY_WAIT = 2.0  # seconds the task waits for a ticking bot before handing the signal back for a retry
+# bots.services.instructions' result codes -> a signal's reason.
+RESULT_CODES = {
+    "refused": ORDER_REFUSED,
+    "bot_not_running": BOT_NOT_RUNNING,
+    "bot_busy": BOT_BUSY,
+    "tick_failed": ORDER_FAILED,
+    "order_rejected": ORDER_REJECTED,
+}
+EXIT_PLACES = Decimal("0.000001")  # the bot's exits keep six places
+MAX_TP = Decimal(100)
 
 
 # ---------------------------------------------------------------------------
@@ -335,7 +346,7 @@ def _decimal(value) -> Decimal | None:
 
 
 def order_request(signal: Signal, *, bot: Bot, position: Decimal) -> tuple[dict | None, str, str]:
-    """The instruction ``signal`` gives its bot (``bots`` INSTRUCTION_API.md), or why there is none.
+    """The instruction ``signal`` gives its bot (``bots.services.instructions``), or why there is none.
 
     An amount is ``quantity`` (base), ``quote_amount`` (quote) or ``percent`` (of the bot's
     capital for a buy, of the position for a sell); with none, a buy spends what the bot's own
@@ -345,7 +356,7 @@ def order_request(signal: Signal, *, bot: Bot, position: Decimal) -> tuple[dict 
     """
     imported = signal.source == Signal.Source.IMPORT
     data = (signal.payload.get("parsed") if imported else signal.payload) or {}
-    fields: dict = {"action": signal.action, "reason": "signal", "source_id": f"signal:{signal.pk}"}
+    fields: dict = {"action": signal.action, "reason": "signal", "source_id": str(signal.pk)}
     if signal.action in ("sell", "close") and position <= 0:
         return None, NO_POSITION, "The bot holds nothing to sell."
     if signal.action == "close":
@@ -375,22 +386,30 @@ class BotBusy(Exception):
     """Another tick held the bot for longer than the wait: the task tries again shortly."""
 
 
+def _placed(signal: Signal) -> Order | None:
+    """The order acting on ``signal`` placed, if it did (its client id is the signal's)."""
+    from bots.engine.instruction import Instruction, client_order_id
+
+    instruction = Instruction(action="buy", reason="signal", source_id=str(signal.pk))
+    return Order.objects.filter(client_order_id=client_order_id(signal.bot_id, instruction)).first()
+
+
 @transaction.atomic
 def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     """Check an accepted signal again under the bot's lock (it may have stopped since), size its
-    order and mark it ``executing``: from here on it is acted on at most once.
+    order and mark it ``executing``.
 
-    ``None`` when there is nothing (more) to do: gone, decided already, refused now, or an
-    earlier attempt was cut off while acting (recorded as ``interrupted``: whether its order
-    left is for the bot's orders to say, and a second order is never risked).
+    ``None`` when there is nothing (more) to do: gone, decided already, or refused now
+    (recorded). A signal found ``executing`` was being acted on by a task that was cut off:
+    its order, when it was placed, settles it; otherwise it is acted on again (the order's
+    client id is the signal's, so a second order can never be placed).
     """
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None  # gone, or already decided: a retried task does nothing twice
     bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
-    if signal.reason == EXECUTING:
-        message = "The worker stopped while acting on this signal; any order it placed is in the bot's orders."
-        _reject(signal, bot, Signal.Status.FAILED, (INTERRUPTED, message), type="signal_failed")
+    if signal.reason == EXECUTING and (order := _placed(signal)) is not None:
+        _executed(signal, bot, order)
         return None
     verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
@@ -406,6 +425,50 @@ def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     return signal, request
 
 
+def _executed(signal: Signal, bot: Bot, order: Order) -> Signal:
+    signal.status, signal.order, signal.reason = Signal.Status.EXECUTED, order, ""
+    signal.message = f"Order {order.client_order_id}: {order.side} {order.type}, {order.status}."
+    if signal.source == Signal.Source.IMPORT and order.side == "buy":
+        signal.message += " " + _levels_to_exits(signal, bot, order)
+    signal.message = signal.message[:300]
+    signal.save(update_fields=["status", "order", "reason", "message", "payload", "updated_at"])
+    _emit(signal, bot, type="signal_executed")
+    return signal
+
+
+def _levels_to_exits(signal: Signal, bot: Bot, order: Order) -> str:
+    """An imported buy's take-profit and stop-loss prices become the bot's exits (fractions of the
+    position's average cost, as the owner's own exits are), so the engine sells there; returns a
+    sentence for the signal's message. The first (nearest) take-profit is the one used."""
+    from bots.services.bots import bot_update
+
+    parsed = signal.payload.get("parsed") or {}
+    stop_loss = _decimal(parsed.get("stop_loss"))
+    take_profit = _decimal((parsed.get("take_profit") or [None])[0])
+    if stop_loss is None and take_profit is None:
+        return ""
+    cost = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("average_cost", flat=True).first()
+    entry = cost or order.average_price or order.price
+    if not entry:
+        return "Its levels were not applied: the entry price is not known yet."
+    exits, said = {}, []
+    if stop_loss is not None and Decimal(0) < stop_loss < entry:
+        exits["stop_loss_pct"] = ((entry - stop_loss) / entry).quantize(EXIT_PLACES, ROUND_HALF_UP)
+        said.append(f"stop-loss {stop_loss} ({exits['stop_loss_pct']:%} below the average cost)")
+    if take_profit is not None and take_profit > entry:
+        exits["take_profit_pct"] = min(((take_profit - entry) / entry).quantize(EXIT_PLACES, ROUND_HALF_UP), MAX_TP)
+        said.append(f"take-profit {take_profit} ({exits['take_profit_pct']:%} above)")
+    exits = {key: value for key, value in exits.items() if value > 0}
+    if not exits:
+        return f"Its levels were not applied: they are on the wrong side of the average cost {entry}."
+    try:
+        bot_update(user=bot.owner, bot_id=bot.pk, data=exits)
+    except ApplicationError as exc:  # e.g. deleted meanwhile: the order stands, its levels are not applied
+        return f"Its levels were not applied: {exc}"
+    signal.payload = {**signal.payload, "exits": _plain(exits)}
+    return "The bot's exits are now its " + " and ".join(said) + "."
+
+
 @transaction.atomic
 def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason: str = "") -> Signal | None:
     """Record what acting on the signal came to: ``executed`` with its order, or ``failed`` with the reason.
@@ -415,28 +478,27 @@ def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None
-    bot = Bot.objects.get(pk=signal.bot_id)
+    bot = Bot.objects.select_related("owner").get(pk=signal.bot_id)
     if code == BOT_BUSY:
         signal.reason, signal.message = "", ""
         signal.save(update_fields=["reason", "message", "updated_at"])
         return signal
     if order is None or code:
         verdict = (code or ORDER_REFUSED, (reason or "No order was placed.")[:300])
-        signal.order = order  # a venue's rejection keeps its (rejected) order
+        # Only the signal's own order (a venue's rejection); not the stop-loss that fired instead.
+        signal.order = order if order is not None and order.reason == "signal" else None
+        signal.save(update_fields=["order"])
         return _reject(signal, bot, Signal.Status.FAILED, verdict, type="signal_failed")
-    signal.status, signal.order, signal.reason = Signal.Status.EXECUTED, order, ""
-    signal.message = f"Order {order.client_order_id}: {order.side} {order.type}, {order.status}."[:300]
-    signal.save(update_fields=["status", "order", "reason", "message", "updated_at"])
-    _emit(signal, bot, type="signal_executed")
-    return signal
+    return _executed(signal, bot, order)
 
 
 def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | None:
     """Act on an accepted signal at once: check the bot again, place its order, record the outcome.
 
-    Three steps, not one transaction: the order goes through the bots app's own path (the
-    bot's lease and row lock, the limiter, training bay, halt, flags, overrides, bodyguard;
-    a real order's request leaves outside any lock). A bot busy with a tick raises
+    Three steps, not one transaction: the order goes through the bot's own tick
+    (``bots.services.instructions.instruction_submit``, called outside any transaction:
+    the lease, the limiter, training bay, halt, flags, overrides, exits first, bodyguard; a
+    real order's request leaves outside any lock). A bot busy with a tick raises
     ``BotBusy`` (the task retries) unless this is the ``last_attempt``.
     """
     claimed = signal_claim(signal_id=signal_id)
@@ -457,32 +519,11 @@ def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | Non
 
 
 def order_place(signal: Signal, request: dict) -> tuple[Order | None, str, str]:
-    """The bot's order for ``signal`` through the same rules as its own (the tick's order path):
-    the order, or a refusal code and sentence."""
-    from bots.engine import strategies, tick
+    """Submit the signal's instruction to its bot: the order, or a refusal code and sentence."""
+    from bots.services import instructions
 
-    if request.get("type") == "limit":
-        return None, ORDER_REFUSED, "Limit orders from signals need resting orders (issue 20, item 2)."
-    bot = Bot.objects.get(pk=signal.bot_id)
-    position = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
-    position = position or Decimal(0)
-    price = Decimal(str(bot.last_price or 0))
-    if request["action"] == "buy":
-        if "quote_amount" in request:
-            quote = request["quote_amount"]
-        elif "quantity" in request:
-            quote = request["quantity"] * price
-        else:
-            quote = bot.capital * request["percent"] / 100
-        decision = strategies.Decision(strategies.BUY, quote=float(quote), reason="signal")
-    else:
-        quantity = position
-        if "quantity" in request:
-            quantity = min(request["quantity"], position)
-        elif "percent" in request:
-            quantity = position * request["percent"] / 100
-        decision = strategies.Decision(strategies.SELL, quantity=float(quantity), reason="signal")
-    order, refused = tick.order_now(bot.pk, decision, client_order_id=f"bf-sig-{signal.pk}")
-    if refused == "busy":
-        return None, BOT_BUSY, "The bot is busy with another tick."
-    return order, "" if order is not None else ORDER_REFUSED, refused
+    instruction = instructions.instruction_build(**request)
+    result = instructions.instruction_submit(bot_id=signal.bot_id, instruction=instruction, wait_seconds=BUSY_WAIT)
+    if result.accepted:
+        return result.order, "", ""
+    return result.order, RESULT_CODES.get(result.code, ORDER_REFUSED), result.reason

@@ -122,7 +122,7 @@ def test_a_buy_spends_what_the_signal_says(owner_client, signal_bot, webhook_url
         "buy",
         "filled",
         "signal",
-        f"bf-sig-{signal['id']}",
+        f"bf-{signal_bot.pk}-s{signal['id']}",
     )
     cost = order.filled_quantity * order.average_price
     assert spent * Decimal("0.99") <= cost <= spent  # lot-size rounding only, never more than asked
@@ -235,7 +235,7 @@ def test_what_happens_between_receipt_and_action_is_honoured(
 
 
 def test_a_staff_stop_loss_still_wins_over_a_signal(owner_client, signal_bot, webhook_url, send):
-    """Staff overrides apply: a buy signal while the position is past the staff stop-loss sells instead."""
+    """Staff overrides apply: a buy signal while the position is past the staff stop-loss is refused; the exit sells."""
     send(webhook_url, {"action": "buy", "quote_amount": 500})
     position = Position.objects.get(bot=signal_bot)
     Position.objects.filter(pk=position.pk).update(average_cost=position.average_cost * 2)
@@ -243,8 +243,11 @@ def test_a_staff_stop_loss_still_wins_over_a_signal(owner_client, signal_bot, we
 
     signal = send(webhook_url, {"action": "buy", "quote_amount": 100})
 
-    order = Order.objects.get(pk=_history(owner_client, signal["id"])["order_id"])
-    assert (order.side, order.reason) == ("sell", "stop_loss")
+    row = _history(owner_client, signal["id"])
+    assert (row["status"], row["reason"], row["order"]) == ("failed", "order_refused", None)
+    assert "stop-loss" in row["message"]
+    exit_order = Order.objects.filter(bot=signal_bot).latest("pk")
+    assert (exit_order.side, exit_order.reason) == ("sell", "stop_loss")
     assert _position(signal_bot) == 0
 
 
@@ -260,15 +263,30 @@ def test_a_signal_is_acted_on_once_however_often_its_task_runs(owner_client, web
     assert Order.objects.filter(bot=signal_bot).count() == 1
 
 
-def test_a_task_cut_off_while_acting_never_risks_a_second_order(owner_client, webhook_url, send, signal_bot):
+def test_a_task_cut_off_after_placing_its_order_settles_with_that_order(owner_client, webhook_url, send, signal_bot):
     signal = send(webhook_url, {"action": "buy", "quote_amount": 100})
+    order = Order.objects.get(bot=signal_bot)
     # As if the worker died after placing the order, before recording it (acks_late redelivers the task):
     Signal.objects.filter(pk=signal["id"]).update(status="accepted", reason="executing", order=None)
 
     signal_execute.delay(signal["id"])
 
     row = _history(owner_client, signal["id"])
-    assert (row["status"], row["reason"]) == ("failed", "interrupted")
+    assert (row["status"], row["order_id"]) == ("executed", order.pk)
+    assert Order.objects.filter(bot=signal_bot).count() == 1
+
+
+def test_a_task_cut_off_before_its_order_acts_again(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
+    signal_id = response.json()["signal"]["id"]
+    Signal.objects.filter(pk=signal_id).update(reason="executing")
+
+    signal_execute.delay(signal_id)
+
+    assert _history(owner_client, signal_id)["status"] == "executed"
     assert Order.objects.filter(bot=signal_bot).count() == 1
 
 
@@ -279,6 +297,7 @@ def test_a_bot_busy_with_a_tick_is_tried_again_then_refused(
         response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
     signal_id = response.json()["signal"]["id"]
     real = tick.claim
+    monkeypatch.setattr(services, "BUSY_WAIT", 0.1)
     monkeypatch.setattr(tick, "claim", lambda **kwargs: ([], None))  # a long tick batch holds the bot
 
     with pytest.raises(services.BotBusy):  # the task retries on this
