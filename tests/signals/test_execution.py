@@ -339,3 +339,62 @@ def test_an_imported_signal_buys_and_keeps_its_levels(owner, owner_client, djang
     row = _history(owner_client, response.json()["signal"]["id"])
     assert row["status"] == "executed" and row["order"]["side"] == "buy"
     assert row["payload"]["parsed"]["take_profit"] == ["1000000"] and row["payload"]["parsed"]["stop_loss"] == "1"
+
+
+def test_a_losing_signal_trade_counts_for_the_bodyguard(owner_client, signal_bot, webhook_url, send, settings):
+    settings.DISABLE_AI_BODYGUARD = False
+    settings.BODYGUARD_LOSS_STREAK = 1
+    send(webhook_url, {"action": "buy", "quote_amount": 500})
+    position = Position.objects.get(bot=signal_bot)
+    Position.objects.filter(pk=position.pk).update(average_cost=position.average_cost * Decimal("1.01"))
+
+    send(webhook_url, {"action": "close"})  # sold 1 % under cost: a losing trade
+
+    signal_bot.refresh_from_db()
+    assert signal_bot.status == Bot.Status.PAUSED and "losing trades" in signal_bot.paused_reason
+    refused = send(webhook_url, {"action": "buy", "quote_amount": 100})
+    assert (refused["status"], refused["reason"]) == ("rejected", "bot_not_running")
+
+
+# ---------------------------------------------------------------------------
+# limit orders and imported levels
+# ---------------------------------------------------------------------------
+def test_a_signal_with_a_price_is_a_limit_order_that_rests(owner_client, signal_bot, webhook_url, send):
+    signal = send(webhook_url, {"action": "buy", "quote_amount": 100, "price": "1"})  # far under the market
+
+    row = _history(owner_client, signal["id"])
+    assert row["status"] == "executed"
+    assert (row["order"]["type"], row["order"]["status"], row["order"]["price"]) == ("limit", "open", 1)
+    assert _position(signal_bot) == 0
+
+
+def test_a_marketable_limit_signal_fills_at_once(owner_client, signal_bot, webhook_url, send):
+    signal = send(webhook_url, {"action": "buy", "quote_amount": 100, "price": "100000000"})
+
+    order = _history(owner_client, signal["id"])["order"]
+    assert (order["type"], order["status"]) == ("limit", "filled")
+    assert _position(signal_bot) > 0
+
+
+def test_an_imported_buy_makes_its_levels_the_bots_exits(owner, owner_client, django_capture_on_commit_callbacks):
+    bot = BotFactory(owner=owner, strategy="signal", params={}, status=Bot.Status.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            "/api/signals/import", {"bot_id": bot.pk, "text": "BUY BTCUSDT TP 1000000 / 2000000 SL 1"}, format="json"
+        )
+    assert response.status_code == 202, response.content
+    row = _history(owner_client, response.json()["signal"]["id"])
+    assert row["status"] == "executed" and row["order"]["side"] == "buy"
+
+    bot.refresh_from_db()
+    cost = Position.objects.get(bot=bot).average_cost
+    quantum = Decimal("0.000001")
+    assert bot.stop_loss_pct == ((cost - 1) / cost).quantize(quantum)
+    assert bot.take_profit_pct == min(((1000000 - cost) / cost).quantize(quantum), Decimal(100))  # the nearest TP
+    assert row["payload"]["exits"] == {
+        "stop_loss_pct": format(bot.stop_loss_pct.normalize(), "f"),
+        "take_profit_pct": format(bot.take_profit_pct.normalize(), "f"),
+    }
+    assert "exits are now" in row["message"]
+    shown = owner_client.get(f"/api/bots/{bot.pk}").json()["bot"]
+    assert shown["stop_loss_pct"] == float(bot.stop_loss_pct)
