@@ -52,6 +52,7 @@ ORDER_FAILED = "order_failed"  # placing the order raised (no market data, venue
 BOT_BUSY = "bot_busy"  # a tick held the bot longer than the wait (retried, then refused)
 EXECUTING = "executing"  # accepted and being acted on: a task that finds this was cut off
 ORDER_REJECTED = "order_rejected"  # the venue refused the order (it is on the signal)
+ORDER_WAIT = 30  # seconds a signal waits for the bot's earlier signals to be acted on
 BUSY_WAIT = 2.0  # seconds the task waits for a ticking bot before handing the signal back for a retry
 # bots.services.instructions' result codes -> a signal's reason.
 RESULT_CODES = {
@@ -395,7 +396,7 @@ def _placed(signal: Signal) -> Order | None:
 
 
 @transaction.atomic
-def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
+def signal_claim(*, signal_id: int, in_order: bool = True) -> tuple[Signal, dict] | None:
     """Check an accepted signal again under the bot's lock (it may have stopped since), size its
     order and mark it ``executing``.
 
@@ -411,10 +412,19 @@ def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     if signal.reason == EXECUTING and (order := _placed(signal)) is not None:
         _executed(signal, bot, order)
         return None
-    verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
+    now = timezone.now()
+    verdict = refusal(bot, now=now) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
         _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
         return None
+    # In the order received: a close right behind a buy must see the buy's position, even when
+    # another worker runs the buy's task. A predecessor older than ORDER_WAIT is not waited for.
+    if in_order and (
+        Signal.objects.filter(bot=bot, status=Signal.Status.ACCEPTED, pk__lt=signal.pk)
+        .filter(received_at__gte=now - timedelta(seconds=ORDER_WAIT))
+        .exists()
+    ):
+        raise BotBusy("An earlier signal of this bot is still being acted on.")
     held = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
     request, code, message = order_request(signal, bot=bot, position=held or Decimal(0))
     if request is None:
@@ -501,7 +511,12 @@ def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | Non
     real order's request leaves outside any lock). A bot busy with a tick raises
     ``BotBusy`` (the task retries) unless this is the ``last_attempt``.
     """
-    claimed = signal_claim(signal_id=signal_id)
+    try:
+        claimed = signal_claim(signal_id=signal_id)
+    except BotBusy:
+        if not last_attempt:
+            raise
+        claimed = signal_claim(signal_id=signal_id, in_order=False)
     if claimed is None:
         return Signal.objects.filter(pk=signal_id).first()
     signal, request = claimed

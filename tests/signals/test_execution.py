@@ -398,3 +398,23 @@ def test_an_imported_buy_makes_its_levels_the_bots_exits(owner, owner_client, dj
     assert "exits are now" in row["message"]
     shown = owner_client.get(f"/api/bots/{bot.pk}").json()["bot"]
     assert shown["stop_loss_pct"] == float(bot.stop_loss_pct)
+
+
+def test_a_bots_signals_are_acted_on_in_the_order_received(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    ids = []
+    for body in ({"action": "buy", "quote_amount": 100}, {"action": "close"}):
+        with django_capture_on_commit_callbacks(execute=False):
+            response = api_client.post(webhook_url, data=json.dumps(body), content_type="application/json")
+        ids.append(response.json()["signal"]["id"])
+    buy, close = ids
+
+    with pytest.raises(services.BotBusy):  # another worker took the close first: it waits for the buy
+        services.signal_execute(signal_id=close, last_attempt=False)
+    assert _history(owner_client, close)["status"] == "accepted"
+    services.signal_execute(signal_id=buy)
+    services.signal_execute(signal_id=close)
+
+    assert [_history(owner_client, pk)["status"] for pk in ids] == ["executed", "executed"]
+    assert _position(signal_bot) == 0
