@@ -13,6 +13,8 @@ const pages = {
   detail: () => import("./pages/botdetail.js"),
   keys: () => import("./pages/keys.js"),
   training: () => import("./pages/training.js"),
+  security: () => import("./pages/security.js"),
+  notifications: () => import("./pages/notifications.js"),
 };
 
 const routes = [
@@ -28,6 +30,10 @@ const routes = [
   [/^\/platforms\/(?<platform>[\w-]+)$/, "bots", "platform"],
   [/^\/keys$/, "keys", "render"],
   [/^\/training$/, "training", "render"],
+  [/^\/forgot-password$/, "auth", "forgot", { public: true }],
+  [/^\/reset-password$/, "auth", "reset", { public: true }],
+  [/^\/account\/security$/, "security", "render"],
+  [/^\/notifications$/, "notifications", "render"],
 ];
 
 const main = document.getElementById("main");
@@ -134,6 +140,8 @@ function renderNav() {
         { class: "menu-body" },
         user?.is_verified === false ? h("a", { href: "/verify" }, "Verify e-mail") : null,
         h("a", { href: "/account/password" }, "Change password"),
+        h("a", { href: "/account/security" }, "Security"),
+        h("a", { href: "/notifications" }, "Notifications"),
         h("button", { type: "button", id: "signout", onclick: onSignOut }, "Sign out"),
       ),
     ),
@@ -179,7 +187,7 @@ onSession((what) => {
   if (what === "signin") stream.start();
   if (what === "signout") {
     renderNav();
-    if (!/^\/(signin|register)$/.test(location.pathname)) navigate("/signin", { replace: true });
+    if (!/^\/(signin|register|forgot-password|reset-password)$/.test(location.pathname)) navigate("/signin", { replace: true });
   }
   if (what === "user") renderNav();
 });
