@@ -10,6 +10,7 @@ waits for the clock beyond making sure a step is not about to end.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -31,6 +32,13 @@ pytestmark = [
 ]
 
 PASSWORD = "a-Long-pass-5531"
+# Screenshots for the README when this names a folder (as in test_dashboard.py).
+SCREENSHOTS = os.environ.get("BOTFLEET_SCREENSHOTS")
+
+
+def screenshot(page, name: str) -> None:
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +120,7 @@ def test_two_factor_setup_then_sign_in_with_a_code_and_with_a_recovery_code(page
     assert qr.get_attribute("src").startswith("data:image/svg+xml")
     assert page.evaluate("() => document.querySelector('img.qr').naturalWidth") > 0  # the image draws
     totp = pyotp.TOTP(page.locator(".tfa-secret").inner_text().strip())
+    screenshot(page, "dashboard-security")
 
     page.fill(".tfa-enable input[name=code]", "000000" if totp.now() != "000000" else "111111")
     page.click(".tfa-enable button[type=submit]")
@@ -209,6 +218,27 @@ def test_with_two_factor_on_sensitive_actions_ask_for_a_fresh_code(page, product
     page.wait_for_selector(".notice.info:has-text('Your account is closed')")
     refused = httpx.post(f"{product.base_url}/api/auth/login", json={"email": email, "password": password})
     assert refused.status_code in (401, 403)
+
+
+def test_with_two_factor_on_saving_keys_asks_for_a_code(page, product):
+    email, password = new_user(product)
+    sign_in(page, product, email, password, path="/keys")
+    page.wait_for_selector("select[name=provider]")
+    step_with_time_left(10)
+    with api_client(product, email, password) as other:
+        totp = pyotp.TOTP(other.post("auth/2fa/setup").json()["secret"])
+        assert other.post("auth/2fa/enable", json={"code": totp.at(time.time() - 30)}).status_code == 200
+
+    page.select_option("select[name=provider]", "binance")
+    page.select_option("select[name=purpose]", "backtest")
+    page.fill("input[name=label]", "2fa")
+    page.fill("input[name=api_key]", "APIKEY-TWOFACTOR-1234")
+    page.fill("input[name=api_secret]", "s3cr3t-" + uuid.uuid4().hex)
+    page.click("form:has(h2:text('Add or replace')) button[type=submit]")
+    page.locator("dialog.fresh-code").wait_for()
+    page.fill("dialog.fresh-code input", totp.now())
+    page.click("dialog.fresh-code button[type=submit]")
+    page.wait_for_selector("tr[data-key] >> text=2fa")
 
 
 # ---------------------------------------------------------------------------
@@ -392,6 +422,7 @@ def test_a_telegram_channel_links_with_its_code_and_an_email_channel_verifies(pa
     card.locator(".verify-form input[name=code]").fill(mailed)
     card.locator(".verify-form button[type=submit]").click()
     page.wait_for_selector("article.channel:has-text('Alerts') .badge.ok:text('verified')")
+    screenshot(page, "dashboard-notifications")
 
 
 def test_a_failing_webhook_shows_its_retries_in_the_delivery_log(page, product, receiver):

@@ -212,7 +212,7 @@ export async function render(ctx) {
     const g = h("div", { class: "form-general", tabindex: "-1" });
     const kind = h("select", { name: "kind" }, KINDS.map(([value, text]) => h("option", { value }, text)));
     const per = {
-      email: field("Address", h("input", { name: "address", type: "email", autocomplete: "email" }), { hint: "Blank: your account's address (verified already). Another address gets a code." }),
+      email: field("Address", h("input", { name: "address", type: "email", autocomplete: "email" }), { hint: "Blank: your account's address. An address not verified yet is sent a code." }),
       webhook: field("URL", h("input", { name: "url", type: "url", placeholder: "https://example.com/hooks/botfleet" }), { hint: "Receives a signed JSON POST per event; the secret is shown once." }),
       telegram: field("Bot token", h("input", { name: "bot_token", type: "password", autocomplete: "off" }), { hint: "Optional: your own bot's token from @BotFather; blank uses this server's bot." }),
     };
