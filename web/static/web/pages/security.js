@@ -1,4 +1,4 @@
-// Account security: two-factor sign-in, personal API tokens, sessions, the data export and
+// Account security: two-factor sign-in, personal API tokens, sessions, downloading your data and
 // closing the account. Secrets (the TOTP secret, a new token, recovery codes) are shown once,
 // from the answer that created them, and never fetched again.
 
