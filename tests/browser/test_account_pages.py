@@ -63,6 +63,10 @@ def product(receiver, telegram):
         "NOTIFICATIONS_ALLOW_PRIVATE_URLS": "1",  # the receiver is on loopback
         "NOTIFICATIONS_RETRY_BASE_SECONDS": "1",
         "NOTIFICATIONS_SWEEP_SECONDS": "1",
+        # Every test registers and signs in from this one address: the sign-in throttles are
+        # tested elsewhere, not hit here.
+        "THROTTLE_AUTH": "600/min",
+        "THROTTLE_OTP": "120/min",
     }
     with running_product(services=False, extra_env=env, start=False) as product:
         product.extra_env["PUBLIC_URL"] = product.base_url  # the reset mail links to this app
@@ -439,3 +443,27 @@ def test_a_failing_webhook_shows_its_retries_in_the_delivery_log(page, product, 
         assert row.locator(".badge").inner_text() in ("pending", "sending")
     finally:
         receiver.mode = "ok"
+
+
+# ---------------------------------------------------------------------------
+# The staff policy (last in the module: it changes a site-wide rule for staff)
+# ---------------------------------------------------------------------------
+def test_under_the_staff_policy_a_staff_account_is_sent_to_turn_on_two_factor(page, product):
+    email, password = (product.data_dir / "demo-logins.txt").read_text().splitlines()[0].split()[:2]
+    page.goto(f"{product.base_url}/admin/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{product.base_url}/admin/")
+    page.goto(f"{product.base_url}/admin/accounts/accountpolicy/add/")
+    page.check("input[name=require_two_factor_for_staff]")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+
+    page.goto(f"{product.base_url}/bots")  # the app's sign-in (the stream may refuse it: not awaited)
+    page.fill("input[name=identifier]", email)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/account/security?required=1")
+    page.wait_for_selector(".notice.error:has-text('Staff accounts must turn on two-factor')")
+    page.wait_for_selector("#tfa-setup")  # what it needs is on this page

@@ -107,6 +107,10 @@ async function route() {
     await page[fn](ctx);
   } catch (error) {
     if (!ctx.alive()) return;
+    if (error.code === "TWO_FACTOR_REQUIRED" && path !== "/account/security") {
+      navigate("/account/security?required=1", { replace: true }); // staff policy: 2FA before anything else
+      return;
+    }
     console.error(error);
     replace(main, h("h1", {}, "Something went wrong"), h("p", { class: "notice error", role: "alert" }, error.message || String(error)), h("button", { type: "button", onclick: () => route() }, "Try again"));
   }

@@ -20,6 +20,7 @@ export async function render(ctx) {
   replace(
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Account security")),
+    ctx.query.get("required") ? notice("Staff accounts must turn on two-factor sign-in before anything else.") : null,
     twoFactorArea,
     tokensArea,
     sessionsArea,
@@ -189,8 +190,8 @@ async function tokens(ctx, area) {
       button.disabled = true;
       try {
         await del(`auth/tokens/${t.id}`);
-        replace(status, notice(`Revoked "${t.name}".`, "info"));
         await load();
+        replace(status, notice(`Revoked "${t.name}".`, "info"));
       } catch (error) {
         replace(status, notice(error.message));
         button.disabled = false;
@@ -244,8 +245,8 @@ async function sessions(ctx, area) {
       try {
         await del(`auth/sessions/${s.id}`);
         if (s.current) return ended(ctx);
-        replace(status, notice(`Ended the session on ${s.device}.`, "info"));
         await load();
+        replace(status, notice(`Ended the session on ${s.device}.`, "info"));
       } catch (error) {
         replace(status, notice(error.message));
         button.disabled = false;
