@@ -135,7 +135,7 @@ def _spec(*, user, data: dict) -> dict:
         for key in risk.EXIT_KEYS:
             value = getattr(effective, key)
             if value is not None and (key != "trailing_arm_pct" or effective.trailing_stop_pct is not None):
-                overrides[key] = str(value)
+                overrides[key] = format(Decimal(value).normalize(), "f")
         spec = {
             "bot": bot,
             "strategy": bot.strategy,

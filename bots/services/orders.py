@@ -96,7 +96,8 @@ def order_rest(order: Order) -> None:
 def order_cancel(order: Order, *, bot: Bot, why: str) -> None:
     """A resting order canceled (its owner, or an exit or close that sells the position): ``order_canceled``."""
     with transaction.atomic():
-        order_close(order, status=Order.Status.CANCELED, error=why)
+        if order.status in Order.OPEN_STATUSES:  # a live one is closed by what the venue said
+            order_close(order, status=Order.Status.CANCELED, error=why)
         event_record(
             type="order_canceled",
             user_id=bot.owner_id,

@@ -9,21 +9,13 @@ import pytest
 from bots.models import Bot, Order
 from realtime.models import Event
 from tests.bots.factories import BotFactory
-from tests.engine.factories import T0, running_bot
+from tests.engine.conftest import frozen  # noqa: F401 - the engine's clock
+from tests.engine.factories import running_bot
 from tests.envelope import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 VALID = {"name": "Bot-1", "exchange": "simulated", "symbol": "BTC/USDT", "strategy": "sma_cross", "capital": 1000}
-
-
-@pytest.fixture
-def frozen(monkeypatch):
-    from django.utils import timezone
-
-    now = {"t": T0}
-    monkeypatch.setattr(timezone, "now", lambda: now["t"])
-    return now
 
 
 def _holding(owner) -> Bot:
@@ -78,7 +70,7 @@ def test_an_impossible_exit_is_a_400_naming_it(owner_client, field, value):
     assert field in error["details"]
 
 
-def test_post_orders_places_a_manual_order_through_the_bots_rules(owner_client, owner, frozen):
+def test_post_orders_places_a_manual_order_through_the_bots_rules(owner_client, owner):
     bot = _holding(owner)
 
     response = owner_client.post(f"/api/bots/{bot.pk}/orders", {"side": "buy", "quote_amount": "100"}, format="json")
@@ -89,7 +81,7 @@ def test_post_orders_places_a_manual_order_through_the_bots_rules(owner_client, 
     assert Event.objects.filter(type="order_placed", bot_id=bot.pk).exists()
 
 
-def test_close_sells_the_position_and_a_second_close_is_a_409_saying_why(owner_client, owner, frozen):
+def test_close_sells_the_position_and_a_second_close_is_a_409_saying_why(owner_client, owner):
     bot = _holding(owner)
     owner_client.post(f"/api/bots/{bot.pk}/orders", {"side": "buy", "percent": "10"}, format="json")
 
@@ -114,7 +106,7 @@ def test_a_manual_order_on_a_stopped_bot_is_a_409(owner_client, owner):
     assert not Order.objects.filter(bot=bot).exists()
 
 
-def test_the_training_bay_fills_a_live_bots_manual_order_on_paper(owner_client, owner, frozen):
+def test_the_training_bay_fills_a_live_bots_manual_order_on_paper(owner_client, owner):
     bot = _holding(owner)
     Bot.objects.filter(pk=bot.pk).update(trading_mode="live", in_training=True)
 
@@ -152,3 +144,31 @@ def test_cancel_of_an_unknown_order_is_a_404(owner_client, owner):
     bot = running_bot(owner=owner)
 
     assert_error(owner_client.delete(f"/api/bots/{bot.pk}/orders/999999"), 404, "NOT_FOUND")
+
+
+def test_another_users_order_under_my_bot_is_a_404_and_stays(owner_client, owner, other_user):
+    mine = running_bot(owner=owner)
+    theirs = BotFactory(owner=other_user)
+    order = Order.objects.create(
+        bot=theirs,
+        client_order_id="theirs-1",
+        symbol=theirs.symbol,
+        side="buy",
+        type="limit",
+        quantity=1,
+        price=1,
+        status="open",
+    )
+
+    assert_error(owner_client.delete(f"/api/bots/{mine.pk}/orders/{order.pk}"), 404, "NOT_FOUND")
+    assert Order.objects.get(pk=order.pk).status == "open"
+
+
+def test_a_force_paused_bot_takes_no_manual_order(owner_client, owner):
+    bot = _holding(owner)
+    Bot.objects.filter(pk=bot.pk).update(status=Bot.Status.PAUSED, force_paused=True)
+
+    response = owner_client.post(f"/api/bots/{bot.pk}/orders", {"side": "buy", "quantity": "0.001"}, format="json")
+
+    error = assert_error(response, 409, "BOT_NOT_RUNNING")
+    assert error["details"]["reason"] == "the bot is paused by staff"
