@@ -206,3 +206,26 @@ def test_a_backtest_of_a_bot_runs_with_its_effective_exits(owner):
     assert run.rules == {"stop_loss_pct": "0.01", "trailing_stop_pct": "0.005", "trailing_arm_pct": "0.002"}
     # The trailing stop sells where the hand computation above says (00:50, at 0.09065397).
     assert [(t["side"], t["reason"]) for t in run.trades] == [("buy", "dca_buy"), ("sell", "trailing_stop")]
+
+
+def test_a_buy_onto_what_an_exit_left_protects_the_position_again():
+    from bots.engine import core, strategies
+
+    engine = {"exited": True, "trail_high": "100"}
+    _, after = core.after_fill(
+        module=strategies.get("dca"),
+        params=DCA,
+        strategy_state={},
+        engine=engine,
+        client_order_id="x",
+        side="buy",
+        order_reason="manual",
+        quantity=Decimal(1),
+        price=Decimal(100),
+        realized=None,
+        exit_candle=1,
+        now=START,
+        bodyguard=None,
+    )
+
+    assert "exited" not in after
