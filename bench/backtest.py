@@ -34,8 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
-DATA = SHARED if SHARED.is_dir() else ROOT / "bots" / "data" / "replay"
+# The full recordings (../shared/data beside a checkout; a worktree's is further up), else the shipped ones.
+SHARED = next((p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()), None)
+DATA = SHARED or ROOT / "bots" / "data" / "replay"
 PARAMS = {
     "sma_cross": {"fast": 10, "slow": 30},
     "rsi": {"period": 14, "oversold": 30, "overbought": 70},
@@ -199,8 +200,8 @@ def _end_to_end() -> float:
         "exchange": "bench",
         "symbol": "ETH/BTC",
         "timeframe": "5m",
-        "since": "2018-01-10T00:00:00Z",
-        "until": "2018-01-31T00:00:00Z",
+        "since": "2018-01-10T04:55:00Z",
+        "until": "2018-01-30T04:50:00Z",
         "capital": "1",
     }
     times = []

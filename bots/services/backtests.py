@@ -10,12 +10,12 @@ memory, and the result is written in one short transaction at the end.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -393,7 +393,7 @@ def result_performance(backtest: Backtest, result: runner.Result) -> dict:
     start = backtest.since
     # The run ends when its last candle closes: its fills are in the last mark.
     seconds = candles.timeframe_seconds(backtest.timeframe)
-    end = datetime.fromtimestamp(result.equity[-1][0] + seconds, UTC) if result.equity else backtest.since
+    end = datetime.fromtimestamp(int(result.times[-1]) + seconds, UTC) if result.candles else backtest.since
     curve = equity_mod.daily_equity(
         capital=backtest.capital,
         fills=ledger.fills,
@@ -408,12 +408,11 @@ def result_performance(backtest: Backtest, result: runner.Result) -> dict:
 
 def _pricer(result: runner.Result):
     """The price of the run's symbol at a moment: the last tick's mark at or before it."""
-    times = [t for t, _ in result.equity]
-    prices = result.prices
+    times, marks = result.times, result.marks
 
     def price(symbol: str, at: datetime):
-        i = bisect.bisect_right(times, int(at.timestamp())) - 1
-        return prices[i] if i >= 0 else None
+        i = int(np.searchsorted(times, int(at.timestamp()), side="right")) - 1
+        return Decimal(str(float(marks[i]))) if i >= 0 else None
 
     return price
 
