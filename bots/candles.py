@@ -198,8 +198,8 @@ def coverage(*, exchange: str | None = None, symbol: str | None = None, timefram
                 "exchange": g["exchange"],
                 "symbol": g["symbol"],
                 "timeframe": g["timeframe"],
-                "since": _iso(g["first"]),
-                "until": _iso(g["last"]),
+                "since": iso(g["first"]),
+                "until": iso(g["last"]),
                 "candles": g["n"],
                 "gaps": int(expected - g["n"]),
             }
@@ -207,13 +207,13 @@ def coverage(*, exchange: str | None = None, symbol: str | None = None, timefram
     return out
 
 
-def _iso(ts: int) -> str:
+def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def as_dicts(rows: Rows) -> list[dict]:
     return [
-        {"time": _iso(int(t)), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        {"time": iso(int(t)), "open": o, "high": h, "low": lo, "close": c, "volume": v}
         for t, o, h, lo, c, v in zip(
             rows.time.tolist(),
             rows.open.tolist(),

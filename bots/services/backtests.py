@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from bots import analytics, candles, strategies
@@ -193,7 +193,10 @@ def _paper(which: str) -> Decimal:
 
 
 def _check_candles(spec: dict) -> int:
-    """How many candles the range holds; ``Invalid`` naming what the store has when none."""
+    """How many candles the range holds; ``Invalid`` naming what the store has when it holds none
+    of them, or when the stored candles start after ``since`` or end before ``until`` (a run
+    over part of the range would answer another question than the one asked). Gaps within
+    the range are filled flat, as the replay venue fills them."""
     candles.ensure_shipped()
     seconds = candles.timeframe_seconds(spec["timeframe"])
     since, until = int(spec["since"].timestamp()), int(spec["until"].timestamp())
@@ -203,23 +206,31 @@ def _check_candles(spec: dict) -> int:
             f"{span} candles in that range; the limit per run is {max_candles()} (BACKTEST_MAX_CANDLES)",
             code="TOO_MANY_CANDLES",
         )
-    present = candles.Candle.objects.filter(
+    market = f"{spec['timeframe']} candles of {spec['symbol']} on {spec['exchange']}"
+    held = candles.Candle.objects.filter(
         exchange=spec["exchange"],
         symbol=spec["symbol"],
         timeframe=spec["timeframe"],
         time__gte=since,
         time__lte=until,
-    ).count()
-    if not present:
-        cover = candles.coverage(exchange=spec["exchange"], symbol=spec["symbol"])
-        held = "; ".join(f"{c['timeframe']} {c['since']} → {c['until']} ({c['candles']} candles)" for c in cover)
-        raise Invalid(
-            f"no stored {spec['timeframe']} candles of {spec['symbol']} on {spec['exchange']} in that range; "
-            + (f"the store has {held}" if held else "the store has none of that market (see GET candles/coverage)"),
-            code="NO_CANDLES",
-            details={"coverage": cover},
-        )
-    return present
+    ).aggregate(n=Count("id"), first=Min("time"), last=Max("time"))
+    if held["n"] and held["first"] <= -(-since // seconds) * seconds and held["last"] >= until // seconds * seconds:
+        return held["n"]
+    cover = candles.coverage(exchange=spec["exchange"], symbol=spec["symbol"])
+    stored = "; ".join(f"{c['timeframe']} {c['since']} → {c['until']} ({c['candles']} candles)" for c in cover)
+    stored = f"the store has {stored}" if stored else "the store has none of that market (see GET candles/coverage)"
+    if not held["n"]:
+        raise Invalid(f"no stored {market} in that range; {stored}", code="NO_CANDLES", details={"coverage": cover})
+    part = f"{candles.iso(held['first'])} → {candles.iso(held['last'])}"
+    raise Invalid(
+        f"the stored {market} cover only {part} of that range; {stored}. "
+        "Choose a range within the coverage (or import or download the missing candles)",
+        code="PARTIAL_COVERAGE",
+        details={
+            "coverage": cover,
+            "covered": {"since": candles.iso(held["first"]), "until": candles.iso(held["last"])},
+        },
+    )
 
 
 # ---------------------------------------------------------------------------
