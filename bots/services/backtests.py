@@ -18,9 +18,10 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from accounts.usage import usage_add
 from bots import analytics, candles, strategies
 from bots import equity as equity_mod
 from bots.engine import backtest as runner
@@ -274,6 +275,7 @@ def backtest_create(*, user, data: dict) -> Backtest:
             if not all(r.pk for r in runs):  # backends that do not return ids from bulk inserts
                 runs = list(parent.runs.order_by("pk"))
         ids = [r.pk for r in runs]
+        usage_add(user_id=user.pk, backtests=1 + (len(runs) if spec["grid"] is not None else 0))
         transaction.on_commit(lambda: _dispatch(ids))
     return parent
 
@@ -315,7 +317,10 @@ def backtest_delete(*, user, backtest_id) -> None:
         if found.parent_id is not None:
             raise Conflict("a sweep's run is deleted with its sweep", code="BACKTEST_IN_SWEEP")
         # A running run sees its row gone and stops writing (its final UPDATE matches nothing).
+        runs = Backtest.objects.filter(Q(pk=found.pk) | Q(parent=found))
+        counted = runs.aggregate(n=Count("id"), candles=Sum("candles", filter=Q(params_grid__isnull=True)))
         found.delete()
+        usage_add(user_id=user.pk, backtests=-counted["n"], backtest_candles=-(counted["candles"] or 0))
 
 
 # ---------------------------------------------------------------------------
@@ -449,6 +454,7 @@ def _finish(backtest: Backtest, result: runner.Result) -> str:
         )
         if not done:
             return ""
+        usage_add(user_id=backtest.owner_id, backtest_candles=result.candles)
         backtest.refresh_from_db()
         if backtest.parent_id is None:
             event_record(
@@ -464,12 +470,14 @@ def _finish(backtest: Backtest, result: runner.Result) -> str:
 
 def _fail(backtest_id: int, error: str) -> None:
     with transaction.atomic():
-        Backtest.objects.filter(pk=backtest_id, status__in=ACTIVE).update(
+        failed = Backtest.objects.filter(pk=backtest_id, status__in=ACTIVE).update(
             status=Backtest.Status.FAILED, error=error[:2000], finished_at=timezone.now(), claimed_until=None
         )
         backtest = Backtest.objects.filter(pk=backtest_id).first()
         if backtest is None:
             return
+        if failed and backtest.params_grid is None:  # the candles it ticked before it failed
+            usage_add(user_id=backtest.owner_id, backtest_candles=backtest.candles)
         if backtest.parent_id is None:
             event_record(
                 type="backtest_failed",
