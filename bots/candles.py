@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,8 +143,11 @@ def load(exchange: str, symbol: str, timeframe: str, *, since: int, until: int) 
     if not data:
         empty = np.empty(0)
         return Rows(np.empty(0, dtype=np.int64), empty, empty, empty, empty, empty)
-    arr = np.array(data, dtype=float)
-    return Rows(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5])
+    # Straight from the row tuples into one float block (np.array on a list of tuples inspects
+    # every row first: twice as slow). Times are whole seconds, exact as doubles.
+    arr = np.fromiter(itertools.chain.from_iterable(data), dtype=float, count=6 * len(data)).reshape(-1, 6)
+    columns = arr.T.copy()  # one contiguous array per column
+    return Rows(columns[0].astype(np.int64), columns[1], columns[2], columns[3], columns[4], columns[5])
 
 
 def filled(rows: Rows, seconds: int, *, since: int | None = None, until: int | None = None) -> Rows:
