@@ -14,12 +14,24 @@ the ``replay`` venue with ``interval_seconds`` equal to the timeframe does:
   so the numbers a run produces are those a paper bot's books would hold.
 
 The bodyguard (a guard against a running bot's losses and errors, which pauses it) is not
-part of a backtest: a run shows what the strategy and its risk rules do.
+part of a backtest: a run shows what the strategy and its risk rules do (so neither is the
+peak equity it watches).
+
+**Skipping quiet candles.** A tick whose decision is "hold" changes nothing: no order, no
+strategy or engine memory, the same books. So a run ticks only the candles where something
+may happen (:class:`_Quiet`): where the strategy's ``signals`` say it would buy (when flat) or
+sell (when holding) — the same arithmetic as its ``decide`` for every window at once — and
+where the price may cross a stop-loss or take-profit line; :func:`core.decide` judges each of
+them exactly as on every candle. A strategy without ``signals`` (grid, dca) ticks every
+candle. A rule that keeps memory on every tick (a trailing stop's high-water mark, say)
+must either be located on the prices here, as the exit lines are, or turn skipping off for
+the runs that use it; tests/backtests/test_signals.py compares both kinds of run.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -282,6 +294,30 @@ def run(
     )
 
 
+# The rules :class:`_Quiet` knows how to skip around: limits that only hold orders back, and
+# the stop-loss and take-profit lines it finds on the prices.
+KNOWN_RULES = frozenset(
+    {
+        "max_daily_trades",
+        "cooldown_seconds",
+        "position_size_pct",
+        "stop_loss_pct",
+        "take_profit_pct",
+        "max_open_positions",
+        "overridden",
+    }
+)
+
+
+def _unknown_rules(rules: risk.Rules) -> list[str]:
+    """Rules in force that skipping does not know (a new kind of exit): such a run ticks every candle."""
+    return [
+        f.name
+        for f in dataclasses.fields(rules)
+        if f.name not in KNOWN_RULES and getattr(rules, f.name) not in (None, 0, False, "", frozenset())
+    ]
+
+
 @dataclass(frozen=True)
 class _Quiet:
     """Where a run can skip ticks: the strategy's signals, as sorted candle indices, and the
@@ -302,7 +338,7 @@ class _Quiet:
     @classmethod
     def of(cls, module, params, closes, opens, rules, *, venue_real, market_rules, last) -> _Quiet | None:
         signals = getattr(module, "signals", None)
-        if signals is None:
+        if signals is None or _unknown_rules(rules):
             return None
         entry, leave = signals(params, closes)
         entries, exits = np.flatnonzero(entry).tolist(), np.flatnonzero(leave).tolist()
