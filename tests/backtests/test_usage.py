@@ -52,3 +52,16 @@ def test_a_failed_run_counts_the_candles_it_ticked(owner):
     service._fail(run.pk, "the worker stopped")
     assert _counters(owner)["backtest_candles"] == 120
     assert usage_reconcile()["corrected"] == 0
+
+
+def test_backtests_are_in_the_admin_with_the_users_usage(owner, admin_client):
+    run = service.backtest_create(user=owner, data=BASE)
+    service.backtest_run(run.pk)
+    listed = admin_client.get("/admin/bots/backtest/")
+    assert listed.status_code == 200
+    assert owner.email in listed.content.decode() and "finished" in listed.content.decode()
+    # The change page shows the summary, not the results (orders, trades, an equity point a candle)
+    page = admin_client.get(f"/admin/bots/backtest/{run.pk}/change/")
+    assert page.status_code == 200 and 'name="equity"' not in page.content.decode()
+    users = admin_client.get("/admin/accounts/user/").content.decode().lower()
+    assert "backtest candles" in users and str(24 * 12 + 1) in users
