@@ -18,7 +18,7 @@ Rows:
   on 2.
 
 Runs on a fresh SQLite database in a temporary folder (the embedded default), or on
-``--database-url`` (created and dropped by name: ``<db>_bench_backtest``).
+``--database-url`` (an empty database made for it: the bench migrates it and leaves its rows).
 
     .venv/bin/python bench/backtest.py [--db-ticks 300] [--workers 2] [--database-url postgres://...]
 """
