@@ -23,4 +23,6 @@ urlpatterns = [
     path("platforms/<slug:platform>", views.shell, name="platform"),
     path("keys", views.shell, name="keys"),
     path("training", views.shell, name="training"),
+    path("backtests", views.shell, name="backtests"),
+    path("backtests/<int:backtest_id>", views.shell, name="backtest"),
 ]

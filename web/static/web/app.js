@@ -13,6 +13,7 @@ const pages = {
   detail: () => import("./pages/botdetail.js"),
   keys: () => import("./pages/keys.js"),
   training: () => import("./pages/training.js"),
+  backtests: () => import("./pages/backtests.js"),
 };
 
 const routes = [
@@ -28,6 +29,8 @@ const routes = [
   [/^\/platforms\/(?<platform>[\w-]+)$/, "bots", "platform"],
   [/^\/keys$/, "keys", "render"],
   [/^\/training$/, "training", "render"],
+  [/^\/backtests$/, "backtests", "render"],
+  [/^\/backtests\/(?<id>\d+)$/, "backtests", "detail"],
 ];
 
 const main = document.getElementById("main");
@@ -123,6 +126,7 @@ function renderNav() {
     link("/", "Overview"),
     link("/bots", "Bots"),
     link("/training", "Training bay"),
+    link("/backtests", "Backtests"),
     link("/keys", "Keys"),
     user?.is_staff ? h("a", { href: "/admin/", "data-external": "1" }, "Admin") : null,
     h(

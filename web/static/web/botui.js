@@ -62,3 +62,20 @@ export function statusLine() {
   const show = (message, kind) => replace(el, h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : null }, message));
   return [el, show];
 }
+
+// The performance tiles of a bot or a backtest (the fields of bots/{id}/performance).
+export function performanceTiles(p, c) {
+  const tile = (label, value, cls = "") => h("div", { class: "tile" }, h("span", { class: "tile-label" }, label), h("strong", { class: `tile-value ${cls}` }, value));
+  const ratio = (v) => (v === null || v === undefined ? "—" : num(v, 2));
+  return [
+    tile("Realised PnL", money(p.total_pnl, c), signClass(p.total_pnl)),
+    tile("PnL %", pct(p.total_pnl_percentage, 2), signClass(p.total_pnl_percentage)),
+    tile("Unrealised", money(p.unrealized_pnl, c), signClass(p.unrealized_pnl)),
+    tile("Trades (won / lost)", `${num(p.total_trades, 0)} (${num(p.winning_trades, 0)} / ${num(p.losing_trades, 0)})`),
+    tile("Win rate", pct(p.win_rate)),
+    tile("Profit factor", ratio(p.profit_factor)),
+    tile("Max drawdown", pct(p.max_drawdown, 2)), // already a percentage of the peak (README, analytics)
+    tile("Sharpe / Sortino", `${ratio(p.sharpe_ratio)} / ${ratio(p.sortino_ratio)}`),
+    tile("Fees", money(p.total_fees, c)),
+  ];
+}

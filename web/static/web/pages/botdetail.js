@@ -2,9 +2,10 @@
 // positions, orders, trades (paged) and its event history — kept current by the stream.
 
 import { del, get, linkPath } from "../api.js";
-import { badge, h, money, num, pct, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
-import { actionButtons, statusLine, trainingFlag } from "../botui.js";
+import { badge, h, money, num, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
+import { actionButtons, performanceTiles, statusLine, trainingFlag } from "../botui.js";
 import { candleChart, lineChart } from "../charts.js";
+import { signalSection } from "./signalbot.js";
 
 const TRADE_PAGE = 20;
 
@@ -36,6 +37,8 @@ export async function render(ctx) {
   let marks = [];
   let equity = [];
 
+  const signals = bot.strategy === "signal" ? signalSection(ctx, bot, show) : null; // only a signal bot has a webhook
+
   replace(
     ctx.main,
     h("p", { class: "crumbs" }, h("a", { href: "/bots" }, "Bots"), " / ", h("span", { class: "crumb-name" }, bot.name)),
@@ -43,6 +46,7 @@ export async function render(ctx) {
     statusEl,
     facts,
     metrics,
+    signals?.element,
     h("section", { class: "card" }, h("h2", {}, "Market"), chartNote, candleCanvas),
     h("section", { class: "card" }, h("h2", {}, "Equity"), equityCanvas),
     h("div", { class: "grid2" }, h("section", { class: "card" }, h("h2", {}, "Positions"), positions), h("section", { class: "card" }, h("h2", {}, "Orders"), orders)),
@@ -93,20 +97,7 @@ export async function render(ctx) {
   async function loadMetrics() {
     const p = await get(`bots/${id}/performance`);
     if (!ctx.alive()) return;
-    const c = p.currency || cur();
-    const tile = (label, value, cls = "") => h("div", { class: "tile" }, h("span", { class: "tile-label" }, label), h("strong", { class: `tile-value ${cls}` }, value));
-    replace(
-      metrics,
-      tile("Realised PnL", money(p.total_pnl, c), signClass(p.total_pnl)),
-      tile("PnL %", pct(p.total_pnl_percentage, 2), signClass(p.total_pnl_percentage)),
-      tile("Unrealised", money(p.unrealized_pnl, c), signClass(p.unrealized_pnl)),
-      tile("Trades (won / lost)", `${num(p.total_trades, 0)} (${num(p.winning_trades, 0)} / ${num(p.losing_trades, 0)})`),
-      tile("Win rate", pct(p.win_rate)),
-      tile("Profit factor", p.profit_factor === null ? "—" : num(p.profit_factor, 2)),
-      tile("Max drawdown", pct(p.max_drawdown, 2)), // already a percentage of the peak (README, analytics)
-      tile("Sharpe / Sortino", `${p.sharpe_ratio === null ? "—" : num(p.sharpe_ratio, 2)} / ${p.sortino_ratio === null ? "—" : num(p.sortino_ratio, 2)}`),
-      tile("Fees", money(p.total_fees, c)),
-    );
+    replace(metrics, performanceTiles(p, p.currency || cur()));
   }
 
   async function loadCharts() {
@@ -231,7 +222,7 @@ export async function render(ctx) {
 
   drawHead();
   drawFacts();
-  await Promise.all([loadMetrics(), loadCharts(), loadPositions(), loadTrades(), loadEvents()]);
+  await Promise.all([loadMetrics(), loadCharts(), loadPositions(), loadTrades(), loadEvents(), signals?.load()]);
   ctx.updated();
 
   let refreshTimer = null;

@@ -142,7 +142,7 @@ export async function render(ctx) {
   name.focus();
 }
 
-function paramField(key, schema, value, required) {
+export function paramField(key, schema, value, required) {
   const label = schema.title || key.replace(/_/g, " ");
   let input;
   if (schema.enum) {
