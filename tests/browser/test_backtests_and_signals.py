@@ -139,6 +139,31 @@ def test_the_list_follows_a_run_started_elsewhere_and_deletes_one(page, product,
     assert demo_api.get(f"backtests/{backtest_id}").status_code == 404
 
 
+def test_a_run_of_a_bots_configuration_waits_queued_and_is_canceled(page, product, demo, demo_api):  # noqa: F811
+    bot = create_bot(
+        demo_api, exchange="replay", symbol="ETH/BTC", timeframe="5m", strategy="rsi", params={}, capital=1
+    )
+    product.kill("worker")  # nothing runs it: it stays queued until canceled
+    try:
+        sign_in(page, product, *demo, path="/backtests")
+        page.wait_for_selector("form.bt-form")
+        page.check("input[name=source][value=bot]")
+        page.select_option("select[name=bot_id]", str(bot["id"]))
+        assert page.input_value("input[name=since]").startswith("20")  # the bot's market's stored range
+        assert "candles from" in page.locator('.field[data-field="bot_id"] .hint').inner_text()
+        page.click("form.bt-form button[type=submit]")
+        page.wait_for_url(re.compile(r".*/backtests/\d+$"))
+        backtest_id = int(page.url.rsplit("/", 1)[1])
+        page.wait_for_selector(".bt-progress[data-status=queued] progress")
+        assert page.locator(f".facts a[href='/bots/{bot['id']}']").count() == 1
+        page.click("[data-action=cancel]")
+        page.wait_for_selector(".page-head .bt-status:text('canceled')")
+        assert page.locator(".bt-progress").count() == 0
+        assert demo_api.get(f"backtests/{backtest_id}").json()["backtest"]["status"] == "canceled"
+    finally:
+        product.start("worker")
+
+
 def signal_bot(running, api) -> dict:
     """A signal bot of the demo user: made through the API where the strategy is offered,
     else a bot made signal-driven in the product's own database (as the signal tests' factories do)."""

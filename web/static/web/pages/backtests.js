@@ -163,6 +163,7 @@ async function buildForm(ctx, show) {
   const specs = strategies.strategies.filter((s) => s.params_schema?.properties && s.id !== "signal");
   const byStrategy = new Map(specs.map((s) => [s.id, s]));
   const markets = coverage.coverage;
+  bots.bots = bots.bots.filter((b) => byStrategy.has(b.strategy)); // a signal bot's decisions come from outside
   const general = h("div", { class: "form-general", tabindex: "-1" });
 
   const sourceName = "source";
@@ -184,6 +185,7 @@ async function buildForm(ctx, show) {
     markets.map((m, i) => h("option", { value: String(i) }, `${m.symbol} · ${m.timeframe} · ${m.exchange}`)),
   );
   const marketHint = h("span");
+  const botHint = h("span");
   const since = h("input", { type: "datetime-local", name: "since", step: "60", required: true });
   const until = h("input", { type: "datetime-local", name: "until", step: "60", required: true });
   const capital = h("input", { type: "number", name: "capital", min: "0", step: "any", value: "1000", inputmode: "decimal", required: true });
@@ -191,12 +193,19 @@ async function buildForm(ctx, show) {
   const slippage = h("input", { type: "number", name: "slippage_pct", min: "0", max: "0.1", step: "any", inputmode: "decimal", placeholder: "the paper venue's" });
   const strategyPart = h("div", { class: "bt-strategy" });
 
-  function drawMarket() {
-    const m = markets[Number(marketSelect.value)];
-    if (!m) return replace(marketHint, "No stored candles yet: import or download some (manage.py candles).");
-    replace(marketHint, `${num(m.candles, 0)} candles from ${utc(m.since)} to ${utc(m.until)}${m.gaps ? `, ${num(m.gaps, 0)} missing` : ", no gaps"}.`);
+  // What the store holds of a market, and the whole of it as the range.
+  function showCoverage(m, hint, none) {
+    if (!m) return replace(hint, none);
+    replace(hint, `${num(m.candles, 0)} candles from ${utc(m.since)} to ${utc(m.until)}${m.gaps ? `, ${num(m.gaps, 0)} missing` : ", no gaps"}.`);
     since.value = toLocalInput(m.since);
     until.value = toLocalInput(m.until);
+  }
+  const drawMarket = () => showCoverage(markets[Number(marketSelect.value)], marketHint, "No stored candles yet: import or download some (manage.py candles).");
+  function drawBot() {
+    const b = bots.bots.find((x) => String(x.id) === bot.value);
+    if (!b) return replace(botHint, "You have no bots yet.");
+    const m = markets.find((x) => x.exchange === b.exchange && x.symbol === b.symbol && x.timeframe === b.timeframe);
+    showCoverage(m, botHint, `No stored ${b.timeframe} candles of ${b.symbol} on ${b.exchange}: import or download some (manage.py candles).`);
   }
 
   function drawParams() {
@@ -226,9 +235,12 @@ async function buildForm(ctx, show) {
     const fromBot = source() === "bot";
     strategyPart.hidden = fromBot;
     bot.closest(".field").hidden = !fromBot;
+    if (fromBot) drawBot();
+    else drawMarket();
   }
 
   marketSelect.addEventListener("change", drawMarket);
+  bot.addEventListener("change", drawBot);
   strategy.addEventListener("change", drawParams);
   sweep.addEventListener("change", () => (grid.hidden = !sweep.checked));
   for (const label of sources) label.querySelector("input").addEventListener("change", drawSource);
@@ -249,13 +261,12 @@ async function buildForm(ctx, show) {
     h("h2", {}, "New backtest"),
     general,
     h("fieldset", { class: "field" }, h("legend", {}, "What to test"), sources),
-    field("Bot", bot, { hint: bots.bots.length ? "Its strategy, parameters, market, capital and overrides." : "You have no bots yet." }),
+    field("Bot", bot, { hint: h("span", {}, "Its strategy, parameters, market, capital and overrides. ", botHint) }),
     strategyPart,
     h("div", { class: "grid2" }, field("From (UTC)", since), field("Until (UTC)", until)),
     h("div", { class: "actions" }, submit),
   );
   drawParams();
-  drawMarket();
   drawSource();
 
   function collect() {
