@@ -100,7 +100,6 @@ def test_a_sweep_from_the_form_ranks_its_combinations(page, product, demo):  # n
     page.wait_for_selector(".bt-ranked[data-metric=max_drawdown] th:text('Max drawdown')")
     drawdowns = [float(ranked.nth(i).locator("td").nth(2).inner_text().replace(",", "") or "nan") for i in range(4)]
     assert drawdowns == sorted(drawdowns)  # lowest first
-    shot(page, "dashboard-sweep.png")
 
     ranked.first.locator("a").click()  # one combination's own run, with its curve
     page.wait_for_selector(".crumbs a:text('Sweep')")
@@ -217,4 +216,3 @@ def test_a_signal_bot_shows_its_webhook_rotates_it_and_parses_a_signal(page, pro
     page.click("form.parse-box button[type=submit]")
     page.wait_for_selector(".parse-refused")
     assert page.locator(".parsed-fields").count() == 0
-    shot(page, "dashboard-signal-bot.png")
