@@ -79,3 +79,15 @@ export function performanceTiles(p, c) {
     tile("Fees", money(p.total_fees, c)),
   ];
 }
+
+// The exits the engine applies (the bot's effective_rules), as a line: "stop-loss 5 %, …".
+export function exitsText(rules) {
+  if (!rules) return null;
+  const percent = (v) => `${Number((Number(v) * 100).toPrecision(6))} %`;
+  const parts = [];
+  if (rules.stop_loss_pct !== null) parts.push(`stop-loss ${percent(rules.stop_loss_pct)}`);
+  if (rules.take_profit_pct !== null) parts.push(`take-profit ${percent(rules.take_profit_pct)}`);
+  if (rules.trailing_stop_pct !== null) parts.push(`trailing stop ${percent(rules.trailing_stop_pct)}${Number(rules.trailing_arm_pct) > 0 ? ` once up ${percent(rules.trailing_arm_pct)}` : ""}`);
+  const text = parts.length ? parts.join(", ") : "none";
+  return rules.overridden?.length ? `${text} (staff override: ${rules.overridden.join(", ")})` : text;
+}

@@ -3,7 +3,7 @@
 
 import { del, get, linkPath } from "../api.js";
 import { badge, h, money, num, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
-import { actionButtons, performanceTiles, statusLine, trainingFlag } from "../botui.js";
+import { actionButtons, exitsText, performanceTiles, statusLine, trainingFlag } from "../botui.js";
 import { candleChart, lineChart } from "../charts.js";
 import { signalSection } from "./signalbot.js";
 
@@ -88,6 +88,7 @@ export async function render(ctx) {
       ["Last price", bot.last_price === null ? "—" : num(bot.last_price)],
       ["Last tick", when(bot.last_tick_at)],
       bot.in_training ? ["Training", `${num(bot.training_hours_remaining, 2)} h left`] : null,
+      bot.effective_rules ? ["Exits in force", exitsText(bot.effective_rules)] : null,
       bot.paused_reason ? ["Paused because", bot.paused_reason] : null,
       bot.last_error ? ["Last error", bot.last_error] : null,
     ].filter(Boolean);
