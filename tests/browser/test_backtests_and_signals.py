@@ -84,9 +84,11 @@ def test_a_sweep_from_the_form_ranks_its_combinations(page, product, demo):  # n
     page.check("input[name=sweep]")
     page.fill("input[name='grid.fast']", "5, 10")
     page.fill("input[name='grid.slow']", "20, 40")
+    page.fill(".bt-form input[name=stop_loss_pct]", "0.01")  # every run with the same exit
     page.click("form.bt-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/backtests/\d+$"))
     page.wait_for_selector("h1.bt-title:text('Sweep')")
+    assert page.locator(".facts dt:text('Rules') + dd").inner_text() == "stop loss 0.01"
     ranked = page.locator(".bt-ranked tr[data-key]")
     page.wait_for_selector(".page-head .bt-status:text('finished')", timeout=90_000)
     ranked.nth(3).wait_for()

@@ -6,7 +6,7 @@ import { del, get, linkPath, post } from "../api.js";
 import { performanceTiles, statusLine } from "../botui.js";
 import { bucket, candleChart, lineChart } from "../charts.js";
 import { badge, field, h, money, num, replace, showFieldErrors, signClass, table, tableRow, when } from "../dom.js";
-import { paramField } from "./botform.js";
+import { exitsFieldset, exitValues, paramField } from "./botform.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const STATUS_KIND = { finished: "ok", failed: "bad", canceled: "", queued: "warn", running: "warn" };
@@ -192,6 +192,7 @@ async function buildForm(ctx, show) {
   const fee = h("input", { type: "number", name: "fee_pct", min: "0", max: "0.1", step: "any", inputmode: "decimal", placeholder: "the paper venue's" });
   const slippage = h("input", { type: "number", name: "slippage_pct", min: "0", max: "0.1", step: "any", inputmode: "decimal", placeholder: "the paper venue's" });
   const strategyPart = h("div", { class: "bt-strategy" });
+  const exits = exitsFieldset(null, "Optional: the same exits a bot's owner sets.");
 
   // What the store holds of a market, and the whole of it as the range.
   function showCoverage(m, hint, none) {
@@ -253,6 +254,7 @@ async function buildForm(ctx, show) {
     h("label", { class: "radio" }, sweep, " Sweep parameters (a grid of values, ranked by a metric)"),
     grid,
     h("div", { class: "grid3" }, field("Capital (quote currency)", capital), field("Fee (fraction, 0.001 = 0.1 %)", fee), field("Slippage (fraction)", slippage)),
+    exits,
   );
   const submit = h("button", { type: "submit", class: "primary" }, "Run backtest");
   const form = h(
@@ -281,6 +283,7 @@ async function buildForm(ctx, show) {
     const body = { strategy: strategy.value, params: values, exchange: m.exchange, symbol: m.symbol, timeframe: m.timeframe, capital: capital.value === "" ? "" : Number(capital.value), ...range };
     if (fee.value !== "") body.fee_pct = Number(fee.value);
     if (slippage.value !== "") body.slippage_pct = Number(slippage.value);
+    Object.assign(body, exitValues(exits));
     if (sweep.checked) {
       const chosen = {};
       for (const input of grid.querySelectorAll("[data-grid]")) {
@@ -358,6 +361,7 @@ export async function detail(ctx) {
       ["Range", `${utc(bt.since)} → ${utc(bt.until)}`],
       ["Capital", money(bt.capital, currency(bt))],
       ["Fee / slippage", `${num(bt.fee_pct)} / ${num(bt.slippage_pct)}`],
+      Object.keys(bt.rules || {}).length ? ["Rules", Object.entries(bt.rules).map(([k, v]) => `${k.replace(/_pct$/, "").replace(/_/g, " ")} ${v}`).join(", ")] : null,
       ["Candles", num(bt.candles, 0)],
       ["Started", when(bt.started_at)],
       ["Finished", when(bt.finished_at)],

@@ -43,13 +43,7 @@ export async function render(ctx) {
   const modeInputs = ["paper", "live"].map((m) => h("label", { class: "radio" }, h("input", { type: "radio", name: "trading_mode", value: m, checked: (bot?.trading_mode || "paper") === m }), m === "paper" ? " Paper (simulated fills)" : " Live (enters the training bay first)"));
   const mode = h("fieldset", { class: "field", dataset: { field: "trading_mode" } }, h("legend", {}, "Trading mode"), modeInputs, h("small", { class: "field-error", role: "alert", id: modeName }));
   const credential = h("select", { name: "credential_id" });
-  // The owner's exits, fractions as the API takes them (0.05 = 5 %); empty = none (null clears one).
-  const exitInputs = EXITS.map(([key, label, hint]) => {
-    const input = h("input", { name: key, type: "number", min: "0", step: "any", inputmode: "decimal", placeholder: "none", dataset: { exit: key } });
-    input.value = bot?.[key] ?? "";
-    return field(label, input, { hint });
-  });
-  const exits = h("fieldset", { class: "field exits" }, h("legend", {}, "Exits (fractions: 0.05 = 5 %)"), h("div", { class: "grid2" }, exitInputs), h("p", { class: "hint" }, "Staff overrides win where they are stricter; the bot's page shows the rules in force."));
+  const exits = exitsFieldset(bot, "Staff overrides win where they are stricter; the bot's page shows the rules in force.");
 
   function fillCredentials() {
     const venue = exchange.value;
@@ -147,10 +141,7 @@ export async function render(ctx) {
       capital: capital.value === "" ? "" : Number(capital.value),
       trading_mode: form.querySelector("input[name=trading_mode]:checked")?.value || "paper",
     };
-    for (const input of exits.querySelectorAll("[data-exit]")) {
-      if (input.value !== "") body[input.name] = input.value;
-      else if (editing && bot[input.name] !== null && bot[input.name] !== undefined) body[input.name] = null;
-    }
+    Object.assign(body, exitValues(exits, editing ? bot : null));
     if (credential.value) body.credential_id = Number(credential.value);
     else if (editing && bot.credential_id) body.credential_id = null;
     for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
@@ -159,6 +150,26 @@ export async function render(ctx) {
 
   replace(ctx.main, h("p", { class: "crumbs" }, h("a", { href: "/bots" }, "Bots"), " / ", editing ? bot.name : "New"), form);
   name.focus();
+}
+
+// The exits, fractions as the API takes them (0.05 = 5 %); empty = none. Shared with the backtest form.
+export function exitsFieldset(values, note) {
+  const inputs = EXITS.map(([key, label, hint]) => {
+    const input = h("input", { name: key, type: "number", min: "0", step: "any", inputmode: "decimal", placeholder: "none", dataset: { exit: key } });
+    input.value = values?.[key] ?? "";
+    return field(label, input, { hint });
+  });
+  return h("fieldset", { class: "field exits" }, h("legend", {}, "Exits (fractions: 0.05 = 5 %)"), h("div", { class: "grid2" }, inputs), note ? h("p", { class: "hint" }, note) : null);
+}
+
+// The exits filled in; with `saved` (an edit), an emptied one that was set becomes null (cleared).
+export function exitValues(fieldset, saved = null) {
+  const out = {};
+  for (const input of fieldset.querySelectorAll("[data-exit]")) {
+    if (input.value !== "") out[input.name] = input.value;
+    else if (saved && saved[input.name] !== null && saved[input.name] !== undefined) out[input.name] = null;
+  }
+  return out;
 }
 
 export function paramField(key, schema, value, required) {
