@@ -140,6 +140,24 @@ class StopSerializer(serializers.Serializer):
     close_positions = serializers.BooleanField(required=False, default=False)
 
 
+class OrderPlaceSerializer(serializers.Serializer):
+    """The body of ``POST bots/{id}/orders``: exactly one of quantity (base), quote_amount (quote)
+    and percent (0-100: of capital for a buy, of the position for a sell); price makes it a limit."""
+
+    side = serializers.ChoiceField(choices=Order.Side.values)
+    type = serializers.ChoiceField(choices=Order.Type.values, required=False)
+    quantity = _money(required=False, allow_null=True)
+    quote_amount = _money(required=False, allow_null=True)
+    percent = _money(required=False, allow_null=True)
+    price = _money(required=False, allow_null=True)
+
+
+class OrderEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    order = serializers.DictField()
+
+
 class TradeFilterSerializer(QuerySerializer):
     bot_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     symbol = serializers.CharField(required=False, max_length=64)

@@ -18,13 +18,31 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from bots.engine.instruction import CANCEL, Instruction, InstructionError, client_order_id
+from bots.engine.instruction import (
+    BUY_ACTION,
+    CANCEL,
+    CLOSE,
+    MANUAL,
+    SELL_ACTION,
+    Instruction,
+    InstructionError,
+    client_order_id,
+)
 from bots.models import Bot, Order
 from bots.serializers import order_to_dict
-from core.errors import Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from realtime.services import event_record
 
-__all__ = ["Instruction", "InstructionError", "InstructionResult", "instruction_build", "instruction_submit"]
+__all__ = [
+    "Instruction",
+    "InstructionError",
+    "InstructionResult",
+    "bot_close",
+    "bot_order_cancel",
+    "bot_order_place",
+    "instruction_build",
+    "instruction_submit",
+]
 
 # Refusal codes (InstructionResult.code).
 REFUSED = "refused"  # a rule said no; ``reason`` says which
@@ -124,3 +142,56 @@ def instruction_submit(*, bot_id: int, instruction: Instruction, wait_seconds: f
     if order.status == Order.Status.REJECTED:
         return _rejected(bot, instruction, code=REJECTED, reason=order.error or "rejected by the venue", order=order)
     return InstructionResult(order=order)
+
+
+# ---------------------------------------------------------------------------
+# The owner's actions (API: bots/{id}/close, bots/{id}/orders, bots/{id}/orders/{order_id})
+# ---------------------------------------------------------------------------
+_CONFLICT_CODES = {
+    REFUSED: "ORDER_REFUSED",
+    NOT_RUNNING: "BOT_NOT_RUNNING",
+    BUSY: "BOT_BUSY",
+    FAILED: "TICK_FAILED",
+    REJECTED: "ORDER_REJECTED",
+}
+
+
+def _owned(user, bot_id: int) -> Bot:
+    bot = Bot.objects.of(user).filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("Bot not found.")
+    return bot
+
+
+def _outcome(result: InstructionResult) -> Order:
+    if result.accepted:
+        return result.order
+    details = {"reason": result.reason}
+    if result.order is not None:
+        details["order"] = order_to_dict(result.order)
+    raise Conflict(f"No order: {result.reason}.", code=_CONFLICT_CODES[result.code], details=details)
+
+
+def bot_order_place(*, user, bot_id: int, data: dict) -> Order:
+    """``POST bots/{id}/orders``: an order by the owner, now, through the bot's rules (409 saying why not)."""
+    bot = _owned(user, bot_id)
+    fields = {key: data.get(key) for key in ("type", "quantity", "quote_amount", "percent", "price")}
+    instruction = instruction_build(action=data.get("side"), reason=MANUAL, **fields)
+    if instruction.action not in (BUY_ACTION, SELL_ACTION):
+        raise Invalid("side: must be buy or sell", details={"side": ["must be buy or sell"]})
+    return _outcome(instruction_submit(bot_id=bot.pk, instruction=instruction))
+
+
+def bot_close(*, user, bot_id: int) -> Order:
+    """``POST bots/{id}/close``: sell the whole position now (a resting order is canceled first)."""
+    bot = _owned(user, bot_id)
+    return _outcome(instruction_submit(bot_id=bot.pk, instruction=instruction_build(action=CLOSE)))
+
+
+def bot_order_cancel(*, user, bot_id: int, order_id: int) -> Order:
+    """``DELETE bots/{id}/orders/{order_id}``: cancel a resting order of the owner's bot."""
+    bot = _owned(user, bot_id)
+    instruction = instruction_build(action=CANCEL, order_id=order_id)
+    result = _outcome(instruction_submit(bot_id=bot.pk, instruction=instruction))
+    result.refresh_from_db()
+    return result
