@@ -49,3 +49,44 @@ def test_the_owner_sets_exits_on_the_form_and_the_page_shows_them(page, product,
     page.wait_for_url(re.compile(rf".*/bots/{bot['id']}$"))
     page.wait_for_selector(".facts dd:text('trailing stop 3 % once up 2 %')")
     assert demo_api.get(f"bots/{bot['id']}").json()["bot"]["stop_loss_pct"] is None
+
+
+def test_orders_by_hand_a_resting_limit_canceled_and_the_position_closed(page, product, demo, demo_api):  # noqa: F811
+    # A grid far below the market, ticking hourly: what trades here is the owner.
+    bot = create_bot(demo_api, strategy="grid", interval_seconds=3600, params={"lower": 1, "upper": 2, "levels": 2})
+    assert demo_api.post(f"bots/{bot['id']}/start").status_code == 200
+    sign_in(page, product, *demo, path=f"/bots/{bot['id']}")
+    page.wait_for_selector(".trade-count")  # the page is loaded
+    manual = page.locator("section.manual")
+    said = manual.locator(".action-status .notice")
+
+    page.select_option("section.manual select[name=unit]", "quote_amount")
+    manual.locator("input[name=amount]").fill("100")
+    manual.locator("button[type=submit]").click()
+    said.filter(has_text="Buy order placed").wait_for()
+    page.locator(".grid2 tbody tr td[data-label=Symbol]:text('BTC/USDT')").wait_for()  # the position, without a reload
+
+    page.select_option("section.manual select[name=type]", "limit")
+    manual.locator("input[name=price]").fill("1")  # far below the market: it rests
+    manual.locator("input[name=amount]").fill("50")
+    manual.locator("button[type=submit]").click()
+    said.filter(has_text="rests").wait_for()
+    cancel = page.locator("[data-action=cancel-order]")
+    cancel.wait_for()
+    order_id = cancel.get_attribute("data-order")
+    cancel.click()
+    page.locator(".action-status .notice.info", has_text=f"Order {order_id} canceled").wait_for()
+    page.locator("[data-action=cancel-order]").wait_for(state="detached")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    manual.locator("[data-action=close-position]").click()
+    said.filter(has_text="Closing the position").wait_for()
+    page.wait_for_selector("text=Flat: no open position.")
+
+    assert demo_api.post(f"bots/{bot['id']}/stop").status_code == 200
+    page.wait_for_selector(".page-head .badge.st-stopped")
+    page.select_option("section.manual select[name=type]", "market")
+    manual.locator("button[type=submit]").click()
+    refusal = manual.locator(".form-general .notice.error")
+    refusal.wait_for()  # a stopped bot places nothing, and the form says why
+    assert "running" in refusal.inner_text()

@@ -5,6 +5,7 @@ import { del, get, linkPath } from "../api.js";
 import { badge, h, money, num, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
 import { actionButtons, exitsText, performanceTiles, statusLine, trainingFlag } from "../botui.js";
 import { candleChart, lineChart } from "../charts.js";
+import { cancelButton, manualSection } from "./manual.js";
 import { signalSection } from "./signalbot.js";
 
 const TRADE_PAGE = 20;
@@ -50,6 +51,7 @@ export async function render(ctx) {
     h("section", { class: "card" }, h("h2", {}, "Market"), chartNote, candleCanvas),
     h("section", { class: "card" }, h("h2", {}, "Equity"), equityCanvas),
     h("div", { class: "grid2" }, h("section", { class: "card" }, h("h2", {}, "Positions"), positions), h("section", { class: "card" }, h("h2", {}, "Orders"), orders)),
+    manualSection(ctx, bot, { onDone: () => refreshSoon() }),
     h("section", { class: "card" }, h("h2", {}, "Trades"), trades, tradePager),
     h("section", { class: "card" }, h("h2", {}, "Event history"), events, eventMore),
   );
@@ -152,6 +154,7 @@ export async function render(ctx) {
           { label: "Qty", num: true, cell: (x) => num(x.quantity) },
           { label: "Filled", num: true, cell: (x) => num(x.filled_quantity) },
           { label: "Status", cell: (x) => x.status },
+          { label: "", cell: (x) => cancelButton(ctx, bot, x, { show, onDone: () => refreshSoon() }) },
         ],
         o.orders,
         { empty: "No orders yet." },
