@@ -146,10 +146,11 @@ def test_a_run_of_a_bots_configuration_waits_queued_and_is_canceled(page, produc
     )
     product.kill("worker")  # nothing runs it: it stays queued until canceled
     try:
-        sign_in(page, product, *demo, path="/backtests")
+        sign_in(page, product, *demo, path=f"/bots/{bot['id']}")
+        page.click("a.button:text('Backtest')")  # the bot's page offers a run of its configuration
         page.wait_for_selector("form.bt-form")
-        page.check("input[name=source][value=bot]")
-        page.select_option("select[name=bot_id]", str(bot["id"]))
+        assert page.is_checked("input[name=source][value=bot]")
+        assert page.input_value("select[name=bot_id]") == str(bot["id"])
         assert page.input_value("input[name=since]").startswith("20")  # the bot's market's stored range
         assert "candles from" in page.locator('.field[data-field="bot_id"] .hint').inner_text()
         page.click("form.bt-form button[type=submit]")

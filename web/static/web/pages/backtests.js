@@ -268,6 +268,11 @@ async function buildForm(ctx, show) {
     h("div", { class: "grid2" }, field("From (UTC)", since), field("Until (UTC)", until)),
     h("div", { class: "actions" }, submit),
   );
+  const wanted = ctx.query.get("bot"); // "Backtest" on a bot's page: its configuration, preselected
+  if (wanted && bots.bots.some((b) => String(b.id) === wanted)) {
+    bot.value = wanted;
+    sources[1].querySelector("input").checked = true;
+  }
   drawParams();
   drawSource();
 

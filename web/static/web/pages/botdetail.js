@@ -62,7 +62,7 @@ export async function render(ctx) {
       h("h1", { class: "bot-title" }, bot.name),
       h("div", { class: "head-side" }, statusBadge(bot), " ", badge(bot.trading_mode, bot.trading_mode === "live" ? "live" : "paper"), " ", trainingFlag(bot)),
       actionButtons(bot, { onDone: (b) => ((bot = b), drawHead(), drawFacts()), status: show }),
-      h("div", { class: "head-links" }, h("a", { class: "button", href: `/bots/${id}/edit` }, "Edit"), deleteButton()),
+      h("div", { class: "head-links" }, h("a", { class: "button", href: `/bots/${id}/edit` }, "Edit"), bot.strategy === "signal" ? null : h("a", { class: "button", href: `/backtests?bot=${id}` }, "Backtest"), deleteButton()),
     );
   }
 
