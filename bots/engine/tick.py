@@ -234,9 +234,12 @@ def _set_state(bot: Bot, strategy_state: dict, engine: dict) -> None:
     bot.state = {"strategy": strategy_state, "engine": engine}
 
 
+RESTING = (Order.Status.OPEN, Order.Status.SUBMITTED, Order.Status.PARTIALLY_FILLED)
+
+
 def _rests(order: Order) -> bool:
-    """A paper limit order waiting for the market to reach its price."""
-    return order.is_paper and order.type == Order.Type.LIMIT and order.status == Order.Status.OPEN
+    """A limit order waiting for the market to reach its price (on paper, or open on the venue)."""
+    return order.type == Order.Type.LIMIT and order.status in RESTING
 
 
 def _tick_one(bot: Bot, batch: _Batch) -> None:
@@ -322,7 +325,9 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
             return _refuse(bot, batch, f"order {first.pk} rests (limit {first.side} at {first.price.normalize():f})")
         seller = (verdict.exit_reason or "close").replace("_", "-")
         for order in resting:
-            services.order_cancel(order, bot=bot, why=f"the {seller} sold the position")
+            why_not = _cancel_resting(bot, order, batch, why=f"the {seller} sells the position")
+            if why_not:
+                return _refuse(bot, batch, why_not)
     _order(
         bot,
         decision,
@@ -342,8 +347,41 @@ def _cancel(bot: Bot, batch: _Batch, order_id: int | None, resting: list[Order])
         row = Order.objects.filter(bot_id=bot.pk, pk=order_id).values_list("status", flat=True).first()
         why = f"order {order_id} is {row}: only a resting order can be canceled" if row else f"no order {order_id}"
         return _refuse(bot, batch, why)
-    services.order_cancel(order, bot=bot, why=f"canceled ({batch.instruction.reason})")
+    why_not = _cancel_resting(bot, order, batch, why=f"canceled ({batch.instruction.reason})")
+    if why_not:
+        return _refuse(bot, batch, why_not)
     batch.report.placed[bot.pk] = order.pk
+
+
+def _cancel_resting(bot: Bot, order: Order, batch: _Batch, *, why: str) -> str:
+    """Cancel one resting order: "" once it is canceled, else why not. A live one is canceled on
+    the venue and then read back by client id, so a fill that beat the cancel is booked."""
+    if order.is_paper:
+        services.order_cancel(order, bot=bot, why=why)
+        return ""
+    from credentials.exceptions import VenueError
+    from credentials.providers import client_for
+
+    try:
+        client = client_for(_live_credential(bot, {"credential_id": bot.credential_id}))
+        client.cancel_order(
+            symbol=order.symbol, venue_order_id=order.venue_order_id, client_order_id=order.client_order_id
+        )
+    except VenueError as exc:  # filled or canceled meanwhile, or the venue is down: the lookup tells
+        logger.info("Cancel of order %s: %s", order.client_order_id, exc)
+    else:
+        sent = order.submitted_at or order.created_at
+        outcome = live.lookup(
+            client, symbol=order.symbol, client_order_id=order.client_order_id, since_ms=int(sent.timestamp() * 1000)
+        )
+        _apply_live(bot, order, outcome, batch)
+        order.refresh_from_db()
+    if order.status == Order.Status.CANCELED:
+        services.order_cancel(order, bot=bot, why=why)
+        return ""
+    if order.status == Order.Status.FILLED:
+        return f"order {order.pk} filled before it could be canceled"
+    return f"order {order.pk} could not be canceled now (it is {order.status} on {bot.exchange}); try again"
 
 
 # ---------------------------------------------------------------------------
@@ -481,8 +519,6 @@ def _order(
         if route.blocked:
             return _refuse(bot, batch, route.blocked)
         limit_price = instruction.price if instruction is not None and instruction.type == instructions.LIMIT else None
-        if limit_price is not None and not route.paper:
-            return _refuse(bot, batch, "limit orders are placed on paper only for now (live: market orders)")
         if not route.paper and (credential is None or fresh["credential_id"] != bot.credential_id):
             return _refuse(bot, batch, "the bot's key set changed since the decision")
         strategy_state, engine = _state(bot)
@@ -708,7 +744,12 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
     # batch sends long after its intent was written; a worker killed mid-request leaves this).
     services.order_mark_sent(order)
     outcome = live.place(
-        client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
+        client,
+        symbol=order.symbol,
+        side=order.side,
+        amount=order.quantity,
+        client_order_id=order.client_order_id,
+        price=order.price if order.type == Order.Type.LIMIT else None,
     )
     _apply_live(bot, order, outcome, batch)
 

@@ -72,7 +72,7 @@ def instruction_build(**fields) -> Instruction:
     try:
         return Instruction.build(**fields)
     except InstructionError as exc:
-        raise Invalid(f"{exc.field}: {exc.message}", details={exc.field: [exc.message]}) from None
+        raise Invalid.for_fields({exc.field: [exc.message]}) from None
 
 
 def _not_running(bot_id: int) -> str:
@@ -178,7 +178,7 @@ def bot_order_place(*, user, bot_id: int, data: dict) -> Order:
     fields = {key: data.get(key) for key in ("type", "quantity", "quote_amount", "percent", "price")}
     instruction = instruction_build(action=data.get("side"), reason=MANUAL, **fields)
     if instruction.action not in (BUY_ACTION, SELL_ACTION):
-        raise Invalid("side: must be buy or sell", details={"side": ["must be buy or sell"]})
+        raise Invalid.for_fields({"side": ["must be buy or sell"]})
     return _outcome(instruction_submit(bot_id=bot.pk, instruction=instruction))
 
 

@@ -69,6 +69,7 @@ def order_intent_record(
                 message=f"{bot.name}: {reason} {kind} of {quantity.normalize():f} placed.",
             )
         elif reason in EXITS:
+            at = format(reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
             event_record(
                 type="exit_triggered",
                 user_id=bot.owner_id,
@@ -77,9 +78,9 @@ def order_intent_record(
                     "order": order_to_dict(order),
                     "bot_id": bot.pk,
                     "reason": reason,
-                    "price": str(reference_price),
+                    "price": at,
                 },
-                message=f"{bot.name}: {reason.replace('_', '-')} at {reference_price.normalize():f}, selling.",
+                message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
             )
     return order
 
@@ -95,7 +96,8 @@ def order_rest(order: Order) -> None:
 def order_cancel(order: Order, *, bot: Bot, why: str) -> None:
     """A resting order canceled (its owner, or an exit or close that sells the position): ``order_canceled``."""
     with transaction.atomic():
-        order_close(order, status=Order.Status.CANCELED, error=why)
+        if order.status in Order.OPEN_STATUSES:  # a live one is closed by what the venue said
+            order_close(order, status=Order.Status.CANCELED, error=why)
         event_record(
             type="order_canceled",
             user_id=bot.owner_id,

@@ -159,3 +159,14 @@ def test_staff_overrides_win_only_where_stricter():
 
     assert (rules.stop_loss_pct, rules.take_profit_pct) == (Decimal("0.02"), Decimal("0.02"))
     assert rules.as_dict()["overridden"] == ["stop_loss_pct", "take_profit_pct"]
+
+
+def test_an_exit_emits_exit_triggered_once_and_its_trade_says_why(owner, settings):
+    from realtime.models import Event
+
+    _paper(owner, settings, {"stop_loss_pct": "0.01"})
+
+    event = Event.objects.get(type="exit_triggered")
+    assert (event.payload["reason"], event.payload["price"]) == ("stop_loss", "0.09017")
+    assert event.payload["order"]["side"] == "sell"
+    assert Trade.objects.get(side="sell").reason == "stop_loss"

@@ -15,15 +15,6 @@ from tests.engine.factories import T0, running_bot
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def frozen(monkeypatch):
-    from django.utils import timezone
-
-    now = {"t": T0}
-    monkeypatch.setattr(timezone, "now", lambda: now["t"])
-    return now
-
-
 def _hold_bot(owner, **kwargs) -> Bot:
     # A grid far below the price never trades by itself: whatever happens is the instruction's doing.
     kwargs.setdefault("strategy", "grid")
