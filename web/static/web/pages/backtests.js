@@ -160,7 +160,7 @@ const fromLocalInput = (value) => (value ? `${value.length === 16 ? `${value}:00
 
 async function buildForm(ctx, show) {
   const [strategies, coverage, bots] = await Promise.all([get("strategies"), get("candles/coverage"), get("bots?page_size=500").catch(() => ({ bots: [] }))]);
-  const specs = strategies.strategies.filter((s) => s.params_schema?.properties && s.id !== "signal");
+  const specs = strategies.strategies.filter((s) => s.params_schema?.properties && !s.external && s.id !== "signal"); // a signal bot decides nothing itself
   const byStrategy = new Map(specs.map((s) => [s.id, s]));
   const markets = coverage.coverage;
   bots.bots = bots.bots.filter((b) => byStrategy.has(b.strategy)); // a signal bot's decisions come from outside
