@@ -161,6 +161,7 @@ def test_a_run_of_a_bots_configuration_waits_queued_and_is_canceled(page, produc
         page.click("[data-action=cancel]")
         page.wait_for_selector(".page-head .bt-status:text('canceled')")
         assert page.locator(".bt-progress").count() == 0
+        page.wait_for_selector(".bt-nothing:text('canceled before it started')")
         assert demo_api.get(f"backtests/{backtest_id}").json()["backtest"]["status"] == "canceled"
     finally:
         product.start("worker")
@@ -219,3 +220,19 @@ def test_a_signal_bot_shows_its_webhook_rotates_it_and_parses_a_signal(page, pro
     page.click("form.parse-box button[type=submit]")
     page.wait_for_selector(".parse-refused")
     assert page.locator(".parsed-fields").count() == 0
+
+
+def test_the_backtest_pages_fit_a_phone_width_screen(page, product, demo, demo_api):  # noqa: F811
+    page.set_viewport_size({"width": 390, "height": 844})
+    market = demo_api.get("candles/coverage", params={"exchange": "replay", "symbol": "XRP/USDT"}).json()["coverage"][0]
+    body = {"strategy": "sma_cross", "params": {}, "capital": 100, "exchange": "replay", "symbol": "XRP/USDT"}
+    body.update({key: market[key] for key in ("timeframe", "since", "until")})
+    answer = demo_api.post("backtests", json=body)
+    assert answer.status_code == 202, answer.text
+    backtest_id = answer.json()["backtest"]["id"]
+    sign_in(page, product, *demo, path=f"/backtests/{backtest_id}")
+    page.wait_for_selector("canvas.bt-equity[data-points]", timeout=60_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.click("a[href='/backtests']")
+    page.wait_for_selector(f'.bt-list tr[data-key="{backtest_id}"]')
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")

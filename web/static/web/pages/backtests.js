@@ -381,6 +381,7 @@ export async function detail(ctx) {
     if (shown === bt.status) return;
     shown = bt.status;
     if (bt.sweep) return sweepResults(ctx, bt, results, show);
+    if (!bt.candles) return replace(results, h("p", { class: "empty bt-nothing" }, bt.status === "failed" ? "The run failed before it tested a candle: no results." : "The run was canceled before it started: no results."));
     return runResults(ctx, bt, results, show);
   }
 
