@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.test_dashboard import create_bot, demo, demo_api, page, product, sign_in  # noqa: F401 (fixtures)
+from tests.browser.conftest import sign_in
+from tests.browser.test_dashboard import create_bot, demo, demo_api, product  # noqa: F401 (fixtures)
 from tests.conftest import USING_POSTGRES
 
 pytestmark = [
