@@ -69,7 +69,7 @@ class Config:
     fee_pct: Decimal
     slippage_pct: Decimal
     position_size_pct: Decimal = Decimal(1)
-    rules: dict = field(default_factory=dict)  # exits and limits, as staff override keys
+    rules: dict = field(default_factory=dict)  # exits (risk.EXIT_KEYS) and limits (staff override keys)
     order_prefix: str = "bt"
 
 
@@ -201,7 +201,9 @@ def run(
     module = strategies.get(config.strategy)
     params = core.strategy_params(config.strategy, config.params, config.rules)
     lookback = module.lookback(params)
-    rules = risk.effective_rules(position_size_pct=config.position_size_pct, override_rules=config.rules)
+    rules = risk.effective_rules(
+        position_size_pct=config.position_size_pct, override_rules=config.rules, exits=config.rules
+    )
     seconds = market.timeframe_seconds(config.timeframe)
     venue_real = venues.is_real(config.exchange)
     rules_market = market.market_rules(config.exchange, config.symbol)
@@ -243,6 +245,7 @@ def run(
             candle=t // seconds,
             now=now,
         )
+        ledger.engine = verdict.engine
         if verdict.decision is not None and not verdict.refused:
             filled = _order(
                 config,

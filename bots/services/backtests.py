@@ -129,6 +129,14 @@ def _spec(*, user, data: dict) -> dict:
         if bot is None:
             raise NotFound(f"bot {data['bot_id']} not found")
         overrides = {k: v for k, v in (bot.override_rules or {}).items() if k in risk.OVERRIDE_KEYS}
+        # The bot's exits as the engine applies them (the owner's, staff overrides where stricter).
+        effective = risk.effective_rules(
+            position_size_pct=bot.position_size_pct, override_rules=bot.override_rules, exits=bot.exits
+        )
+        for key in risk.EXIT_KEYS:
+            value = getattr(effective, key)
+            if value is not None and (key != "trailing_arm_pct" or effective.trailing_stop_pct is not None):
+                overrides[key] = str(value)
         spec = {
             "bot": bot,
             "strategy": bot.strategy,
@@ -157,7 +165,7 @@ def _spec(*, user, data: dict) -> dict:
             ),
             "rules": {},
         }
-        for key in ("stop_loss_pct", "take_profit_pct", "max_daily_trades"):
+        for key in (*risk.EXIT_KEYS, "max_daily_trades"):
             if data.get(key) is not None:
                 spec["rules"][key] = str(_decimal(data[key], key, low=Decimal(0), high=Decimal(100000)))
     if spec["strategy"] not in strategies.STRATEGIES:

@@ -15,6 +15,11 @@ from django.utils import timezone
 
 from accounts.usage import usage_add
 from bots.models import Bot, Order
+from bots.serializers import order_to_dict
+from realtime.services import event_record
+
+INSTRUCTED = ("manual", "signal")  # orders asked for from outside (bots.engine.instruction.REASONS)
+EXITS = ("stop_loss", "take_profit", "trailing_stop")  # bots.engine.risk.EXIT_REASONS
 
 
 def order_intent_record(
@@ -28,15 +33,22 @@ def order_intent_record(
     reference_price: Decimal,
     created_at: datetime,
     state: dict,
+    order_type: str = Order.Type.MARKET,
+    price: Decimal | None = None,
+    instruction: dict | None = None,
 ) -> Order:
-    """Persist a decided market order (``new``) with the bot memory naming it, before any venue call."""
+    """Persist a decided order (``new``) with the bot memory naming it, before any venue call.
+
+    An order asked for from outside (``manual``, ``signal``) records ``order_placed``; a
+    protective exit ``exit_triggered`` — in the same transaction."""
     with transaction.atomic():
         order = Order.objects.create(
             bot=bot,
             client_order_id=client_order_id,
             symbol=bot.symbol,
             side=side,
-            type=Order.Type.MARKET,
+            type=order_type,
+            price=price,
             quantity=quantity,
             status=Order.Status.NEW,
             is_paper=is_paper,
@@ -46,7 +58,53 @@ def order_intent_record(
         )
         usage_add(user_id=bot.owner_id, orders=1)
         Bot.objects.filter(pk=bot.pk).update(state=state)
+        if reason in INSTRUCTED:
+            kind = f"{order_type} {side}" + (f" at {price.normalize():f}" if price is not None else "")
+            event_record(
+                type="order_placed",
+                user_id=bot.owner_id,
+                bot_id=bot.pk,
+                payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": reason}
+                | ({"instruction": instruction} if instruction else {}),
+                message=f"{bot.name}: {reason} {kind} of {quantity.normalize():f} placed.",
+            )
+        elif reason in EXITS:
+            at = format(reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
+            event_record(
+                type="exit_triggered",
+                user_id=bot.owner_id,
+                bot_id=bot.pk,
+                payload={
+                    "order": order_to_dict(order),
+                    "bot_id": bot.pk,
+                    "reason": reason,
+                    "price": at,
+                },
+                message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
+            )
     return order
+
+
+def order_rest(order: Order) -> None:
+    """A limit order that did not fill at once rests (``open``) until the market reaches its price."""
+    if order.status == Order.Status.NEW:
+        order.status = Order.Status.OPEN
+        order.submitted_at = order.submitted_at or timezone.now()
+        order.save(update_fields=["status", "submitted_at", "updated_at"])
+
+
+def order_cancel(order: Order, *, bot: Bot, why: str) -> None:
+    """A resting order canceled (its owner, or an exit or close that sells the position): ``order_canceled``."""
+    with transaction.atomic():
+        if order.status in Order.OPEN_STATUSES:  # a live one is closed by what the venue said
+            order_close(order, status=Order.Status.CANCELED, error=why)
+        event_record(
+            type="order_canceled",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": why},
+            message=f"{bot.name}: order {order.client_order_id} canceled ({why}).",
+        )
 
 
 def bot_engine_state_save(*, bot_id: int, state: dict) -> None:
