@@ -204,6 +204,11 @@ def _hours_us(hours: float) -> int:
     return timedelta(hours=float(hours)) // _MICROSECOND  # timedelta's own rounding; 1.4 µs, so cached
 
 
+def training_remaining_us(elapsed_us: int, min_hours: float) -> int:
+    """The quarantine's exact microseconds left (never negative)."""
+    return max(_hours_us(min_hours) - max(elapsed_us, 0), 0)
+
+
 def training_countdown_us(elapsed_us: int, min_hours: float) -> tuple[float, float, bool]:
     """``(hours_elapsed, hours_remaining, eligible)`` from the quarantine's elapsed microseconds.
 
@@ -212,7 +217,7 @@ def training_countdown_us(elapsed_us: int, min_hours: float) -> tuple[float, flo
     in the future counts as no time elapsed).
     """
     elapsed_us = max(elapsed_us, 0)
-    remaining_us = max(_hours_us(min_hours) - elapsed_us, 0)
+    remaining_us = training_remaining_us(elapsed_us, min_hours)
     return (elapsed_us // _TENTH_HOUR_US) / 10, -(-remaining_us // _TENTH_HOUR_US) / 10, remaining_us == 0
 
 
