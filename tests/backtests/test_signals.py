@@ -166,22 +166,17 @@ def test_a_fast_run_on_a_real_venue_with_lot_sizes_and_dust_is_the_slow_run(db, 
 
 
 def test_a_rule_skipping_does_not_know_makes_the_run_tick_every_candle():
-    import dataclasses
-
     from bots.engine import risk
 
-    # A kind of exit skipping does not know (not ``trailing_stop_pct``: the exits branch added
-    # that one to the rules, and skipping stands down for it as for any unknown rule).
-    @dataclasses.dataclass(frozen=True)
-    class Trailing(risk.Rules):
-        future_exit_pct: Decimal | None = None
-
+    # The trailing stop (issue 20) follows the highest price the ticks saw: skipping does not know it.
     rules = risk.effective_rules(position_size_pct=Decimal(1), override_rules={"stop_loss_pct": "0.01"})
+    trailing = risk.effective_rules(
+        position_size_pct=Decimal(1), override_rules={"stop_loss_pct": "0.01"}, exits={"trailing_stop_pct": "0.02"}
+    )
     closes = _closes("ETH/BTC")
     module = strategies.get("sma_cross")
     quiet = backtest._Quiet.of
     kwargs = {"venue_real": False, "market_rules": market.MarketRules(), "last": len(closes)}
     params = {"fast": 5, "slow": 20}
     assert quiet(module, params, closes, closes, rules, **kwargs) is not None
-    trailing = Trailing(**dataclasses.asdict(rules), future_exit_pct=Decimal("0.02"))
     assert quiet(module, params, closes, closes, trailing, **kwargs) is None
