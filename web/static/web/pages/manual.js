@@ -6,9 +6,9 @@ import { del, post } from "../api.js";
 import { statusLine } from "../botui.js";
 import { field, h, replace, showFieldErrors } from "../dom.js";
 
-const RESTING = new Set(["open", "partially_filled"]);
+const RESTING = new Set(["submitted", "open", "partially_filled"]); // bots/engine/tick.py RESTING
 
-export const isResting = (order) => RESTING.has(order.status);
+export const isResting = (order) => order.type === "limit" && RESTING.has(order.status);
 
 function outcome(answer, fallback) {
   const order = answer.order;
