@@ -46,6 +46,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from bots import services, venues
@@ -53,9 +54,10 @@ from bots.engine import core, market, risk, strategies
 from bots.engine.adapters import live, paper
 from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
-from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from bots.models import ZERO, Bot, BotDailyPnl, FleetHalt, Order, Position, Trade
 from core.errors import ApplicationError
 from credentials import providers
+from realtime import relay_signal
 
 logger = logging.getLogger("botfleet.engine")
 
@@ -191,16 +193,18 @@ def tick_batch(
         report=report,
         bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
     )
-    for bot in bots:
-        bot._engine_error = ""
-        try:
-            _tick_one(bot, batch)
-        except Exception as exc:  # one bot's failure must not stop the batch; it is counted
-            # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
-            logger.exception("Tick of bot %s failed", bot.pk)
-            bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
-            report.errors += 1
-        _after_tick(bot, batch)
+    # Each fill commits its own events; the relay is woken once per window for them, not per commit.
+    with relay_signal.coalesced():
+        for bot in bots:
+            bot._engine_error = ""
+            try:
+                _tick_one(bot, batch)
+            except Exception as exc:  # one bot's failure must not stop the batch; it is counted
+                # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
+                logger.exception("Tick of bot %s failed", bot.pk)
+                bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+                report.errors += 1
+            _after_tick(bot, batch)
     _bookkeeping(bots, now=now, lease=lease)
     return report
 
@@ -304,11 +308,24 @@ def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
 
 
 def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
-    """The bot as it is now, under its row lock; a reason when it may no longer trade."""
+    """The bot as it is now, under its row lock; a reason when it may no longer trade.
+
+    The same statement says whether the tick slot already has its order (or its fill), and
+    whether the bot's rollup of the day (UTC) exists: a paper fill at ``batch.now`` inserts or updates it.
+    """
+    cid = client_order_id(bot)
     fresh = (
         Bot.objects.select_for_update()
         .filter(pk=bot.pk)
+        .annotate(
+            slot_taken=Exists(Order.objects.filter(client_order_id=cid))
+            | Exists(Trade.objects.filter(bot_id=bot.pk, fill_id=cid)),
+            rollup_exists=Exists(BotDailyPnl.objects.filter(bot_id=bot.pk, day=batch.now.astimezone(UTC).date())),
+        )
         .values(
+            "slot_taken",
+            "rollup_exists",
+            "name",
             "status",
             "force_paused",
             "deleted_at",
@@ -347,7 +364,6 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
 def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module) -> None:
     cid = client_order_id(bot)
     venue_real = venues.is_real(bot.exchange)
-    quantity = position.quantity if position else ZERO
     # A real-money order's key set and the venue's markets are loaded before the row lock: a
     # network call under the lock would hold every writer of the bot (stop, staff, promotion)
     # for its duration. Under the lock, ``_recheck`` refuses a bot whose mode or key set
@@ -369,15 +385,49 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             return _refuse(bot, batch, unsupported)
         credential = _live_credential(bot, {"credential_id": bot.credential_id})
         live_market = _live_rules(credential, bot)
+    before = bot.state
+    try:
+        placed = _order_locked(
+            bot,
+            decision,
+            cid=cid,
+            price=price,
+            position=position,
+            open_positions=open_positions,
+            batch=batch,
+            venue_real=venue_real,
+            credential=credential,
+            live_market=live_market,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a decision rolled back is not the bot's
+        raise
+    if placed is None:
+        return
+    batch.report.orders += 1
+    if isinstance(placed, Order):  # a real-money intent, committed: now it leaves for the venue
+        _execute_live(bot, placed, credential, batch)
+    else:  # a paper order, filled in the same transaction: its trade
+        _filled(bot, placed, batch)
+
+
+def _order_locked(
+    bot, decision, *, cid, price, position, open_positions, batch, venue_real, credential, live_market
+) -> Order | Trade | None:
+    """Under the bot's row lock, in one transaction: every re-check, the sizing, then a paper
+    order with its fill (the trade) or a real-money intent (the order); ``None`` when refused."""
+    quantity = position.quantity if position else ZERO
     with transaction.atomic():
         fresh, why = _recheck(bot, batch)
         if why:
             return _refuse(bot, batch, why)
         # The position the decision was made on was read when the batch was claimed; a service
-        # may have changed it since (promotion closes a paper position in the books).
-        held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
-        if (held or ZERO) != quantity:
+        # may have changed it since (promotion closes a paper position in the books). Every
+        # writer of positions holds the bot's lock: as read here, it is what a fill books onto.
+        held = Position.objects.select_for_update().filter(bot_id=bot.pk, symbol=bot.symbol).first()
+        if (held.quantity if held else ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
+        bot.name = fresh["name"]  # the trade's event names the bot as it is now
         # The money is sized as it is now, not as claimed: a stop, a capital change and a start
         # can all land between the claim and this lock (a long batch), and an order sized on the
         # old capital would spend money the bot no longer has.
@@ -429,26 +479,51 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         )
         if sized.refused:
             return _refuse(bot, batch, sized.refused)
-        if Order.objects.filter(client_order_id=cid).exists():
+        if fresh["slot_taken"]:
             return _refuse(bot, batch, f"tick slot {cid} already has its order")
         engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
         _set_state(bot, strategy_state, engine)
-        order = services.order_intent_record(
-            bot=bot,
-            client_order_id=cid,
-            side=decision.action,
-            quantity=sized.quantity,
-            is_paper=route.paper,
-            reason=decision.reason,
-            reference_price=price,
-            created_at=batch.now,
-            state=bot.state,
-        )
-    batch.report.orders += 1
-    if route.paper:
-        _execute_paper(bot, order, batch)
-    else:
-        _execute_live(bot, order, credential, batch)
+        intent = {
+            "client_order_id": cid,
+            "side": decision.action,
+            "quantity": sized.quantity,
+            "reason": decision.reason,
+            "reference_price": price,
+            "created_at": batch.now,
+        }
+        if route.paper:
+            fill = paper.execute(
+                client_order_id=cid,
+                venue=bot.exchange,
+                symbol=bot.symbol,
+                side=decision.action,
+                quantity=sized.quantity,
+                at=batch.now,
+                price=price,
+            )
+            return services.order_paper_fill(
+                bot=bot,
+                position=held,
+                **intent,
+                fill=_fill_figures(bot, fill),
+                engine_state=_state_after_fill(bot, batch, client_order_id=cid, reason=decision.reason, at=batch.now),
+                # The fill's day is the intent's (``batch.now``), the day read under the lock.
+                rollup_exists=fresh["rollup_exists"] if fill.executed_at == batch.now else None,
+            )
+        return services.order_intent_record(bot=bot, **intent, is_paper=False, state=bot.state)
+
+
+def _fill_figures(bot: Bot, fill: paper.PaperFill) -> dict:
+    """What the books need of a paper fill (its fee is in the quote currency)."""
+    return {
+        "fill_id": fill.fill_id,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "fee": fill.fee,
+        "fee_currency": bot.quote_currency,
+        "fee_quote": fill.fee,
+        "executed_at": fill.executed_at,
+    }
 
 
 def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
@@ -463,52 +538,69 @@ def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
     )
     if fill is None:
         return False
-    _record_fill(
-        bot,
-        order,
-        batch,
-        fill_id=fill.fill_id,
-        quantity=fill.quantity,
-        price=fill.price,
-        fee=fill.fee,
-        fee_currency=bot.quote_currency,
-        fee_quote=fill.fee,
-        executed_at=fill.executed_at,
-        is_paper=True,
-    )
+    _record_fill(bot, order, batch, **_fill_figures(bot, fill), is_paper=True)
     return True
 
 
-def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
-    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
-    with transaction.atomic():
-        trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
+def _state_after_fill(bot: Bot, batch: _Batch, *, client_order_id: str, reason: str, at: datetime):
+    """The strategy and engine memory after a trade of order ``client_order_id`` (decided at ``at``),
+    kept on ``bot`` and written by the books with the trade."""
+
+    def after(trade: Trade) -> dict:
         strategy_state, engine = _state(bot)
         strategy_state, engine = core.after_fill(
             module=strategies.get(bot.strategy),
             params=bot.params,
             strategy_state=strategy_state,
             engine=engine,
-            client_order_id=order.client_order_id,
-            side=order.side,
-            order_reason=order.reason,
+            client_order_id=client_order_id,
+            side=trade.side,
+            order_reason=reason,
             quantity=trade.quantity,
             price=trade.price,
             realized=trade.realized_pnl,
             # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
-            exit_candle=int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe),
+            exit_candle=int(at.timestamp()) // market.timeframe_seconds(bot.timeframe),
             now=batch.now,
             bodyguard=batch.bodyguard,
         )
         _set_state(bot, strategy_state, engine)
-        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
-    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
-    # a fill already booked (``cash_delta`` absent) changed nothing.
+        return bot.state
+
+    return after
+
+
+def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
+    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
+    before = bot.state
+    try:
+        trade = services.trade_record_fill(
+            bot=bot,
+            order=order,
+            side=order.side,
+            symbol=order.symbol,
+            engine_state=_state_after_fill(
+                bot, batch, client_order_id=order.client_order_id, reason=order.reason, at=order.created_at
+            ),
+            **fill,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a fill rolled back is not the bot's
+        raise
+    _filled(bot, trade, batch)
+
+
+def _filled(bot: Bot, trade: Trade, batch: _Batch) -> None:
+    """Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
+    a fill already booked (``cash_delta`` absent) changed nothing."""
     bot.cash_balance += getattr(trade, "cash_delta", ZERO)
-    position = Position.objects.filter(bot=bot, symbol=order.symbol).first()
-    batch.positions.setdefault(bot.pk, {})[order.symbol] = position
+    if hasattr(trade, "position"):
+        position = trade.position
+    else:
+        position = Position.objects.filter(bot=bot, symbol=trade.symbol).first()
+    batch.positions.setdefault(bot.pk, {})[trade.symbol] = position
     if position is not None and position.quantity <= 0:
-        batch.positions[bot.pk].pop(order.symbol, None)
+        batch.positions[bot.pk].pop(trade.symbol, None)
     batch.report.fills += 1
 
 

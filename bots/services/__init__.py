@@ -27,6 +27,7 @@ from bots.services.orders import (
     order_mark_sent,
     order_mark_submitted,
     order_mark_unknown,
+    order_paper_fill,
 )
 from bots.services.transitions import (
     bot_force_pause,
@@ -59,6 +60,7 @@ __all__ = [
     "order_mark_sent",
     "order_mark_submitted",
     "order_mark_unknown",
+    "order_paper_fill",
     "order_reconcile_failed",
     "positions_close_in_books",
     "trade_record_fill",

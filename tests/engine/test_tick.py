@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from bots import services
 from bots.engine import market, strategies, tick
@@ -112,26 +112,61 @@ class Crash(BaseException):
     """A worker killed mid-tick: escapes every ``except Exception``."""
 
 
-def test_a_crash_between_the_adapter_and_the_commit_is_reconciled_to_one_order_and_one_fill(owner, monkeypatch):
+def test_a_crash_before_a_paper_fill_commits_leaves_nothing_and_the_slot_is_decided_again(owner, monkeypatch):
+    # A paper order and its fill are one transaction (no venue between them): a worker killed
+    # after every write of the books but before the commit leaves no order, no trade, no event.
+    from bots.services import orders
+
     bot = dca_bot(owner=owner)
+    real = orders.fill_book
 
     def crash(**kwargs):
+        real(**kwargs)
         raise Crash
 
-    monkeypatch.setattr(services, "trade_record_fill", crash)
+    monkeypatch.setattr(orders, "fill_book", crash)
     with pytest.raises(Crash):
         tick.tick_batch(now=T0)
     monkeypatch.undo()
-    assert counts(bot) == (1, 0)
-    assert Order.objects.get(bot=bot).status == "new"
+    assert counts(bot) == (0, 0)
+    assert not Event.objects.filter(type="trade_executed", bot_id=bot.pk).exists()
     # The lease still holds: nobody touches the bot until it expires.
     assert tick.tick_batch(now=T0 + timedelta(seconds=60)).claimed == 0
+    later = T0 + timedelta(seconds=tick.lease_seconds() + 1)
+    report = tick.tick_batch(now=later)
+    assert (report.claimed, report.reconciled, report.orders, report.fills) == (1, 0, 1, 1)
+    order = Order.objects.get(bot=bot)
+    assert (order.client_order_id, order.status) == (f"bf-{bot.pk}-0", "filled")  # the same tick slot
+    assert Trade.objects.get(bot=bot).executed_at == later
+    bot.refresh_from_db()
+    assert bot.state["strategy"]["orders"] == 1
+    assert bot.state["engine"]["pending"] == {}
+
+
+def test_a_paper_intent_left_in_flight_is_reconciled_to_one_order_and_one_fill(owner):
+    # An intent written without its fill (a worker of an earlier release killed between them)
+    # is executed by the bot's next tick before it may trade again.
+    bot = dca_bot(owner=owner)
+    with transaction.atomic():
+        intent = services.order_intent_record(
+            bot=bot,
+            client_order_id=f"bf-{bot.pk}-0",
+            side="buy",
+            quantity=Decimal("0.001"),
+            is_paper=True,
+            reason="dca_buy",
+            reference_price=Decimal("50000"),
+            created_at=T0,
+            state=bot.state,
+        )
     later = T0 + timedelta(seconds=tick.lease_seconds() + 1)
     report = tick.tick_batch(now=later)
     assert (report.claimed, report.reconciled, report.fills) == (1, 1, 1)
     assert counts(bot) == (1, 1)
     trade = Trade.objects.get(bot=bot)
-    assert trade.executed_at == T0  # the intent's moment, not the reconciliation's
+    assert (trade.order_id, trade.price, trade.executed_at) == (intent.pk, Decimal("50000"), T0)  # the intent's
+    intent.refresh_from_db()
+    assert intent.status == "filled"
     bot.refresh_from_db()
     assert bot.state["strategy"]["orders"] == 1  # the strategy memory caught up with the fill
     assert bot.state["engine"]["pending"] == {}
