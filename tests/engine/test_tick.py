@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from accounts.models import UserUsage
 from bots import services
 from bots.engine import market, strategies, tick
 from bots.engine.strategies import BUY, Decision
@@ -79,6 +80,33 @@ def test_idle_ticks_cost_under_a_fifth_of_a_query_each(owner, django_assert_max_
     assert set(Bot.objects.filter(pk__in=[b.pk for b in bots]).values_list("tick_count", "claimed_until")) == {
         (1, None)
     }
+
+
+def test_a_paper_trading_tick_costs_at_most_nine_statements(owner, django_assert_max_num_queries):
+    # Issue 19: <= 10 queries per trading tick. Each bot's tick is one transaction (BEGIN and
+    # COMMIT, a savepoint under the test's transaction) of nine statements: the re-check under
+    # the row lock (slot taken? day's rollup there?), the position, then one write each for the
+    # order (inserted filled), trade, position, rollup, bot totals and memory, usage and the
+    # event. Per batch: the claim (in its own transaction), positions, orders in flight, bookkeeping.
+    bots = [dca_bot(owner=owner) for _ in range(5)]
+    UserUsage.objects.get_or_create(user=owner)  # as a bot's creation leaves it (the factory skips that)
+    batch, per_tick = 3 + 3, 9 + 2
+    with django_assert_max_num_queries(batch + 5 * per_tick):  # first trades: rows created
+        first = tick.tick_batch(now=T0)
+    later = T0 + timedelta(seconds=60)
+    for bot in bots:
+        make_due(bot, later)
+    with django_assert_max_num_queries(batch + 5 * per_tick):  # then updated
+        second = tick.tick_batch(now=later)
+    assert (first.orders, first.fills, second.orders, second.fills) == (5, 5, 5, 5)
+    for bot in bots:
+        bot.refresh_from_db()
+        trades = Trade.objects.filter(bot=bot).order_by("pk")
+        assert bot.total_trades == 2 and bot.state["strategy"]["orders"] == 2
+        assert Position.objects.get(bot=bot).quantity == sum(t.quantity for t in trades)
+        assert bot.daily_pnl.get().trades == 2
+        assert Event.objects.filter(type="trade_executed", bot_id=bot.pk).count() == 2
+        assert set(Order.objects.filter(bot=bot).values_list("status", flat=True)) == {"filled"}
 
 
 def test_market_data_is_computed_once_per_symbol_per_batch(owner, monkeypatch):
