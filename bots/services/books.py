@@ -171,7 +171,10 @@ def _position_apply(
     if applied.realized is not None:
         position.realized_pnl += applied.realized
     position.fees += fee.value
-    position.save(force_insert=position.pk is None)
+    if position.pk is None:
+        position.save(force_insert=True)
+    else:
+        position.save(update_fields=["quantity", "average_cost", "realized_pnl", "fees", "opened_at", "updated_at"])
     return position
 
 
@@ -195,22 +198,23 @@ def _totals_add(bot: Bot, trade: Trade, *, state: dict | None = None, rollup: bo
         "losses": int(loss),
     }
     # The day's row exists after its first trade; only fills (under the bot's lock) write it.
+    # Adding zero changes nothing: only the figures this trade moves are written.
     added = rollup is not False and BotDailyPnl.objects.filter(bot=bot, day=day).update(
-        **{k: F(k) + v for k, v in figures.items()}
+        **{k: F(k) + v for k, v in figures.items() if v}
     )
     if not added:
         BotDailyPnl.objects.create(bot=bot, day=day, **figures)
+    totals = {
+        "realized_pnl": pnl,
+        "total_fees": trade.fee_quote,
+        "total_trades": 1,
+        "winning_trades": int(win),
+        "losing_trades": int(loss),
+        "cash_balance": trade.cash_delta,
+    }
     extra = {} if state is None else {"state": state}
     Bot.objects.filter(pk=bot.pk).update(
-        realized_pnl=F("realized_pnl") + pnl,
-        total_fees=F("total_fees") + trade.fee_quote,
-        total_trades=F("total_trades") + 1,
-        winning_trades=F("winning_trades") + int(win),
-        losing_trades=F("losing_trades") + int(loss),
-        cash_balance=F("cash_balance") + trade.cash_delta,
-        last_price=trade.price,
-        updated_at=timezone.now(),
-        **extra,
+        **{k: F(k) + v for k, v in totals.items() if v}, last_price=trade.price, updated_at=timezone.now(), **extra
     )
 
 
