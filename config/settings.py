@@ -554,6 +554,8 @@ NOTIFICATIONS_SENDERS = env.int("NOTIFICATIONS_SENDERS", default=16)
 NOTIFICATIONS_MAX_CHANNELS = env.int("NOTIFICATIONS_MAX_CHANNELS", default=20)
 # Webhooks to loopback, private, link-local (cloud metadata) addresses are refused unless on.
 NOTIFICATIONS_ALLOW_PRIVATE_URLS = env.bool("NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=False)
+# Where the web app is served (e.g. https://botfleet.example.com): mails link to its pages.
+PUBLIC_URL = env("PUBLIC_URL", default="")
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org")
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 # The engine watchdog (on Celery beat): no worker heartbeat for this long → engine_offline.

@@ -23,4 +23,8 @@ urlpatterns = [
     path("platforms/<slug:platform>", views.shell, name="platform"),
     path("keys", views.shell, name="keys"),
     path("training", views.shell, name="training"),
+    path("forgot-password", views.shell, name="forgot-password"),
+    path("reset-password", views.shell, name="reset-password"),
+    path("account/security", views.shell, name="security"),
+    path("notifications", views.shell, name="notifications"),
 ]
