@@ -46,8 +46,6 @@ def notify() -> None:
         wakers = list(_wakers)
     for waker in wakers:
         waker()
-    if connection.vendor != "postgresql":
-        return
     block = getattr(_local, "block", None)
     if block is not None:
         if time.monotonic() - block["sent"] < block["window"]:
@@ -58,6 +56,8 @@ def notify() -> None:
 
 
 def _send() -> None:
+    if connection.vendor != "postgresql":
+        return
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {LISTEN_CHANNEL}")
