@@ -25,7 +25,11 @@ Concurrency and idempotency (DESIGN.md "How a bot trades"):
   order's key set and markets are loaded before it; ``submitted_at`` is committed just
   before the request leaves (the unknown-outcome grace period runs from it).
 * **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
-  and ``trade_executed``; the strategy memory is written in the same transaction.
+  and ``trade_executed``; the strategy memory is written in the same transaction. A paper
+  order has no venue between its intent and its fill: both are written in the locked
+  transaction of the re-check (``order_paper_fill``: the order inserted already filled, one
+  write per row of the books), so a crash leaves neither and the slot is decided again.
+  A paper trading tick is nine statements; the relay is woken once per 50 ms of a batch.
 * **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
   ``open``, ``unknown``) gets that order resolved — a paper intent is re-executed (the
   same fill), a live one is looked up on the venue by client id — before it may trade
