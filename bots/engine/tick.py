@@ -522,7 +522,9 @@ def _order_locked(
                 position=held,
                 **intent,
                 fill=_fill_figures(bot, fill),
-                engine_state=_state_after_fill(bot, batch, client_order_id=cid, reason=decision.reason, at=batch.now),
+                engine_state=_state_after_fill(
+                    bot, batch, client_order_id=cid, reason=decision.reason[:64], at=batch.now
+                ),  # the order's reason, as stored
                 # The fill's day is the intent's (``batch.now``), the day read under the lock.
                 rollup_exists=fresh["rollup_exists"] if fill.executed_at == batch.now else None,
             )
