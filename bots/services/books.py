@@ -136,6 +136,7 @@ def fill_book(
         fee_quote=parts.value,
         realized_pnl=applied.realized,
         is_paper=is_paper,
+        reason=order.reason if order is not None else "",
         executed_at=executed_at,
     )
     trade.cash_delta = applied.cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)

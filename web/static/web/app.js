@@ -13,6 +13,7 @@ const pages = {
   detail: () => import("./pages/botdetail.js"),
   keys: () => import("./pages/keys.js"),
   training: () => import("./pages/training.js"),
+  backtests: () => import("./pages/backtests.js"),
   security: () => import("./pages/security.js"),
   notifications: () => import("./pages/notifications.js"),
 };
@@ -30,6 +31,8 @@ const routes = [
   [/^\/platforms\/(?<platform>[\w-]+)$/, "bots", "platform"],
   [/^\/keys$/, "keys", "render"],
   [/^\/training$/, "training", "render"],
+  [/^\/backtests$/, "backtests", "render"],
+  [/^\/backtests\/(?<id>\d+)$/, "backtests", "detail"],
   [/^\/forgot-password$/, "auth", "forgot", { public: true }],
   [/^\/reset-password$/, "auth", "reset", { public: true }],
   [/^\/account\/security$/, "security", "render"],
@@ -133,6 +136,7 @@ function renderNav() {
     link("/", "Overview"),
     link("/bots", "Bots"),
     link("/training", "Training bay"),
+    link("/backtests", "Backtests"),
     link("/keys", "Keys"),
     user?.is_staff ? h("a", { href: "/admin/", "data-external": "1" }, "Admin") : null,
     h(
