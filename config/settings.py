@@ -293,6 +293,8 @@ else:
         # Tasks are idempotent and re-dispatched by beat; redelivery is a bonus only.
         "visibility_timeout": 600,
     }
+    if env("CELERY_BROKER_KEY_PREFIX", default=""):  # several deployments (or benchmarks) on one Redis
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env("CELERY_BROKER_KEY_PREFIX")
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT * 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

@@ -185,6 +185,8 @@ def after_fill(
     decision = Decision(side, reason=noted.get("reason", ""), tag=noted.get("tag") or {})
     strategy_state = module.on_fill(params, strategy_state, decision, Fill(side, float(quantity), float(price)))
     engine = risk.note_exit({**engine, "pending": pending}, reason=order_reason, candle=exit_candle)
+    if side == BUY:  # more bought onto what an exit left: the position is protected again
+        engine.pop("exited", None)
     if bodyguard is not None:
         engine = risk.note_fill(engine, realized=realized, reason=order_reason, now=now, limits=bodyguard)
     return strategy_state, engine

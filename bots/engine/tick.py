@@ -371,18 +371,20 @@ def _cancel_resting(bot: Bot, order: Order, batch: _Batch, *, why: str) -> str:
 
     try:
         client = client_for(_live_credential(bot, {"credential_id": bot.credential_id}))
+    except VenueError as exc:
+        raise TickError(str(exc)) from exc
+    try:
         client.cancel_order(
             symbol=order.symbol, venue_order_id=order.venue_order_id, client_order_id=order.client_order_id
         )
     except VenueError as exc:  # filled or canceled meanwhile, or the venue is down: the lookup tells
         logger.info("Cancel of order %s: %s", order.client_order_id, exc)
-    else:
-        sent = order.submitted_at or order.created_at
-        outcome = live.lookup(
-            client, symbol=order.symbol, client_order_id=order.client_order_id, since_ms=int(sent.timestamp() * 1000)
-        )
-        _apply_live(bot, order, outcome, batch)
-        order.refresh_from_db()
+    sent = order.submitted_at or order.created_at
+    outcome = live.lookup(
+        client, symbol=order.symbol, client_order_id=order.client_order_id, since_ms=int(sent.timestamp() * 1000)
+    )
+    _apply_live(bot, order, outcome, batch)
+    order.refresh_from_db()
     if order.status == Order.Status.CANCELED:
         services.order_cancel(order, bot=bot, why=why)
         return ""

@@ -136,7 +136,7 @@ def _spec(*, user, data: dict) -> dict:
         for key in risk.EXIT_KEYS:
             value = getattr(effective, key)
             if value is not None and (key != "trailing_arm_pct" or effective.trailing_stop_pct is not None):
-                overrides[key] = str(value)
+                overrides[key] = format(Decimal(value).normalize(), "f")
         spec = {
             "bot": bot,
             "strategy": bot.strategy,
@@ -173,6 +173,12 @@ def _spec(*, user, data: dict) -> dict:
             f"unknown strategy {spec['strategy']!r}; one of {', '.join(strategies.STRATEGIES)}",
             code="UNKNOWN_STRATEGY",
             details={"strategy": "unknown"},
+        )
+    if strategies.STRATEGIES[spec["strategy"]].external:
+        raise Invalid(
+            f"the {spec['strategy']!r} strategy trades only on signals from outside: there is nothing to backtest",
+            code="NOT_BACKTESTABLE",
+            details={"strategy": "takes its decisions from outside"},
         )
     candles.timeframe_seconds(spec["timeframe"])
     spec["params"] = _params(spec["strategy"], spec["params"])

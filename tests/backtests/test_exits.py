@@ -170,3 +170,62 @@ def test_an_exit_emits_exit_triggered_once_and_its_trade_says_why(owner, setting
     assert (event.payload["reason"], event.payload["price"]) == ("stop_loss", "0.09017")
     assert event.payload["order"]["side"] == "sell"
     assert Trade.objects.get(side="sell").reason == "stop_loss"
+
+
+def test_a_backtest_of_a_bot_runs_with_its_effective_exits(owner):
+    from bots.models import Backtest
+    from tests.bots.factories import BotFactory
+
+    bot = BotFactory(
+        owner=owner,
+        exchange="replay",
+        symbol="ETH/BTC",
+        timeframe="5m",
+        strategy="dca",
+        params=DCA,
+        capital=Decimal("1"),
+        stop_loss_pct=Decimal("0.05"),
+        trailing_stop_pct=Decimal("0.005"),
+        trailing_arm_pct=Decimal("0.002"),
+        override_rules={"stop_loss_pct": "0.01"},  # staff: stricter, wins
+    )
+
+    run = service.backtest_create(
+        user=owner,
+        data={
+            "bot_id": bot.pk,
+            "since": "2018-01-13T00:00:00Z",
+            "until": "2018-01-13T01:10:00Z",
+            "fee_pct": "0",
+            "slippage_pct": "0",
+        },
+    )
+    assert service.backtest_run(run.pk) == "finished"
+
+    run = Backtest.objects.get(pk=run.pk)
+    assert run.rules == {"stop_loss_pct": "0.01", "trailing_stop_pct": "0.005", "trailing_arm_pct": "0.002"}
+    # The trailing stop sells where the hand computation above says (00:50, at 0.09065397).
+    assert [(t["side"], t["reason"]) for t in run.trades] == [("buy", "dca_buy"), ("sell", "trailing_stop")]
+
+
+def test_a_buy_onto_what_an_exit_left_protects_the_position_again():
+    from bots.engine import core, strategies
+
+    engine = {"exited": True, "trail_high": "100"}
+    _, after = core.after_fill(
+        module=strategies.get("dca"),
+        params=DCA,
+        strategy_state={},
+        engine=engine,
+        client_order_id="x",
+        side="buy",
+        order_reason="manual",
+        quantity=Decimal(1),
+        price=Decimal(100),
+        realized=None,
+        exit_candle=1,
+        now=START,
+        bodyguard=None,
+    )
+
+    assert "exited" not in after

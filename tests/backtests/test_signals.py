@@ -170,9 +170,11 @@ def test_a_rule_skipping_does_not_know_makes_the_run_tick_every_candle():
 
     from bots.engine import risk
 
+    # A kind of exit skipping does not know (not ``trailing_stop_pct``: the exits branch added
+    # that one to the rules, and skipping stands down for it as for any unknown rule).
     @dataclasses.dataclass(frozen=True)
     class Trailing(risk.Rules):
-        trailing_stop_pct: Decimal | None = None
+        future_exit_pct: Decimal | None = None
 
     rules = risk.effective_rules(position_size_pct=Decimal(1), override_rules={"stop_loss_pct": "0.01"})
     closes = _closes("ETH/BTC")
@@ -181,5 +183,5 @@ def test_a_rule_skipping_does_not_know_makes_the_run_tick_every_candle():
     kwargs = {"venue_real": False, "market_rules": market.MarketRules(), "last": len(closes)}
     params = {"fast": 5, "slow": 20}
     assert quiet(module, params, closes, closes, rules, **kwargs) is not None
-    trailing = Trailing(**dataclasses.asdict(rules), trailing_stop_pct=Decimal("0.02"))
+    trailing = Trailing(**dataclasses.asdict(rules), future_exit_pct=Decimal("0.02"))
     assert quiet(module, params, closes, closes, trailing, **kwargs) is None

@@ -144,3 +144,31 @@ def test_cancel_of_an_unknown_order_is_a_404(owner_client, owner):
     bot = running_bot(owner=owner)
 
     assert_error(owner_client.delete(f"/api/bots/{bot.pk}/orders/999999"), 404, "NOT_FOUND")
+
+
+def test_another_users_order_under_my_bot_is_a_404_and_stays(owner_client, owner, other_user):
+    mine = running_bot(owner=owner)
+    theirs = BotFactory(owner=other_user)
+    order = Order.objects.create(
+        bot=theirs,
+        client_order_id="theirs-1",
+        symbol=theirs.symbol,
+        side="buy",
+        type="limit",
+        quantity=1,
+        price=1,
+        status="open",
+    )
+
+    assert_error(owner_client.delete(f"/api/bots/{mine.pk}/orders/{order.pk}"), 404, "NOT_FOUND")
+    assert Order.objects.get(pk=order.pk).status == "open"
+
+
+def test_a_force_paused_bot_takes_no_manual_order(owner_client, owner):
+    bot = _holding(owner)
+    Bot.objects.filter(pk=bot.pk).update(status=Bot.Status.PAUSED, force_paused=True)
+
+    response = owner_client.post(f"/api/bots/{bot.pk}/orders", {"side": "buy", "quantity": "0.001"}, format="json")
+
+    error = assert_error(response, 409, "BOT_NOT_RUNNING")
+    assert error["details"]["reason"] == "the bot is paused by staff"

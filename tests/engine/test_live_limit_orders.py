@@ -125,3 +125,14 @@ def test_close_cancels_a_resting_live_sell_then_sells_the_position_at_market(bot
     sell = Trade.objects.get(bot=bot, side="sell")
     assert (sell.quantity, sell.price) == (Decimal("0.01"), Decimal("50000"))
     assert Position.objects.get(bot=bot).quantity == 0
+
+
+def test_the_fleet_halt_stops_a_real_money_manual_order_and_says_so(bot, fake_exchange):
+    from bots.models import FleetHalt
+
+    FleetHalt.objects.update_or_create(pk=1, defaults={"halted": True})
+
+    refused = _submit(bot, action="buy", quantity="0.001")
+
+    assert (refused.code, refused.reason) == (REFUSED, "the fleet is halted by staff")
+    assert not Order.objects.filter(bot=bot).exists() and not fake_exchange.orders

@@ -74,9 +74,9 @@ HOLD_DECISION = Decision()
 
 
 def registry() -> dict[str, ModuleType]:
-    from bots.engine.strategies import dca, grid, rsi, sma_cross
+    from bots.engine.strategies import dca, grid, rsi, signal, sma_cross
 
-    return {"sma_cross": sma_cross, "rsi": rsi, "grid": grid, "dca": dca}
+    return {"sma_cross": sma_cross, "rsi": rsi, "grid": grid, "dca": dca, "signal": signal}
 
 
 _REGISTRY: dict[str, ModuleType] | None = None
