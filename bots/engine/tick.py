@@ -25,7 +25,11 @@ Concurrency and idempotency (DESIGN.md "How a bot trades"):
   order's key set and markets are loaded before it; ``submitted_at`` is committed just
   before the request leaves (the unknown-outcome grace period runs from it).
 * **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
-  and ``trade_executed``; the strategy memory is written in the same transaction.
+  and ``trade_executed``; the strategy memory is written in the same transaction. A paper
+  order has no venue between its intent and its fill: both are written in the locked
+  transaction of the re-check (``order_paper_fill``: the order inserted already filled, one
+  write per row of the books), so a crash leaves neither and the slot is decided again.
+  A paper trading tick is nine statements; the relay is woken once per 50 ms of a batch.
 * **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
   ``open``, ``unknown``) gets that order resolved — a paper intent is re-executed (the
   same fill), a live one is looked up on the venue by client id — before it may trade
@@ -54,9 +58,10 @@ from bots.engine import instruction as instructions
 from bots.engine.adapters import live, paper
 from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
-from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from bots.models import ZERO, Bot, BotDailyPnl, FleetHalt, Order, Position, Trade
 from core.errors import ApplicationError
 from credentials import providers
+from realtime import relay_signal
 
 logger = logging.getLogger("botfleet.engine")
 
@@ -203,16 +208,18 @@ def tick_batch(
         bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
         instruction=instruction,
     )
-    for bot in bots:
-        bot._engine_error = ""
-        try:
-            _tick_one(bot, batch)
-        except Exception as exc:  # one bot's failure must not stop the batch; it is counted
-            # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
-            logger.exception("Tick of bot %s failed", bot.pk)
-            bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
-            report.errors += 1
-        _after_tick(bot, batch)
+    # Each fill commits its own events; the relay is woken once per window for them, not per commit.
+    with relay_signal.coalesced():
+        for bot in bots:
+            bot._engine_error = ""
+            try:
+                _tick_one(bot, batch)
+            except Exception as exc:  # one bot's failure must not stop the batch; it is counted
+                # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
+                logger.exception("Tick of bot %s failed", bot.pk)
+                bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+                report.errors += 1
+            _after_tick(bot, batch)
     _bookkeeping(bots, now=now, lease=lease)
     return report
 
@@ -406,29 +413,55 @@ def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
     logger.debug("Bot %s: no order (%s)", bot.pk, why)
 
 
-def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
-    """The bot as it is now, under its row lock; a reason when it may no longer trade."""
-    fresh = (
-        Bot.objects.select_for_update()
-        .filter(pk=bot.pk)
-        .values(
-            "status",
-            "force_paused",
-            "deleted_at",
-            "claimed_until",
-            "override_rules",
-            "trading_mode",
-            "in_training",
-            "exchange",
-            "symbol",
-            "credential_id",
-            "cash_balance",
-            "capital",
-            "position_size_pct",
-            *risk.EXIT_KEYS,
-        )
-        .first()
+_RECHECKED = (
+    "name",
+    "status",
+    "force_paused",
+    "deleted_at",
+    "claimed_until",
+    "override_rules",
+    "trading_mode",
+    "in_training",
+    "exchange",
+    "symbol",
+    "credential_id",
+    "cash_balance",
+    "capital",
+    "position_size_pct",
+    *risk.EXIT_KEYS,
+)
+
+
+def _recheck_sql() -> str:
+    """The re-check's one statement (written out: composing its subqueries through the ORM cost
+    more than the rest of a trading tick's Python)."""
+    ops = connection.ops
+    q = ops.quote_name
+    columns = ", ".join(q(Bot._meta.get_field(name).column) for name in ("id", *_RECHECKED))
+    order, trade, rollup = (q(model._meta.db_table) for model in (Order, Trade, BotDailyPnl))
+    sql = (
+        f"SELECT {columns}, "  # noqa: S608 - fixed columns
+        f"(EXISTS (SELECT 1 FROM {order} WHERE client_order_id = %s) "
+        f"OR EXISTS (SELECT 1 FROM {trade} WHERE bot_id = %s AND fill_id = %s)) AS slot_taken, "
+        f"EXISTS (SELECT 1 FROM {rollup} WHERE bot_id = %s AND day = %s) AS rollup_exists "
+        f"FROM {q(Bot._meta.db_table)} WHERE id = %s"
     )
+    return sql + " FOR UPDATE" if connection.features.has_select_for_update else sql
+
+
+def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
+    """The bot as it is now, under its row lock; a reason when it may no longer trade.
+
+    The same statement says whether the tick slot already has its order (or its fill), and
+    whether the bot's rollup of the day (UTC) exists: a paper fill at ``batch.now`` inserts or updates it.
+    """
+    cid = getattr(bot, "_order_cid", None) or client_order_id(bot)  # the order's (an instruction has its own)
+    day = connection.ops.adapt_datefield_value(batch.now.astimezone(UTC).date())
+    rows = list(Bot.objects.raw(_recheck_sql(), [cid, bot.pk, cid, bot.pk, day, bot.pk]))
+    fresh = None
+    if rows:
+        fresh = {name: getattr(rows[0], name) for name in _RECHECKED}
+        fresh["slot_taken"], fresh["rollup_exists"] = bool(rows[0].slot_taken), bool(rows[0].rollup_exists)
     if fresh is None or fresh["deleted_at"] is not None:
         return None, "the bot was deleted"
     if fresh["status"] != Bot.Status.RUNNING:
@@ -453,7 +486,6 @@ def _order(
 ) -> None:
     cid = (instruction and instructions.client_order_id(bot.pk, instruction)) or client_order_id(bot)
     venue_real = venues.is_real(bot.exchange)
-    quantity = position.quantity if position else ZERO
     # A real-money order's key set and the venue's markets are loaded before the row lock: a
     # network call under the lock would hold every writer of the bot (stop, staff, promotion)
     # for its duration. Under the lock, ``_recheck`` refuses a bot whose mode or key set
@@ -475,15 +507,55 @@ def _order(
             return _refuse(bot, batch, unsupported)
         credential = _live_credential(bot, {"credential_id": bot.credential_id})
         live_market = _live_rules(credential, bot)
+    before = bot.state
+    try:
+        placed = _order_locked(
+            bot,
+            decision,
+            cid=cid,
+            price=price,
+            position=position,
+            open_positions=open_positions,
+            batch=batch,
+            venue_real=venue_real,
+            credential=credential,
+            live_market=live_market,
+            instruction=instruction,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a decision rolled back is not the bot's
+        raise
+    if placed is None:
+        return
+    batch.report.orders += 1
+    if isinstance(placed, Trade):  # a paper order, filled in the same transaction: its trade
+        batch.report.placed[bot.pk] = placed.order_id
+        return _filled(bot, placed, batch)
+    batch.report.placed[bot.pk] = placed.pk  # an intent, committed: now it is executed
+    if placed.is_paper:
+        _execute_paper(bot, placed, batch)
+    else:
+        _execute_live(bot, placed, credential, batch)
+
+
+def _order_locked(
+    bot, decision, *, cid, price, position, open_positions, batch, venue_real, credential, live_market, instruction
+) -> Order | Trade | None:
+    """Under the bot's row lock, in one transaction: every re-check, the sizing, then a paper
+    market order with its fill (the trade) or an intent (the order); ``None`` when refused."""
+    quantity = position.quantity if position else ZERO
+    bot._order_cid = cid
     with transaction.atomic():
         fresh, why = _recheck(bot, batch)
         if why:
             return _refuse(bot, batch, why)
         # The position the decision was made on was read when the batch was claimed; a service
-        # may have changed it since (promotion closes a paper position in the books).
-        held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
-        if (held or ZERO) != quantity:
+        # may have changed it since (promotion closes a paper position in the books). Every
+        # writer of positions holds the bot's lock: as read here, it is what a fill books onto.
+        held = Position.objects.select_for_update().filter(bot_id=bot.pk, symbol=bot.symbol).first()
+        if (held.quantity if held else ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
+        bot.name = fresh["name"]  # the trade's event names the bot as it is now
         # The money is sized as it is now, not as claimed: a stop, a capital change and a start
         # can all land between the claim and this lock (a long batch), and an order sized on the
         # old capital would spend money the bot no longer has.
@@ -547,30 +619,63 @@ def _order(
         )
         if sized.refused:
             return _refuse(bot, batch, sized.refused)
-        if Order.objects.filter(client_order_id=cid).exists():
+        if fresh["slot_taken"]:
             return _refuse(bot, batch, f"tick slot {cid} already has its order")
         engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
         _set_state(bot, strategy_state, engine)
-        order = services.order_intent_record(
+        intent = {
+            "client_order_id": cid,
+            "side": decision.action,
+            "quantity": sized.quantity,
+            "reason": decision.reason,
+            "reference_price": price,
+            "created_at": batch.now,
+        }
+        # A paper market order the strategy decided is filled in this transaction; an instructed,
+        # limit or exit order is recorded with its own event and executed after the commit.
+        if route.paper and limit_price is None and instruction is None and decision.reason not in risk.EXIT_REASONS:
+            fill = paper.execute(
+                client_order_id=cid,
+                venue=bot.exchange,
+                symbol=bot.symbol,
+                side=decision.action,
+                quantity=sized.quantity,
+                at=batch.now,
+                price=price,
+            )
+            return services.order_paper_fill(
+                bot=bot,
+                position=held,
+                **intent,
+                fill=_fill_figures(bot, fill),
+                engine_state=_state_after_fill(
+                    bot, batch, client_order_id=cid, reason=decision.reason[:64], at=batch.now
+                ),  # the order's reason, as stored
+                # The fill's day is the intent's (``batch.now``), the day read under the lock.
+                rollup_exists=fresh["rollup_exists"] if fill.executed_at == batch.now else None,
+            )
+        return services.order_intent_record(
             bot=bot,
-            client_order_id=cid,
-            side=decision.action,
-            quantity=sized.quantity,
+            **intent,
             is_paper=route.paper,
-            reason=decision.reason,
-            reference_price=price,
-            created_at=batch.now,
             state=bot.state,
             order_type=Order.Type.LIMIT if limit_price is not None else Order.Type.MARKET,
             price=limit_price,
             instruction=instruction.as_dict() if instruction is not None else None,
         )
-    batch.report.orders += 1
-    batch.report.placed[bot.pk] = order.pk
-    if route.paper:
-        _execute_paper(bot, order, batch)
-    else:
-        _execute_live(bot, order, credential, batch)
+
+
+def _fill_figures(bot: Bot, fill: paper.PaperFill) -> dict:
+    """What the books need of a paper fill (its fee is in the quote currency)."""
+    return {
+        "fill_id": fill.fill_id,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "fee": fill.fee,
+        "fee_currency": bot.quote_currency,
+        "fee_quote": fill.fee,
+        "executed_at": fill.executed_at,
+    }
 
 
 def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
@@ -587,19 +692,7 @@ def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
     )
     if fill is None:
         return False
-    _record_fill(
-        bot,
-        order,
-        batch,
-        fill_id=fill.fill_id,
-        quantity=fill.quantity,
-        price=fill.price,
-        fee=fill.fee,
-        fee_currency=bot.quote_currency,
-        fee_quote=fill.fee,
-        executed_at=fill.executed_at,
-        is_paper=True,
-    )
+    _record_fill(bot, order, batch, **_fill_figures(bot, fill), is_paper=True)
     return True
 
 
@@ -658,36 +751,65 @@ def _execute_paper_limit(bot: Bot, order: Order, batch: _Batch) -> bool:
     return True
 
 
-def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
-    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
-    with transaction.atomic():
-        trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
+def _state_after_fill(bot: Bot, batch: _Batch, *, client_order_id: str, reason: str, at: datetime):
+    """The strategy and engine memory after a trade of order ``client_order_id`` (decided at ``at``),
+    kept on ``bot`` and written by the books with the trade."""
+
+    def after(trade: Trade) -> dict:
         strategy_state, engine = _state(bot)
         strategy_state, engine = core.after_fill(
             module=strategies.get(bot.strategy),
             params=bot.params,
             strategy_state=strategy_state,
             engine=engine,
-            client_order_id=order.client_order_id,
-            side=order.side,
-            order_reason=order.reason,
+            client_order_id=client_order_id,
+            side=trade.side,
+            order_reason=reason,
             quantity=trade.quantity,
             price=trade.price,
             realized=trade.realized_pnl,
             # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
-            exit_candle=int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe),
+            exit_candle=int(at.timestamp()) // market.timeframe_seconds(bot.timeframe),
             now=batch.now,
             bodyguard=batch.bodyguard,
         )
         _set_state(bot, strategy_state, engine)
-        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
-    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
-    # a fill already booked (``cash_delta`` absent) changed nothing.
+        return bot.state
+
+    return after
+
+
+def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
+    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
+    before = bot.state
+    try:
+        trade = services.trade_record_fill(
+            bot=bot,
+            order=order,
+            side=order.side,
+            symbol=order.symbol,
+            engine_state=_state_after_fill(
+                bot, batch, client_order_id=order.client_order_id, reason=order.reason, at=order.created_at
+            ),
+            **fill,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a fill rolled back is not the bot's
+        raise
+    _filled(bot, trade, batch)
+
+
+def _filled(bot: Bot, trade: Trade, batch: _Batch) -> None:
+    """Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
+    a fill already booked (``cash_delta`` absent) changed nothing."""
     bot.cash_balance += getattr(trade, "cash_delta", ZERO)
-    position = Position.objects.filter(bot=bot, symbol=order.symbol).first()
-    batch.positions.setdefault(bot.pk, {})[order.symbol] = position
+    if hasattr(trade, "position"):
+        position = trade.position
+    else:
+        position = Position.objects.filter(bot=bot, symbol=trade.symbol).first()
+    batch.positions.setdefault(bot.pk, {})[trade.symbol] = position
     if position is not None and position.quantity <= 0:
-        batch.positions[bot.pk].pop(order.symbol, None)
+        batch.positions[bot.pk].pop(trade.symbol, None)
     batch.report.fills += 1
 
 

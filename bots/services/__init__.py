@@ -28,6 +28,7 @@ from bots.services.orders import (
     order_mark_sent,
     order_mark_submitted,
     order_mark_unknown,
+    order_paper_fill,
     order_rest,
 )
 from bots.services.transitions import (
@@ -62,6 +63,7 @@ __all__ = [
     "order_mark_sent",
     "order_mark_submitted",
     "order_mark_unknown",
+    "order_paper_fill",
     "order_reconcile_failed",
     "order_rest",
     "positions_close_in_books",

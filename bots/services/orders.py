@@ -7,6 +7,7 @@ atomic block), the progress of an order that left for a venue outside any lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.usage import usage_add
-from bots.models import Bot, Order
+from bots.models import Bot, Order, Position, Trade
 from bots.serializers import order_to_dict
+from bots.services.books import fill_book
 from realtime.services import event_record
 
 INSTRUCTED = ("manual", "signal")  # orders asked for from outside (bots.engine.instruction.REASONS)
@@ -40,22 +42,22 @@ def order_intent_record(
     """Persist a decided order (``new``) with the bot memory naming it, before any venue call.
 
     An order asked for from outside (``manual``, ``signal``) records ``order_placed``; a
-    protective exit ``exit_triggered`` — in the same transaction."""
-    with transaction.atomic():
-        order = Order.objects.create(
-            bot=bot,
+    protective exit ``exit_triggered`` — in the same transaction. Called in the tick's transaction
+    (which holds the bot's row lock): it joins it, no savepoint."""
+    with transaction.atomic(savepoint=False):
+        order = _intent(
+            bot,
             client_order_id=client_order_id,
-            symbol=bot.symbol,
             side=side,
-            type=order_type,
+            order_type=order_type,
             price=price,
             quantity=quantity,
-            status=Order.Status.NEW,
             is_paper=is_paper,
-            reason=reason[:64],
+            reason=reason,
             reference_price=reference_price,
             created_at=created_at,
         )
+        order.save(force_insert=True)
         usage_add(user_id=bot.owner_id, orders=1)
         Bot.objects.filter(pk=bot.pk).update(state=state)
         if reason in INSTRUCTED:
@@ -83,6 +85,89 @@ def order_intent_record(
                 message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
             )
     return order
+
+
+def order_paper_fill(
+    *,
+    bot: Bot,
+    position: Position | None,
+    client_order_id: str,
+    side: str,
+    quantity: Decimal,
+    reason: str,
+    reference_price: Decimal,
+    created_at: datetime,
+    fill: dict,
+    engine_state: Callable[[Trade], dict],
+    rollup_exists: bool | None = None,
+) -> Trade:
+    """A paper market order the strategy decided, filled at once, in the tick's transaction
+    holding the bot's row lock (``position`` read under it): no venue is called, so the intent
+    needs no commit of its own. The order is inserted already filled, then the books
+    (``fill_book``); a crash before the commit leaves neither, and the tick slot is decided again.
+
+    ``fill``: the paper fill's ``fill_id``, ``quantity``, ``price``, ``fee``, ``fee_currency``,
+    ``fee_quote`` and ``executed_at``; ``engine_state``: the bot's memory after the trade;
+    ``rollup_exists``: as read under the lock, whether the bot's rollup of the fill's day exists.
+    Orders that record an event of their own (instructed, exits) and limit orders go through
+    ``order_intent_record``.
+    """
+    if reason in INSTRUCTED or reason in EXITS:
+        raise ValueError(f"a {reason} order is recorded by order_intent_record")
+    with transaction.atomic(savepoint=False):
+        order = _intent(
+            bot,
+            client_order_id=client_order_id,
+            side=side,
+            order_type=Order.Type.MARKET,
+            price=None,
+            quantity=quantity,
+            is_paper=True,
+            reason=reason,
+            reference_price=reference_price,
+            created_at=created_at,
+        )
+        return fill_book(
+            bot=bot,
+            position=position,
+            order=order,
+            side=side,
+            symbol=bot.symbol,
+            is_paper=True,
+            engine_state=engine_state,
+            rollup_exists=rollup_exists,
+            **fill,
+        )
+
+
+def _intent(
+    bot: Bot,
+    *,
+    client_order_id: str,
+    side: str,
+    order_type: str,
+    price: Decimal | None,
+    quantity: Decimal,
+    is_paper: bool,
+    reason: str,
+    reference_price: Decimal,
+    created_at: datetime,
+) -> Order:
+    """The decided order, not yet saved."""
+    return Order(
+        bot=bot,
+        client_order_id=client_order_id,
+        symbol=bot.symbol,
+        side=side,
+        type=order_type,
+        price=price,
+        quantity=quantity,
+        status=Order.Status.NEW,
+        is_paper=is_paper,
+        reason=reason[:64],
+        reference_price=reference_price,
+        created_at=created_at,
+    )
 
 
 def order_rest(order: Order) -> None:
