@@ -297,6 +297,7 @@ def test_the_accounts_and_ops_schema_generates_valid_without_warnings():
         "/api/auth/verify-otp",
         "/api/auth/password-reset",
         "/api/auth/password-reset/confirm",
+        "/api/auth/2fa",
         "/api/auth/2fa/setup",
         "/api/auth/2fa/enable",
         "/api/auth/2fa/disable",
