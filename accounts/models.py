@@ -159,6 +159,8 @@ class UserUsage(models.Model):
     events = models.BigIntegerField(default=0)
     credentials = models.BigIntegerField(default=0)
     audit_entries = models.BigIntegerField(default=0)
+    backtests = models.BigIntegerField(default=0)  # stored runs (a sweep: itself and each combination)
+    backtest_candles = models.BigIntegerField(default=0)  # candles those runs ticked over (not a stored row)
     reconciled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -180,6 +180,14 @@ class TwoFactorSetupSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     secret = serializers.CharField()
     otpauth_url = serializers.CharField()
+    qr_svg = serializers.CharField(help_text="otpauth_url as a QR code: an SVG data: URI.")
+
+
+class TwoFactorStatusSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    enabled = serializers.BooleanField()
+    enabled_at = serializers.DateTimeField(allow_null=True)
+    recovery_codes_left = serializers.IntegerField()
 
 
 class RecoveryCodesSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("auth/verify-otp", views.OtpVerifyView.as_view(), name="verify-otp"),
     path("auth/password-reset", views.PasswordResetView.as_view(), name="password-reset"),
     path("auth/password-reset/confirm", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
+    path("auth/2fa", views.TwoFactorStatusView.as_view(), name="2fa"),
     path("auth/2fa/setup", views.TwoFactorSetupView.as_view(), name="2fa-setup"),
     path("auth/2fa/enable", views.TwoFactorEnableView.as_view(), name="2fa-enable"),
     path("auth/2fa/disable", views.TwoFactorDisableView.as_view(), name="2fa-disable"),

@@ -19,7 +19,9 @@ from django.utils import timezone
 from accounts.models import UserUsage
 
 # The kinds of stored rows counted per user, in display order.
-KINDS = ("bots", "orders", "trades", "events", "credentials", "audit_entries")
+KINDS = ("bots", "orders", "trades", "events", "credentials", "audit_entries", "backtests")
+# Every counter: the stored rows, and the work they stand for (candles the backtests ticked over).
+COUNTERS = (*KINDS, "backtest_candles")
 
 
 def usage_add(*, user_id: int | None, **deltas: int) -> None:
@@ -28,7 +30,7 @@ def usage_add(*, user_id: int | None, **deltas: int) -> None:
     Joins the caller's transaction. A ``None`` user (a system or staff-only row) counts
     for nobody. Unknown kinds are a programming error (``ValueError``).
     """
-    unknown = set(deltas) - set(KINDS)
+    unknown = set(deltas) - set(COUNTERS)
     if unknown:
         raise ValueError(f"unknown usage kinds: {', '.join(sorted(unknown))}")
     deltas = {kind: int(value) for kind, value in deltas.items() if value}
@@ -46,5 +48,5 @@ def usage_add(*, user_id: int | None, **deltas: int) -> None:
 
 def usage_set(*, user_id: int, counts: dict[str, int]) -> None:
     """Overwrite the user's counters with recounted values (reconciliation only)."""
-    values = {kind: int(counts.get(kind, 0)) for kind in KINDS}
+    values = {kind: int(counts.get(kind, 0)) for kind in COUNTERS}
     UserUsage.objects.update_or_create(user_id=user_id, defaults={**values, "reconciled_at": timezone.now()})

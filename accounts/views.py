@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services, tokens
+from accounts import qr, services, tokens
 from accounts.fresh import fresh_code
 from accounts.lockout import check_credentials
 from accounts.serializers import (
@@ -35,6 +35,7 @@ from accounts.serializers import (
     TwoFactorCodeSerializer,
     TwoFactorDisableSerializer,
     TwoFactorSetupSerializer,
+    TwoFactorStatusSerializer,
     TwoFactorVerifySerializer,
     UserEnvelopeSerializer,
     api_token_to_dict,
@@ -275,12 +276,25 @@ class PasswordResetConfirmView(_PublicAuthView):
 # ---------------------------------------------------------------------------
 # Two-factor sign-in
 # ---------------------------------------------------------------------------
+class TwoFactorStatusView(APIView):
+    @extend_schema(responses={200: TwoFactorStatusSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response({"success": True, **two_factor.status(user=request.user)})
+
+
 class TwoFactorSetupView(APIView):
     extra_error_statuses = ["409"]
 
-    @extend_schema(request=None, responses={200: TwoFactorSetupSerializer}, tags=["auth"])
+    @extend_schema(
+        request=None,
+        responses={200: TwoFactorSetupSerializer},
+        tags=["auth"],
+        description="A new secret (pending until enable), its otpauth:// URL and that URL as a QR code "
+        "(an SVG data: URI, for an <img>).",
+    )
     def post(self, request):
-        return Response({"success": True, **two_factor.setup(user=request.user)})
+        answer = two_factor.setup(user=request.user)
+        return Response({"success": True, **answer, "qr_svg": qr.svg_data_uri(answer["otpauth_url"])})
 
 
 class TwoFactorEnableView(APIView):

@@ -195,6 +195,8 @@ class UserAdmin(accounts_admin.UserAdmin):
         "usage_bots",
         "usage_trades",
         "usage_events",
+        "usage_backtests",
+        "usage_backtest_candles",
         "usage_storage",
         "date_joined",
     )
@@ -224,6 +226,14 @@ class UserAdmin(accounts_admin.UserAdmin):
     @admin.display(description="events", ordering="usage__events")
     def usage_events(self, user: User) -> int:
         return self._usage(user, "events")
+
+    @admin.display(description="backtests", ordering="usage__backtests")
+    def usage_backtests(self, user: User) -> int:
+        return self._usage(user, "backtests")
+
+    @admin.display(description="backtest candles", ordering="usage__backtest_candles")
+    def usage_backtest_candles(self, user: User) -> int:
+        return self._usage(user, "backtest_candles")
 
     @admin.display(description="storage MB")
     def usage_storage(self, user: User) -> float:

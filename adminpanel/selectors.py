@@ -19,8 +19,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import AuditEntry, User, UserUsage
-from accounts.usage import KINDS
-from bots.models import Bot, BotDailyPnl, FleetHalt, Order, Trade, WorkerHeartbeat
+from accounts.usage import COUNTERS, KINDS
+from bots.models import Backtest, Bot, BotDailyPnl, FleetHalt, Order, Trade, WorkerHeartbeat
 from bots.selectors import overdue_bots_count
 from bots.serializers import training_hours
 from core.errors import Invalid
@@ -43,6 +43,7 @@ KIND_MODELS = {
     "events": Event,
     "credentials": Credential,
     "audit_entries": AuditEntry,
+    "backtests": Backtest,
 }
 
 # Estimated bytes per row where they cannot be measured (SQLite, empty tables): the
@@ -56,19 +57,22 @@ ESTIMATED_ROW_BYTES = {
     "events": 640,
     "credentials": 900,
     "audit_entries": 280,
+    # A finished run keeps its orders, trades and an equity point per candle as JSON: a
+    # 5,760-candle run is about 300 kB (PostgreSQL measures its rows, TOAST included).
+    "backtests": 300_000,
 }
-ROW_SIZES_CACHE_KEY = "adminpanel:row-sizes:v1"
+ROW_SIZES_CACHE_KEY = "adminpanel:row-sizes:v2"  # v2: with backtests
 ROW_SIZES_TTL = 3600
 ROW_SIZE_SAMPLE = 1000
 
 
-def _measure_row_bytes(table: str) -> int | None:
+def _measure_row_bytes(table: str, sample: int = ROW_SIZE_SAMPLE) -> int | None:
     """Average ``pg_column_size`` of the newest rows of ``table`` (a primary-key index scan)."""
     quoted = connection.ops.quote_name(table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT avg(pg_column_size(t.*)) FROM (SELECT * FROM {quoted} ORDER BY id DESC LIMIT %s) t",  # noqa: S608 - a model's table name
-            [ROW_SIZE_SAMPLE],
+            [sample],
         )
         value = cursor.fetchone()[0]
     return int(round(value)) if value else None
@@ -83,7 +87,9 @@ def row_sizes() -> dict[str, int]:
         sizes = {}
         for kind, model in KIND_MODELS.items():
             try:
-                measured = _measure_row_bytes(model._meta.db_table)
+                # A backtest row is large (its results): a few of them tell its size.
+                sample = 20 if kind == "backtests" else ROW_SIZE_SAMPLE
+                measured = _measure_row_bytes(model._meta.db_table, sample)
             except DatabaseError:  # pragma: no cover - a table being rewritten, say
                 logger.warning("could not measure the row size of %s", kind)
                 measured = None
@@ -103,7 +109,7 @@ USAGE_SORT_FIELDS = {
     "first_name": "first_name",
     "date_joined": "date_joined",
     "total_storage_mb": "total_bytes",
-    **{kind: f"n_{kind}" for kind in KINDS},
+    **{kind: f"n_{kind}" for kind in COUNTERS},
     **{f"{kind}_mb": f"n_{kind}" for kind in KINDS},  # same order: one size per kind
 }
 DEFAULT_USAGE_SORT = "-total_storage_mb"
@@ -138,7 +144,7 @@ def user_usage_list(*, sort: str | None = None, search: str = "") -> QuerySet[Us
     """
     sizes = row_sizes()
     order = usage_sort_key(sort)
-    counts = {f"n_{kind}": Coalesce(F(f"usage__{kind}"), Value(0), output_field=BigIntegerField()) for kind in KINDS}
+    counts = {f"n_{kind}": Coalesce(F(f"usage__{kind}"), Value(0), output_field=BigIntegerField()) for kind in COUNTERS}
     total = sum((F(f"n_{kind}") * Value(sizes[kind]) for kind in KINDS), start=Value(0))
     queryset = User.objects.annotate(**counts).annotate(total_bytes=total)
     if search:
@@ -159,6 +165,7 @@ def user_usage_row(user: User, sizes: dict[str, int]) -> dict:
         "is_active": user.is_active,
         "storage_breakdown": breakdown,
         "total_records": sum(item["count"] for item in breakdown.values()),
+        "backtest_candles": getattr(user, "n_backtest_candles", 0),
         "total_storage_mb": round(user.total_bytes / MB, 6),
     }
 
@@ -166,11 +173,12 @@ def user_usage_row(user: User, sizes: dict[str, int]) -> dict:
 def system_totals() -> dict:
     """Totals over every user's counters (two queries: the user count and one aggregate)."""
     sizes = row_sizes()
-    sums = UserUsage.objects.aggregate(**{kind: Coalesce(Sum(kind), 0) for kind in KINDS})
+    sums = UserUsage.objects.aggregate(**{kind: Coalesce(Sum(kind), 0) for kind in COUNTERS})
     totals: dict = {"total_users": User.objects.count()}
     for kind in KINDS:
         totals[f"total_{kind}"] = sums[kind]
         totals[f"total_{kind}_mb"] = _mb(sums[kind], sizes[kind])
+    totals["total_backtest_candles"] = sums["backtest_candles"]
     totals["total_storage_mb"] = round(sum(sums[kind] * sizes[kind] for kind in KINDS) / MB, 6)
     totals["row_bytes"] = sizes
     return totals

@@ -15,17 +15,17 @@ from axes.models import AccessAttempt
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import AuditEntry, User, UserUsage
 from accounts.services import audit_record
 from accounts.tokens import sessions_changed
-from accounts.usage import KINDS, usage_set
+from accounts.usage import COUNTERS, usage_set
 from adminpanel.rules import RulesError, validate_rules
 from bots import services as bot_services
 from bots.lifecycle import Action
-from bots.models import Bot, FleetHalt, Order, Trade
+from bots.models import Backtest, Bot, FleetHalt, Order, Trade
 from bots.serializers import bot_to_dict
 from core.errors import Conflict, Invalid, NotFound
 from credentials.models import Credential
@@ -303,7 +303,7 @@ def user_unlock(*, actor, user_id: int) -> User:
 # ---------------------------------------------------------------------------
 def _counts_for(user_ids: list[int]) -> dict[int, dict[str, int]]:
     """The true row counts per kind for these users (one grouped query per kind)."""
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(KINDS, 0))
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
     grouped = {
         "bots": Bot.objects.filter(owner_id__in=user_ids).values_list("owner_id"),
         "orders": Order.objects.filter(bot__owner_id__in=user_ids).values_list("bot__owner_id"),
@@ -311,10 +311,15 @@ def _counts_for(user_ids: list[int]) -> dict[int, dict[str, int]]:
         "events": Event.objects.filter(user_id__in=user_ids).values_list("user_id"),
         "credentials": Credential.objects.filter(owner_id__in=user_ids).values_list("owner_id"),
         "audit_entries": AuditEntry.objects.filter(actor_id__in=user_ids).values_list("actor_id"),
+        "backtests": Backtest.objects.filter(owner_id__in=user_ids).values_list("owner_id"),
     }
     for kind, queryset in grouped.items():
         for user_id, n in queryset.annotate(n=Count("pk")).order_by():
             counts[user_id][kind] = n
+    # The candles of runs (a sweep's own row sums its combinations': not counted twice).
+    runs = Backtest.objects.filter(owner_id__in=user_ids, params_grid__isnull=True).values_list("owner_id")
+    for user_id, n in runs.annotate(n=Sum("candles")).order_by():
+        counts[user_id]["backtest_candles"] = n or 0
     return counts
 
 
@@ -347,8 +352,8 @@ def usage_reconcile(*, batch: int = 500) -> dict:
             truth = _counts_for(list(rows))
             for user_id, row in rows.items():
                 seen += 1
-                actual = truth.get(user_id) or dict.fromkeys(KINDS, 0)
-                drifted = any(getattr(row, kind) != actual[kind] for kind in KINDS)
+                actual = truth.get(user_id) or dict.fromkeys(COUNTERS, 0)
+                drifted = any(getattr(row, kind) != actual[kind] for kind in COUNTERS)
                 corrected += drifted
                 if drifted or row.reconciled_at is None:
                     usage_set(user_id=user_id, counts=actual)

@@ -10,14 +10,20 @@ For each fleet size, in one process (one "worker"), prints side by side:
   rollup, event);
 * p95 batch latency.
 
-Goal: ≥ 1,000 ticks/s per worker process, ≤ 0.2 queries per idle tick.
+Goals: ≥ 1,000 ticks/s per worker process, ≤ 0.2 queries per idle tick (issue 6); trading
+ticks ≤ 10 queries each and ≥ 300/s per process (issue 19). A second table sets the trading
+tick beside its baselines: the idle tick of the same run (the same decision, nothing booked)
+and the figures issue 19 recorded before the trading tick was cut down (28 queries, 33/s on
+PostgreSQL), each with its ratio.
 
-Creates its own database on ``BENCH_DATABASE_URL`` (default
+Creates its own database on ``--database-url`` (or ``BENCH_DATABASE_URL``; default
 postgres://postgres@127.0.0.1:5432/postgres, used only to create and drop it) and drops it
-at the end. In-process; the cache is local memory (market data for the simulated venue
+at the end; ``--database-url sqlite`` runs on the embedded default (SQLite in a temporary
+directory). In-process; the cache is local memory (market data for the simulated venue
 needs none).
 
     .venv/bin/python bench/engine.py [--sizes 1000 10000] [--rounds 3] [--batch 500] [--trading 1000]
+        [--database-url URL|sqlite]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,13 +48,22 @@ T0 = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
 
 
+# Issue 19, "Figures": the trading tick before it was cut down (PostgreSQL, one process).
+BEFORE = {"queries_per_tick": 28.0, "ticks_s": 33.0}
+GOALS = {"queries_per_tick": 10.0, "ticks_s": 300.0}
+
+
 def _setup(db_url: str) -> None:
     from cryptography.fernet import Fernet
 
+    if db_url:
+        os.environ["DATABASE_URL"] = db_url
+    else:  # the embedded default: SQLite in its own data directory
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["BOTFLEET_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-engine-")
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": db_url,
             "FERNET_KEYS": Fernet.generate_key().decode(),
             "SECRET_KEY": "bench-secret-key-not-for-production",
             "BOTFLEET_LOCAL_SECRETS": "0",
@@ -158,14 +174,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--trading", type=int, default=1000, help="trading bots per size (capped at the size)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server to create the bench database on, or 'sqlite' (the embedded default)",
+    )
     args = parser.parse_args()
 
-    admin_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    sqlite = args.database_url == "sqlite"
+    admin_url = args.database_url
     name = f"bench_engine_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if not sqlite:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        _setup(urlunparse(urlparse(admin_url)._replace(path=f"/{name}")))
+        _setup("" if sqlite else urlunparse(urlparse(admin_url)._replace(path=f"/{name}")))
         from django.db import connection
 
         counter = QueryCounter()
@@ -189,7 +212,8 @@ def main() -> None:
                     counter=counter,
                 )
                 rows.append((n, idle, trading))
-        print(f"\nEngine tick on PostgreSQL, one process, batches of {args.batch} (paper, simulated venue)\n")
+        backend = "SQLite (embedded default)" if sqlite else "PostgreSQL"
+        print(f"\nEngine tick on {backend}, one process, batches of {args.batch} (paper, simulated venue)\n")
         head = (
             f"{'fleet':>7} | {'idle ticks/s':>12} {'q/idle tick':>11} {'p95 batch':>10} | "
             f"{'trading bots':>12} {'ticks/s':>8} {'q/trade tick':>12} {'p95 batch':>10} {'orders':>7}"
@@ -204,12 +228,38 @@ def main() -> None:
             )
         print(f"\nIdle: {args.rounds} rounds of every bot; trading: one round, every tick places and fills an order.")
         print("Goal: >= 1,000 ticks/s per worker process; <= 0.2 queries per idle tick.")
+        _baselines(rows)
     finally:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not sqlite:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _baselines(rows) -> None:
+    """The trading tick beside the idle tick of the same run and the issue's "before", with ratios."""
+    print("\nTrading tick (issue 19) beside its baselines: the idle tick of this run and the figure before\n")
+    head = (
+        f"{'fleet':>7} {'figure':>13} | {'trading':>9} | {'idle':>9} {'ratio':>7} | "
+        f"{'before':>7} {'ratio':>7} | {'goal':>7} {'met':>4}"
+    )
+    print(head)
+    print("-" * len(head))
+    for n, idle, trading in rows:
+        for key, label, fmt, better in (
+            ("queries_per_tick", "queries/tick", "{:>9.2f}", min),
+            ("ticks_s", "ticks/s", "{:>9,.0f}", max),
+        ):
+            figure, base, before, goal = trading[key], idle[key], BEFORE[key], GOALS[key]
+            met = figure <= goal if better is min else figure >= goal
+            idle_ratio = f"{figure / base:>6.1f}x" if base else f"{'-':>7}"
+            print(
+                f"{n:>7,} {label:>13} | {fmt.format(figure)} | {fmt.format(base)} {idle_ratio} | "
+                f"{before:>7,.0f} {figure / before:>6.2f}x | {goal:>7,.0f} {'yes' if met else 'NO':>4}"
+            )
+    print("\nRatios: the trading figure divided by the baseline's. 'before': issue 19, PostgreSQL, one process.")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,8 +143,11 @@ def load(exchange: str, symbol: str, timeframe: str, *, since: int, until: int) 
     if not data:
         empty = np.empty(0)
         return Rows(np.empty(0, dtype=np.int64), empty, empty, empty, empty, empty)
-    arr = np.array(data, dtype=float)
-    return Rows(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5])
+    # Straight from the row tuples into one float block (np.array on a list of tuples inspects
+    # every row first: twice as slow). Times are whole seconds, exact as doubles.
+    arr = np.fromiter(itertools.chain.from_iterable(data), dtype=float, count=6 * len(data)).reshape(-1, 6)
+    columns = arr.T.copy()  # one contiguous array per column
+    return Rows(columns[0].astype(np.int64), columns[1], columns[2], columns[3], columns[4], columns[5])
 
 
 def filled(rows: Rows, seconds: int, *, since: int | None = None, until: int | None = None) -> Rows:
@@ -198,8 +202,8 @@ def coverage(*, exchange: str | None = None, symbol: str | None = None, timefram
                 "exchange": g["exchange"],
                 "symbol": g["symbol"],
                 "timeframe": g["timeframe"],
-                "since": _iso(g["first"]),
-                "until": _iso(g["last"]),
+                "since": iso(g["first"]),
+                "until": iso(g["last"]),
                 "candles": g["n"],
                 "gaps": int(expected - g["n"]),
             }
@@ -207,13 +211,13 @@ def coverage(*, exchange: str | None = None, symbol: str | None = None, timefram
     return out
 
 
-def _iso(ts: int) -> str:
+def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def as_dicts(rows: Rows) -> list[dict]:
     return [
-        {"time": _iso(int(t)), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        {"time": iso(int(t)), "open": o, "high": h, "low": lo, "close": c, "volume": v}
         for t, o, h, lo, c, v in zip(
             rows.time.tolist(),
             rows.open.tolist(),

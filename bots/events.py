@@ -43,6 +43,36 @@ EVENT_TYPES = (
         optional={"owner_id": int},
     ),
     EventType(
+        "order_placed",
+        TRADE_UPDATE,
+        "An order asked for by the bot's owner (``reason`` manual) or a signal (``reason`` signal) was "
+        "placed: ``order`` (a limit order rests until the market reaches its price).",
+        required={"order": dict, "bot_id": int, "reason": str},
+        optional={"instruction": dict},
+    ),
+    EventType(
+        "order_canceled",
+        TRADE_UPDATE,
+        "A resting order was canceled (by its owner, or because an exit or a close sold the position).",
+        required={"order": dict, "bot_id": int, "reason": str},
+    ),
+    EventType(
+        "order_rejected",
+        TRADE_UPDATE,
+        "An order asked for by the owner or a signal was refused (``reason`` says why: a rule, the "
+        "bot's state, the venue); ``order`` when one was recorded.",
+        required={"bot_id": int, "reason": str},
+        optional={"order": dict, "instruction": dict, "code": str},
+    ),
+    EventType(
+        "exit_triggered",
+        TRADE_UPDATE,
+        "A protective exit (``reason``: stop_loss, take_profit, trailing_stop) decided to sell the "
+        "position: ``order`` is its sell.",
+        required={"order": dict, "bot_id": int, "reason": str},
+        optional={"price": str},
+    ),
+    EventType(
         "trade_executed",
         TRADE_UPDATE,
         "An order filled (paper or live).",

@@ -62,6 +62,13 @@ class Bot(models.Model):
     quote_currency = models.CharField(max_length=16)
     # Fraction of capital a strategy's entry uses when it does not size orders itself.
     position_size_pct = MoneyField(max_digits=8, decimal_places=6, default=Decimal("1"))
+    # The owner's exits (fractions: 0.05 = 5 %; null = none). Staff overrides win where stricter
+    # (bots.engine.risk.effective_rules). The trailing stop starts once the price rose
+    # ``trailing_arm_pct`` above the average cost (0 = at once).
+    stop_loss_pct = MoneyField(max_digits=8, decimal_places=6, null=True, blank=True)
+    take_profit_pct = MoneyField(max_digits=8, decimal_places=6, null=True, blank=True)
+    trailing_stop_pct = MoneyField(max_digits=8, decimal_places=6, null=True, blank=True)
+    trailing_arm_pct = MoneyField(max_digits=8, decimal_places=6, null=True, blank=True)
     credential = models.ForeignKey(
         "credentials.Credential", null=True, blank=True, on_delete=models.PROTECT, related_name="bots"
     )
@@ -140,6 +147,15 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
+
+    @property
+    def exits(self) -> dict:
+        """The owner's exits (:data:`bots.engine.risk.EXIT_KEYS`), unset ones left out."""
+        return {
+            key: value
+            for key in ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_arm_pct")
+            if (value := getattr(self, key)) is not None
+        }
 
     @property
     def is_live_real_money(self) -> bool:
@@ -260,6 +276,9 @@ class Trade(models.Model):
     fee_quote = MoneyField(default=ZERO)
     realized_pnl = MoneyField(null=True, blank=True)
     is_paper = models.BooleanField(default=True)
+    # Why its order was placed: the strategy's reason, or stop_loss, take_profit, trailing_stop,
+    # manual, signal (copied from the order, so the trade list says it without a join).
+    reason = models.CharField(max_length=64, blank=True, default="")
     executed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -53,6 +53,18 @@ def _money(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=28, decimal_places=12, coerce_to_string=False, **kwargs)
 
 
+def _exit_pct(high: Decimal, help_text: str, *, low=Decimal("0.000001")) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=8,
+        decimal_places=6,
+        min_value=Decimal(low),
+        max_value=high,
+        required=False,
+        allow_null=True,
+        help_text=help_text,
+    )
+
+
 class BotWriteSerializer(serializers.Serializer):
     """Fields of POST bots and PATCH bots/{id}. ``platform`` and ``mode`` are aliases."""
 
@@ -79,6 +91,15 @@ class BotWriteSerializer(serializers.Serializer):
         max_digits=8, decimal_places=6, min_value=Decimal("0.000001"), max_value=Decimal("1"), required=False
     )
     credential_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    # The owner's exits, fractions (0.05 = 5 %); null clears one. Editable while the bot runs.
+    stop_loss_pct = _exit_pct(Decimal("0.999999"), "sell when the price falls this far below the average cost")
+    take_profit_pct = _exit_pct(Decimal("100"), "sell when the price rises this far above the average cost")
+    trailing_stop_pct = _exit_pct(
+        Decimal("0.999999"), "sell when the price falls this far below its highest since the position opened"
+    )
+    trailing_arm_pct = _exit_pct(
+        Decimal("100"), "the trailing stop starts once the price rose this far above the average cost", low=0
+    )
 
     def validate_capital(self, value: Decimal) -> Decimal:
         if value <= 0:
@@ -117,6 +138,24 @@ class PauseSerializer(serializers.Serializer):
 
 class StopSerializer(serializers.Serializer):
     close_positions = serializers.BooleanField(required=False, default=False)
+
+
+class OrderPlaceSerializer(serializers.Serializer):
+    """The body of ``POST bots/{id}/orders``: exactly one of quantity (base), quote_amount (quote)
+    and percent (0-100: of capital for a buy, of the position for a sell); price makes it a limit."""
+
+    side = serializers.ChoiceField(choices=Order.Side.values)
+    type = serializers.ChoiceField(choices=Order.Type.values, required=False)
+    quantity = _money(required=False, allow_null=True)
+    quote_amount = _money(required=False, allow_null=True)
+    percent = _money(required=False, allow_null=True)
+    price = _money(required=False, allow_null=True)
+
+
+class OrderEnvelopeSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    order = serializers.DictField()
 
 
 class TradeFilterSerializer(QuerySerializer):
@@ -165,6 +204,11 @@ def _hours_us(hours: float) -> int:
     return timedelta(hours=float(hours)) // _MICROSECOND  # timedelta's own rounding; 1.4 µs, so cached
 
 
+def training_remaining_us(elapsed_us: int, min_hours: float) -> int:
+    """The quarantine's exact microseconds left (never negative)."""
+    return max(_hours_us(min_hours) - max(elapsed_us, 0), 0)
+
+
 def training_countdown_us(elapsed_us: int, min_hours: float) -> tuple[float, float, bool]:
     """``(hours_elapsed, hours_remaining, eligible)`` from the quarantine's elapsed microseconds.
 
@@ -173,7 +217,7 @@ def training_countdown_us(elapsed_us: int, min_hours: float) -> tuple[float, flo
     in the future counts as no time elapsed).
     """
     elapsed_us = max(elapsed_us, 0)
-    remaining_us = max(_hours_us(min_hours) - elapsed_us, 0)
+    remaining_us = training_remaining_us(elapsed_us, min_hours)
     return (elapsed_us // _TENTH_HOUR_US) / 10, -(-remaining_us // _TENTH_HOUR_US) / 10, remaining_us == 0
 
 
@@ -200,6 +244,19 @@ def training_hours(bot: Bot, now: datetime | None = None) -> tuple[float, float]
         bot.training_started_at, now or timezone.now(), settings.LIVE_MIN_TRAINING_HOURS
     )
     return elapsed, remaining
+
+
+EXIT_FIELDS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_arm_pct")
+
+
+def effective_rules(bot: Bot) -> dict:
+    """The rules the engine trades the bot by: its exits with staff overrides where stricter."""
+    from bots.engine import risk  # the engine reads settings; imported when a bot is shown
+
+    rules = risk.effective_rules(
+        position_size_pct=bot.position_size_pct, override_rules=bot.override_rules, exits=bot.exits
+    )
+    return rules.as_dict()
 
 
 def bot_to_dict(bot: Bot, *, now: datetime | None = None) -> dict:
@@ -231,6 +288,8 @@ def bot_to_dict(bot: Bot, *, now: datetime | None = None) -> dict:
         "training_hours_remaining": remaining,
         "promoted_at": _iso(bot.promoted_at),
         "override_rules": bot.override_rules,
+        **{key: money(getattr(bot, key)) for key in EXIT_FIELDS},
+        "effective_rules": effective_rules(bot),
         "total_profit": money(bot.realized_pnl),
         "profit_today": money(getattr(bot, "profit_today", None) or Decimal("0")),
         "total_trades": bot.total_trades,
@@ -307,6 +366,7 @@ def trade_to_dict(trade: Trade) -> dict:
         "fee_quote": money(trade.fee_quote),
         "realized_pnl": money(trade.realized_pnl),
         "is_paper": trade.is_paper,
+        "reason": trade.reason,
         "executed_at": _iso(trade.executed_at),
     }
 
@@ -357,6 +417,14 @@ class BotDocSerializer(serializers.Serializer):
     training_hours_remaining = serializers.FloatField()
     promoted_at = serializers.DateTimeField(allow_null=True)
     override_rules = serializers.DictField()
+    stop_loss_pct = serializers.FloatField(allow_null=True)
+    take_profit_pct = serializers.FloatField(allow_null=True)
+    trailing_stop_pct = serializers.FloatField(allow_null=True)
+    trailing_arm_pct = serializers.FloatField(allow_null=True)
+    effective_rules = serializers.DictField(
+        help_text="The exits and limits the engine applies: the bot's own, staff overrides where stricter "
+        "(``overridden`` names them), engine defaults"
+    )
     total_profit = serializers.FloatField()
     profit_today = serializers.FloatField()
     total_trades = serializers.IntegerField()

@@ -57,6 +57,8 @@ class Strategy:
     description: str
     schema: dict
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    # Decisions come only from outside (signals): nothing to backtest, never trades on its own tick.
+    external: bool = False
 
     @property
     def defaults(self) -> dict:
@@ -70,6 +72,7 @@ class Strategy:
             "params_schema": self.schema,
             "defaults": self.defaults,
             "rules": [rule.message for rule in self.rules],
+            "external": self.external,
         }
 
 
@@ -148,6 +151,16 @@ STRATEGIES: dict[str, Strategy] = {
                     "take_profit_pct": {**_NUM, "exclusiveMinimum": 0, "maximum": 10, "default": 0.02},
                 }
             ),
+        ),
+        Strategy(
+            id="signal",
+            name="Signal bot",
+            description=(
+                "Trades only on signals from outside: its webhook (POST signals/{token}, e.g. a TradingView "
+                "alert) or an imported text signal, each acted on at once. It never trades on its own."
+            ),
+            schema=_schema({}),
+            external=True,
         ),
     )
 }

@@ -16,6 +16,8 @@ urlpatterns = [
         for action in Action
     ),
     path("bots/<int:bot_id>/orders", views.BotOrdersView.as_view(), name="bot-orders"),
+    path("bots/<int:bot_id>/orders/<int:order_id>", views.BotOrderView.as_view(), name="bot-order"),
+    path("bots/<int:bot_id>/close", views.BotCloseView.as_view(), name="bot-close"),
     path("bots/<int:bot_id>/positions", views.BotPositionsView.as_view(), name="bot-positions"),
     path("bots/<int:bot_id>/trades", views.BotTradesView.as_view(), name="bot-trades"),
     path("bots/<int:bot_id>/equity", views.BotEquityView.as_view(), name="bot-equity"),

@@ -19,6 +19,8 @@ from bots.serializers import (
     BotEnvelopeSerializer,
     BotWriteSerializer,
     CandleQuerySerializer,
+    OrderEnvelopeSerializer,
+    OrderPlaceSerializer,
     PauseSerializer,
     PerformanceSerializer,
     PlatformQuerySerializer,
@@ -30,6 +32,7 @@ from bots.serializers import (
     position_to_dict,
     trade_to_dict,
 )
+from bots.services import instructions
 from core.pagination import PageNumberPagination
 
 _LIST = {"success": serializers.BooleanField(), "total": serializers.IntegerField()}
@@ -224,6 +227,38 @@ class BotOrdersView(APIView):
             bot=bot, status=request.query_params.get("status"), side=request.query_params.get("side")
         )
         return _page(self, request, queryset, order_to_dict)
+
+    @extend_schema(request=OrderPlaceSerializer, responses={201: OrderEnvelopeSerializer}, tags=["bots"])
+    def post(self, request, bot_id: int):
+        selectors.bot_get(user=request.user, bot_id=bot_id)  # another user's bot: 404 before any 400
+        body = _valid(OrderPlaceSerializer, request.data)
+        order = instructions.bot_order_place(user=request.user, bot_id=bot_id, data=body)
+        return Response(_placed(order, f"{body['side'].capitalize()} order placed"), status=status.HTTP_201_CREATED)
+
+
+class BotOrderView(APIView):
+    extra_error_statuses = ["409"]
+
+    @extend_schema(responses={200: OrderEnvelopeSerializer}, tags=["bots"])
+    def delete(self, request, bot_id: int, order_id: int):
+        order = instructions.bot_order_cancel(user=request.user, bot_id=bot_id, order_id=order_id)
+        return Response({"success": True, "message": f"Order {order.pk} canceled", "order": order_to_dict(order)})
+
+
+class BotCloseView(APIView):
+    extra_error_statuses = ["409"]
+
+    @extend_schema(request=None, responses={201: OrderEnvelopeSerializer}, tags=["bots"])
+    def post(self, request, bot_id: int):
+        selectors.bot_get(user=request.user, bot_id=bot_id)
+        _valid(ActionSerializer, request.data)
+        order = instructions.bot_close(user=request.user, bot_id=bot_id)
+        return Response(_placed(order, "Closing the position"), status=status.HTTP_201_CREATED)
+
+
+def _placed(order, what: str) -> dict:
+    state = "rests" if order.status == "open" else order.status
+    return {"success": True, "message": f"{what}: order {order.pk} {state}", "order": order_to_dict(order)}
 
 
 class BotPositionsView(APIView):

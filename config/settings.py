@@ -293,6 +293,8 @@ else:
         # Tasks are idempotent and re-dispatched by beat; redelivery is a bonus only.
         "visibility_timeout": 600,
     }
+    if env("CELERY_BROKER_KEY_PREFIX", default=""):  # several deployments (or benchmarks) on one Redis
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env("CELERY_BROKER_KEY_PREFIX")
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT * 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -560,6 +562,8 @@ NOTIFICATIONS_SENDERS = env.int("NOTIFICATIONS_SENDERS", default=16)
 NOTIFICATIONS_MAX_CHANNELS = env.int("NOTIFICATIONS_MAX_CHANNELS", default=20)
 # Webhooks to loopback, private, link-local (cloud metadata) addresses are refused unless on.
 NOTIFICATIONS_ALLOW_PRIVATE_URLS = env.bool("NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=False)
+# Where the web app is served (e.g. https://botfleet.example.com): mails link to its pages.
+PUBLIC_URL = env("PUBLIC_URL", default="")
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="https://api.telegram.org")
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 # The engine watchdog (on Celery beat): no worker heartbeat for this long → engine_offline.

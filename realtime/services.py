@@ -26,18 +26,47 @@ def event_record(
     (decimals, datetimes, UUIDs, model instances become JSON). The relay publishes it
     after commit; a rolled-back transaction takes its events with it.
     """
+    return events_insert([event_build(type=type, user_id=user_id, payload=payload, message=message, bot_id=bot_id)])[0]
+
+
+def event_build(
+    *,
+    type: str,
+    user_id: int | None,
+    payload: dict,
+    message: str,
+    bot_id: int | None = None,
+) -> Event:
+    """An event checked against its registered shape and encoded, not yet saved (``events_insert``)."""
     event_type = registry.get(type)
     event_type.check(payload)
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_record must run inside the transaction of the change it reports")
     try:
         stored = orjson.loads(dumps(payload, exact=True))
     except Unserializable as exc:
         raise registry.EventShapeError(f"{type}: the payload cannot be encoded ({exc})") from None
-    event = Event.objects.create(user_id=user_id, type=type, payload=stored, message=message[:500], bot_id=bot_id)
-    usage_add(user_id=user_id, events=1)  # staff-only events (user None) count for nobody
+    return Event(user_id=user_id, type=type, payload=stored, message=message[:500], bot_id=bot_id)
+
+
+def events_insert(events: list[Event], *, usage_counted: bool = False) -> list[Event]:
+    """Insert built events with one statement, in the transaction of the change they report.
+
+    Each user's usage counts them, unless the caller already did in its own usage write
+    (``usage_counted``: one counter update for a whole change). The relay is woken after commit.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_record must run inside the transaction of the change it reports")
+    if not events:
+        return events
+    events = Event.objects.bulk_create(events)
+    if not usage_counted:
+        per_user: dict[int, int] = {}
+        for event in events:
+            if event.user_id:  # staff-only events (user None) count for nobody
+                per_user[event.user_id] = per_user.get(event.user_id, 0) + 1
+        for user_id, count in per_user.items():
+            usage_add(user_id=user_id, events=count)
     transaction.on_commit(_wake_relay)
-    return event
+    return events
 
 
 def _wake_relay() -> None:

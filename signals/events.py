@@ -21,6 +21,18 @@ EVENT_TYPES = (
         "An accepted signal was refused when acted on (the bot stopped or was locked since it arrived).",
         required={"signal": dict},
     ),
+    EventType(
+        "signal_executed",
+        BOT_UPDATE,
+        "An accepted signal was acted on: its order was placed (``signal.order_id``).",
+        required={"signal": dict},
+    ),
+    EventType(
+        "signal_failed",
+        BOT_UPDATE,
+        "An accepted signal could not be acted on (nothing to sell, or the bot's rules refused its order).",
+        required={"signal": dict},
+    ),
 )
 
 
@@ -37,4 +49,5 @@ def signal_summary(signal) -> dict:
         "symbol": signal.symbol,
         "status": signal.status,
         "reason": signal.reason or None,
+        "order_id": signal.order_id,
     }

@@ -17,7 +17,7 @@ def provider_list(*, user) -> QuerySet[Provider]:
 def signal_history(*, user, filters: dict | None = None) -> QuerySet[Signal]:
     """The user's signals, newest first (deleted bots' included: the history stays)."""
     filters = filters or {}
-    queryset = Signal.objects.filter(bot__owner=user)
+    queryset = Signal.objects.filter(bot__owner=user).select_related("order")
     for name in ("bot_id", "provider_id", "status", "source"):
         if filters.get(name):
             queryset = queryset.filter(**{name: filters[name]})

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from bots.serializers import order_to_dict
 from core.limits import MAX_ID
 from core.query import QuerySerializer
 from signals.models import Provider, Signal
@@ -114,6 +115,7 @@ def signal_to_dict(signal: Signal) -> dict:
         "reason": signal.reason or None,
         "message": signal.message,
         "order_id": signal.order_id,
+        "order": order_to_dict(signal.order) if signal.order_id else None,  # the outcome, exact amounts
     }
 
 

@@ -14,15 +14,15 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots.models import Bot, FleetHalt
+from bots.models import Bot, FleetHalt, Order, Position
 from bots.selectors import bot_get
-from core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from core.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthenticated
 from realtime.services import event_record
 from signals import events, parser, tokens
 from signals.models import Provider, Signal, Webhook
@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 SIGNAL_STRATEGY = "signal"
 DEFAULT_MAX_LAG_SECONDS = 60
+RECEIPT_FIELDS = (
+    *("id", "owner_id", "name", "symbol", "strategy"),
+    *("status", "force_paused", "trading_mode", "in_training"),
+)
 SIGNATURE_MAX_AGE_SECONDS = 300
 
 # Refusal codes (``Signal.reason``).
@@ -42,7 +46,24 @@ STALE = "stale"
 FROM_THE_FUTURE = "from_the_future"
 DUPLICATE = "duplicate"
 WRONG_SYMBOL = "wrong_symbol"
-AWAITING_EXECUTION = "awaiting_execution"
+NO_POSITION = "no_position"
+ORDER_REFUSED = "order_refused"  # the bot's rules (or the venue) placed no order; the message says which
+ORDER_FAILED = "order_failed"  # placing the order raised (no market data, venue down)
+BOT_BUSY = "bot_busy"  # a tick held the bot longer than the wait (retried, then refused)
+EXECUTING = "executing"  # accepted and being acted on: a task that finds this was cut off
+ORDER_REJECTED = "order_rejected"  # the venue refused the order (it is on the signal)
+ORDER_WAIT = 30  # seconds a signal waits for the bot's earlier signals to be acted on
+BUSY_WAIT = 2.0  # seconds the task waits for a ticking bot before handing the signal back for a retry
+# bots.services.instructions' result codes -> a signal's reason.
+RESULT_CODES = {
+    "refused": ORDER_REFUSED,
+    "bot_not_running": BOT_NOT_RUNNING,
+    "bot_busy": BOT_BUSY,
+    "tick_failed": ORDER_FAILED,
+    "order_rejected": ORDER_REJECTED,
+}
+EXIT_PLACES = Decimal("0.000001")  # the bot's exits keep six places
+MAX_TP = Decimal(100)
 
 
 # ---------------------------------------------------------------------------
@@ -159,8 +180,8 @@ def webhook_rotate(*, user, bot_id: int) -> WebhookInfo:
 def webhook_resolve(token: str) -> Webhook:
     """The live webhook a token opens, or ``NotFound`` that says nothing about why."""
     webhook = (
-        Webhook.objects.select_related("bot")
-        .filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
+        Webhook.objects.filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
+        .only("id", "bot_id", "key_id", "nonce", "provider_id")
         .first()
     )
     # Compare even when nothing was found, so the answer takes as long either way.
@@ -257,7 +278,7 @@ def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, 
 
 
 def _emit(signal: Signal, bot: Bot, *, type: str = "signal_received") -> None:
-    verdict = "accepted" if signal.status == Signal.Status.ACCEPTED else f"rejected ({signal.reason})"
+    verdict = signal.status if signal.status in ("accepted", "executed") else f"{signal.status} ({signal.reason})"
     event_record(
         type=type,
         user_id=bot.owner_id,
@@ -292,7 +313,8 @@ def _plain(value):
 def signal_receive(*, webhook: Webhook, data: dict, now: datetime | None = None) -> Signal:
     """``POST signals/{token}``: ``data`` is the validated body (``action``, ``symbol``, amounts, ``timestamp``...)."""
     now = now or timezone.now()
-    bot = Bot.objects.select_for_update().get(pk=webhook.bot_id)
+    # Only what the verdict and the event read: a receipt is the hot path of a flood of alerts.
+    bot = Bot.objects.select_for_update().only(*RECEIPT_FIELDS).get(pk=webhook.bot_id)
     payload = _plain(data)
     signal = _record(
         bot, source=Signal.Source.WEBHOOK, data=data, payload=payload, now=now, provider_id=webhook.provider_id
@@ -320,24 +342,203 @@ def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) 
 # ---------------------------------------------------------------------------
 # acting
 # ---------------------------------------------------------------------------
-@transaction.atomic
-def signal_execute(*, signal_id: int) -> Signal | None:
-    """Act on an accepted signal at once: check the bot again (it may have stopped since), then hand on.
+def _decimal(value) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
 
-    Placing the order is the bots app's manual-order service (issue 20, item 2), which
-    does not exist yet: until it does, a signal that still may act stays ``accepted`` with
-    the reason ``awaiting_execution`` — and nothing here can place an order.
+
+def order_request(signal: Signal, *, bot: Bot, position: Decimal) -> tuple[dict | None, str, str]:
+    """The instruction ``signal`` gives its bot (``bots.services.instructions``), or why there is none.
+
+    An amount is ``quantity`` (base), ``quote_amount`` (quote) or ``percent`` (of the bot's
+    capital for a buy, of the position for a sell); with none, a buy spends what the bot's own
+    entries spend (its position size share of capital) and a sell sells everything. ``price``
+    (an imported signal's limit entry) makes it a limit order. A close sells the whole
+    position at market.
+    """
+    imported = signal.source == Signal.Source.IMPORT
+    data = (signal.payload.get("parsed") if imported else signal.payload) or {}
+    fields: dict = {"action": signal.action, "reason": "signal", "source_id": str(signal.pk)}
+    if signal.action in ("sell", "close") and position <= 0:
+        return None, NO_POSITION, "The bot holds nothing to sell."
+    if signal.action == "close":
+        return fields, "", ""
+    if imported:
+        price = _decimal(data.get("entry_price")) if data.get("order_type") == "limit" else None
+    else:
+        price = _decimal(data.get("price"))
+    if price is not None:
+        fields.update(type="limit", price=price)
+    amounts = {name: _decimal(data.get(name)) for name in ("quantity", "quote_amount", "percent")}
+    amounts = {name: value for name, value in amounts.items() if value is not None}
+    if not amounts:
+        share = bot.position_size_pct * 100 if signal.action == "buy" else Decimal(100)
+        amounts = {"percent": min(share, Decimal(100))}
+    return {**fields, **amounts}, "", ""
+
+
+def _reject(signal: Signal, bot: Bot, status: str, verdict: tuple[str, str], *, type: str) -> Signal:
+    signal.status, (signal.reason, signal.message) = status, verdict
+    signal.save(update_fields=["status", "reason", "message", "updated_at"])
+    _emit(signal, bot, type=type)
+    return signal
+
+
+class BotBusy(Exception):
+    """Another tick held the bot for longer than the wait: the task tries again shortly."""
+
+
+def _placed(signal: Signal) -> Order | None:
+    """The order acting on ``signal`` placed, if it did (its client id is the signal's)."""
+    from bots.engine.instruction import Instruction, client_order_id
+
+    instruction = Instruction(action="buy", reason="signal", source_id=str(signal.pk))
+    return Order.objects.filter(client_order_id=client_order_id(signal.bot_id, instruction)).first()
+
+
+@transaction.atomic
+def signal_claim(*, signal_id: int, in_order: bool = True) -> tuple[Signal, dict] | None:
+    """Check an accepted signal again under the bot's lock (it may have stopped since), size its
+    order and mark it ``executing``.
+
+    ``None`` when there is nothing (more) to do: gone, decided already, or refused now
+    (recorded). A signal found ``executing`` was being acted on by a task that was cut off:
+    its order, when it was placed, settles it; otherwise it is acted on again (the order's
+    client id is the signal's, so a second order can never be placed).
     """
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None  # gone, or already decided: a retried task does nothing twice
     bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
-    verdict = refusal(bot, now=timezone.now()) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
+    if signal.reason == EXECUTING and (order := _placed(signal)) is not None:
+        _executed(signal, bot, order)
+        return None
+    now = timezone.now()
+    verdict = refusal(bot, now=now) if bot.deleted_at is None else (BOT_NOT_RUNNING, "The bot is deleted.")
     if verdict:
-        signal.status, (signal.reason, signal.message) = Signal.Status.REJECTED, verdict
-        _emit(signal, bot, type="signal_rejected")
-    else:
-        signal.reason = AWAITING_EXECUTION
-        signal.message = "Accepted; orders from signals are placed once manual orders exist (issue 20)."
-    signal.save(update_fields=["status", "reason", "message", "updated_at"])
+        _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
+        return None
+    # In the order received: a close right behind a buy must see the buy's position, even when
+    # another worker runs the buy's task. A predecessor older than ORDER_WAIT is not waited for.
+    if in_order and (
+        Signal.objects.filter(bot=bot, status=Signal.Status.ACCEPTED, pk__lt=signal.pk)
+        .filter(received_at__gte=now - timedelta(seconds=ORDER_WAIT))
+        .exists()
+    ):
+        raise BotBusy("An earlier signal of this bot is still being acted on.")
+    held = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
+    request, code, message = order_request(signal, bot=bot, position=held or Decimal(0))
+    if request is None:
+        _reject(signal, bot, Signal.Status.FAILED, (code, message), type="signal_failed")
+        return None
+    signal.reason, signal.message = EXECUTING, "Acting on the signal."
+    signal.save(update_fields=["reason", "message", "updated_at"])
+    return signal, request
+
+
+def _executed(signal: Signal, bot: Bot, order: Order) -> Signal:
+    signal.status, signal.order, signal.reason = Signal.Status.EXECUTED, order, ""
+    signal.message = f"Order {order.client_order_id}: {order.side} {order.type}, {order.status}."
+    if signal.source == Signal.Source.IMPORT and order.side == "buy":
+        signal.message += " " + _levels_to_exits(signal, bot, order)
+    signal.message = signal.message[:300]
+    signal.save(update_fields=["status", "order", "reason", "message", "payload", "updated_at"])
+    _emit(signal, bot, type="signal_executed")
     return signal
+
+
+def _levels_to_exits(signal: Signal, bot: Bot, order: Order) -> str:
+    """An imported buy's take-profit and stop-loss prices become the bot's exits (fractions of the
+    position's average cost, as the owner's own exits are), so the engine sells there; returns a
+    sentence for the signal's message. The first (nearest) take-profit is the one used."""
+    from bots.services.bots import bot_update
+
+    parsed = signal.payload.get("parsed") or {}
+    stop_loss = _decimal(parsed.get("stop_loss"))
+    take_profit = _decimal((parsed.get("take_profit") or [None])[0])
+    if stop_loss is None and take_profit is None:
+        return ""
+    cost = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("average_cost", flat=True).first()
+    entry = cost or order.average_price or order.price
+    if not entry:
+        return "Its levels were not applied: the entry price is not known yet."
+    exits, said = {}, []
+    if stop_loss is not None and Decimal(0) < stop_loss < entry:
+        exits["stop_loss_pct"] = ((entry - stop_loss) / entry).quantize(EXIT_PLACES, ROUND_HALF_UP)
+        said.append(f"stop-loss {stop_loss} ({exits['stop_loss_pct']:%} below the average cost)")
+    if take_profit is not None and take_profit > entry:
+        exits["take_profit_pct"] = min(((take_profit - entry) / entry).quantize(EXIT_PLACES, ROUND_HALF_UP), MAX_TP)
+        said.append(f"take-profit {take_profit} ({exits['take_profit_pct']:%} above)")
+    exits = {key: value for key, value in exits.items() if value > 0}
+    if not exits:
+        return f"Its levels were not applied: they are on the wrong side of the average cost {entry}."
+    try:
+        bot_update(user=bot.owner, bot_id=bot.pk, data=exits)
+    except ApplicationError as exc:  # e.g. deleted meanwhile: the order stands, its levels are not applied
+        return f"Its levels were not applied: {exc}"
+    signal.payload = {**signal.payload, "exits": _plain(exits)}
+    return "The bot's exits are now its " + " and ".join(said) + "."
+
+
+@transaction.atomic
+def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason: str = "") -> Signal | None:
+    """Record what acting on the signal came to: ``executed`` with its order, or ``failed`` with the reason.
+
+    ``code`` ``bot_busy`` hands the signal back (``accepted``, not executing) for the task's retry.
+    """
+    signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
+    if signal is None:
+        return None
+    bot = Bot.objects.select_related("owner").get(pk=signal.bot_id)
+    if code == BOT_BUSY:
+        signal.reason, signal.message = "", ""
+        signal.save(update_fields=["reason", "message", "updated_at"])
+        return signal
+    if order is None or code:
+        verdict = (code or ORDER_REFUSED, (reason or "No order was placed.")[:300])
+        # Only the signal's own order (a venue's rejection); not the stop-loss that fired instead.
+        signal.order = order if order is not None and order.reason == "signal" else None
+        signal.save(update_fields=["order"])
+        return _reject(signal, bot, Signal.Status.FAILED, verdict, type="signal_failed")
+    return _executed(signal, bot, order)
+
+
+def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | None:
+    """Act on an accepted signal at once: check the bot again, place its order, record the outcome.
+
+    Three steps, not one transaction: the order goes through the bot's own tick
+    (``bots.services.instructions.instruction_submit``, called outside any transaction:
+    the lease, the limiter, training bay, halt, flags, overrides, exits first, bodyguard; a
+    real order's request leaves outside any lock). A bot busy with a tick raises
+    ``BotBusy`` (the task retries) unless this is the ``last_attempt``.
+    """
+    try:
+        claimed = signal_claim(signal_id=signal_id)
+    except BotBusy:
+        if not last_attempt:
+            raise
+        claimed = signal_claim(signal_id=signal_id, in_order=False)
+    if claimed is None:
+        return Signal.objects.filter(pk=signal_id).first()
+    signal, request = claimed
+    try:
+        order, code, reason = order_place(signal, request)
+    except Exception as exc:  # recorded on the signal (it must not stay executing for ever), then logged
+        logger.exception("Signal %s: placing its order failed", signal_id)
+        order, code, reason = None, ORDER_FAILED, f"Placing the order failed: {exc.__class__.__name__}: {exc}"
+    if code == BOT_BUSY and last_attempt:
+        code = ORDER_REFUSED
+    settled = signal_settle(signal_id=signal_id, order=order, code=code, reason=reason)
+    if code == BOT_BUSY:
+        raise BotBusy(reason)
+    return settled
+
+
+def order_place(signal: Signal, request: dict) -> tuple[Order | None, str, str]:
+    """Submit the signal's instruction to its bot: the order, or a refusal code and sentence."""
+    from bots.services import instructions
+
+    instruction = instructions.instruction_build(**request)
+    result = instructions.instruction_submit(bot_id=signal.bot_id, instruction=instruction, wait_seconds=BUSY_WAIT)
+    if result.accepted:
+        return result.order, "", ""
+    return result.order, RESULT_CODES.get(result.code, ORDER_REFUSED), result.reason

@@ -6,7 +6,13 @@ from celery import shared_task
 
 from signals import services
 
+MAX_RETRIES = 20
 
-@shared_task(acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50)
-def signal_execute(signal_id: int) -> None:
-    services.signal_execute(signal_id=signal_id)
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50, max_retries=MAX_RETRIES)
+def signal_execute(self, signal_id: int) -> None:
+    """A bot busy with a long tick batch is tried again (every half second, then refused as busy)."""
+    try:
+        services.signal_execute(signal_id=signal_id, last_attempt=self.request.retries >= MAX_RETRIES)
+    except services.BotBusy as exc:
+        raise self.retry(countdown=0.5, exc=exc) from None

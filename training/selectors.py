@@ -14,7 +14,7 @@ from django.utils import timezone
 from bots import equity
 from bots.engine import market
 from bots.models import ZERO, Bot, FleetHalt, Position, Trade
-from bots.serializers import money, training_countdown, training_countdown_us
+from bots.serializers import money, training_countdown, training_countdown_us, training_remaining_us
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ def live_bay(*, user, now: datetime | None = None) -> dict:
         else:
             start_us = (start - _EPOCH) // _MICROSECOND
         elapsed, remaining, eligible = training_countdown_us(now_us - start_us, hours)
+        # Exact, for a countdown that ticks: ``hours_remaining`` is rounded up to 0.1 h.
+        seconds_left = training_remaining_us(now_us - start_us, hours) / 1_000_000
         bots.append(
             {
                 "id": row[0],
@@ -97,6 +99,7 @@ def live_bay(*, user, now: datetime | None = None) -> dict:
                 "exchange": row[2],
                 "hours_elapsed": elapsed,
                 "hours_remaining": remaining,
+                "seconds_remaining": seconds_left,
                 "eligible_for_promotion": eligible,
             }
         )

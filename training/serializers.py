@@ -17,6 +17,9 @@ class QuarantineBotSerializer(serializers.Serializer):
     exchange = serializers.CharField()
     hours_elapsed = serializers.FloatField(min_value=0)
     hours_remaining = serializers.FloatField(min_value=0)
+    seconds_remaining = serializers.FloatField(
+        min_value=0, help_text="Exact time left, for a countdown (hours_remaining is rounded up to 0.1 h)."
+    )
     eligible_for_promotion = serializers.BooleanField()
 
 

@@ -23,4 +23,10 @@ urlpatterns = [
     path("platforms/<slug:platform>", views.shell, name="platform"),
     path("keys", views.shell, name="keys"),
     path("training", views.shell, name="training"),
+    path("backtests", views.shell, name="backtests"),
+    path("backtests/<int:backtest_id>", views.shell, name="backtest"),
+    path("forgot-password", views.shell, name="forgot-password"),
+    path("reset-password", views.shell, name="reset-password"),
+    path("account/security", views.shell, name="security"),
+    path("notifications", views.shell, name="notifications"),
 ]

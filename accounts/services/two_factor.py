@@ -248,3 +248,13 @@ def verify(*, challenge: str, code: str = "", recovery_code: str = "") -> dict:
 
 def recovery_codes_left(user: User) -> int:
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def status(*, user: User) -> dict:
+    """Whether 2FA is on (and since when), and how many recovery codes are left unused."""
+    device = TwoFactor.objects.filter(user=user, enabled_at__isnull=False).first()
+    return {
+        "enabled": device is not None,
+        "enabled_at": device.enabled_at if device else None,
+        "recovery_codes_left": recovery_codes_left(user) if device else 0,
+    }

@@ -43,6 +43,7 @@ class Verdict:
     decision: Decision | None = None  # None: nothing to order this tick
     refused: str = ""  # why a decision to trade was held back
     exit_reason: str = ""  # a protective exit decided it
+    engine: dict | None = None  # the engine memory after this tick's look (the trailing high-water mark)
 
 
 def strategy_params(strategy: str, params: dict | None, overrides: dict | None) -> dict:
@@ -75,15 +76,23 @@ def decide(
     tick: int,
     candle: int,
     now: datetime,
+    instructed: Decision | None = None,
 ) -> Verdict:
-    """The tick's decision: a protective exit first, else the strategy; then the limiter and
+    """The tick's decision: a protective exit first, else the strategy (or the decision an
+    owner or a signal ``instructed``: :mod:`bots.engine.instruction`); then the limiter and
     the re-entry rule (never in the way of an exit). ``tradable`` is the part of the position
-    an order can sell (all of it on a local venue); ``closes`` are closed candles only."""
+    an order can sell (all of it on a local venue); ``closes`` are closed candles only.
+    The verdict carries the engine memory to keep (:func:`risk.trail`)."""
     price_d = Decimal(str(price))
     average_cost = book.average_cost if tradable else ZERO
-    exit_reason = risk.protective_exit(rules, position=tradable, average_cost=average_cost, price=price_d)
+    engine = risk.trail(engine, position=tradable, average_cost=average_cost, price=price_d)
+    exit_reason = risk.protective_exit(
+        rules, position=tradable, average_cost=average_cost, price=price_d, engine=engine
+    )
     if exit_reason:
         decision = Decision(SELL, quantity=float(book.position), reason=exit_reason)
+    elif instructed is not None:
+        decision = instructed
     else:
         view = View(
             closes=closes,
@@ -99,14 +108,14 @@ def decide(
         )
         decision = module.decide(params, view)
     if not decision.is_order:
-        return Verdict()
+        return Verdict(engine=engine)
     if not exit_reason:
         refusal = risk.limiter_refusal(rules, engine, now)
         if not refusal and decision.action == BUY:
             refusal = risk.reentry_refusal(engine, candle=candle)
         if refusal:
-            return Verdict(decision, refused=refusal)
-    return Verdict(decision, exit_reason=exit_reason)
+            return Verdict(decision, refused=refusal, engine=engine)
+    return Verdict(decision, exit_reason=exit_reason, engine=engine)
 
 
 def size(
@@ -176,6 +185,8 @@ def after_fill(
     decision = Decision(side, reason=noted.get("reason", ""), tag=noted.get("tag") or {})
     strategy_state = module.on_fill(params, strategy_state, decision, Fill(side, float(quantity), float(price)))
     engine = risk.note_exit({**engine, "pending": pending}, reason=order_reason, candle=exit_candle)
+    if side == BUY:  # more bought onto what an exit left: the position is protected again
+        engine.pop("exited", None)
     if bodyguard is not None:
         engine = risk.note_fill(engine, realized=realized, reason=order_reason, now=now, limits=bodyguard)
     return strategy_state, engine

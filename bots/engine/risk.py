@@ -8,8 +8,12 @@ exact values. In the order they apply:
    the training bay, and any bot on the local venues fill on paper. A real-money order
    needs ``ENABLE_TRADING`` on and the fleet not halted; otherwise it is *blocked*
    (never diverted to paper: its position lives on the venue). Paper always continues.
-2. **Protective exits** (:func:`protective_exit`): stop-loss and take-profit, checked every
-   tick, before the strategy; they are never held back by the trade limiter. After one,
+2. **Protective exits** (:func:`protective_exit`): stop-loss, take-profit and the trailing
+   stop (armed once the price rose ``trailing_arm_pct`` above the average cost, it fires when
+   the price falls ``trailing_stop_pct`` below the highest price the ticks saw since the
+   position opened: ``engine["trail_high"]``, :func:`trail`), checked every tick, before the
+   strategy; they are never held back by the trade limiter. One exit sells a position at
+   most once (``engine["exited"]``, set by its fill, cleared when the position is flat). After one,
    no strategy buys again within the same candle of the bot's timeframe
    (:func:`reentry_refusal`): a signal judged on closed candles still reads the same until
    the candle closes, and buying it again would repeat the trade the exit just ended.
@@ -23,7 +27,8 @@ exact values. In the order they apply:
    drawdown, loss streak, repeated stop-losses, error loop — unless ``DISABLE_AI_BODYGUARD``.
 
 Staff override rules (``bot.override_rules``, keys :data:`OVERRIDE_KEYS`) take precedence
-over the bot's own values and the engine defaults (:func:`effective_rules`).
+over the engine defaults, and over the owner's own exits (:data:`EXIT_KEYS`) where they are
+stricter (the smaller percentage) (:func:`effective_rules`).
 
 Every limit is a setting (environment variable of the same name), read when used:
 ``ENGINE_MAX_DAILY_TRADES`` (200; 0 = no limit; a staff override of 0 = no new trades),
@@ -46,7 +51,9 @@ from bots.engine.market import MarketRules
 from bots.equity import drawdown
 
 OVERRIDE_KEYS = ("max_daily_trades", "position_size_pct", "stop_loss_pct", "take_profit_pct", "max_open_positions")
-STOP_LOSS, TAKE_PROFIT = "stop_loss", "take_profit"
+EXIT_KEYS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_arm_pct")
+STOP_LOSS, TAKE_PROFIT, TRAILING_STOP = "stop_loss", "take_profit", "trailing_stop"
+EXIT_REASONS = (STOP_LOSS, TAKE_PROFIT, TRAILING_STOP)
 ZERO = Decimal("0")
 
 
@@ -74,12 +81,43 @@ class Rules:
     take_profit_pct: Decimal | None
     max_open_positions: int | None
     overridden: frozenset[str] = frozenset()
+    trailing_stop_pct: Decimal | None = None
+    trailing_arm_pct: Decimal = ZERO
+
+    def as_dict(self) -> dict:
+        """The effective rules as the bot's API shows them (percentages as fractions, strings)."""
+
+        def text(value):
+            return None if value is None else format(Decimal(value).normalize(), "f")
+
+        return {
+            "stop_loss_pct": text(self.stop_loss_pct),
+            "take_profit_pct": text(self.take_profit_pct),
+            "trailing_stop_pct": text(self.trailing_stop_pct),
+            "trailing_arm_pct": text(self.trailing_arm_pct),
+            "position_size_pct": text(self.position_size_pct),
+            "max_daily_trades": self.max_daily_trades,
+            "max_open_positions": self.max_open_positions,
+            "overridden": sorted(self.overridden),
+        }
 
 
-def effective_rules(*, position_size_pct: Decimal, override_rules: dict | None, strategy_take_profit=None) -> Rules:
-    """The bot's rules with staff overrides on top (an override always wins, even a 0)."""
+def _stricter(override: Decimal | None, own: Decimal | None) -> Decimal | None:
+    if override is None or own is None:
+        return own if override is None else override
+    return min(override, own)
+
+
+def effective_rules(
+    *, position_size_pct: Decimal, override_rules: dict | None, strategy_take_profit=None, exits: dict | None = None
+) -> Rules:
+    """The bot's rules with staff overrides on top: an override wins over the engine defaults
+    (even a 0) and over the owner's own ``exits`` (:data:`EXIT_KEYS`) where it is stricter."""
     override = {k: v for k, v in (override_rules or {}).items() if k in OVERRIDE_KEYS and v is not None}
-    take_profit = _dec(setting("ENGINE_TAKE_PROFIT_PCT", None, str)) or _dec(strategy_take_profit)
+    own = {k: _dec(v) for k, v in (exits or {}).items() if k in EXIT_KEYS and v is not None}
+    take_profit = own.get("take_profit_pct") or _dec(setting("ENGINE_TAKE_PROFIT_PCT", None, str))
+    take_profit = take_profit or _dec(strategy_take_profit)
+    stop_loss = own.get("stop_loss_pct") or _dec(setting("ENGINE_STOP_LOSS_PCT", None, str))
     if "max_daily_trades" in override:
         max_daily = int(override["max_daily_trades"])
     else:
@@ -88,10 +126,12 @@ def effective_rules(*, position_size_pct: Decimal, override_rules: dict | None, 
         max_daily_trades=max_daily,
         cooldown_seconds=setting("ENGINE_TRADE_COOLDOWN_SECONDS", 0.0),
         position_size_pct=_dec(override.get("position_size_pct")) or Decimal(position_size_pct),
-        stop_loss_pct=_dec(override.get("stop_loss_pct")) or _dec(setting("ENGINE_STOP_LOSS_PCT", None, str)),
-        take_profit_pct=_dec(override.get("take_profit_pct")) or take_profit,
+        stop_loss_pct=_stricter(_dec(override.get("stop_loss_pct")), stop_loss),
+        take_profit_pct=_stricter(_dec(override.get("take_profit_pct")), take_profit),
         max_open_positions=int(override["max_open_positions"]) if "max_open_positions" in override else None,
         overridden=frozenset(override),
+        trailing_stop_pct=own.get("trailing_stop_pct"),
+        trailing_arm_pct=own.get("trailing_arm_pct") or ZERO,
     )
 
 
@@ -149,9 +189,9 @@ def note_order(engine: dict, now: datetime) -> dict:
 
 def note_exit(engine: dict, *, reason: str, candle: int) -> dict:
     """The engine memory after a protective exit decided in ``candle`` (other fills: unchanged)."""
-    if reason not in (STOP_LOSS, TAKE_PROFIT):
+    if reason not in EXIT_REASONS:
         return engine
-    return {**engine, "exit_candle": candle, "exit_reason": reason}
+    return {**engine, "exit_candle": candle, "exit_reason": reason, "exited": True}
 
 
 def reentry_refusal(engine: dict, *, candle: int) -> str:
@@ -165,12 +205,35 @@ def reentry_refusal(engine: dict, *, candle: int) -> str:
 # ---------------------------------------------------------------------------
 # Exits and sizing
 # ---------------------------------------------------------------------------
-def protective_exit(rules: Rules, *, position: Decimal, average_cost: Decimal, price: Decimal) -> str:
-    """``stop_loss`` / ``take_profit`` when the price crossed the line, else ""."""
+def trail(engine: dict, *, position: Decimal, average_cost: Decimal, price: Decimal) -> dict:
+    """The engine memory with the trailing stop's high-water mark at ``price``: the highest
+    price seen since the position opened (its average cost at least); a flat book forgets it
+    and the position's exit (the next position has its own)."""
     if position <= 0 or average_cost <= 0:
+        if "trail_high" in engine or "exited" in engine:
+            return {k: v for k, v in engine.items() if k not in ("trail_high", "exited")}
+        return engine
+    high = max(Decimal(str(engine.get("trail_high") or 0)), average_cost, price)
+    return engine if engine.get("trail_high") == str(high) else {**engine, "trail_high": str(high)}
+
+
+def protective_exit(
+    rules: Rules, *, position: Decimal, average_cost: Decimal, price: Decimal, engine: dict | None = None
+) -> str:
+    """``stop_loss`` / ``trailing_stop`` / ``take_profit`` when the price crossed the line, else "".
+
+    ``engine``: the bot's memory after :func:`trail` (the high-water mark; an exit already
+    filled for this position)."""
+    engine = engine or {}
+    if position <= 0 or average_cost <= 0 or engine.get("exited"):
         return ""
     if rules.stop_loss_pct is not None and price <= average_cost * (1 - rules.stop_loss_pct):
         return STOP_LOSS
+    if rules.trailing_stop_pct is not None and engine.get("trail_high"):
+        high = Decimal(str(engine["trail_high"]))
+        armed = high >= average_cost * (1 + rules.trailing_arm_pct)
+        if armed and price <= high * (1 - rules.trailing_stop_pct):
+            return TRAILING_STOP
     if rules.take_profit_pct is not None and price >= average_cost * (1 + rules.take_profit_pct):
         return TAKE_PROFIT
     return ""

@@ -25,7 +25,11 @@ Concurrency and idempotency (DESIGN.md "How a bot trades"):
   order's key set and markets are loaded before it; ``submitted_at`` is committed just
   before the request leaves (the unknown-outcome grace period runs from it).
 * **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
-  and ``trade_executed``; the strategy memory is written in the same transaction.
+  and ``trade_executed``; the strategy memory is written in the same transaction. A paper
+  order has no venue between its intent and its fill: both are written in the locked
+  transaction of the re-check (``order_paper_fill``: the order inserted already filled, one
+  write per row of the books), so a crash leaves neither and the slot is decided again.
+  A paper trading tick is nine statements; the relay is woken once per 50 ms of a batch.
 * **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
   ``open``, ``unknown``) gets that order resolved — a paper intent is re-executed (the
   same fill), a live one is looked up on the venue by client id — before it may trade
@@ -50,12 +54,14 @@ from django.utils import timezone
 
 from bots import services, venues
 from bots.engine import core, market, risk, strategies
+from bots.engine import instruction as instructions
 from bots.engine.adapters import live, paper
 from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
-from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
+from bots.models import ZERO, Bot, BotDailyPnl, FleetHalt, Order, Position, Trade
 from core.errors import ApplicationError
 from credentials import providers
+from realtime import relay_signal
 
 logger = logging.getLogger("botfleet.engine")
 
@@ -82,6 +88,7 @@ class TickReport:
     paused: list[int] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)  # bot id → why no order this tick
     reconciled: int = 0
+    placed: dict[int, int] = field(default_factory=dict)  # bot id → the order this tick placed
 
     def merge(self, other: TickReport) -> None:
         self.claimed += other.claimed
@@ -91,6 +98,7 @@ class TickReport:
         self.paused += other.paused
         self.refused.update(other.refused)
         self.reconciled += other.reconciled
+        self.placed.update(other.placed)
 
 
 class TickError(Exception):
@@ -164,12 +172,20 @@ class _Batch:
     report: TickReport
     bodyguard: risk.BodyguardLimits | None
     halted: bool | None = None
+    instruction: instructions.Instruction | None = None  # decides instead of the strategy (one bot)
 
 
 def tick_batch(
-    *, limit: int | None = None, now: datetime | None = None, bot_ids: list[int] | None = None
+    *,
+    limit: int | None = None,
+    now: datetime | None = None,
+    bot_ids: list[int] | None = None,
+    instruction: instructions.Instruction | None = None,
 ) -> TickReport:
-    """Claim and tick one batch of due bots (or exactly ``bot_ids``, due or not)."""
+    """Claim and tick one batch of due bots (or exactly ``bot_ids``, due or not).
+
+    ``instruction`` (with one bot id): the tick orders what it says instead of asking the
+    strategy, through every other rule (:func:`bots.services.instructions.instruction_submit`)."""
     now = now or timezone.now()
     bots, lease = claim(now=now, limit=limit or batch_size(), bot_ids=bot_ids, due=bot_ids is None)
     report = TickReport(claimed=len(bots))
@@ -190,24 +206,30 @@ def tick_batch(
         inflight=inflight,
         report=report,
         bodyguard=risk.BodyguardLimits.current() if risk.bodyguard_enabled() else None,
+        instruction=instruction,
     )
-    for bot in bots:
-        bot._engine_error = ""
-        try:
-            _tick_one(bot, batch)
-        except Exception as exc:  # one bot's failure must not stop the batch; it is counted
-            # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
-            logger.exception("Tick of bot %s failed", bot.pk)
-            bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
-            report.errors += 1
-        _after_tick(bot, batch)
+    # Each fill commits its own events; the relay is woken once per window for them, not per commit.
+    with relay_signal.coalesced():
+        for bot in bots:
+            bot._engine_error = ""
+            try:
+                _tick_one(bot, batch)
+            except Exception as exc:  # one bot's failure must not stop the batch; it is counted
+                # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
+                logger.exception("Tick of bot %s failed", bot.pk)
+                bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+                report.errors += 1
+            _after_tick(bot, batch)
     _bookkeeping(bots, now=now, lease=lease)
     return report
 
 
-def tick_bot(bot_id: int, *, now: datetime | None = None) -> TickReport:
-    """One tick of one running bot now, due or not (``manage.py bots tick ID``)."""
-    return tick_batch(limit=1, now=now, bot_ids=[bot_id])
+def tick_bot(
+    bot_id: int, *, now: datetime | None = None, instruction: instructions.Instruction | None = None
+) -> TickReport:
+    """One tick of one running bot now, due or not (``manage.py bots tick ID``), optionally
+    ordering what ``instruction`` says instead of what its strategy would."""
+    return tick_batch(limit=1, now=now, bot_ids=[bot_id], instruction=instruction)
 
 
 def _state(bot: Bot) -> tuple[dict, dict]:
@@ -219,8 +241,17 @@ def _set_state(bot: Bot, strategy_state: dict, engine: dict) -> None:
     bot.state = {"strategy": strategy_state, "engine": engine}
 
 
+RESTING = (Order.Status.OPEN, Order.Status.SUBMITTED, Order.Status.PARTIALLY_FILLED)
+
+
+def _rests(order: Order) -> bool:
+    """A limit order waiting for the market to reach its price (on paper, or open on the venue)."""
+    return order.type == Order.Type.LIMIT and order.status in RESTING
+
+
 def _tick_one(bot: Bot, batch: _Batch) -> None:
     inflight = batch.inflight.get(bot.pk)
+    resting: list[Order] = []
     if inflight:
         for order in inflight:
             try:
@@ -230,14 +261,19 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
             except Exception as exc:  # kept on the order, staff alerted; the tick fails (logged, counted)
                 _reconcile_failed(order, exc)
                 raise
-            if not settled:
+            if not settled and _rests(order):
+                resting.append(order)
+            elif not settled:
                 batch.report.refused[bot.pk] = f"order {order.client_order_id} still {order.status}"
                 return
+    instruction = batch.instruction
+    if instruction is not None and instruction.action == instructions.CANCEL:
+        return _cancel(bot, batch, instruction.order_id, resting)
     module = strategies.get(bot.strategy)
     strategy_state, engine = _state(bot)
     overrides = bot.override_rules or {}
     params = core.strategy_params(bot.strategy, bot.params, overrides)
-    rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=overrides)
+    rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=overrides, exits=bot.exits)
     series = batch.snapshot.series(bot.exchange, bot.symbol, bot.timeframe, module.lookback(params))
     if series is None:
         raise TickError(f"no market data for {bot.symbol} on {bot.exchange}")
@@ -273,14 +309,88 @@ def _tick_one(bot: Bot, batch: _Batch) -> None:
         tick=bot.tick_count,
         candle=series.time // market.timeframe_seconds(bot.timeframe),
         now=batch.now,
+        instructed=instructions.decision(instruction, price=price, position=quantity, capital=bot.capital)
+        if instruction is not None
+        else None,
     )
+    _set_state(bot, strategy_state, verdict.engine)
+    if instruction is not None and verdict.exit_reason:
+        _refuse(bot, batch, f"a {verdict.exit_reason.replace('_', '-')} sells the position first")
     if verdict.decision is None:
+        if instruction is not None:
+            _refuse(bot, batch, "nothing to order")
         return
     if verdict.refused:
         batch.report.refused[bot.pk] = verdict.refused
         return
     decision = verdict.decision
-    _order(bot, decision, price=price, position=position, open_positions=len(held), batch=batch, module=module)
+    if resting:
+        # A resting order holds the bot's own trading; an exit or a close sells the position, so
+        # what rests is canceled first (a limit sell would sell what is gone, a buy buy it back).
+        if not (verdict.exit_reason or (instruction is not None and instruction.action == instructions.CLOSE)):
+            first = resting[0]
+            return _refuse(bot, batch, f"order {first.pk} rests (limit {first.side} at {first.price.normalize():f})")
+        seller = (verdict.exit_reason or "close").replace("_", "-")
+        for order in resting:
+            why_not = _cancel_resting(bot, order, batch, why=f"the {seller} sells the position")
+            if why_not:
+                return _refuse(bot, batch, why_not)
+    _order(
+        bot,
+        decision,
+        price=price,
+        position=position,
+        open_positions=len(held),
+        batch=batch,
+        module=module,
+        instruction=None if verdict.exit_reason else instruction,
+    )
+
+
+def _cancel(bot: Bot, batch: _Batch, order_id: int | None, resting: list[Order]) -> None:
+    """An owner's cancel, under the tick's lease (so no reconciliation races it)."""
+    order = next((o for o in resting if o.pk == order_id), None)
+    if order is None:
+        row = Order.objects.filter(bot_id=bot.pk, pk=order_id).values_list("status", flat=True).first()
+        why = f"order {order_id} is {row}: only a resting order can be canceled" if row else f"no order {order_id}"
+        return _refuse(bot, batch, why)
+    why_not = _cancel_resting(bot, order, batch, why=f"canceled ({batch.instruction.reason})")
+    if why_not:
+        return _refuse(bot, batch, why_not)
+    batch.report.placed[bot.pk] = order.pk
+
+
+def _cancel_resting(bot: Bot, order: Order, batch: _Batch, *, why: str) -> str:
+    """Cancel one resting order: "" once it is canceled, else why not. A live one is canceled on
+    the venue and then read back by client id, so a fill that beat the cancel is booked."""
+    if order.is_paper:
+        services.order_cancel(order, bot=bot, why=why)
+        return ""
+    from credentials.exceptions import VenueError
+    from credentials.providers import client_for
+
+    try:
+        client = client_for(_live_credential(bot, {"credential_id": bot.credential_id}))
+    except VenueError as exc:
+        raise TickError(str(exc)) from exc
+    try:
+        client.cancel_order(
+            symbol=order.symbol, venue_order_id=order.venue_order_id, client_order_id=order.client_order_id
+        )
+    except VenueError as exc:  # filled or canceled meanwhile, or the venue is down: the lookup tells
+        logger.info("Cancel of order %s: %s", order.client_order_id, exc)
+    sent = order.submitted_at or order.created_at
+    outcome = live.lookup(
+        client, symbol=order.symbol, client_order_id=order.client_order_id, since_ms=int(sent.timestamp() * 1000)
+    )
+    _apply_live(bot, order, outcome, batch)
+    order.refresh_from_db()
+    if order.status == Order.Status.CANCELED:
+        services.order_cancel(order, bot=bot, why=why)
+        return ""
+    if order.status == Order.Status.FILLED:
+        return f"order {order.pk} filled before it could be canceled"
+    return f"order {order.pk} could not be canceled now (it is {order.status} on {bot.exchange}); try again"
 
 
 # ---------------------------------------------------------------------------
@@ -303,28 +413,55 @@ def _refuse(bot: Bot, batch: _Batch, why: str) -> None:
     logger.debug("Bot %s: no order (%s)", bot.pk, why)
 
 
-def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
-    """The bot as it is now, under its row lock; a reason when it may no longer trade."""
-    fresh = (
-        Bot.objects.select_for_update()
-        .filter(pk=bot.pk)
-        .values(
-            "status",
-            "force_paused",
-            "deleted_at",
-            "claimed_until",
-            "override_rules",
-            "trading_mode",
-            "in_training",
-            "exchange",
-            "symbol",
-            "credential_id",
-            "cash_balance",
-            "capital",
-            "position_size_pct",
-        )
-        .first()
+_RECHECKED = (
+    "name",
+    "status",
+    "force_paused",
+    "deleted_at",
+    "claimed_until",
+    "override_rules",
+    "trading_mode",
+    "in_training",
+    "exchange",
+    "symbol",
+    "credential_id",
+    "cash_balance",
+    "capital",
+    "position_size_pct",
+    *risk.EXIT_KEYS,
+)
+
+
+def _recheck_sql() -> str:
+    """The re-check's one statement (written out: composing its subqueries through the ORM cost
+    more than the rest of a trading tick's Python)."""
+    ops = connection.ops
+    q = ops.quote_name
+    columns = ", ".join(q(Bot._meta.get_field(name).column) for name in ("id", *_RECHECKED))
+    order, trade, rollup = (q(model._meta.db_table) for model in (Order, Trade, BotDailyPnl))
+    sql = (
+        f"SELECT {columns}, "  # noqa: S608 - fixed columns
+        f"(EXISTS (SELECT 1 FROM {order} WHERE client_order_id = %s) "
+        f"OR EXISTS (SELECT 1 FROM {trade} WHERE bot_id = %s AND fill_id = %s)) AS slot_taken, "
+        f"EXISTS (SELECT 1 FROM {rollup} WHERE bot_id = %s AND day = %s) AS rollup_exists "
+        f"FROM {q(Bot._meta.db_table)} WHERE id = %s"
     )
+    return sql + " FOR UPDATE" if connection.features.has_select_for_update else sql
+
+
+def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
+    """The bot as it is now, under its row lock; a reason when it may no longer trade.
+
+    The same statement says whether the tick slot already has its order (or its fill), and
+    whether the bot's rollup of the day (UTC) exists: a paper fill at ``batch.now`` inserts or updates it.
+    """
+    cid = getattr(bot, "_order_cid", None) or client_order_id(bot)  # the order's (an instruction has its own)
+    day = connection.ops.adapt_datefield_value(batch.now.astimezone(UTC).date())
+    rows = list(Bot.objects.raw(_recheck_sql(), [cid, bot.pk, cid, bot.pk, day, bot.pk]))
+    fresh = None
+    if rows:
+        fresh = {name: getattr(rows[0], name) for name in _RECHECKED}
+        fresh["slot_taken"], fresh["rollup_exists"] = bool(rows[0].slot_taken), bool(rows[0].rollup_exists)
     if fresh is None or fresh["deleted_at"] is not None:
         return None, "the bot was deleted"
     if fresh["status"] != Bot.Status.RUNNING:
@@ -344,10 +481,11 @@ def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
     return fresh, ""
 
 
-def _order(bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module) -> None:
-    cid = client_order_id(bot)
+def _order(
+    bot, decision: Decision, *, price, position, open_positions, batch: _Batch, module, instruction=None
+) -> None:
+    cid = (instruction and instructions.client_order_id(bot.pk, instruction)) or client_order_id(bot)
     venue_real = venues.is_real(bot.exchange)
-    quantity = position.quantity if position else ZERO
     # A real-money order's key set and the venue's markets are loaded before the row lock: a
     # network call under the lock would hold every writer of the bot (stop, staff, promotion)
     # for its duration. Under the lock, ``_recheck`` refuses a bot whose mode or key set
@@ -369,15 +507,55 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             return _refuse(bot, batch, unsupported)
         credential = _live_credential(bot, {"credential_id": bot.credential_id})
         live_market = _live_rules(credential, bot)
+    before = bot.state
+    try:
+        placed = _order_locked(
+            bot,
+            decision,
+            cid=cid,
+            price=price,
+            position=position,
+            open_positions=open_positions,
+            batch=batch,
+            venue_real=venue_real,
+            credential=credential,
+            live_market=live_market,
+            instruction=instruction,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a decision rolled back is not the bot's
+        raise
+    if placed is None:
+        return
+    batch.report.orders += 1
+    if isinstance(placed, Trade):  # a paper order, filled in the same transaction: its trade
+        batch.report.placed[bot.pk] = placed.order_id
+        return _filled(bot, placed, batch)
+    batch.report.placed[bot.pk] = placed.pk  # an intent, committed: now it is executed
+    if placed.is_paper:
+        _execute_paper(bot, placed, batch)
+    else:
+        _execute_live(bot, placed, credential, batch)
+
+
+def _order_locked(
+    bot, decision, *, cid, price, position, open_positions, batch, venue_real, credential, live_market, instruction
+) -> Order | Trade | None:
+    """Under the bot's row lock, in one transaction: every re-check, the sizing, then a paper
+    market order with its fill (the trade) or an intent (the order); ``None`` when refused."""
+    quantity = position.quantity if position else ZERO
+    bot._order_cid = cid
     with transaction.atomic():
         fresh, why = _recheck(bot, batch)
         if why:
             return _refuse(bot, batch, why)
         # The position the decision was made on was read when the batch was claimed; a service
-        # may have changed it since (promotion closes a paper position in the books).
-        held = Position.objects.filter(bot_id=bot.pk, symbol=bot.symbol).values_list("quantity", flat=True).first()
-        if (held or ZERO) != quantity:
+        # may have changed it since (promotion closes a paper position in the books). Every
+        # writer of positions holds the bot's lock: as read here, it is what a fill books onto.
+        held = Position.objects.select_for_update().filter(bot_id=bot.pk, symbol=bot.symbol).first()
+        if (held.quantity if held else ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
+        bot.name = fresh["name"]  # the trade's event names the bot as it is now
         # The money is sized as it is now, not as claimed: a stop, a capital change and a start
         # can all land between the claim and this lock (a long batch), and an order sized on the
         # old capital would spend money the bot no longer has.
@@ -385,14 +563,23 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         bot.position_size_pct = fresh["position_size_pct"]
         # Staff overrides as they are now, not as they were when the batch was claimed: the
         # protective exits are judged again under them.
-        rules = risk.effective_rules(position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"])
+        exits = {key: fresh[key] for key in risk.EXIT_KEYS if fresh[key] is not None}
+        rules = risk.effective_rules(
+            position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"], exits=exits
+        )
         tradable = _tradable(bot, quantity, price)
         exit_now = risk.protective_exit(
-            rules, position=tradable, average_cost=position.average_cost if tradable else ZERO, price=price
+            rules,
+            position=tradable,
+            average_cost=position.average_cost if tradable else ZERO,
+            price=price,
+            engine=_state(bot)[1],
         )
         if exit_now and decision.reason != exit_now:
+            if instruction is not None:
+                return _refuse(bot, batch, f"a {exit_now.replace('_', '-')} sells the position first")
             decision = Decision(SELL, quantity=float(quantity), reason=exit_now)
-        elif not exit_now and decision.reason in (risk.STOP_LOSS, risk.TAKE_PROFIT):
+        elif not exit_now and decision.reason in risk.EXIT_REASONS:
             exit_name = decision.reason.replace("_", "-")
             return _refuse(bot, batch, f"the {exit_name} no longer applies under the staff rules")
         real_money = fresh["trading_mode"] == Bot.Mode.LIVE and not fresh["in_training"] and venue_real
@@ -405,6 +592,7 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         )
         if route.blocked:
             return _refuse(bot, batch, route.blocked)
+        limit_price = instruction.price if instruction is not None and instruction.type == instructions.LIMIT else None
         if not route.paper and (credential is None or fresh["credential_id"] != bot.credential_id):
             return _refuse(bot, batch, "the bot's key set changed since the decision")
         strategy_state, engine = _state(bot)
@@ -415,7 +603,8 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
         sized = core.size(
             decision,
             rules=rules,
-            price=price,
+            # A limit order is sized at its own price, which is what it fills at (no slippage).
+            price=limit_price or price,
             book=core.Book(
                 cash=bot.cash_balance,
                 capital=bot.capital,
@@ -426,32 +615,72 @@ def _order(bot, decision: Decision, *, price, position, open_positions, batch: _
             paper_route=route.paper,
             market=market.market_rules(bot.exchange, bot.symbol) if route.paper else live_market,
             venue_limits=venue_real,
+            slippage_pct=ZERO if limit_price is not None else None,
         )
         if sized.refused:
             return _refuse(bot, batch, sized.refused)
-        if Order.objects.filter(client_order_id=cid).exists():
+        if fresh["slot_taken"]:
             return _refuse(bot, batch, f"tick slot {cid} already has its order")
         engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
         _set_state(bot, strategy_state, engine)
-        order = services.order_intent_record(
+        intent = {
+            "client_order_id": cid,
+            "side": decision.action,
+            "quantity": sized.quantity,
+            "reason": decision.reason,
+            "reference_price": price,
+            "created_at": batch.now,
+        }
+        # A paper market order the strategy decided is filled in this transaction; an instructed,
+        # limit or exit order is recorded with its own event and executed after the commit.
+        if route.paper and limit_price is None and instruction is None and decision.reason not in risk.EXIT_REASONS:
+            fill = paper.execute(
+                client_order_id=cid,
+                venue=bot.exchange,
+                symbol=bot.symbol,
+                side=decision.action,
+                quantity=sized.quantity,
+                at=batch.now,
+                price=price,
+            )
+            return services.order_paper_fill(
+                bot=bot,
+                position=held,
+                **intent,
+                fill=_fill_figures(bot, fill),
+                engine_state=_state_after_fill(
+                    bot, batch, client_order_id=cid, reason=decision.reason[:64], at=batch.now
+                ),  # the order's reason, as stored
+                # The fill's day is the intent's (``batch.now``), the day read under the lock.
+                rollup_exists=fresh["rollup_exists"] if fill.executed_at == batch.now else None,
+            )
+        return services.order_intent_record(
             bot=bot,
-            client_order_id=cid,
-            side=decision.action,
-            quantity=sized.quantity,
+            **intent,
             is_paper=route.paper,
-            reason=decision.reason,
-            reference_price=price,
-            created_at=batch.now,
             state=bot.state,
+            order_type=Order.Type.LIMIT if limit_price is not None else Order.Type.MARKET,
+            price=limit_price,
+            instruction=instruction.as_dict() if instruction is not None else None,
         )
-    batch.report.orders += 1
-    if route.paper:
-        _execute_paper(bot, order, batch)
-    else:
-        _execute_live(bot, order, credential, batch)
+
+
+def _fill_figures(bot: Bot, fill: paper.PaperFill) -> dict:
+    """What the books need of a paper fill (its fee is in the quote currency)."""
+    return {
+        "fill_id": fill.fill_id,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "fee": fill.fee,
+        "fee_currency": bot.quote_currency,
+        "fee_quote": fill.fee,
+        "executed_at": fill.executed_at,
+    }
 
 
 def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
+    if order.type == Order.Type.LIMIT:
+        return _execute_paper_limit(bot, order, batch)
     fill = paper.execute(
         client_order_id=order.client_order_id,
         venue=bot.exchange,
@@ -463,52 +692,124 @@ def _execute_paper(bot: Bot, order: Order, batch: _Batch) -> bool:
     )
     if fill is None:
         return False
+    _record_fill(bot, order, batch, **_fill_figures(bot, fill), is_paper=True)
+    return True
+
+
+def limit_cross(order: Order, *, rows, price_now: Decimal | None, now_ts: int) -> tuple[Decimal, int] | None:
+    """Where and when a paper limit order fills: the first candle opening at or after the order
+    whose low (buy) or high (sell) reaches the limit — at the limit, or at the candle's open when
+    it opened beyond it — else the price now when it reaches the limit; ``None``: it rests."""
+    limit, placed = order.price, int(order.created_at.timestamp())
+    buy = order.side == Order.Side.BUY
+    for candle in rows:
+        if candle.time < placed or candle.time > now_ts:
+            continue
+        crossed = Decimal(str(candle.low)) <= limit if buy else Decimal(str(candle.high)) >= limit
+        if crossed:
+            opened = Decimal(str(candle.open))
+            return (min(limit, opened) if buy else max(limit, opened)), candle.time
+    if price_now is not None and (price_now <= limit if buy else price_now >= limit):
+        return (min(limit, price_now) if buy else max(limit, price_now)), now_ts
+    return None
+
+
+def _execute_paper_limit(bot: Bot, order: Order, batch: _Batch) -> bool:
+    """A paper limit order: filled when the market reached its price since it was placed
+    (candle highs and lows, then the price now), else it rests (``open``)."""
+    placed = int(order.created_at.timestamp())
+    seconds = market.timeframe_seconds(bot.timeframe)
+    if batch.snapshot.ts <= placed:  # the tick that places it: only the price it was decided on
+        rows, price_now = [], order.reference_price
+    else:
+        count = min(1000, (batch.snapshot.ts - placed) // seconds + 2)
+        rows = market.candles(bot.exchange, order.symbol, bot.timeframe, limit=count, end=batch.now)
+        known = batch.snapshot.price(bot.exchange, order.symbol)
+        price_now = Decimal(str(known)) if known is not None else None
+        # A forming candle's high and low are what was known by now: only whole candles count,
+        # the price now covers the rest.
+        rows = [c for c in rows if c.time + seconds <= batch.snapshot.ts]
+    crossed = limit_cross(order, rows=rows, price_now=price_now, now_ts=batch.snapshot.ts)
+    if crossed is None:
+        services.order_rest(order)
+        return False
+    fill_price, at = crossed
+    fee = (order.quantity * fill_price * paper.fee_pct()).quantize(paper.PRICE_QUANTUM)
     _record_fill(
         bot,
         order,
         batch,
-        fill_id=fill.fill_id,
-        quantity=fill.quantity,
-        price=fill.price,
-        fee=fill.fee,
+        fill_id=order.client_order_id,
+        quantity=order.quantity,
+        price=fill_price,
+        fee=fee,
         fee_currency=bot.quote_currency,
-        fee_quote=fill.fee,
-        executed_at=fill.executed_at,
+        fee_quote=fee,
+        executed_at=max(order.created_at, datetime.fromtimestamp(at, tz=UTC)),
         is_paper=True,
     )
     return True
 
 
-def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
-    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
-    with transaction.atomic():
-        trade = services.trade_record_fill(bot=bot, order=order, side=order.side, symbol=order.symbol, **fill)
+def _state_after_fill(bot: Bot, batch: _Batch, *, client_order_id: str, reason: str, at: datetime):
+    """The strategy and engine memory after a trade of order ``client_order_id`` (decided at ``at``),
+    kept on ``bot`` and written by the books with the trade."""
+
+    def after(trade: Trade) -> dict:
         strategy_state, engine = _state(bot)
         strategy_state, engine = core.after_fill(
             module=strategies.get(bot.strategy),
             params=bot.params,
             strategy_state=strategy_state,
             engine=engine,
-            client_order_id=order.client_order_id,
-            side=order.side,
-            order_reason=order.reason,
+            client_order_id=client_order_id,
+            side=trade.side,
+            order_reason=reason,
             quantity=trade.quantity,
             price=trade.price,
             realized=trade.realized_pnl,
             # The candle the exit was decided in (the intent's moment, also for a fill reconciled later).
-            exit_candle=int(order.created_at.timestamp()) // market.timeframe_seconds(bot.timeframe),
+            exit_candle=int(at.timestamp()) // market.timeframe_seconds(bot.timeframe),
             now=batch.now,
             bodyguard=batch.bodyguard,
         )
         _set_state(bot, strategy_state, engine)
-        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
-    # Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
-    # a fill already booked (``cash_delta`` absent) changed nothing.
+        return bot.state
+
+    return after
+
+
+def _record_fill(bot: Bot, order: Order, batch: _Batch, **fill) -> None:
+    """Fill, trade, position, rollup, ``trade_executed`` and the strategy memory: one transaction."""
+    before = bot.state
+    try:
+        trade = services.trade_record_fill(
+            bot=bot,
+            order=order,
+            side=order.side,
+            symbol=order.symbol,
+            engine_state=_state_after_fill(
+                bot, batch, client_order_id=order.client_order_id, reason=order.reason, at=order.created_at
+            ),
+            **fill,
+        )
+    except BaseException:
+        bot.state = before  # the memory of a fill rolled back is not the bot's
+        raise
+    _filled(bot, trade, batch)
+
+
+def _filled(bot: Bot, trade: Trade, batch: _Batch) -> None:
+    """Keep this batch's picture of the bot in step with the books (bookkeeping and bodyguard read it);
+    a fill already booked (``cash_delta`` absent) changed nothing."""
     bot.cash_balance += getattr(trade, "cash_delta", ZERO)
-    position = Position.objects.filter(bot=bot, symbol=order.symbol).first()
-    batch.positions.setdefault(bot.pk, {})[order.symbol] = position
+    if hasattr(trade, "position"):
+        position = trade.position
+    else:
+        position = Position.objects.filter(bot=bot, symbol=trade.symbol).first()
+    batch.positions.setdefault(bot.pk, {})[trade.symbol] = position
     if position is not None and position.quantity <= 0:
-        batch.positions[bot.pk].pop(order.symbol, None)
+        batch.positions[bot.pk].pop(trade.symbol, None)
     batch.report.fills += 1
 
 
@@ -567,7 +868,12 @@ def _execute_live(bot: Bot, order: Order, credential, batch: _Batch) -> None:
     # batch sends long after its intent was written; a worker killed mid-request leaves this).
     services.order_mark_sent(order)
     outcome = live.place(
-        client, symbol=order.symbol, side=order.side, amount=order.quantity, client_order_id=order.client_order_id
+        client,
+        symbol=order.symbol,
+        side=order.side,
+        amount=order.quantity,
+        client_order_id=order.client_order_id,
+        price=order.price if order.type == Order.Type.LIMIT else None,
     )
     _apply_live(bot, order, outcome, batch)
 

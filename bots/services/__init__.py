@@ -22,11 +22,14 @@ from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
 from bots.services.orders import (
     bot_engine_state_save,
+    order_cancel,
     order_close,
     order_intent_record,
     order_mark_sent,
     order_mark_submitted,
     order_mark_unknown,
+    order_paper_fill,
+    order_rest,
 )
 from bots.services.transitions import (
     bot_force_pause,
@@ -54,12 +57,15 @@ __all__ = [
     "bot_transition",
     "bot_update",
     "bots_transition_all",
+    "order_cancel",
     "order_close",
     "order_intent_record",
     "order_mark_sent",
     "order_mark_submitted",
     "order_mark_unknown",
+    "order_paper_fill",
     "order_reconcile_failed",
+    "order_rest",
     "positions_close_in_books",
     "trade_record_fill",
     "worker_heartbeat",

@@ -10,17 +10,18 @@ memory, and the result is written in one short transaction at the end.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from accounts.usage import usage_add
 from bots import analytics, candles, strategies
 from bots import equity as equity_mod
 from bots.engine import backtest as runner
@@ -128,6 +129,14 @@ def _spec(*, user, data: dict) -> dict:
         if bot is None:
             raise NotFound(f"bot {data['bot_id']} not found")
         overrides = {k: v for k, v in (bot.override_rules or {}).items() if k in risk.OVERRIDE_KEYS}
+        # The bot's exits as the engine applies them (the owner's, staff overrides where stricter).
+        effective = risk.effective_rules(
+            position_size_pct=bot.position_size_pct, override_rules=bot.override_rules, exits=bot.exits
+        )
+        for key in risk.EXIT_KEYS:
+            value = getattr(effective, key)
+            if value is not None and (key != "trailing_arm_pct" or effective.trailing_stop_pct is not None):
+                overrides[key] = format(Decimal(value).normalize(), "f")
         spec = {
             "bot": bot,
             "strategy": bot.strategy,
@@ -156,7 +165,7 @@ def _spec(*, user, data: dict) -> dict:
             ),
             "rules": {},
         }
-        for key in ("stop_loss_pct", "take_profit_pct", "max_daily_trades"):
+        for key in (*risk.EXIT_KEYS, "max_daily_trades"):
             if data.get(key) is not None:
                 spec["rules"][key] = str(_decimal(data[key], key, low=Decimal(0), high=Decimal(100000)))
     if spec["strategy"] not in strategies.STRATEGIES:
@@ -164,6 +173,12 @@ def _spec(*, user, data: dict) -> dict:
             f"unknown strategy {spec['strategy']!r}; one of {', '.join(strategies.STRATEGIES)}",
             code="UNKNOWN_STRATEGY",
             details={"strategy": "unknown"},
+        )
+    if strategies.STRATEGIES[spec["strategy"]].external:
+        raise Invalid(
+            f"the {spec['strategy']!r} strategy trades only on signals from outside: there is nothing to backtest",
+            code="NOT_BACKTESTABLE",
+            details={"strategy": "takes its decisions from outside"},
         )
     candles.timeframe_seconds(spec["timeframe"])
     spec["params"] = _params(spec["strategy"], spec["params"])
@@ -193,7 +208,10 @@ def _paper(which: str) -> Decimal:
 
 
 def _check_candles(spec: dict) -> int:
-    """How many candles the range holds; ``Invalid`` naming what the store has when none."""
+    """How many candles the range holds; ``Invalid`` naming what the store has when it holds none
+    of them, or when the stored candles start after ``since`` or end before ``until`` (a run
+    over part of the range would answer another question than the one asked). Gaps within
+    the range are filled flat, as the replay venue fills them."""
     candles.ensure_shipped()
     seconds = candles.timeframe_seconds(spec["timeframe"])
     since, until = int(spec["since"].timestamp()), int(spec["until"].timestamp())
@@ -203,23 +221,31 @@ def _check_candles(spec: dict) -> int:
             f"{span} candles in that range; the limit per run is {max_candles()} (BACKTEST_MAX_CANDLES)",
             code="TOO_MANY_CANDLES",
         )
-    present = candles.Candle.objects.filter(
+    market = f"{spec['timeframe']} candles of {spec['symbol']} on {spec['exchange']}"
+    held = candles.Candle.objects.filter(
         exchange=spec["exchange"],
         symbol=spec["symbol"],
         timeframe=spec["timeframe"],
         time__gte=since,
         time__lte=until,
-    ).count()
-    if not present:
-        cover = candles.coverage(exchange=spec["exchange"], symbol=spec["symbol"])
-        held = "; ".join(f"{c['timeframe']} {c['since']} → {c['until']} ({c['candles']} candles)" for c in cover)
-        raise Invalid(
-            f"no stored {spec['timeframe']} candles of {spec['symbol']} on {spec['exchange']} in that range; "
-            + (f"the store has {held}" if held else "the store has none of that market (see GET candles/coverage)"),
-            code="NO_CANDLES",
-            details={"coverage": cover},
-        )
-    return present
+    ).aggregate(n=Count("id"), first=Min("time"), last=Max("time"))
+    if held["n"] and held["first"] <= -(-since // seconds) * seconds and held["last"] >= until // seconds * seconds:
+        return held["n"]
+    cover = candles.coverage(exchange=spec["exchange"], symbol=spec["symbol"])
+    stored = "; ".join(f"{c['timeframe']} {c['since']} → {c['until']} ({c['candles']} candles)" for c in cover)
+    stored = f"the store has {stored}" if stored else "the store has none of that market (see GET candles/coverage)"
+    if not held["n"]:
+        raise Invalid(f"no stored {market} in that range; {stored}", code="NO_CANDLES", details={"coverage": cover})
+    part = f"{candles.iso(held['first'])} → {candles.iso(held['last'])}"
+    raise Invalid(
+        f"the stored {market} cover only {part} of that range; {stored}. "
+        "Choose a range within the coverage (or import or download the missing candles)",
+        code="PARTIAL_COVERAGE",
+        details={
+            "coverage": cover,
+            "covered": {"since": candles.iso(held["first"]), "until": candles.iso(held["last"])},
+        },
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -263,6 +289,7 @@ def backtest_create(*, user, data: dict) -> Backtest:
             if not all(r.pk for r in runs):  # backends that do not return ids from bulk inserts
                 runs = list(parent.runs.order_by("pk"))
         ids = [r.pk for r in runs]
+        usage_add(user_id=user.pk, backtests=1 + (len(runs) if spec["grid"] is not None else 0))
         transaction.on_commit(lambda: _dispatch(ids))
     return parent
 
@@ -304,7 +331,10 @@ def backtest_delete(*, user, backtest_id) -> None:
         if found.parent_id is not None:
             raise Conflict("a sweep's run is deleted with its sweep", code="BACKTEST_IN_SWEEP")
         # A running run sees its row gone and stops writing (its final UPDATE matches nothing).
+        runs = Backtest.objects.filter(Q(pk=found.pk) | Q(parent=found))
+        counted = runs.aggregate(n=Count("id"), candles=Sum("candles", filter=Q(params_grid__isnull=True)))
         found.delete()
+        usage_add(user_id=user.pk, backtests=-counted["n"], backtest_candles=-(counted["candles"] or 0))
 
 
 # ---------------------------------------------------------------------------
@@ -354,7 +384,7 @@ def backtest_run(backtest_id: int) -> str:
     try:
         config = _config(backtest)
         rows = load_rows(config)
-        last_event = [0.0]
+        last_event = [0.0, 0.0]  # when the last event was sent, when progress was last written
 
         def progress(fraction: float, ticks: int) -> bool:
             return _progress(backtest, fraction, ticks, last_event)
@@ -366,9 +396,17 @@ def backtest_run(backtest_id: int) -> str:
     return _finish(backtest, result)
 
 
+PROGRESS_WRITE_SECONDS = 0.25
+
+
 def _progress(backtest: Backtest, fraction: float, ticks: int, last_event: list[float]) -> bool:
-    """Keep the lease and the progress; emit ``backtest_progress`` at most twice a second."""
+    """Keep the lease and the progress (and see a cancel) at most four times a second; emit
+    ``backtest_progress`` at most twice a second. A run shorter than that writes nothing until
+    it ends: a sweep's hundred short runs are not two thousand transactions."""
     now = time.monotonic()
+    if now - last_event[1] < PROGRESS_WRITE_SECONDS:
+        return True
+    last_event[1] = now
     lease = timezone.now() + timedelta(seconds=lease_seconds())
     with transaction.atomic():
         alive = Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.RUNNING).update(
@@ -393,7 +431,7 @@ def result_performance(backtest: Backtest, result: runner.Result) -> dict:
     start = backtest.since
     # The run ends when its last candle closes: its fills are in the last mark.
     seconds = candles.timeframe_seconds(backtest.timeframe)
-    end = datetime.fromtimestamp(result.equity[-1][0] + seconds, UTC) if result.equity else backtest.since
+    end = datetime.fromtimestamp(int(result.times[-1]) + seconds, UTC) if result.candles else backtest.since
     curve = equity_mod.daily_equity(
         capital=backtest.capital,
         fills=ledger.fills,
@@ -408,12 +446,11 @@ def result_performance(backtest: Backtest, result: runner.Result) -> dict:
 
 def _pricer(result: runner.Result):
     """The price of the run's symbol at a moment: the last tick's mark at or before it."""
-    times = [t for t, _ in result.equity]
-    prices = result.prices
+    times, marks = result.times, result.marks
 
     def price(symbol: str, at: datetime):
-        i = bisect.bisect_right(times, int(at.timestamp())) - 1
-        return prices[i] if i >= 0 else None
+        i = int(np.searchsorted(times, int(at.timestamp()), side="right")) - 1
+        return Decimal(str(float(marks[i]))) if i >= 0 else None
 
     return price
 
@@ -421,25 +458,26 @@ def _pricer(result: runner.Result):
 def _finish(backtest: Backtest, result: runner.Result) -> str:
     status = Backtest.Status.CANCELED if result.canceled else Backtest.Status.FINISHED
     performance = result_performance(backtest, result)
-    equity = [
-        {"time": datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z"), "equity": str(e)}
-        for t, e in result.equity
-    ]
+    # One point per candle: the times formatted all at once (ISO 8601, whole seconds, UTC).
+    stamps = np.datetime_as_string(result.times.astype("datetime64[s]"), unit="s").tolist()
+    equity = [{"time": f"{s}Z", "equity": str(e)} for s, (_, e) in zip(stamps, result.equity, strict=True)]
     with transaction.atomic():
         done = Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.RUNNING).update(
             status=status,
             progress=1.0 if status == Backtest.Status.FINISHED else backtest.progress,
             candles=result.candles,
             performance=_json(performance),
-            orders=_json(result.ledger.orders),
-            trades=_json(result.ledger.trades),
+            orders=_json_rows(result.ledger.orders),
+            trades=_json_rows(result.ledger.trades),
             equity=equity,
             finished_at=timezone.now(),
             claimed_until=None,
         )
         if not done:
             return ""
-        backtest.refresh_from_db()
+        usage_add(user_id=backtest.owner_id, backtest_candles=result.candles)
+        # What the event shows (not the results just written: reading them back costs more than the run).
+        backtest.refresh_from_db(fields=["status", "progress", "candles", "performance", "finished_at", "error"])
         if backtest.parent_id is None:
             event_record(
                 type="backtest_finished",
@@ -454,12 +492,14 @@ def _finish(backtest: Backtest, result: runner.Result) -> str:
 
 def _fail(backtest_id: int, error: str) -> None:
     with transaction.atomic():
-        Backtest.objects.filter(pk=backtest_id, status__in=ACTIVE).update(
+        failed = Backtest.objects.filter(pk=backtest_id, status__in=ACTIVE).update(
             status=Backtest.Status.FAILED, error=error[:2000], finished_at=timezone.now(), claimed_until=None
         )
         backtest = Backtest.objects.filter(pk=backtest_id).first()
         if backtest is None:
             return
+        if failed and backtest.params_grid is None:  # the candles it ticked before it failed
+            usage_add(user_id=backtest.owner_id, backtest_candles=backtest.candles)
         if backtest.parent_id is None:
             event_record(
                 type="backtest_failed",
@@ -510,6 +550,11 @@ def backtests_reap(*, now: datetime | None = None) -> int:
     for pk in stale:
         _fail(pk, "the worker running this backtest stopped (killed or restarted) before it ended")
     return len(stale)
+
+
+def _json_rows(rows: list[dict]) -> list[dict]:
+    """:func:`_json` of flat rows (orders, trades): one pass, hundreds of them per run."""
+    return [{k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
 
 
 def _json(value):

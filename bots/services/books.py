@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from bots import analytics, fills
 from bots.engine import market
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade
 from bots.serializers import order_to_dict, position_to_dict, trade_to_dict
-from realtime.services import event_record
+from realtime.services import event_build, event_record, events_insert
 
 
 def _fee_in_quote(*, fee: Decimal, fee_currency: str, bot: Bot, price: Decimal, value: Decimal | None = None):
@@ -38,6 +39,7 @@ def trade_record_fill(
     executed_at: datetime | None = None,
     is_paper: bool = True,
     symbol: str | None = None,
+    engine_state: Callable[[Trade], dict] | None = None,
 ) -> Trade:
     """Record one fill: trade, position (average cost), daily rollup, bot totals, order and
     ``trade_executed``, in one transaction under the bot's row lock.
@@ -51,12 +53,12 @@ def trade_record_fill(
     the base asset is deducted from the position, a quote fee from cash, and every fee's
     value reaches PnL once (buys through the cost basis, sells directly). A sell larger than
     the position is refused (``ValueError``): the engine never shorts.
+
+    ``engine_state``: the bot's memory after this trade (the engine's), written with its totals.
+    The returned trade carries ``cash_delta`` (what it did to the bot's cash) and ``position``
+    (the position after it), neither stored on the trade.
     """
-    quantity, price = Decimal(quantity), Decimal(price)
-    if quantity <= 0 or price <= 0:
-        raise ValueError("a fill needs a positive quantity and price")
-    if side not in (Order.Side.BUY, Order.Side.SELL):
-        raise ValueError(f"unknown side {side!r}")
+    _check_fill(side, quantity, price)
     executed_at = executed_at or timezone.now()
     with transaction.atomic():
         bot = Bot.objects.select_for_update().get(pk=bot if isinstance(bot, int) else bot.pk)
@@ -64,104 +66,162 @@ def trade_record_fill(
         if existing is not None:
             return existing
         symbol = symbol or (order.symbol if order is not None else bot.symbol)
-        fee = Decimal(fee)
-        parts = _fee_in_quote(
-            fee=fee,
-            fee_currency=fee_currency,
+        # Every writer of positions holds the bot's row lock first; the position's own lock keeps
+        # that so should one ever not.
+        position = Position.objects.select_for_update().filter(bot=bot, symbol=symbol).first()
+        return fill_book(
             bot=bot,
-            price=price,
-            value=None if fee_quote is None else Decimal(fee_quote),
-        )
-        position, applied = _position_apply(
-            bot, symbol=symbol, side=side, quantity=quantity, price=price, fee=parts, executed_at=executed_at
-        )
-        trade = Trade.objects.create(
-            bot=bot,
-            owner_id=bot.owner_id,
+            position=position,
             order=order,
-            fill_id=fill_id,
-            symbol=symbol,
             side=side,
+            symbol=symbol,
             quantity=quantity,
             price=price,
+            fill_id=fill_id,
             fee=fee,
-            fee_currency=fee_currency or bot.quote_currency,
-            fee_quote=parts.value,
-            realized_pnl=applied.realized,
-            is_paper=is_paper,
+            fee_currency=fee_currency,
+            fee_quote=fee_quote,
             executed_at=executed_at,
+            is_paper=is_paper,
+            engine_state=engine_state,
         )
-        trade.cash_delta = applied.cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
-        usage_add(user_id=bot.owner_id, trades=1)
-        _totals_add(bot, trade)
-        analytics.summary_invalidate(bot.owner_id)
-        if order is not None:
-            _order_fill(order, trade)
-        _trade_event(bot, trade, position)
+
+
+def fill_book(
+    *,
+    bot: Bot,
+    position: Position | None,
+    order: Order | None,
+    side: str,
+    symbol: str,
+    quantity: Decimal,
+    price: Decimal,
+    fill_id: str,
+    fee: Decimal,
+    fee_currency: str,
+    fee_quote: Decimal | None,
+    executed_at: datetime,
+    is_paper: bool,
+    engine_state: Callable[[Trade], dict] | None = None,
+    rollup_exists: bool | None = None,
+) -> Trade:
+    """The books of one new fill, for a caller that holds the bot's row lock, has read
+    ``position`` (``None``: none yet in ``symbol``) under it and knows ``fill_id`` is not booked.
+
+    The accounting is done first, in Python (a refused fill writes nothing); then one write
+    per row: the order (inserted with its fill when it is new, ``order.pk`` unset), the trade,
+    the position, the day's rollup, the bot's totals and memory, the usage counters and the
+    ``trade_executed`` event. ``rollup_exists``: whether the bot's rollup row of the fill's UTC day
+    exists, when the caller read it under the lock (unknown: an update is tried first).
+    """
+    _check_fill(side, quantity, price)
+    quantity, price, fee = Decimal(quantity), Decimal(price), Decimal(fee)
+    value = None if fee_quote is None else Decimal(fee_quote)
+    parts = _fee_in_quote(fee=fee, fee_currency=fee_currency, bot=bot, price=price, value=value)
+    held, cost = (position.quantity, position.average_cost) if position is not None else (ZERO, ZERO)
+    try:
+        applied = fills.apply_fill(side=side, quantity=quantity, price=price, fee=parts, held=held, average_cost=cost)
+    except fills.FillRefused as exc:
+        raise ValueError(f"{symbol}: {exc}") from None
+    trade = Trade(
+        bot=bot,
+        owner_id=bot.owner_id,
+        fill_id=fill_id,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        price=price,
+        fee=fee,
+        fee_currency=fee_currency or bot.quote_currency,
+        fee_quote=parts.value,
+        realized_pnl=applied.realized,
+        is_paper=is_paper,
+        reason=order.reason if order is not None else "",
+        executed_at=executed_at,
+    )
+    trade.cash_delta = applied.cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
+    new_order = order is not None and order.pk is None
+    if order is not None:
+        _order_fill(order, trade)  # a new order is inserted with its fill: one write
+        trade.order = order
+    trade.save(force_insert=True)
+    trade.position = _position_apply(bot, position, symbol=symbol, trade=trade, applied=applied, fee=parts)
+    _totals_add(bot, trade, state=engine_state(trade) if engine_state is not None else None, rollup=rollup_exists)
+    usage_add(user_id=bot.owner_id, orders=int(new_order), trades=1, events=1)
+    analytics.summary_invalidate(bot.owner_id)
+    _trade_event(bot, trade, trade.position)
     return trade
 
 
+def _check_fill(side: str, quantity: Decimal, price: Decimal) -> None:
+    if Decimal(quantity) <= 0 or Decimal(price) <= 0:
+        raise ValueError("a fill needs a positive quantity and price")
+    if side not in (Order.Side.BUY, Order.Side.SELL):
+        raise ValueError(f"unknown side {side!r}")
+
+
 def _position_apply(
-    bot: Bot, *, symbol: str, side: str, quantity: Decimal, price: Decimal, fee: fills.FeeParts, executed_at: datetime
-) -> tuple[Position, fills.Applied]:
-    """The fill applied to the bot's (row-locked) position in ``symbol`` and saved; a sell
-    beyond the position is refused (``ValueError``) before anything is written."""
-    position, _ = Position.objects.select_for_update().get_or_create(bot=bot, symbol=symbol)
-    try:
-        applied = fills.apply_fill(
-            side=side,
-            quantity=quantity,
-            price=price,
-            fee=fee,
-            held=position.quantity,
-            average_cost=position.average_cost,
-        )
-    except fills.FillRefused as exc:
-        raise ValueError(f"{symbol}: {exc}") from None
-    if side == Order.Side.BUY and position.quantity == 0:
-        position.opened_at = executed_at
+    bot: Bot, position: Position | None, *, symbol: str, trade: Trade, applied: fills.Applied, fee: fills.FeeParts
+) -> Position:
+    """The fill applied to the bot's position in ``symbol`` (read under the lock) and saved."""
+    if position is None:
+        position = Position(bot=bot, symbol=symbol)
+    if trade.side == Order.Side.BUY and position.quantity == 0:
+        position.opened_at = trade.executed_at
     position.quantity, position.average_cost = applied.quantity, applied.average_cost
     if applied.realized is not None:
         position.realized_pnl += applied.realized
     position.fees += fee.value
-    position.save()
-    return position, applied
+    if position.pk is None:
+        position.save(force_insert=True)
+    else:
+        position.save(update_fields=["quantity", "average_cost", "realized_pnl", "fees", "opened_at", "updated_at"])
+    return position
 
 
-def _totals_add(bot: Bot, trade: Trade) -> None:
+def _totals_add(bot: Bot, trade: Trade, *, state: dict | None = None, rollup: bool | None = None) -> None:
     """The trade added to the bot's rollup of its UTC day and to its running totals, with
-    ``F()`` expressions (the row is locked; concurrent readers see either both or neither)."""
+    ``F()`` expressions (the row is locked; concurrent readers see either both or neither),
+    and the bot's memory when given."""
     realized = trade.realized_pnl
     win = realized is not None and realized > 0
     loss = realized is not None and realized < 0
     pnl = realized or ZERO
     day = trade.executed_at.astimezone(UTC).date()  # rollups are per UTC day
-    BotDailyPnl.objects.get_or_create(bot=bot, day=day)
-    BotDailyPnl.objects.filter(bot=bot, day=day).update(
-        realized_pnl=F("realized_pnl") + pnl,
-        gross_profit=F("gross_profit") + (pnl if win else ZERO),
-        gross_loss=F("gross_loss") + (-pnl if loss else ZERO),
-        fees=F("fees") + trade.fee_quote,
-        volume=F("volume") + trade.quantity * trade.price,
-        trades=F("trades") + 1,
-        wins=F("wins") + int(win),
-        losses=F("losses") + int(loss),
+    figures = {
+        "realized_pnl": pnl,
+        "gross_profit": pnl if win else ZERO,
+        "gross_loss": -pnl if loss else ZERO,
+        "fees": trade.fee_quote,
+        "volume": trade.quantity * trade.price,
+        "trades": 1,
+        "wins": int(win),
+        "losses": int(loss),
+    }
+    # The day's row exists after its first trade; only fills (under the bot's lock) write it.
+    # Adding zero changes nothing: only the figures this trade moves are written.
+    added = rollup is not False and BotDailyPnl.objects.filter(bot=bot, day=day).update(
+        **{k: F(k) + v for k, v in figures.items() if v}
     )
+    if not added:
+        BotDailyPnl.objects.create(bot=bot, day=day, **figures)
+    totals = {
+        "realized_pnl": pnl,
+        "total_fees": trade.fee_quote,
+        "total_trades": 1,
+        "winning_trades": int(win),
+        "losing_trades": int(loss),
+        "cash_balance": trade.cash_delta,
+    }
+    extra = {} if state is None else {"state": state}
     Bot.objects.filter(pk=bot.pk).update(
-        realized_pnl=F("realized_pnl") + pnl,
-        total_fees=F("total_fees") + trade.fee_quote,
-        total_trades=F("total_trades") + 1,
-        winning_trades=F("winning_trades") + int(win),
-        losing_trades=F("losing_trades") + int(loss),
-        cash_balance=F("cash_balance") + trade.cash_delta,
-        last_price=trade.price,
-        updated_at=timezone.now(),
+        **{k: F(k) + v for k, v in totals.items() if v}, last_price=trade.price, updated_at=timezone.now(), **extra
     )
 
 
 def _order_fill(order: Order, trade: Trade) -> None:
     """The trade added to its order: filled quantity (capped at the order's), average price,
-    fee, and the status it leads to."""
+    fee, and the status it leads to. A new order (no ``pk``) is inserted with it."""
     filled = min(order.quantity, order.filled_quantity + trade.quantity)
     prior = order.filled_quantity * (order.average_price or ZERO)
     order.average_price = (prior + trade.quantity * trade.price) / filled
@@ -171,6 +231,9 @@ def _order_fill(order: Order, trade: Trade) -> None:
     order.status = Order.Status.FILLED if filled >= order.quantity else Order.Status.PARTIALLY_FILLED
     if order.status == Order.Status.FILLED:
         order.closed_at = trade.executed_at
+    if order.pk is None:
+        order.save(force_insert=True)
+        return
     order.save(
         update_fields=["average_price", "filled_quantity", "fee", "fee_currency", "status", "closed_at", "updated_at"]
     )
@@ -178,13 +241,14 @@ def _order_fill(order: Order, trade: Trade) -> None:
 
 def _trade_event(bot: Bot, trade: Trade, position: Position) -> None:
     verb = "bought" if trade.side == Order.Side.BUY else "sold"
-    event_record(
+    event = event_build(
         type="trade_executed",
         user_id=bot.owner_id,
         bot_id=bot.pk,
         payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(position)},
         message=f"Bot '{bot.name}' {verb} {trade.quantity.normalize():f} {trade.symbol} at {trade.price.normalize():f}",
     )
+    events_insert([event], usage_counted=True)  # counted with the trade's usage
 
 
 def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal | None = None) -> list[dict]:

@@ -14,7 +14,7 @@ from accounts.services import audit_record
 from accounts.usage import usage_add
 from bots import analytics, venues
 from bots.models import Bot, Order
-from bots.serializers import bot_to_dict
+from bots.serializers import EXIT_FIELDS, bot_to_dict
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked, record
 from bots.strategies import ParamsError, validate_params
 from core.errors import Conflict
@@ -139,6 +139,7 @@ def bot_create(*, user, data: dict) -> Bot:
             quote_currency=venues.quote_currency(exchange, symbol),
             position_size_pct=data.get("position_size_pct") or Decimal("1"),
             credential=credential,
+            **{key: data.get(key) for key in EXIT_FIELDS},
         )
         if bot.trading_mode == Bot.Mode.LIVE:
             _enter_live_mode(bot, now)
@@ -159,7 +160,7 @@ def bot_create(*, user, data: dict) -> Bot:
 
 
 def bot_update(*, user, bot_id: int, data: dict) -> tuple[Bot, str]:
-    """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` change.
+    """PATCH rules: while not stopped only ``name``, ``params``, ``interval_seconds`` and the exits change.
 
     Returns the bot and the message of the answer. A live bot's training covers one venue,
     one symbol and one strategy: changing any of them puts it back in the training bay with
@@ -202,6 +203,7 @@ def _requested_changes(bot: Bot, data: dict) -> dict:
         "trading_mode",
         "capital",
         "position_size_pct",
+        *EXIT_FIELDS,
     ):
         if field in data and data[field] != getattr(bot, field):
             changes[field] = data[field]
@@ -281,7 +283,7 @@ def _apply_changes(bot: Bot, changes: dict, *, user) -> tuple[bool, list[str]]:
     if "capital" in changes:
         bot.cash_balance += changes["capital"] - bot.capital
         bot.capital = changes["capital"]
-    for field in ("name", "strategy", "params", "timeframe", "interval_seconds", "position_size_pct"):
+    for field in ("name", "strategy", "params", "timeframe", "interval_seconds", "position_size_pct", *EXIT_FIELDS):
         if field in changes:
             setattr(bot, field, changes[field])
     return entered_live, retrained

@@ -13,7 +13,9 @@ from realtime.services import event_record
 logger = logging.getLogger("botfleet.bots")
 
 # Fields PATCH may change while a bot is not stopped (API.md "bots").
-RUNTIME_EDITABLE = frozenset({"name", "params", "interval_seconds"})
+RUNTIME_EDITABLE = frozenset(
+    {"name", "params", "interval_seconds", "stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_arm_pct"}
+)
 
 
 class InvalidBot(Invalid):

@@ -7,6 +7,7 @@ atomic block), the progress of an order that left for a venue outside any lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,7 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.usage import usage_add
-from bots.models import Bot, Order
+from bots.models import Bot, Order, Position, Trade
+from bots.serializers import order_to_dict
+from bots.services.books import fill_book
+from realtime.services import event_record
+
+INSTRUCTED = ("manual", "signal")  # orders asked for from outside (bots.engine.instruction.REASONS)
+EXITS = ("stop_loss", "take_profit", "trailing_stop")  # bots.engine.risk.EXIT_REASONS
 
 
 def order_intent_record(
@@ -28,25 +35,161 @@ def order_intent_record(
     reference_price: Decimal,
     created_at: datetime,
     state: dict,
+    order_type: str = Order.Type.MARKET,
+    price: Decimal | None = None,
+    instruction: dict | None = None,
 ) -> Order:
-    """Persist a decided market order (``new``) with the bot memory naming it, before any venue call."""
-    with transaction.atomic():
-        order = Order.objects.create(
-            bot=bot,
+    """Persist a decided order (``new``) with the bot memory naming it, before any venue call.
+
+    An order asked for from outside (``manual``, ``signal``) records ``order_placed``; a
+    protective exit ``exit_triggered`` — in the same transaction. Called in the tick's transaction
+    (which holds the bot's row lock): it joins it, no savepoint."""
+    with transaction.atomic(savepoint=False):
+        order = _intent(
+            bot,
             client_order_id=client_order_id,
-            symbol=bot.symbol,
             side=side,
-            type=Order.Type.MARKET,
+            order_type=order_type,
+            price=price,
             quantity=quantity,
-            status=Order.Status.NEW,
             is_paper=is_paper,
-            reason=reason[:64],
+            reason=reason,
             reference_price=reference_price,
             created_at=created_at,
         )
+        order.save(force_insert=True)
         usage_add(user_id=bot.owner_id, orders=1)
         Bot.objects.filter(pk=bot.pk).update(state=state)
+        if reason in INSTRUCTED:
+            kind = f"{order_type} {side}" + (f" at {price.normalize():f}" if price is not None else "")
+            event_record(
+                type="order_placed",
+                user_id=bot.owner_id,
+                bot_id=bot.pk,
+                payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": reason}
+                | ({"instruction": instruction} if instruction else {}),
+                message=f"{bot.name}: {reason} {kind} of {quantity.normalize():f} placed.",
+            )
+        elif reason in EXITS:
+            at = format(reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
+            event_record(
+                type="exit_triggered",
+                user_id=bot.owner_id,
+                bot_id=bot.pk,
+                payload={
+                    "order": order_to_dict(order),
+                    "bot_id": bot.pk,
+                    "reason": reason,
+                    "price": at,
+                },
+                message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
+            )
     return order
+
+
+def order_paper_fill(
+    *,
+    bot: Bot,
+    position: Position | None,
+    client_order_id: str,
+    side: str,
+    quantity: Decimal,
+    reason: str,
+    reference_price: Decimal,
+    created_at: datetime,
+    fill: dict,
+    engine_state: Callable[[Trade], dict],
+    rollup_exists: bool | None = None,
+) -> Trade:
+    """A paper market order the strategy decided, filled at once, in the tick's transaction
+    holding the bot's row lock (``position`` read under it): no venue is called, so the intent
+    needs no commit of its own. The order is inserted already filled, then the books
+    (``fill_book``); a crash before the commit leaves neither, and the tick slot is decided again.
+
+    ``fill``: the paper fill's ``fill_id``, ``quantity``, ``price``, ``fee``, ``fee_currency``,
+    ``fee_quote`` and ``executed_at``; ``engine_state``: the bot's memory after the trade;
+    ``rollup_exists``: as read under the lock, whether the bot's rollup of the fill's day exists.
+    Orders that record an event of their own (instructed, exits) and limit orders go through
+    ``order_intent_record``.
+    """
+    if reason in INSTRUCTED or reason in EXITS:
+        raise ValueError(f"a {reason} order is recorded by order_intent_record")
+    with transaction.atomic(savepoint=False):
+        order = _intent(
+            bot,
+            client_order_id=client_order_id,
+            side=side,
+            order_type=Order.Type.MARKET,
+            price=None,
+            quantity=quantity,
+            is_paper=True,
+            reason=reason,
+            reference_price=reference_price,
+            created_at=created_at,
+        )
+        return fill_book(
+            bot=bot,
+            position=position,
+            order=order,
+            side=side,
+            symbol=bot.symbol,
+            is_paper=True,
+            engine_state=engine_state,
+            rollup_exists=rollup_exists,
+            **fill,
+        )
+
+
+def _intent(
+    bot: Bot,
+    *,
+    client_order_id: str,
+    side: str,
+    order_type: str,
+    price: Decimal | None,
+    quantity: Decimal,
+    is_paper: bool,
+    reason: str,
+    reference_price: Decimal,
+    created_at: datetime,
+) -> Order:
+    """The decided order, not yet saved."""
+    return Order(
+        bot=bot,
+        client_order_id=client_order_id,
+        symbol=bot.symbol,
+        side=side,
+        type=order_type,
+        price=price,
+        quantity=quantity,
+        status=Order.Status.NEW,
+        is_paper=is_paper,
+        reason=reason[:64],
+        reference_price=reference_price,
+        created_at=created_at,
+    )
+
+
+def order_rest(order: Order) -> None:
+    """A limit order that did not fill at once rests (``open``) until the market reaches its price."""
+    if order.status == Order.Status.NEW:
+        order.status = Order.Status.OPEN
+        order.submitted_at = order.submitted_at or timezone.now()
+        order.save(update_fields=["status", "submitted_at", "updated_at"])
+
+
+def order_cancel(order: Order, *, bot: Bot, why: str) -> None:
+    """A resting order canceled (its owner, or an exit or close that sells the position): ``order_canceled``."""
+    with transaction.atomic():
+        if order.status in Order.OPEN_STATUSES:  # a live one is closed by what the venue said
+            order_close(order, status=Order.Status.CANCELED, error=why)
+        event_record(
+            type="order_canceled",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": why},
+            message=f"{bot.name}: order {order.client_order_id} canceled ({why}).",
+        )
 
 
 def bot_engine_state_save(*, bot_id: int, state: dict) -> None:

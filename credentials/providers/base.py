@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 
-from credentials.exceptions import VenueError, VenueTimeout
+from credentials.exceptions import VenueError, VenueNotSupported, VenueTimeout
 
 SECRET_NAMES = ("api_key", "api_secret", "passphrase", "client_code", "password", "totp_secret")
 
@@ -184,6 +184,11 @@ class VenueClient(ABC):
     def fetch_order_by_client_id(
         self, *, symbol: str, client_order_id: str, since_ms: int | None = None
     ) -> OrderInfo | None: ...
+
+    def cancel_order(self, *, symbol: str, venue_order_id: str, client_order_id: str) -> None:
+        """Cancel an open order (a resting limit). What became of it is read back by client id
+        (``fetch_order_by_client_id``): a fill that beat the cancel is booked, never lost."""
+        raise VenueNotSupported(f"{self.provider_id or 'this venue'}: canceling an order is not supported here.")
 
     @abstractmethod
     def fetch_ohlcv(

@@ -287,6 +287,9 @@ class CcxtClient(VenueClient):
             return found or info
         return self._with_trades(info, symbol)
 
+    def cancel_order(self, *, symbol, venue_order_id, client_order_id) -> None:
+        self._call("cancel_order", venue_order_id, symbol, {})
+
     def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
         way = capabilities(self.provider_id).client_id_lookup
         if way == LOOKUP_FETCH_ORDER:

@@ -40,6 +40,27 @@ def test_setup_gives_a_secret_and_an_otpauth_url_and_stores_it_sealed(owner_api,
     assert stored.enabled_at is None  # pending until a first code proves the app has it
 
 
+def test_setup_gives_the_otpauth_url_as_an_svg_qr_code(owner_api):
+    body = owner_api.post("/api/auth/2fa/setup", {}, format="json").json()
+
+    assert body["qr_svg"].startswith("data:image/svg+xml")
+    assert body["secret"] not in body["qr_svg"]  # an image of it, not the text
+
+
+def test_status_says_off_then_on_with_the_recovery_codes_left(owner_api, clock):
+    off = owner_api.get("/api/auth/2fa").json()
+    assert (off["enabled"], off["enabled_at"], off["recovery_codes_left"]) == (False, None, 0)
+    owner_api.post("/api/auth/2fa/setup", {}, format="json")
+    assert owner_api.get("/api/auth/2fa").json()["enabled"] is False  # pending is not on
+
+    app, codes = turn_on_two_factor(owner_api, clock)
+    RecoveryCode.objects.filter(pk=RecoveryCode.objects.order_by("pk").first().pk).update(used_at="2030-01-01T00:00Z")
+
+    on = owner_api.get("/api/auth/2fa").json()
+    assert (on["enabled"], on["recovery_codes_left"]) == (True, 9)
+    assert on["enabled_at"]
+
+
 def test_enable_with_a_wrong_code_is_a_400_and_leaves_it_off(owner_api, owner, clock):
     owner_api.post("/api/auth/2fa/setup", {}, format="json")
 

@@ -258,7 +258,15 @@ def test_resources_shape_and_totals(staff_client, owner, other_user):
     assert body["success"] is True and body["total"] == 3  # owner, other, staff
     first = body["users"][0]
     assert first["user_id"] == owner.pk and first["email"] == owner.email
-    assert set(first["storage_breakdown"]) == {"bots", "orders", "trades", "events", "credentials", "audit_entries"}
+    assert set(first["storage_breakdown"]) == {
+        "bots",
+        "orders",
+        "trades",
+        "events",
+        "credentials",
+        "audit_entries",
+        "backtests",
+    }
     assert first["storage_breakdown"]["bots"]["count"] == 2
     assert first["storage_breakdown"]["bots"]["size_mb"] > 0
     assert first["total_storage_mb"] >= first["storage_breakdown"]["bots"]["size_mb"]

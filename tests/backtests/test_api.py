@@ -108,6 +108,9 @@ def _create_bot(api, bot_id):
         ({"since": "2018-01-14T00:00:00Z", "until": "2018-01-13T00:00:00Z"}, "since must be before until"),
         ({"since": "2020-01-01T00:00:00Z", "until": "2020-01-02T00:00:00Z"}, "2018-01-10"),
         ({"symbol": "DOGE/USDT"}, "none of that market"),
+        # The shipped recording runs 2018-01-10T04:55 → 2018-01-17T04:50: a range beyond either end.
+        ({"until": "2018-01-20T00:00:00Z"}, "cover only 2018-01-13T00:00:00Z → 2018-01-17T04:50:00Z of that range"),
+        ({"since": "2018-01-09T00:00:00Z"}, "cover only 2018-01-10T04:55:00Z → 2018-01-14T00:00:00Z of that range"),
         ({"timeframe": "7m"}, "unknown timeframe"),
         ({"capital": "-1"}, "capital"),
         ({"fee_pct": "0.5"}, "fee_pct"),
@@ -188,7 +191,7 @@ def test_cancel_keeps_what_ran_and_a_finished_run_cannot_be_canceled(owner_api):
 
 
 def test_a_cancel_while_running_stops_at_the_next_progress_point_keeping_partial_results(owner):
-    backtest = service.backtest_create(user=owner, data={**BASE, "until": "2018-01-20T00:00:00Z"})
+    backtest = service.backtest_create(user=owner, data={**BASE, "until": "2018-01-17T04:50:00Z"})
     calls = []
     original = service._progress
 

@@ -311,7 +311,9 @@ def test_anonymous_is_401(api_client, path):
 def test_strategies_catalogue(api_client):
     body = api_client.get("/api/strategies").json()
     ids = {s["id"]: s for s in body["strategies"]}
-    assert set(ids) == {"sma_cross", "rsi", "grid", "dca"}
+    assert set(ids) == {"sma_cross", "rsi", "grid", "dca", "signal"}
+    assert ids["signal"]["defaults"] == {} and ids["signal"]["external"] is True
+    assert not ids["sma_cross"]["external"]
     assert ids["sma_cross"]["defaults"] == {"fast": 10, "slow": 30}
     assert ids["rsi"]["defaults"] == {"period": 14, "oversold": 30, "overbought": 70}
     assert ids["grid"]["defaults"] == {"levels": 10}

@@ -70,6 +70,10 @@ def test_event_types_registered_with_shapes():
         "training_started",
         "trade_executed",
         "order_reconcile_failed",
+        "order_placed",
+        "order_canceled",
+        "order_rejected",
+        "exit_triggered",
     }
     for name in names:
         assert registry.get(name).category in ("bot_update", "trade_update", "admin_update")

@@ -38,6 +38,28 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture
+def page(request, chromium, product):
+    """A fresh browser context (no shared cookies) on the module's ``product``; a page error fails the test."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.set_default_timeout(30_000)
+    yield page
+    screenshot_on_failure(request, page)
+    context.close()
+    assert page.errors == [], page.errors
+
+
+def sign_in(page, product, email, password, path="/"):
+    page.goto(f"{product.base_url}{path}")
+    page.fill("input[name=identifier]", email)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#conn[data-state=live]")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keeps each phase's report on the test item, so a fixture can tell a failed test."""

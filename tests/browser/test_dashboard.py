@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.conftest import screenshot_on_failure
+from tests.browser.conftest import sign_in
 from tests.conftest import USING_POSTGRES
 from tests.processes import running_product, wait_until
 
@@ -49,27 +49,6 @@ def demo_api(product, demo):
         base_url=f"{product.base_url}/api/", headers={"Authorization": f"Bearer {answer['access_token']}"}, timeout=30
     ) as client:
         yield client
-
-
-@pytest.fixture
-def page(request, chromium, product):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.set_default_timeout(30_000)
-    yield page
-    screenshot_on_failure(request, page)
-    context.close()
-    assert page.errors == [], page.errors
-
-
-def sign_in(page, product, email, password, path="/"):
-    page.goto(f"{product.base_url}{path}")
-    page.fill("input[name=identifier]", email)
-    page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
-    page.wait_for_selector("#conn[data-state=live]")
 
 
 def create_bot(demo_api, **fields) -> dict:

@@ -26,3 +26,15 @@ def _engine_defaults(settings):
     settings.ENGINE_TRADE_COOLDOWN_SECONDS = 0
     settings.PAPER_FEE_PCT = "0.001"
     settings.PAPER_SLIPPAGE_PCT = "0"
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """The engine's clock at ``T0`` (services and tasks read ``timezone.now``); set ``frozen["t"]`` to move it."""
+    from django.utils import timezone
+
+    from tests.engine.factories import T0
+
+    now = {"t": T0}
+    monkeypatch.setattr(timezone, "now", lambda: now["t"])
+    return now

@@ -14,7 +14,6 @@ from bots.engine import market, risk, tick
 from bots.models import Bot, Order, Trade
 from credentials.providers import ccxt_exchange
 from tests.engine.factories import T0, dca_bot, make_due, posted_orders, running_bot
-from tests.engine.test_tick import Crash
 from tests.fakes.bitfinex import fake_bitfinex  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -308,23 +307,26 @@ def test_precision_modes_convert_to_steps():
 def test_a_paper_intent_re_executed_after_a_crash_fills_at_its_decision_price_once_the_ticker_moved_on(
     live_bot, fake_exchange, monkeypatch
 ):
-    # Given a training-bay bot on a real venue whose worker is killed after writing the buy
-    # intent (judged and sized on the 50,000 ticker) and before booking its fill ...
+    # Given a training-bay bot on a real venue whose buy intent (judged and sized on the 50,000
+    # ticker) was written without its fill (a worker of an earlier release killed between them) ...
+    from django.db import transaction
+
     from bots import services
 
     Bot.objects.filter(pk=live_bot.pk).update(in_training=True)
     t0 = timezone.now()
-    make_due(live_bot, t0)
-
-    def crash(**kwargs):
-        raise Crash
-
-    monkeypatch.setattr(services, "trade_record_fill", crash)
-    with pytest.raises(Crash):
-        tick.tick_batch(now=t0)
-    monkeypatch.undo()
-    intent = Order.objects.get(bot=live_bot)
-    assert (intent.status, intent.is_paper) == ("new", True)
+    with transaction.atomic():
+        intent = services.order_intent_record(
+            bot=live_bot,
+            client_order_id=f"bf-{live_bot.pk}-0",
+            side="buy",
+            quantity=Decimal("0.002"),
+            is_paper=True,
+            reason="dca_buy",
+            reference_price=Decimal("50000"),
+            created_at=t0,
+            state=live_bot.state,
+        )
     # ... when another worker re-executes it after the lease expired, the venue's price has
     # moved to 40,000 and the remembered tickers are gone (expired, evicted, a cache restart),
     monkeypatch.setitem(fake_exchange.ledger.prices, "BTC/USDT", Decimal("40000.00"))

@@ -7,8 +7,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from accounts.models import UserUsage
 from bots import services
 from bots.engine import market, strategies, tick
 from bots.engine.strategies import BUY, Decision
@@ -81,6 +82,33 @@ def test_idle_ticks_cost_under_a_fifth_of_a_query_each(owner, django_assert_max_
     }
 
 
+def test_a_paper_trading_tick_costs_at_most_nine_statements(owner, django_assert_max_num_queries):
+    # Issue 19: <= 10 queries per trading tick. Each bot's tick is one transaction (BEGIN and
+    # COMMIT, a savepoint under the test's transaction) of nine statements: the re-check under
+    # the row lock (slot taken? day's rollup there?), the position, then one write each for the
+    # order (inserted filled), trade, position, rollup, bot totals and memory, usage and the
+    # event. Per batch: the claim (in its own transaction), positions, orders in flight, bookkeeping.
+    bots = [dca_bot(owner=owner) for _ in range(5)]
+    UserUsage.objects.get_or_create(user=owner)  # as a bot's creation leaves it (the factory skips that)
+    batch, per_tick = 3 + 3, 9 + 2
+    with django_assert_max_num_queries(batch + 5 * per_tick):  # first trades: rows created
+        first = tick.tick_batch(now=T0)
+    later = T0 + timedelta(seconds=60)
+    for bot in bots:
+        make_due(bot, later)
+    with django_assert_max_num_queries(batch + 5 * per_tick):  # then updated
+        second = tick.tick_batch(now=later)
+    assert (first.orders, first.fills, second.orders, second.fills) == (5, 5, 5, 5)
+    for bot in bots:
+        bot.refresh_from_db()
+        trades = Trade.objects.filter(bot=bot).order_by("pk")
+        assert bot.total_trades == 2 and bot.state["strategy"]["orders"] == 2
+        assert Position.objects.get(bot=bot).quantity == sum(t.quantity for t in trades)
+        assert bot.daily_pnl.get().trades == 2
+        assert Event.objects.filter(type="trade_executed", bot_id=bot.pk).count() == 2
+        assert set(Order.objects.filter(bot=bot).values_list("status", flat=True)) == {"filled"}
+
+
 def test_market_data_is_computed_once_per_symbol_per_batch(owner, monkeypatch):
     for _ in range(5):
         running_bot(owner=owner, symbol="ETH/USDT")
@@ -112,26 +140,61 @@ class Crash(BaseException):
     """A worker killed mid-tick: escapes every ``except Exception``."""
 
 
-def test_a_crash_between_the_adapter_and_the_commit_is_reconciled_to_one_order_and_one_fill(owner, monkeypatch):
+def test_a_crash_before_a_paper_fill_commits_leaves_nothing_and_the_slot_is_decided_again(owner, monkeypatch):
+    # A paper order and its fill are one transaction (no venue between them): a worker killed
+    # after every write of the books but before the commit leaves no order, no trade, no event.
+    from bots.services import orders
+
     bot = dca_bot(owner=owner)
+    real = orders.fill_book
 
     def crash(**kwargs):
+        real(**kwargs)
         raise Crash
 
-    monkeypatch.setattr(services, "trade_record_fill", crash)
+    monkeypatch.setattr(orders, "fill_book", crash)
     with pytest.raises(Crash):
         tick.tick_batch(now=T0)
     monkeypatch.undo()
-    assert counts(bot) == (1, 0)
-    assert Order.objects.get(bot=bot).status == "new"
+    assert counts(bot) == (0, 0)
+    assert not Event.objects.filter(type="trade_executed", bot_id=bot.pk).exists()
     # The lease still holds: nobody touches the bot until it expires.
     assert tick.tick_batch(now=T0 + timedelta(seconds=60)).claimed == 0
+    later = T0 + timedelta(seconds=tick.lease_seconds() + 1)
+    report = tick.tick_batch(now=later)
+    assert (report.claimed, report.reconciled, report.orders, report.fills) == (1, 0, 1, 1)
+    order = Order.objects.get(bot=bot)
+    assert (order.client_order_id, order.status) == (f"bf-{bot.pk}-0", "filled")  # the same tick slot
+    assert Trade.objects.get(bot=bot).executed_at == later
+    bot.refresh_from_db()
+    assert bot.state["strategy"]["orders"] == 1
+    assert bot.state["engine"]["pending"] == {}
+
+
+def test_a_paper_intent_left_in_flight_is_reconciled_to_one_order_and_one_fill(owner):
+    # An intent written without its fill (a worker of an earlier release killed between them)
+    # is executed by the bot's next tick before it may trade again.
+    bot = dca_bot(owner=owner)
+    with transaction.atomic():
+        intent = services.order_intent_record(
+            bot=bot,
+            client_order_id=f"bf-{bot.pk}-0",
+            side="buy",
+            quantity=Decimal("0.001"),
+            is_paper=True,
+            reason="dca_buy",
+            reference_price=Decimal("50000"),
+            created_at=T0,
+            state=bot.state,
+        )
     later = T0 + timedelta(seconds=tick.lease_seconds() + 1)
     report = tick.tick_batch(now=later)
     assert (report.claimed, report.reconciled, report.fills) == (1, 1, 1)
     assert counts(bot) == (1, 1)
     trade = Trade.objects.get(bot=bot)
-    assert trade.executed_at == T0  # the intent's moment, not the reconciliation's
+    assert (trade.order_id, trade.price, trade.executed_at) == (intent.pk, Decimal("50000"), T0)  # the intent's
+    intent.refresh_from_db()
+    assert intent.status == "filled"
     bot.refresh_from_db()
     assert bot.state["strategy"]["orders"] == 1  # the strategy memory caught up with the fill
     assert bot.state["engine"]["pending"] == {}

@@ -237,6 +237,13 @@ def _handler(fake: FakeExchange):
                 )
             if path == "order" and method == "POST":
                 return self._binance_place(params)
+            if path == "order" and method == "DELETE":
+                order = fake.orders.get(params.get("origClientOrderId", ""))
+                order = order or fake.ledger.by_id(params.get("orderId", ""))
+                if order is None or order.status != "open":
+                    return self._reply(400, {"code": -2011, "msg": "Unknown order sent."})
+                fake.ledger.cancel(order.client_id)
+                return self._reply(200, _binance_order(order))
             if path == "order" and method == "GET":
                 if "origClientOrderId" in params:
                     order = fake.orders.get(params["origClientOrderId"])
@@ -268,6 +275,7 @@ def _handler(fake: FakeExchange):
                     amount=Decimal(params.get("quantity", "0")),
                     client_id=cid,
                     type=params.get("type", "MARKET").lower(),
+                    limit=Decimal(params["price"]) if params.get("price") else None,
                 )
             except Refused as exc:
                 code = {"duplicate": -2010, "funds": -2010, "amount": -1013}.get(exc.code, -1121)
@@ -413,7 +421,7 @@ def _binance_order(order: VenueOrder) -> dict:
         "orderId": int(order.id),
         "orderListId": -1,
         "clientOrderId": order.client_id,
-        "price": "0.00000000",
+        "price": f"{order.limit:f}" if order.limit is not None else "0.00000000",
         "origQty": f"{order.amount:f}",
         "executedQty": f"{order.filled:f}",
         "cummulativeQuoteQty": f"{order.cost:f}",

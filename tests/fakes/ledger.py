@@ -63,6 +63,7 @@ class VenueOrder:
     status: str = "open"  # open | closed | canceled
     fills: list[VenueFill] = field(default_factory=list)
     plan: list[tuple[Decimal, Decimal | None]] = field(default_factory=list)
+    limit: Decimal | None = None  # a limit order's price: it fills there, when a test says the market got there
 
     @property
     def filled(self) -> Decimal:
@@ -119,8 +120,10 @@ class Ledger:
         return next((o for o in self.orders.values() if o.id == str(order_id)), None)
 
     def place(
-        self, *, venue: str, symbol: str, side: str, amount: Decimal, client_id: str, type="market"
+        self, *, venue: str, symbol: str, side: str, amount: Decimal, client_id: str, type="market", limit=None
     ) -> VenueOrder:
+        """A market order fills (its first planned chunk) at once; a limit order does when it is
+        marketable, else it rests until ``fill_next`` (the market reaching it), at its price."""
         with self.lock:
             if symbol not in self.prices:
                 raise Refused("symbol", f"Invalid symbol {symbol}.")
@@ -130,7 +133,8 @@ class Ledger:
                 raise Refused("amount", "Invalid quantity.")
             base, quote = symbol.split("/")
             price = self.prices[symbol]
-            need, asset = (amount * price, quote) if side == "buy" else (amount, base)
+            marketable = limit is None or (limit >= price if side == "buy" else limit <= price)
+            need, asset = (amount * (limit or price), quote) if side == "buy" else (amount, base)
             if need > self.balances.get(asset, Decimal(0)):
                 raise Refused("funds", "Account has insufficient balance for requested action.")
             order = VenueOrder(
@@ -143,9 +147,11 @@ class Ledger:
                 amount=amount,
                 created_ms=now_ms(),
                 plan=list(self.plan or [(Decimal(1), None)]),
+                limit=limit,
             )
             self.orders[client_id] = order
-            self.fill_next(client_id)
+            if marketable:
+                self.fill_next(client_id)
             return order
 
     def fill_next(self, client_id: str) -> VenueFill | None:
@@ -156,7 +162,7 @@ class Ledger:
                 return None
             fraction, price = order.plan.pop(0)
             quantity = order.amount - order.filled if not order.plan else (order.amount * fraction).quantize(EIGHT)
-            price = price or self.prices[order.symbol]
+            price = price or order.limit or self.prices[order.symbol]
             base, quote = order.symbol.split("/")
             fee, asset = self._fee(order.side, quantity, price, base, quote)
             fill = VenueFill(

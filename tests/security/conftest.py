@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, UserSession
 from accounts.services.personal_tokens import token_create
 from accounts.tokens import session_start
-from bots.models import Backtest, Bot
+from bots.models import Backtest, Bot, Order
 from credentials.models import Credential
 from credentials.services import credential_save
 from notifications.models import Channel
@@ -31,6 +31,7 @@ class Holdings:
     channel: Channel
     provider: Provider
     backtest: Backtest
+    order: Order
 
     def value_for(self, kind: str):
         objects = {
@@ -41,6 +42,7 @@ class Holdings:
             "channel": self.channel,
             "provider": self.provider,
             "backtest": self.backtest,
+            "order": self.order,
         }
         return objects[kind].pk
 
@@ -75,8 +77,20 @@ def holdings_of(user, marker: str) -> Holdings:
         slippage_pct=0,
         status=Backtest.Status.FINISHED,
     )
+    # A resting paper limit order of the bot (bots/{id}/orders/{order_id}).
+    order = Order.objects.create(
+        bot=bot,
+        client_order_id=f"{marker}-order",
+        symbol=bot.symbol,
+        side=Order.Side.BUY,
+        type=Order.Type.LIMIT,
+        quantity=1,
+        price=1,
+        status=Order.Status.OPEN,
+    )
     return Holdings(
         bot=bot,
+        order=order,
         credential=credential,
         marker=marker,
         session=session,

@@ -36,6 +36,7 @@ OWNED_PARAMETERS = {
     "token_id": "api_token",
     "provider_id": "provider",
     "backtest_id": "backtest",
+    "order_id": "order",
 }
 # Reads that need a query to answer at all (public market data, not anyone's rows).
 READ_QUERIES = {"/api/candles": "?exchange=replay&symbol=ETH/BTC&timeframe=5m"}

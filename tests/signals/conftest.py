@@ -4,6 +4,7 @@ import pytest
 
 from bots.models import Bot
 from tests.bots.factories import BotFactory
+from tests.fakes.fixtures import fake_exchange  # noqa: F401
 
 
 @pytest.fixture

@@ -45,12 +45,20 @@ def test_a_signal_is_accepted_recorded_and_acted_on_at_once(
     assert response.status_code == 202, response.content
     body = response.json()["signal"]
     signal = Signal.objects.get(pk=body["id"])
-    assert body["status"] == "accepted" and signal.status == "accepted"
+    assert body["status"] == "accepted"  # the answer is the verdict on receipt; the task acts after the commit
     assert signal.bot == signal_bot and signal.source == "webhook" and signal.client_id == "a1"
     assert signal.payload["quote_amount"] == "25.5"  # exact, never a float
-    # The task ran on receipt (eager in tests): the bot was checked again; no order can leave yet.
-    assert signal.reason == "awaiting_execution"
-    assert not Order.objects.filter(bot=signal_bot).exists()
+    # The task ran on receipt (eager in tests): the bot was checked again and its paper order filled.
+    order = Order.objects.get(bot=signal_bot)
+    assert (signal.status, signal.order, signal.reason) == ("executed", order, "")
+    assert (order.side, order.type, order.status, order.reason, order.is_paper) == (
+        "buy",
+        "market",
+        "filled",
+        "signal",
+        True,
+    )
+    assert order.filled_quantity * order.average_price <= Decimal("25.5")
     event = Event.objects.get(type="signal_received")
     assert (event.user_id, event.bot_id) == (signal_bot.owner_id, signal_bot.pk)
     assert event.payload["signal"]["id"] == signal.pk and event.payload["signal"]["status"] == "accepted"

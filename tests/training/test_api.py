@@ -65,6 +65,7 @@ def test_live_bay_lists_the_callers_quarantined_bots_with_countdowns(
                 "exchange": "simulated",
                 "hours_elapsed": 30.0,
                 "hours_remaining": 0.0,
+                "seconds_remaining": 0.0,
                 "eligible_for_promotion": True,
             },
             {
@@ -73,6 +74,7 @@ def test_live_bay_lists_the_callers_quarantined_bots_with_countdowns(
                 "exchange": "replay",
                 "hours_elapsed": 24.0,
                 "hours_remaining": 0.0,
+                "seconds_remaining": 0.0,
                 "eligible_for_promotion": True,
             },
             {
@@ -81,6 +83,7 @@ def test_live_bay_lists_the_callers_quarantined_bots_with_countdowns(
                 "exchange": "simulated",
                 "hours_elapsed": 2.5,
                 "hours_remaining": 21.5,
+                "seconds_remaining": 21.5 * 3600,
                 "eligible_for_promotion": False,
             },
         ],
@@ -88,6 +91,14 @@ def test_live_bay_lists_the_callers_quarantined_bots_with_countdowns(
         "ready_for_promotion": 2,
         "min_training_hours": 24.0,
     }
+
+
+def test_live_bay_gives_the_exact_seconds_a_countdown_ticks_from(owner_client, owner, clock, make_bay_bot):
+    # hours_remaining rounds 23 h 59 min 58.5 s up to 24.0; a countdown started from it
+    # would run a second and a half slow, then jump whenever the page reloads.
+    make_bay_bot(owner, started_at=clock.now - timedelta(seconds=1, microseconds=500_000))
+    row = owner_client.get(BAY).json()["quarantine_bots"][0]
+    assert (row["hours_remaining"], row["seconds_remaining"]) == (24.0, 24 * 3600 - 1.5)
 
 
 def test_live_bay_follows_a_changed_setting(owner_client, owner, clock, make_bay_bot):

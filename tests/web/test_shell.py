@@ -19,6 +19,8 @@ DEEP_LINKS = [
     "/bots/new",
     "/bots/12",
     "/bots/12/edit",
+    "/backtests",
+    "/backtests/3",
     "/platforms/simulated",
     "/keys",
     "/training",

@@ -9,7 +9,14 @@ Each module exposes
 * ``decide(params, view) -> Decision`` — pure: no database, no clock, no randomness;
 * ``on_fill(params, state, decision, fill) -> dict`` — the strategy memory after a fill
   of one of its orders (the tick stores it in the same transaction as the fill, so a
-  crash can never leave the memory and the books disagreeing).
+  crash can never leave the memory and the books disagreeing);
+* optionally ``signals(params, closes) -> (entry, exit)`` — for a strategy whose signal is
+  a pure function of its window of closed candles: boolean arrays over a whole series,
+  ``entry[i]`` / ``exit[i]`` True wherever ``decide`` on the window
+  ``closes[max(0, i - lookback) : i]`` might buy when flat / sell when holding. The same
+  floating-point operations in the same order as ``decide`` (no lookahead: index ``i``
+  reads closes before ``i`` only); a backtest calls ``decide`` only where one is True
+  (:mod:`bots.engine.backtest`), and tests/backtests/test_signals.py proves them equal.
 
 A decision says *what* the strategy wants (buy with this much quote, sell this much
 base); the risk rules (:mod:`bots.engine.risk`) then decide whether and how much.
@@ -67,9 +74,9 @@ HOLD_DECISION = Decision()
 
 
 def registry() -> dict[str, ModuleType]:
-    from bots.engine.strategies import dca, grid, rsi, sma_cross
+    from bots.engine.strategies import dca, grid, rsi, signal, sma_cross
 
-    return {"sma_cross": sma_cross, "rsi": rsi, "grid": grid, "dca": dca}
+    return {"sma_cross": sma_cross, "rsi": rsi, "grid": grid, "dca": dca, "signal": signal}
 
 
 _REGISTRY: dict[str, ModuleType] | None = None
@@ -115,3 +122,22 @@ def sma(values: np.ndarray, period: int) -> np.ndarray:
     # generic (slow) path: this runs once per tick per average, in bots and backtests alike.
     cumsum = np.concatenate((_ZERO, np.cumsum(values, dtype=float)))
     return (cumsum[period:] - cumsum[:-period]) / period
+
+
+def window_sums(closes: np.ndarray, length: int, counts) -> dict[int, np.ndarray]:
+    """For every full window ``closes[i - length : i]`` (``i`` from ``length`` to ``len(closes)``),
+    the sum of its first ``k`` closes for each ``k`` in ``counts``, added one close at a time
+    from the window's start: the very floats ``np.cumsum`` gives on that window alone (its
+    additions run in order), computed for all windows at once."""
+    windows = len(closes) - length + 1
+    wanted = set(counts)
+    out = {0: np.zeros(max(windows, 0))} if 0 in wanted else {}
+    if windows <= 0:
+        return {k: np.empty(0) for k in wanted}
+    acc = np.array(closes[0:windows], dtype=float)
+    for k in range(1, max(wanted) + 1):
+        if k > 1:
+            np.add(acc, closes[k - 1 : k - 1 + windows], out=acc)
+        if k in wanted:
+            out[k] = acc.copy()
+    return out

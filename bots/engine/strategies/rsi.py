@@ -44,13 +44,60 @@ def rsi(closes: np.ndarray, period: int) -> float | None:
         return None
     deltas = np.diff(closes)
     gains, losses = np.clip(deltas, 0, None), np.clip(-deltas, 0, None)
-    avg_gain, avg_loss = gains[:period].mean(), losses[:period].mean()
-    for gain, loss in zip(gains[period:], losses[period:], strict=True):
+    # The seed is a running sum (np.cumsum adds in order), not np.mean (pairwise): the
+    # arithmetic :func:`signals` repeats for every window of a series at once.
+    avg_gain = float(np.cumsum(gains[:period])[-1] / period)
+    avg_loss = float(np.cumsum(losses[:period])[-1] / period)
+    # Python floats (the same IEEE doubles as numpy's, several times faster one at a time).
+    for gain, loss in zip(gains[period:].tolist(), losses[period:].tolist(), strict=True):
         avg_gain = (avg_gain * (period - 1) + gain) / period
         avg_loss = (avg_loss * (period - 1) + loss) / period
     if avg_loss == 0:
         return 100.0 if avg_gain > 0 else 50.0
     return float(100 - 100 / (1 + avg_gain / avg_loss))
+
+
+def signals(params: dict, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``decide``'s thresholds over a whole series (see :mod:`bots.engine.strategies`): at
+    candle ``i``, :func:`rsi` of the window ``closes[i - lookback : i]``, each window's seed and
+    smoothing computed step by step for all windows at once, the same operations in the same
+    order. A window shorter than ``lookback`` (a series starting within the warm-up) starts
+    at the first close: those are one smoothing run, step by step."""
+    period = int(params["period"])
+    n, length = len(closes), lookback(params)
+    entry, leave = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    oversold, overbought = float(params["oversold"]), float(params["overbought"])
+    deltas = np.diff(closes[: n - 1]) if n > 1 else np.empty(0)
+    gains, losses = np.clip(deltas, 0, None), np.clip(-deltas, 0, None)
+    if n > period + 1:  # windows closes[0:i], i from period + 1 up to length - 1
+        avg_gain, avg_loss = np.cumsum(gains[:period])[-1] / period, np.cumsum(losses[:period])[-1] / period
+        for i in range(period + 1, min(length, n)):
+            if i > period + 1:
+                avg_gain = (avg_gain * (period - 1) + gains[i - 2]) / period
+                avg_loss = (avg_loss * (period - 1) + losses[i - 2]) / period
+            value = (100.0 if avg_gain > 0 else 50.0) if avg_loss == 0 else float(100 - 100 / (1 + avg_gain / avg_loss))
+            entry[i], leave[i] = value < oversold, value > overbought
+    windows = n - length  # full windows: candles length .. n - 1
+    if windows <= 0:
+        return entry, leave
+    averages = []
+    for moves in (gains, losses):
+        avg = np.array(moves[0:windows])
+        for k in range(1, period):
+            np.add(avg, moves[k : k + windows], out=avg)
+        np.divide(avg, period, out=avg)
+        for k in range(period, length - 1):
+            np.multiply(avg, period - 1, out=avg)
+            np.add(avg, moves[k : k + windows], out=avg)
+            np.divide(avg, period, out=avg)
+        averages.append(avg)
+    avg_gain, avg_loss = averages
+    flat = avg_loss == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(flat, np.where(avg_gain > 0, 100.0, 50.0), 100 - 100 / (1 + avg_gain / avg_loss))
+    entry[length:] = value < oversold
+    leave[length:] = value > overbought
+    return entry, leave
 
 
 def decide(params: dict, view: View) -> Decision:

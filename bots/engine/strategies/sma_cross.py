@@ -11,7 +11,9 @@ repeat the trade the exit just ended.
 
 from __future__ import annotations
 
-from bots.engine.strategies import BUY, HOLD_DECISION, SELL, Decision, Fill, View, entry_quote, sma
+import numpy as np
+
+from bots.engine.strategies import BUY, HOLD_DECISION, SELL, Decision, Fill, View, entry_quote, sma, window_sums
 
 
 def lookback(params: dict) -> int:
@@ -31,6 +33,23 @@ def decide(params: dict, view: View) -> Decision:
     if crossed_down and view.position > 0:
         return Decision(SELL, quantity=view.position, reason="sma_cross_down")
     return HOLD_DECISION
+
+
+def signals(params: dict, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``decide``'s crosses over a whole series (see :mod:`bots.engine.strategies`): at candle
+    ``i``, the averages of the window ``closes[i - slow - 1 : i]`` computed as ``sma`` computes
+    them on that window (running sums from its start), so the same floats are compared."""
+    fast_n, slow_n = int(params["fast"]), int(params["slow"])
+    n, length = len(closes), lookback(params)
+    up, down = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if n <= length or fast_n > slow_n:
+        return up, down  # no full window: decide holds (a shorter window has too few closes)
+    c = window_sums(closes[: n - 1], length, {length, length - 1, length - fast_n, length - 1 - fast_n, 1, 0})
+    fast = ((c[length - 1] - c[length - 1 - fast_n]) / fast_n, (c[length] - c[length - fast_n]) / fast_n)
+    slow = ((c[length - 1] - c[length - 1 - slow_n]) / slow_n, (c[length] - c[length - slow_n]) / slow_n)
+    up[length:] = (fast[0] <= slow[0]) & (fast[1] > slow[1])
+    down[length:] = (fast[0] >= slow[0]) & (fast[1] < slow[1])
+    return up, down
 
 
 def on_fill(params: dict, state: dict, decision: Decision, fill: Fill) -> dict:

@@ -30,8 +30,8 @@ export function onSession(fn) {
 }
 const emit = (what) => listeners.forEach((fn) => fn(what));
 
-async function send(method, path, body, auth = true) {
-  const headers = { Accept: "application/json" };
+async function send(method, path, body, auth = true, extraHeaders = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && access) headers.Authorization = `Bearer ${access}`;
   let response;
@@ -55,10 +55,11 @@ async function send(method, path, body, auth = true) {
   return { status: response.status, data, headers: response.headers };
 }
 
-export async function api(method, path, body) {
-  let answer = await send(method, path, body);
+// `headers`: extra request headers (e.g. X-2FA-Code, see fresh.js).
+export async function api(method, path, body, { headers = {} } = {}) {
+  let answer = await send(method, path, body, true, headers);
   if (answer.status === 401 && access) {
-    if (await refresh()) answer = await send(method, path, body);
+    if (await refresh()) answer = await send(method, path, body, true, headers);
     else signedOut();
   }
   if (answer.status < 200 || answer.status >= 300 || !answer.data || answer.data.success === false) {
@@ -131,12 +132,42 @@ export async function restore() {
   return true;
 }
 
+// The user, or (two-factor sign-in on) `{ challenge }` for verifyTwoFactor: no session yet.
 export async function signIn(identifier, password) {
   const data = await authCall("auth/login", { identifier, password, cookie: true });
-  if (data.two_factor_required) throw new ApiError(400, { error: { message: "This account uses two-factor sign-in, which this page does not offer yet; use the API." } });
+  if (data.two_factor_required) return { challenge: data.challenge, expiresIn: data.expires_in };
   setSession(data);
   emit("signin");
   return data.user;
+}
+
+// The sign-in's second step: the challenge and `{ code }` or `{ recovery_code }`.
+export async function verifyTwoFactor(challenge, codes) {
+  const data = await authCall("auth/2fa/verify", { challenge, ...codes, cookie: true });
+  setSession(data);
+  emit("signin");
+  return data.user;
+}
+
+// A request that needs no session (password reset); errors as api() throws them.
+export const publicPost = (path, body) => authCall(path, body);
+
+// A file from the API (the account export), for a download link; the token stays in memory.
+export async function fetchFile(path) {
+  const go = () => fetch(`/api/${path}`, { headers: { Authorization: `Bearer ${access}` }, credentials: "same-origin", cache: "no-store" });
+  let response = await go();
+  if (response.status === 401 && (await refresh())) response = await go();
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(response.status, data);
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  return { blob: await response.blob(), filename: name ? name[1] : "download" };
 }
 
 export async function register(fields) {

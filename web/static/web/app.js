@@ -13,6 +13,9 @@ const pages = {
   detail: () => import("./pages/botdetail.js"),
   keys: () => import("./pages/keys.js"),
   training: () => import("./pages/training.js"),
+  backtests: () => import("./pages/backtests.js"),
+  security: () => import("./pages/security.js"),
+  notifications: () => import("./pages/notifications.js"),
 };
 
 const routes = [
@@ -28,6 +31,12 @@ const routes = [
   [/^\/platforms\/(?<platform>[\w-]+)$/, "bots", "platform"],
   [/^\/keys$/, "keys", "render"],
   [/^\/training$/, "training", "render"],
+  [/^\/backtests$/, "backtests", "render"],
+  [/^\/backtests\/(?<id>\d+)$/, "backtests", "detail"],
+  [/^\/forgot-password$/, "auth", "forgot", { public: true }],
+  [/^\/reset-password$/, "auth", "reset", { public: true }],
+  [/^\/account\/security$/, "security", "render"],
+  [/^\/notifications$/, "notifications", "render"],
 ];
 
 const main = document.getElementById("main");
@@ -101,6 +110,10 @@ async function route() {
     await page[fn](ctx);
   } catch (error) {
     if (!ctx.alive()) return;
+    if (error.code === "TWO_FACTOR_REQUIRED" && path !== "/account/security") {
+      navigate("/account/security?required=1", { replace: true }); // staff policy: 2FA before anything else
+      return;
+    }
     console.error(error);
     replace(main, h("h1", {}, "Something went wrong"), h("p", { class: "notice error", role: "alert" }, error.message || String(error)), h("button", { type: "button", onclick: () => route() }, "Try again"));
   }
@@ -123,6 +136,7 @@ function renderNav() {
     link("/", "Overview"),
     link("/bots", "Bots"),
     link("/training", "Training bay"),
+    link("/backtests", "Backtests"),
     link("/keys", "Keys"),
     user?.is_staff ? h("a", { href: "/admin/", "data-external": "1" }, "Admin") : null,
     h(
@@ -134,6 +148,8 @@ function renderNav() {
         { class: "menu-body" },
         user?.is_verified === false ? h("a", { href: "/verify" }, "Verify e-mail") : null,
         h("a", { href: "/account/password" }, "Change password"),
+        h("a", { href: "/account/security" }, "Security"),
+        h("a", { href: "/notifications" }, "Notifications"),
         h("button", { type: "button", id: "signout", onclick: onSignOut }, "Sign out"),
       ),
     ),
@@ -179,7 +195,7 @@ onSession((what) => {
   if (what === "signin") stream.start();
   if (what === "signout") {
     renderNav();
-    if (!/^\/(signin|register)$/.test(location.pathname)) navigate("/signin", { replace: true });
+    if (!/^\/(signin|register|forgot-password|reset-password)$/.test(location.pathname)) navigate("/signin", { replace: true });
   }
   if (what === "user") renderNav();
 });

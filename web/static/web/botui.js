@@ -62,3 +62,32 @@ export function statusLine() {
   const show = (message, kind) => replace(el, h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : null }, message));
   return [el, show];
 }
+
+// The performance tiles of a bot or a backtest (the fields of bots/{id}/performance).
+export function performanceTiles(p, c) {
+  const tile = (label, value, cls = "") => h("div", { class: "tile" }, h("span", { class: "tile-label" }, label), h("strong", { class: `tile-value ${cls}` }, value));
+  const ratio = (v) => (v === null || v === undefined ? "—" : num(v, 2));
+  return [
+    tile("Realised PnL", money(p.total_pnl, c), signClass(p.total_pnl)),
+    tile("PnL %", pct(p.total_pnl_percentage, 2), signClass(p.total_pnl_percentage)),
+    tile("Unrealised", money(p.unrealized_pnl, c), signClass(p.unrealized_pnl)),
+    tile("Trades (won / lost)", `${num(p.total_trades, 0)} (${num(p.winning_trades, 0)} / ${num(p.losing_trades, 0)})`),
+    tile("Win rate", pct(p.win_rate)),
+    tile("Profit factor", ratio(p.profit_factor)),
+    tile("Max drawdown", pct(p.max_drawdown, 2)), // already a percentage of the peak (README, analytics)
+    tile("Sharpe / Sortino", `${ratio(p.sharpe_ratio)} / ${ratio(p.sortino_ratio)}`),
+    tile("Fees", money(p.total_fees, c)),
+  ];
+}
+
+// The exits the engine applies (the bot's effective_rules), as a line: "stop-loss 5 %, …".
+export function exitsText(rules) {
+  if (!rules) return null;
+  const percent = (v) => `${Number((Number(v) * 100).toPrecision(6))} %`;
+  const parts = [];
+  if (rules.stop_loss_pct !== null) parts.push(`stop-loss ${percent(rules.stop_loss_pct)}`);
+  if (rules.take_profit_pct !== null) parts.push(`take-profit ${percent(rules.take_profit_pct)}`);
+  if (rules.trailing_stop_pct !== null) parts.push(`trailing stop ${percent(rules.trailing_stop_pct)}${Number(rules.trailing_arm_pct) > 0 ? ` once up ${percent(rules.trailing_arm_pct)}` : ""}`);
+  const text = parts.length ? parts.join(", ") : "none";
+  return rules.overridden?.length ? `${text} (staff override: ${rules.overridden.join(", ")})` : text;
+}

@@ -125,3 +125,16 @@ export function lineChart(canvas, points) {
   points.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p.v)) : g.moveTo(x(p.t), y(p.v))));
   g.stroke();
 }
+
+// Candles grouped into at most `max` (open of the first, close of the last, the extremes):
+// thousands of candles stay readable, and trades still sit on the group that holds their time.
+export function bucket(candles, max = 400) {
+  if (candles.length <= max) return candles;
+  const size = Math.ceil(candles.length / max);
+  const out = [];
+  for (let i = 0; i < candles.length; i += size) {
+    const part = candles.slice(i, i + size);
+    out.push({ time: part[0].time, open: part[0].open, close: part[part.length - 1].close, high: Math.max(...part.map((k) => k.high)), low: Math.min(...part.map((k) => k.low)) });
+  }
+  return out;
+}

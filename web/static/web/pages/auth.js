@@ -1,6 +1,7 @@
-// Sign in, register, verify e-mail (OTP), change password.
+// Sign in (with its two-factor step), register, verify e-mail (OTP), change password,
+// forgotten password (request a reset code, then set a new password with it).
 
-import { changePassword, post, refreshUser, register as registerUser, signIn, whoami } from "../api.js";
+import { changePassword, post, publicPost, refreshUser, register as registerUser, signIn, verifyTwoFactor, whoami } from "../api.js";
 import { field, h, notice, replace, showFieldErrors } from "../dom.js";
 
 function input(name, type = "text", attrs = {}) {
@@ -26,7 +27,7 @@ function authForm(ctx, { title, fields, submit, onSubmit, after }) {
     }
   });
   replace(ctx.main, form);
-  form.querySelector("input")?.focus();
+  form.querySelector("input:not([type=hidden])")?.focus();
   return form;
 }
 
@@ -35,19 +36,97 @@ const safeNext = (ctx) => {
   return next.startsWith("/") && !next.startsWith("//") ? next : "/";
 };
 
-export function signin(ctx) {
+// Why the sign-in page was opened (a query flag set by the page that sent the user here).
+const SIGNIN_NOTES = {
+  reset: "Your password was changed and every session signed out. Sign in with the new password.",
+  closed: "Your account is closed; every session has ended.",
+  signedout: "You were signed out.",
+};
+
+export function signin(ctx, message = null) {
   ctx.title("Sign in");
+  const flag = Object.keys(SIGNIN_NOTES).find((k) => ctx.query.get(k));
+  const note = message || (flag ? SIGNIN_NOTES[flag] : null);
   authForm(ctx, {
     title: "Sign in",
     submit: "Sign in",
     fields: [
+      note ? notice(note, message ? "error" : "info") : null,
       field("E-mail or username", input("identifier", "text", { autocomplete: "username", required: true })),
       field("Password", input("password", "password", { autocomplete: "current-password", required: true })),
     ],
-    after: h("p", { class: "muted" }, "New here? ", h("a", { href: "/register" }, "Create an account")),
+    after: h("p", { class: "muted" }, h("a", { href: "/forgot-password" }, "Forgot your password?"), " · New here? ", h("a", { href: "/register" }, "Create an account")),
     async onSubmit(data) {
-      await signIn(data.get("identifier").trim(), data.get("password"));
+      const answer = await signIn(data.get("identifier").trim(), data.get("password"));
+      if (answer && answer.challenge) return secondStep(ctx, answer.challenge);
       ctx.navigate(safeNext(ctx), { replace: true });
+    },
+  });
+}
+
+// Two-factor sign-in: the challenge from the password step, and a code from the app or a recovery code.
+function secondStep(ctx, challenge) {
+  let recovery = false;
+  const codeInput = () =>
+    recovery
+      ? field("Recovery code", input("recovery_code", "text", { autocomplete: "off", spellcheck: "false", required: true }), { hint: "One of the ten codes saved when two-factor sign-in was turned on; each works once." })
+      : field("Code", input("code", "text", { inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true }), { hint: "The 6-digit code your authenticator app shows." });
+  const slot = h("div", {}, codeInput());
+  const toggle = h("button", { type: "button", class: "link", id: "use-recovery" }, "Use a recovery code instead");
+  toggle.addEventListener("click", () => {
+    recovery = !recovery;
+    toggle.textContent = recovery ? "Use the authenticator app instead" : "Use a recovery code instead";
+    replace(slot, codeInput());
+    slot.querySelector("input").focus();
+  });
+  authForm(ctx, {
+    title: "Two-factor sign-in",
+    submit: "Verify",
+    fields: [slot],
+    after: h("p", { class: "muted" }, toggle, " · ", h("a", { href: "/signin" }, "Start again")),
+    async onSubmit(data) {
+      const codes = recovery ? { recovery_code: data.get("recovery_code").trim() } : { code: data.get("code").trim() };
+      try {
+        await verifyTwoFactor(challenge, codes);
+      } catch (error) {
+        if (error.code === "CHALLENGE_INVALID") return signin(ctx, error.message);
+        throw error;
+      }
+      ctx.navigate(safeNext(ctx), { replace: true });
+    },
+  });
+}
+
+export function forgot(ctx) {
+  ctx.title("Forgotten password");
+  authForm(ctx, {
+    title: "Forgotten password",
+    submit: "Send a reset code",
+    fields: [h("p", { class: "muted" }, "We e-mail a code (and a link) to reset it, if an account uses this address."), field("E-mail", input("email", "email", { autocomplete: "email", required: true }))],
+    after: h("p", { class: "muted" }, h("a", { href: "/reset-password" }, "I have a code"), " · ", h("a", { href: "/signin" }, "Sign in")),
+    async onSubmit(data, general) {
+      const answer = await publicPost("auth/password-reset", { email: data.get("email").trim() });
+      replace(general, notice(answer.message, "info"));
+    },
+  });
+}
+
+export function reset(ctx) {
+  ctx.title("Reset password");
+  // The link's token is kept in memory only: the address bar and history lose it at once.
+  const fromLink = ctx.query.get("token");
+  if (fromLink) history.replaceState({}, "", "/reset-password");
+  authForm(ctx, {
+    title: "Choose a new password",
+    submit: "Set the password",
+    fields: [
+      fromLink ? [h("p", { class: "muted" }, "The code from your e-mail is filled in."), input("token", "hidden", { value: fromLink })] : field("Code from the e-mail", input("token", "text", { autocomplete: "off", spellcheck: "false", required: true })),
+      field("New password", input("new_password", "password", { autocomplete: "new-password", required: true }), { hint: "At least 8 characters; not a common one. Every session is signed out." }),
+    ],
+    after: h("p", { class: "muted" }, h("a", { href: "/forgot-password" }, "Send a new code")),
+    async onSubmit(data) {
+      await publicPost("auth/password-reset/confirm", { token: data.get("token").trim(), new_password: data.get("new_password") });
+      ctx.navigate("/signin?reset=1", { replace: true });
     },
   });
 }

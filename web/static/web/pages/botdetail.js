@@ -2,9 +2,11 @@
 // positions, orders, trades (paged) and its event history — kept current by the stream.
 
 import { del, get, linkPath } from "../api.js";
-import { badge, h, money, num, pct, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
-import { actionButtons, statusLine, trainingFlag } from "../botui.js";
+import { badge, h, money, num, replace, signClass, statusBadge, table, tableRow, when } from "../dom.js";
+import { actionButtons, exitsText, performanceTiles, statusLine, trainingFlag } from "../botui.js";
 import { candleChart, lineChart } from "../charts.js";
+import { cancelButton, manualSection } from "./manual.js";
+import { signalSection } from "./signalbot.js";
 
 const TRADE_PAGE = 20;
 
@@ -36,6 +38,8 @@ export async function render(ctx) {
   let marks = [];
   let equity = [];
 
+  const signals = bot.strategy === "signal" ? signalSection(ctx, bot, show) : null; // only a signal bot has a webhook
+
   replace(
     ctx.main,
     h("p", { class: "crumbs" }, h("a", { href: "/bots" }, "Bots"), " / ", h("span", { class: "crumb-name" }, bot.name)),
@@ -43,9 +47,11 @@ export async function render(ctx) {
     statusEl,
     facts,
     metrics,
+    signals?.element,
     h("section", { class: "card" }, h("h2", {}, "Market"), chartNote, candleCanvas),
     h("section", { class: "card" }, h("h2", {}, "Equity"), equityCanvas),
     h("div", { class: "grid2" }, h("section", { class: "card" }, h("h2", {}, "Positions"), positions), h("section", { class: "card" }, h("h2", {}, "Orders"), orders)),
+    manualSection(ctx, bot, { onDone: () => refreshSoon() }),
     h("section", { class: "card" }, h("h2", {}, "Trades"), trades, tradePager),
     h("section", { class: "card" }, h("h2", {}, "Event history"), events, eventMore),
   );
@@ -56,7 +62,7 @@ export async function render(ctx) {
       h("h1", { class: "bot-title" }, bot.name),
       h("div", { class: "head-side" }, statusBadge(bot), " ", badge(bot.trading_mode, bot.trading_mode === "live" ? "live" : "paper"), " ", trainingFlag(bot)),
       actionButtons(bot, { onDone: (b) => ((bot = b), drawHead(), drawFacts()), status: show }),
-      h("div", { class: "head-links" }, h("a", { class: "button", href: `/bots/${id}/edit` }, "Edit"), deleteButton()),
+      h("div", { class: "head-links" }, h("a", { class: "button", href: `/bots/${id}/edit` }, "Edit"), bot.strategy === "signal" ? null : h("a", { class: "button", href: `/backtests?bot=${id}` }, "Backtest"), deleteButton()),
     );
   }
 
@@ -84,6 +90,7 @@ export async function render(ctx) {
       ["Last price", bot.last_price === null ? "—" : num(bot.last_price)],
       ["Last tick", when(bot.last_tick_at)],
       bot.in_training ? ["Training", `${num(bot.training_hours_remaining, 2)} h left`] : null,
+      bot.effective_rules ? ["Exits in force", exitsText(bot.effective_rules)] : null,
       bot.paused_reason ? ["Paused because", bot.paused_reason] : null,
       bot.last_error ? ["Last error", bot.last_error] : null,
     ].filter(Boolean);
@@ -93,20 +100,7 @@ export async function render(ctx) {
   async function loadMetrics() {
     const p = await get(`bots/${id}/performance`);
     if (!ctx.alive()) return;
-    const c = p.currency || cur();
-    const tile = (label, value, cls = "") => h("div", { class: "tile" }, h("span", { class: "tile-label" }, label), h("strong", { class: `tile-value ${cls}` }, value));
-    replace(
-      metrics,
-      tile("Realised PnL", money(p.total_pnl, c), signClass(p.total_pnl)),
-      tile("PnL %", pct(p.total_pnl_percentage, 2), signClass(p.total_pnl_percentage)),
-      tile("Unrealised", money(p.unrealized_pnl, c), signClass(p.unrealized_pnl)),
-      tile("Trades (won / lost)", `${num(p.total_trades, 0)} (${num(p.winning_trades, 0)} / ${num(p.losing_trades, 0)})`),
-      tile("Win rate", pct(p.win_rate)),
-      tile("Profit factor", p.profit_factor === null ? "—" : num(p.profit_factor, 2)),
-      tile("Max drawdown", pct(p.max_drawdown, 2)), // already a percentage of the peak (README, analytics)
-      tile("Sharpe / Sortino", `${p.sharpe_ratio === null ? "—" : num(p.sharpe_ratio, 2)} / ${p.sortino_ratio === null ? "—" : num(p.sortino_ratio, 2)}`),
-      tile("Fees", money(p.total_fees, c)),
-    );
+    replace(metrics, performanceTiles(p, p.currency || cur()));
   }
 
   async function loadCharts() {
@@ -160,6 +154,7 @@ export async function render(ctx) {
           { label: "Qty", num: true, cell: (x) => num(x.quantity) },
           { label: "Filled", num: true, cell: (x) => num(x.filled_quantity) },
           { label: "Status", cell: (x) => x.status },
+          { label: "", cell: (x) => cancelButton(ctx, bot, x, { show, onDone: () => refreshSoon() }) },
         ],
         o.orders,
         { empty: "No orders yet." },
@@ -231,7 +226,7 @@ export async function render(ctx) {
 
   drawHead();
   drawFacts();
-  await Promise.all([loadMetrics(), loadCharts(), loadPositions(), loadTrades(), loadEvents()]);
+  await Promise.all([loadMetrics(), loadCharts(), loadPositions(), loadTrades(), loadEvents(), signals?.load()]);
   ctx.updated();
 
   let refreshTimer = null;

@@ -4,6 +4,13 @@
 import { get, patch, post } from "../api.js";
 import { field, h, nextId, replace, showFieldErrors } from "../dom.js";
 
+const EXITS = [
+  ["stop_loss_pct", "Stop-loss", "Sell when the price falls this far below the average cost."],
+  ["take_profit_pct", "Take-profit", "Sell when the price rises this far above the average cost."],
+  ["trailing_stop_pct", "Trailing stop", "Sell when the price falls this far below its high since the position opened."],
+  ["trailing_arm_pct", "Trailing stop arms after", "The trail starts once the price rose this far above the average cost (empty or 0: at once)."],
+];
+const EXIT_KEYS = new Set(EXITS.map(([key]) => key));
 const TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"];
 
 export async function render(ctx) {
@@ -36,6 +43,7 @@ export async function render(ctx) {
   const modeInputs = ["paper", "live"].map((m) => h("label", { class: "radio" }, h("input", { type: "radio", name: "trading_mode", value: m, checked: (bot?.trading_mode || "paper") === m }), m === "paper" ? " Paper (simulated fills)" : " Live (enters the training bay first)"));
   const mode = h("fieldset", { class: "field", dataset: { field: "trading_mode" } }, h("legend", {}, "Trading mode"), modeInputs, h("small", { class: "field-error", role: "alert", id: modeName }));
   const credential = h("select", { name: "credential_id" });
+  const exits = exitsFieldset(bot, "Staff overrides win where they are stricter; the bot's page shows the rules in force.");
 
   function fillCredentials() {
     const venue = exchange.value;
@@ -94,6 +102,7 @@ export async function render(ctx) {
     strategyHelp,
     params,
     h("div", { class: "grid3" }, field("Timeframe", timeframe), field("Tick every (seconds)", interval), field("Capital (quote currency)", capital)),
+    exits,
     mode,
     field("Live key set", credential, { hint: "Only live bots use keys; paper bots need none." }),
     symbols,
@@ -103,7 +112,7 @@ export async function render(ctx) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = collect();
-    if (editing) for (const key of Object.keys(body)) if (JSON.stringify(body[key]) === JSON.stringify(bot[key])) delete body[key];
+    if (editing) for (const key of Object.keys(body)) if (JSON.stringify(body[key]) === JSON.stringify(bot[key]) || (EXIT_KEYS.has(key) && body[key] !== null && bot[key] !== null && Number(body[key]) === Number(bot[key]))) delete body[key];
     submit.disabled = true;
     try {
       const answer = editing ? await patch(`bots/${editing}`, body) : await post("bots", body);
@@ -132,6 +141,7 @@ export async function render(ctx) {
       capital: capital.value === "" ? "" : Number(capital.value),
       trading_mode: form.querySelector("input[name=trading_mode]:checked")?.value || "paper",
     };
+    Object.assign(body, exitValues(exits, editing ? bot : null));
     if (credential.value) body.credential_id = Number(credential.value);
     else if (editing && bot.credential_id) body.credential_id = null;
     for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
@@ -142,7 +152,27 @@ export async function render(ctx) {
   name.focus();
 }
 
-function paramField(key, schema, value, required) {
+// The exits, fractions as the API takes them (0.05 = 5 %); empty = none. Shared with the backtest form.
+export function exitsFieldset(values, note) {
+  const inputs = EXITS.map(([key, label, hint]) => {
+    const input = h("input", { name: key, type: "number", min: "0", step: "any", inputmode: "decimal", placeholder: "none", dataset: { exit: key } });
+    input.value = values?.[key] ?? "";
+    return field(label, input, { hint });
+  });
+  return h("fieldset", { class: "field exits" }, h("legend", {}, "Exits (fractions: 0.05 = 5 %)"), h("div", { class: "grid2" }, inputs), note ? h("p", { class: "hint" }, note) : null);
+}
+
+// The exits filled in; with `saved` (an edit), an emptied one that was set becomes null (cleared).
+export function exitValues(fieldset, saved = null) {
+  const out = {};
+  for (const input of fieldset.querySelectorAll("[data-exit]")) {
+    if (input.value !== "") out[input.name] = input.value;
+    else if (saved && saved[input.name] !== null && saved[input.name] !== undefined) out[input.name] = null;
+  }
+  return out;
+}
+
+export function paramField(key, schema, value, required) {
   const label = schema.title || key.replace(/_/g, " ");
   let input;
   if (schema.enum) {

@@ -1,8 +1,9 @@
 // Exchange and broker keys: live and backtest sets per venue. Secrets go to the server and never
 // come back; the page shows each set's masked hint, the fields stored and its last test.
 
-import { del, get, post } from "../api.js";
+import { api, get, post } from "../api.js";
 import { badge, field, h, notice, replace, showFieldErrors, table, when } from "../dom.js";
+import { withFreshCode } from "../fresh.js";
 
 export async function render(ctx) {
   ctx.title("Keys");
@@ -62,7 +63,7 @@ export async function render(ctx) {
     remove.addEventListener("click", async () => {
       if (!window.confirm(`Delete the ${c.purpose} key set "${c.label}" for ${c.provider}?`)) return;
       try {
-        await del(`keys/${c.id}`);
+        await withFreshCode((headers) => api("DELETE", `keys/${c.id}`, undefined, { headers }), "Deleting keys");
         replace(listStatus, notice(`Deleted the ${c.purpose} key set "${c.label}" for ${c.provider}.`, "info"));
         await load();
       } catch (error) {
@@ -106,7 +107,7 @@ function keyForm(ctx, venues, reload) {
     event.preventDefault();
     save.disabled = true;
     try {
-      const r = await post("keys/save", body());
+      const r = await withFreshCode((headers) => api("POST", "keys/save", body(), { headers }), "Saving keys");
       for (const input of [key, secret, passphrase]) input.value = "";
       showFieldErrors(form, null, general);
       replace(general, notice(`Saved ${r.credential.provider} ${r.credential.purpose} "${r.credential.label}" (${r.credential.api_key_hint}).`, "info"));
@@ -159,7 +160,7 @@ function angelForm(ctx, reload) {
     }
     save.disabled = true;
     try {
-      const r = await post("val/update_profile", body);
+      const r = await withFreshCode((headers) => api("POST", "val/update_profile", body, { headers }), "Saving keys");
       for (const el of form.querySelectorAll("input")) el.value = "";
       showFieldErrors(form, null, general);
       replace(general, notice(r.message || "Angel One keys saved.", "info"));

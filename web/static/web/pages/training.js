@@ -23,7 +23,7 @@ export async function render(ctx) {
     const bay = await get("training/live-bay");
     if (!ctx.alive()) return;
     const now = Date.now();
-    deadlines = new Map(bay.quarantine_bots.map((b) => [b.id, now + b.hours_remaining * 3600 * 1000]));
+    deadlines = new Map(bay.quarantine_bots.map((b) => [b.id, now + b.seconds_remaining * 1000]));
     replace(summary, `${bay.total} in quarantine · ${bay.ready_for_promotion} ready · minimum ${num(bay.min_training_hours, 2)} h · real-money trading ${bay.live_mode_active ? "on" : "off (ENABLE_TRADING)"}`);
     replace(
       area,
