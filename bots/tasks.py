@@ -12,7 +12,7 @@
 * ``backtest_run_task``: one backtest run (a sweep sends one per combination).
 
 Worker heartbeats are a thread per worker process (``bots.engine.heartbeat``), started
-on ``worker_ready`` and stopped on ``worker_shutdown``.
+on ``worker_ready`` (in workers that take ticks: ``takes_ticks``) and stopped on ``worker_shutdown``.
 """
 
 from __future__ import annotations
@@ -76,8 +76,18 @@ def backtest_run_task(backtest_id: int) -> str:
     return backtest_run(backtest_id)
 
 
+def takes_ticks(consumer) -> bool:
+    """Whether a worker consumes the default queue (bot ticks). A notifications-only worker
+    (``-Q notifications``) is not the engine: its heartbeat would say "online" while no
+    worker ticks bots, and the watchdog would never alert."""
+    queues = consumer.app.amqp.queues
+    return consumer.app.conf.task_default_queue in set(queues.consume_from or queues)
+
+
 @worker_ready.connect
 def _start_heartbeat(sender=None, **kwargs) -> None:
+    if sender is not None and not takes_ticks(sender):
+        return
     heartbeat.start(getattr(sender, "hostname", "") if sender is not None else "")
 
 

@@ -3,7 +3,8 @@
 Prepares the database (migrations, which also create the cache table; demo data once),
 then starts and supervises the processes of ``Procfile.embedded`` (``config.processes``):
 the ASGI server (HTTP, admin, static files, WebSocket and SSE, with the event relay
-inside) plus a Celery worker and Celery beat.
+inside) plus two Celery workers (bot ticks and housekeeping; notification deliveries, on
+their own queue) and Celery beat.
 
 A process that dies is restarted, after a backoff that grows while it keeps dying
 (1 s, 2 s, 4 s … at most ``MAX_BACKOFF``) and resets once it has run for a minute; the

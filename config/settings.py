@@ -307,6 +307,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Two queues, each with workers of its own (Procfile, Procfile.embedded): bot ticks and
+# housekeeping on the default one; notification deliveries on theirs, so a slow or hung
+# receiver never holds a tick up and a burst of ticks never delays an alert (issue 21).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+NOTIFICATIONS_QUEUE = "notifications"
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": NOTIFICATIONS_QUEUE}}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Celery closes the DB connection around every task unless told to reuse it

@@ -1,4 +1,4 @@
-"""kill -9 the Celery worker while it delivers webhooks (issue 21).
+"""kill -9 the notifications worker while it delivers webhooks (issue 21).
 
 Events are pushed through ``POST internal/events`` (the relay numbers them, nudges the
 fan-out); a webhook receiver that checks every signature answers slowly, so the kills
@@ -31,7 +31,7 @@ SECRET = "notify-kill-test-secret"
 ENV = {
     "INTERNAL_EVENTS_SECRET": SECRET,
     "NOTIFICATIONS_ALLOW_PRIVATE_URLS": "1",  # the receiver is on loopback
-    "ENABLE_SCHEDULERS": "0",  # no trading needed: only deliveries run on the worker
+    "ENABLE_SCHEDULERS": "0",  # no trading needed
     "NOTIFICATIONS_GROUP_SECONDS": "0",  # one delivery per event: the most to lose
     "NOTIFICATIONS_LEASE_SECONDS": "4",  # a killed worker's claims come back quickly
     "NOTIFICATIONS_RETRY_BASE_SECONDS": "1",
@@ -103,9 +103,9 @@ def _scenario(product, receiver: WebhookReceiver) -> dict:
             _push(http, user_id, n)
             if n in (EVENTS // 3, 2 * EVENTS // 3) and kills < KILLS:
                 wait_until(lambda: receiver.attempts > 0, timeout=60, what="deliveries under way")
-                product.kill("worker", signal.SIGKILL)
+                product.kill("notify", signal.SIGKILL)  # the worker of the notifications queue
                 kills += 1
-                product.start("worker")
+                product.start("notify")
         wait_until(
             lambda: (
                 product.query(

@@ -49,12 +49,28 @@ def _point_venues_at(settings, base: str) -> None:
     providers.reset_clients()
 
 
+def _unthrottled_clients(monkeypatch) -> None:
+    """ccxt spaces each client's calls by the real venue's rate limit (Kraken's: seconds a
+    call; 18 s for one test of six calls). The fake has no limit to respect: its clients keep
+    ccxt's throttle, spaced by a millisecond."""
+    from credentials.providers import ccxt_exchange
+
+    original = ccxt_exchange.CcxtClient.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._exchange.rateLimit = 1
+
+    monkeypatch.setattr(ccxt_exchange.CcxtClient, "__init__", init)
+
+
 @pytest.fixture
-def fake_exchange(settings):
+def fake_exchange(settings, monkeypatch):
     from credentials import providers
 
     fake = FakeExchange().start()
     _point_venues_at(settings, fake.url)
+    _unthrottled_clients(monkeypatch)
     yield fake
     providers.reset_clients()
     fake.stop()

@@ -63,6 +63,7 @@ def test_at_most_one_fan_out_waits_in_the_queue(settings, monkeypatch):
     from notifications import tasks
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(dispatch, "KICK_COALESCE_SECONDS", 0)  # _kick is called directly: nothing to coalesce
     queued: list[int] = []
     monkeypatch.setattr(tasks.fanout_task, "apply_async", lambda **kwargs: queued.append(1))
     for _ in range(3):
