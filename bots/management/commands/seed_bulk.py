@@ -247,13 +247,13 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             columns = (
                 "bot_id, owner_id, fill_id, symbol, side, quantity, price, fee, fee_currency, fee_quote, "
-                "realized_pnl, is_paper, executed_at"
+                "realized_pnl, is_paper, reason, executed_at"
             )
             with connection.cursor() as cursor, cursor.cursor.copy(f"COPY bots_trade ({columns}) FROM STDIN") as copy:
                 for bot_id, owner_id, fill_id, symbol, side, qty, price, fee, realized, at in rows:
                     quote = symbol.split("/")[1]
                     copy.write_row(
-                        (bot_id, owner_id, fill_id, symbol, side, qty, price, fee, quote, fee, realized, True, at)
+                        (bot_id, owner_id, fill_id, symbol, side, qty, price, fee, quote, fee, realized, True, "", at)
                     )
             return len(rows)
         Trade.objects.bulk_create(
