@@ -328,6 +328,9 @@ def test_the_page_catches_up_after_the_asgi_server_restarts(page, product, demo,
         r[0]
         for r in product.query("SELECT id FROM bots_trade WHERE bot_id = %s ORDER BY id DESC LIMIT 20", [bot["id"]])
     )
+    # The badge may turn on a refresh of the bot before the relay has brought the last trade:
+    # wait for the stream's bot_stopped, which comes after every trade of the bot.
+    page.wait_for_selector("li[data-type=bot_stopped]")
     shown = page.evaluate(
         "() => [...document.querySelectorAll('.trades-list tr[data-key]')].map(r => Number(r.dataset.key))"
     )

@@ -32,6 +32,9 @@ export async function render(ctx) {
   let tradePage = "first";
   let tradeTotal = 0;
   const knownTrades = new Set(); // ids already counted and marked: a replayed event adds nothing
+  // The newest trades the stream brought: a first page fetched before one of them committed
+  // (a resync after a reconnect) must not drop it from the table.
+  const liveTrades = new Map();
   const tradeCount = h("span", { class: "muted trade-count" });
   let tradeRows = [];
   let candles = [];
@@ -178,6 +181,12 @@ export async function render(ctx) {
     tradePage = path;
     tradeRows = answer.trades;
     tradeTotal = answer.total;
+    if (path === "first") {
+      const newest = Math.max(0, ...tradeRows.map((t) => t.id));
+      const missed = [...liveTrades.values()].filter((t) => t.id > newest);
+      tradeRows = [...missed, ...tradeRows].sort((a, b) => b.id - a.id).slice(0, TRADE_PAGE);
+      tradeTotal += missed.length;
+    }
     for (const x of tradeRows) knownTrades.add(x.id);
     tradeCount.textContent = `${tradeTotal} trades`;
     replace(trades, table(tradeColumns, tradeRows, { key: (t) => t.id, empty: "No trades yet — the first one appears here as it happens.", caption: "Trades" }));
@@ -190,6 +199,8 @@ export async function render(ctx) {
   }
 
   function addTrade(trade) {
+    liveTrades.set(trade.id, trade);
+    if (liveTrades.size > TRADE_PAGE) liveTrades.delete(liveTrades.keys().next().value);
     if (knownTrades.has(trade.id)) return;
     knownTrades.add(trade.id);
     tradeTotal += 1;
