@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import ApiToken, AuditEntry, TwoFactor, User, UserSession
 from accounts.services import leaving
-from bots.models import Backtest, Bot
+from bots.models import Bot
 from credentials.models import Credential
 from notifications.models import Channel
 from realtime.models import Event
-from tests.bots.factories import BotFactory, fill
+from tests.bots.factories import BacktestFactory, BotFactory, fill
 from tests.envelope import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -40,17 +39,8 @@ def test_the_export_holds_the_users_data_and_no_secret(owner_client, owner):
     bot, raw_token = _holdings(owner_client, owner)
     setup = owner_client.post("/api/auth/2fa/setup", {}, format="json").json()
     Event.objects.create(user=owner, type="bot_started", payload={"bot": {"id": bot.pk}}, message="started")
-    run = Backtest.objects.create(
+    run = BacktestFactory(
         owner=owner,
-        strategy="rsi",
-        exchange="replay",
-        symbol="ETH/BTC",
-        timeframe="5m",
-        since=timezone.now(),
-        until=timezone.now(),
-        capital=1000,
-        fee_pct=0,
-        slippage_pct=0,
     )
 
     response = owner_client.get("/api/auth/me/export")

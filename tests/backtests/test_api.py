@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bots.models import Backtest
 from bots.services import backtests as service
+from tests.bots.factories import BacktestFactory
 
 BASE = {
     "strategy": "sma_cross",
@@ -143,19 +144,9 @@ def test_a_user_has_a_limit_on_concurrent_runs(owner_api, settings):
 
 def test_other_users_backtests_are_404(owner_api, other_user):
     created = _create(owner_api)
-    from tests.asgi import client_for  # noqa: F401  (the owner_api fixture's helper)
-
-    other = Backtest.objects.create(
+    other = BacktestFactory(
         owner=other_user,
-        strategy="rsi",
-        exchange="replay",
-        symbol="ETH/BTC",
-        timeframe="5m",
-        since=timezone.now(),
-        until=timezone.now(),
         capital=1,
-        fee_pct=0,
-        slippage_pct=0,
     )
     for path in ("", "/trades", "/orders", "/equity"):
         assert owner_api.get(f"/api/backtests/{other.pk}{path}").status_code == 404

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import factory
 from django.db import transaction
+from django.utils import timezone
 
 from bots import services
-from bots.models import Bot, Order
+from bots.models import Backtest, Bot, Order
 from tests.factories import UserFactory
 
 
@@ -32,6 +33,24 @@ class BotFactory(factory.django.DjangoModelFactory):
     cash_balance = factory.SelfAttribute("capital")
     quote_currency = factory.LazyAttribute(lambda o: o.symbol.split("/")[1].split(":")[0])
     status = Bot.Status.STOPPED
+
+
+class BacktestFactory(factory.django.DjangoModelFactory):
+    """A stored backtest row (no run): for isolation, export and admin tests."""
+
+    class Meta:
+        model = Backtest
+
+    owner = factory.SubFactory(UserFactory)
+    strategy = "rsi"
+    exchange = "replay"
+    symbol = "ETH/BTC"
+    timeframe = "5m"
+    since = factory.LazyFunction(timezone.now)
+    until = factory.LazyFunction(timezone.now)
+    capital = 1000
+    fee_pct = 0
+    slippage_pct = 0
 
 
 _fills = iter(range(1, 10**9))

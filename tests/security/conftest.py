@@ -15,7 +15,7 @@ from credentials.models import Credential
 from credentials.services import credential_save
 from notifications.models import Channel
 from signals.models import Provider
-from tests.bots.factories import BotFactory
+from tests.bots.factories import BacktestFactory, BotFactory
 from tests.credentials.test_canary import every_logger_at_debug  # noqa: F401 - shared fixtures
 from tests.engine.conftest import _engine_defaults  # noqa: F401
 from tests.fakes.fixtures import fake_exchange  # noqa: F401
@@ -64,17 +64,8 @@ def holdings_of(user, marker: str) -> Holdings:
         user=user, kind="email", name=f"{marker}-channel", address=user.email, events=[], verified_at=timezone.now()
     )
     provider = Provider.objects.create(owner=user, name=f"{marker}-provider")
-    backtest = Backtest.objects.create(
+    backtest = BacktestFactory(
         owner=user,
-        strategy="rsi",
-        exchange="replay",
-        symbol="ETH/BTC",
-        timeframe="5m",
-        since=timezone.now(),
-        until=timezone.now(),
-        capital=1000,
-        fee_pct=0,
-        slippage_pct=0,
         status=Backtest.Status.FINISHED,
     )
     # A resting paper limit order of the bot (bots/{id}/orders/{order_id}).
