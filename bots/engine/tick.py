@@ -27,9 +27,14 @@ Concurrency and idempotency (DESIGN.md "How a bot trades"):
 * **Fill in one transaction.** ``trade_record_fill`` records fill, trade, position, rollup
   and ``trade_executed``; the strategy memory is written in the same transaction. A paper
   order has no venue between its intent and its fill: both are written in the locked
-  transaction of the re-check (``order_paper_fill``: the order inserted already filled, one
-  write per row of the books), so a crash leaves neither and the slot is decided again.
-  A paper trading tick is nine statements; the relay is woken once per 50 ms of a batch.
+  transaction of the re-check (``order_paper_fills``: the order inserted already filled),
+  so a crash leaves neither and the slot is decided again.
+* **Paper fills booked together.** A paper market order the strategy decides is planned on
+  the bot as claimed and booked with the others of its batch (up to ``FLUSH_BOTS`` bots or
+  ``FLUSH_SECONDS``) in one transaction: the bots and positions are locked and read again,
+  and only a bot unchanged since its claim is booked there, with one write per table for the
+  whole group; any other is decided again alone, under its own lock, as above. The bot's
+  bodyguard runs once its books are written. The relay is woken once per 50 ms of a batch.
 * **Reconcile first.** A bot with an order still in flight (``new``, ``submitted``,
   ``open``, ``unknown``) gets that order resolved — a paper intent is re-executed (the
   same fill), a live one is looked up on the venue by client id — before it may trade
@@ -44,12 +49,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bots import services, venues
@@ -58,7 +64,7 @@ from bots.engine import instruction as instructions
 from bots.engine.adapters import live, paper
 from bots.engine.strategies import SELL, Decision
 from bots.lifecycle import Action
-from bots.models import ZERO, Bot, BotDailyPnl, FleetHalt, Order, Position, Trade
+from bots.models import ZERO, Bot, FleetHalt, Order, Position, Trade
 from core.errors import ApplicationError
 from credentials import providers
 from realtime import relay_signal
@@ -173,6 +179,8 @@ class _Batch:
     bodyguard: risk.BodyguardLimits | None
     halted: bool | None = None
     instruction: instructions.Instruction | None = None  # decides instead of the strategy (one bot)
+    pending: list = field(default_factory=list)  # paper fills planned, to be booked together (_flush)
+    pending_since: float = 0.0
 
 
 def tick_batch(
@@ -212,16 +220,28 @@ def tick_batch(
     with relay_signal.coalesced():
         for bot in bots:
             bot._engine_error = ""
-            try:
-                _tick_one(bot, batch)
-            except Exception as exc:  # one bot's failure must not stop the batch; it is counted
-                # (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace.
-                logger.exception("Tick of bot %s failed", bot.pk)
-                bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
-                report.errors += 1
-            _after_tick(bot, batch)
+            _guarded(bot, batch, lambda bot=bot: _tick_one(bot, batch))
+            # A bot whose fill waits to be booked is guarded once its books are written.
+            if not (batch.pending and batch.pending[-1].bot is bot):
+                _after_tick(bot, batch)
+            if _flush_due(batch):
+                for booked in _flush(batch):
+                    _after_tick(booked, batch)
+        for booked in _flush(batch):
+            _after_tick(booked, batch)
     _bookkeeping(bots, now=now, lease=lease)
     return report
+
+
+def _guarded(bot: Bot, batch: _Batch, tick) -> None:
+    """Run ``tick`` for one bot: its failure must not stop the batch; it is counted
+    (consecutive_errors feeds the bodyguard's error-loop trigger) and logged with its trace."""
+    try:
+        tick()
+    except Exception as exc:
+        logger.exception("Tick of bot %s failed", bot.pk)
+        bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500] or exc.__class__.__name__
+        batch.report.errors += 1
 
 
 def tick_bot(
@@ -437,13 +457,12 @@ def _recheck_sql() -> str:
     more than the rest of a trading tick's Python)."""
     ops = connection.ops
     q = ops.quote_name
-    columns = ", ".join(q(Bot._meta.get_field(name).column) for name in ("id", *_RECHECKED))
-    order, trade, rollup = (q(model._meta.db_table) for model in (Order, Trade, BotDailyPnl))
+    columns = ", ".join(q(Bot._meta.get_field(name).column) for name in ("id", *_RECHECKED, *services.TOTALS))
+    order, trade = (q(model._meta.db_table) for model in (Order, Trade))
     sql = (
         f"SELECT {columns}, "  # noqa: S608 - fixed columns
         f"(EXISTS (SELECT 1 FROM {order} WHERE client_order_id = %s) "
-        f"OR EXISTS (SELECT 1 FROM {trade} WHERE bot_id = %s AND fill_id = %s)) AS slot_taken, "
-        f"EXISTS (SELECT 1 FROM {rollup} WHERE bot_id = %s AND day = %s) AS rollup_exists "
+        f"OR EXISTS (SELECT 1 FROM {trade} WHERE bot_id = %s AND fill_id = %s)) AS slot_taken "
         f"FROM {q(Bot._meta.db_table)} WHERE id = %s"
     )
     if not connection.features.has_select_for_update:
@@ -457,16 +476,16 @@ def _recheck_sql() -> str:
 def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
     """The bot as it is now, under its row lock; a reason when it may no longer trade.
 
-    The same statement says whether the tick slot already has its order (or its fill), and
-    whether the bot's rollup of the day (UTC) exists: a paper fill at ``batch.now`` inserts or updates it.
+    The same statement reads the bot's running totals (what a fill adds to) and says whether
+    the tick slot already has its order (or its fill).
     """
     cid = getattr(bot, "_order_cid", None) or client_order_id(bot)  # the order's (an instruction has its own)
-    day = connection.ops.adapt_datefield_value(batch.now.astimezone(UTC).date())
-    rows = list(Bot.objects.raw(_recheck_sql(), [cid, bot.pk, cid, bot.pk, day, bot.pk]))
+    rows = list(Bot.objects.raw(_recheck_sql(), [cid, bot.pk, cid, bot.pk]))
     fresh = None
     if rows:
         fresh = {name: getattr(rows[0], name) for name in _RECHECKED}
-        fresh["slot_taken"], fresh["rollup_exists"] = bool(rows[0].slot_taken), bool(rows[0].rollup_exists)
+        fresh["totals"] = {name: getattr(rows[0], name) for name in services.TOTALS}
+        fresh["slot_taken"] = bool(rows[0].slot_taken)
     if fresh is None or fresh["deleted_at"] is not None:
         return None, "the bot was deleted"
     if fresh["status"] != Bot.Status.RUNNING:
@@ -503,7 +522,10 @@ def _order(
         trading_enabled=settings.ENABLE_TRADING,
         halted=False,
     )
-    if not claimed.paper and not claimed.blocked:
+    if claimed.paper and instruction is None and decision.reason not in risk.EXIT_REASONS:
+        if _defer(bot, decision, cid=cid, price=price, position=position, open_positions=open_positions, batch=batch):
+            return
+    elif not claimed.paper and not claimed.blocked:
         # A venue whose orders cannot be looked up by client id could never resolve an
         # unknown outcome: nothing is loaded, nothing is sent (``_recheck`` refuses a bot
         # whose venue or mode changed since, so this holds under the lock too).
@@ -512,26 +534,33 @@ def _order(
             return _refuse(bot, batch, unsupported)
         credential = _live_credential(bot, {"credential_id": bot.credential_id})
         live_market = _live_rules(credential, bot)
+    _order_now(
+        bot,
+        decision,
+        cid=cid,
+        price=price,
+        position=position,
+        open_positions=open_positions,
+        batch=batch,
+        venue_real=venue_real,
+        credential=credential,
+        live_market=live_market,
+        instruction=instruction,
+    )
+
+
+def _order_now(bot, decision, **order) -> None:
+    """The order decided, placed now in its own locked transaction (``_order_locked``, which
+    takes ``order``: its client id, price, position, key set…) and executed after it."""
     before = bot.state
     try:
-        placed = _order_locked(
-            bot,
-            decision,
-            cid=cid,
-            price=price,
-            position=position,
-            open_positions=open_positions,
-            batch=batch,
-            venue_real=venue_real,
-            credential=credential,
-            live_market=live_market,
-            instruction=instruction,
-        )
+        placed = _order_locked(bot, decision, **order)
     except BaseException:
         bot.state = before  # the memory of a decision rolled back is not the bot's
         raise
     if placed is None:
         return
+    batch = order["batch"]
     batch.report.orders += 1
     if isinstance(placed, Trade):  # a paper order, filled in the same transaction: its trade
         batch.report.placed[bot.pk] = placed.order_id
@@ -540,7 +569,118 @@ def _order(
     if placed.is_paper:
         _execute_paper(bot, placed, batch)
     else:
-        _execute_live(bot, placed, credential, batch)
+        _execute_live(bot, placed, order["credential"], batch)
+
+
+@dataclass
+class _Plan:
+    """An order sized, with its intent noted in the bot's memory. ``fill_now``: a paper market
+    order the strategy decided, filled in the transaction that records it (no venue between)."""
+
+    intent: dict
+    paper: bool
+    limit_price: Decimal | None
+    fill_now: bool
+
+
+def _plan(
+    bot,
+    decision,
+    fresh: dict,
+    *,
+    cid,
+    price,
+    position,
+    open_positions,
+    batch,
+    venue_real,
+    credential,
+    live_market,
+    instruction,
+) -> _Plan | None:
+    """Every rule on the bot as ``fresh`` has it (read under its row lock, or as claimed), then
+    the sizing and the intent noted in the bot's memory; ``None`` when refused (recorded)."""
+    quantity = position.quantity if position else ZERO
+    bot.name = fresh["name"]  # the trade's event names the bot as it is now
+    # The money is sized as it is now, not as claimed: a stop, a capital change and a start
+    # can all land between the claim and this lock (a long batch), and an order sized on the
+    # old capital would spend money the bot no longer has.
+    bot.cash_balance, bot.capital = fresh["cash_balance"], fresh["capital"]
+    bot.position_size_pct = fresh["position_size_pct"]
+    # Staff overrides as they are now, not as they were when the batch was claimed: the
+    # protective exits are judged again under them.
+    exits = {key: fresh[key] for key in risk.EXIT_KEYS if fresh[key] is not None}
+    rules = risk.effective_rules(
+        position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"], exits=exits
+    )
+    tradable = _tradable(bot, quantity, price)
+    exit_now = risk.protective_exit(
+        rules,
+        position=tradable,
+        average_cost=position.average_cost if tradable else ZERO,
+        price=price,
+        engine=_state(bot)[1],
+    )
+    if exit_now and decision.reason != exit_now:
+        if instruction is not None:
+            return _refuse(bot, batch, f"a {exit_now.replace('_', '-')} sells the position first")
+        decision = Decision(SELL, quantity=float(quantity), reason=exit_now)
+    elif not exit_now and decision.reason in risk.EXIT_REASONS:
+        exit_name = decision.reason.replace("_", "-")
+        return _refuse(bot, batch, f"the {exit_name} no longer applies under the staff rules")
+    real_money = fresh["trading_mode"] == Bot.Mode.LIVE and not fresh["in_training"] and venue_real
+    route = risk.order_route(
+        trading_mode=fresh["trading_mode"],
+        in_training=fresh["in_training"],
+        venue_is_real=venue_real,
+        trading_enabled=settings.ENABLE_TRADING,
+        halted=FleetHalt.is_halted() if real_money else False,
+    )
+    if route.blocked:
+        return _refuse(bot, batch, route.blocked)
+    limit_price = instruction.price if instruction is not None and instruction.type == instructions.LIMIT else None
+    if not route.paper and (credential is None or fresh["credential_id"] != bot.credential_id):
+        return _refuse(bot, batch, "the bot's key set changed since the decision")
+    strategy_state, engine = _state(bot)
+    if not exit_now:
+        refusal = risk.limiter_refusal(rules, engine, batch.now)
+        if refusal:
+            return _refuse(bot, batch, refusal)
+    sized = core.size(
+        decision,
+        rules=rules,
+        # A limit order is sized at its own price, which is what it fills at (no slippage).
+        price=limit_price or price,
+        book=core.Book(
+            cash=bot.cash_balance,
+            capital=bot.capital,
+            position=quantity,
+            average_cost=position.average_cost if position else ZERO,
+            open_positions=open_positions,
+        ),
+        paper_route=route.paper,
+        market=market.market_rules(bot.exchange, bot.symbol) if route.paper else live_market,
+        venue_limits=venue_real,
+        slippage_pct=ZERO if limit_price is not None else None,
+    )
+    if sized.refused:
+        return _refuse(bot, batch, sized.refused)
+    if fresh["slot_taken"]:
+        return _refuse(bot, batch, f"tick slot {cid} already has its order")
+    engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
+    _set_state(bot, strategy_state, engine)
+    intent = {
+        "client_order_id": cid,
+        "side": decision.action,
+        "quantity": sized.quantity,
+        "reason": decision.reason,
+        "reference_price": price,
+        "created_at": batch.now,
+    }
+    # A paper market order the strategy decided is filled in the transaction that records it;
+    # an instructed, limit or exit order is recorded with its own event and executed after the commit.
+    fill_now = route.paper and limit_price is None and instruction is None and decision.reason not in risk.EXIT_REASONS
+    return _Plan(intent=intent, paper=route.paper, limit_price=limit_price, fill_now=fill_now)
 
 
 def _order_locked(
@@ -560,114 +700,190 @@ def _order_locked(
         held = Position.objects.select_for_update().filter(bot_id=bot.pk, symbol=bot.symbol).first()
         if (held.quantity if held else ZERO) != quantity:
             return _refuse(bot, batch, "the position changed since the decision")
-        bot.name = fresh["name"]  # the trade's event names the bot as it is now
-        # The money is sized as it is now, not as claimed: a stop, a capital change and a start
-        # can all land between the claim and this lock (a long batch), and an order sized on the
-        # old capital would spend money the bot no longer has.
-        bot.cash_balance, bot.capital = fresh["cash_balance"], fresh["capital"]
-        bot.position_size_pct = fresh["position_size_pct"]
-        # Staff overrides as they are now, not as they were when the batch was claimed: the
-        # protective exits are judged again under them.
-        exits = {key: fresh[key] for key in risk.EXIT_KEYS if fresh[key] is not None}
-        rules = risk.effective_rules(
-            position_size_pct=bot.position_size_pct, override_rules=fresh["override_rules"], exits=exits
-        )
-        tradable = _tradable(bot, quantity, price)
-        exit_now = risk.protective_exit(
-            rules,
-            position=tradable,
-            average_cost=position.average_cost if tradable else ZERO,
-            price=price,
-            engine=_state(bot)[1],
-        )
-        if exit_now and decision.reason != exit_now:
-            if instruction is not None:
-                return _refuse(bot, batch, f"a {exit_now.replace('_', '-')} sells the position first")
-            decision = Decision(SELL, quantity=float(quantity), reason=exit_now)
-        elif not exit_now and decision.reason in risk.EXIT_REASONS:
-            exit_name = decision.reason.replace("_", "-")
-            return _refuse(bot, batch, f"the {exit_name} no longer applies under the staff rules")
-        real_money = fresh["trading_mode"] == Bot.Mode.LIVE and not fresh["in_training"] and venue_real
-        route = risk.order_route(
-            trading_mode=fresh["trading_mode"],
-            in_training=fresh["in_training"],
-            venue_is_real=venue_real,
-            trading_enabled=settings.ENABLE_TRADING,
-            halted=FleetHalt.is_halted() if real_money else False,
-        )
-        if route.blocked:
-            return _refuse(bot, batch, route.blocked)
-        limit_price = instruction.price if instruction is not None and instruction.type == instructions.LIMIT else None
-        if not route.paper and (credential is None or fresh["credential_id"] != bot.credential_id):
-            return _refuse(bot, batch, "the bot's key set changed since the decision")
-        strategy_state, engine = _state(bot)
-        if not exit_now:
-            refusal = risk.limiter_refusal(rules, engine, batch.now)
-            if refusal:
-                return _refuse(bot, batch, refusal)
-        sized = core.size(
+        plan = _plan(
+            bot,
             decision,
-            rules=rules,
-            # A limit order is sized at its own price, which is what it fills at (no slippage).
-            price=limit_price or price,
-            book=core.Book(
-                cash=bot.cash_balance,
-                capital=bot.capital,
-                position=quantity,
-                average_cost=position.average_cost if position else ZERO,
-                open_positions=open_positions,
-            ),
-            paper_route=route.paper,
-            market=market.market_rules(bot.exchange, bot.symbol) if route.paper else live_market,
-            venue_limits=venue_real,
-            slippage_pct=ZERO if limit_price is not None else None,
+            fresh,
+            cid=cid,
+            price=price,
+            position=position,
+            open_positions=open_positions,
+            batch=batch,
+            venue_real=venue_real,
+            credential=credential,
+            live_market=live_market,
+            instruction=instruction,
         )
-        if sized.refused:
-            return _refuse(bot, batch, sized.refused)
-        if fresh["slot_taken"]:
-            return _refuse(bot, batch, f"tick slot {cid} already has its order")
-        engine = core.note_intent(engine, client_order_id=cid, decision=decision, now=batch.now)
-        _set_state(bot, strategy_state, engine)
-        intent = {
-            "client_order_id": cid,
-            "side": decision.action,
-            "quantity": sized.quantity,
-            "reason": decision.reason,
-            "reference_price": price,
-            "created_at": batch.now,
-        }
-        # A paper market order the strategy decided is filled in this transaction; an instructed,
-        # limit or exit order is recorded with its own event and executed after the commit.
-        if route.paper and limit_price is None and instruction is None and decision.reason not in risk.EXIT_REASONS:
-            fill = paper.execute(
-                client_order_id=cid,
-                venue=bot.exchange,
-                symbol=bot.symbol,
-                side=decision.action,
-                quantity=sized.quantity,
-                at=batch.now,
-                price=price,
-            )
-            return services.order_paper_fill(
-                bot=bot,
-                position=held,
-                **intent,
-                fill=_fill_figures(bot, fill),
-                engine_state=_state_after_fill(
-                    bot, batch, client_order_id=cid, reason=decision.reason[:64], at=batch.now
-                ),  # the order's reason, as stored
-                # The fill's day is the intent's (``batch.now``), the day read under the lock.
-                rollup_exists=fresh["rollup_exists"] if fill.executed_at == batch.now else None,
-            )
+        if plan is None:
+            return None
+        if plan.fill_now:
+            return services.order_paper_fills([_paper_fill(bot, plan, batch, totals=fresh["totals"], position=held)])[0]
         return services.order_intent_record(
             bot=bot,
-            **intent,
-            is_paper=route.paper,
+            **plan.intent,
+            is_paper=plan.paper,
             state=bot.state,
-            order_type=Order.Type.LIMIT if limit_price is not None else Order.Type.MARKET,
-            price=limit_price,
+            order_type=Order.Type.LIMIT if plan.limit_price is not None else Order.Type.MARKET,
+            price=plan.limit_price,
             instruction=instruction.as_dict() if instruction is not None else None,
         )
+
+
+def _paper_fill(bot, plan: _Plan, batch: _Batch, *, totals: dict, position: Position | None) -> dict:
+    """A planned paper market order with its fill, as ``order_paper_fills`` books it."""
+    intent = plan.intent
+    cid = intent["client_order_id"]
+    fill = paper.execute(
+        client_order_id=cid,
+        venue=bot.exchange,
+        symbol=bot.symbol,
+        side=intent["side"],
+        quantity=intent["quantity"],
+        at=batch.now,
+        price=intent["reference_price"],
+    )
+    return {
+        "bot": bot,
+        "totals": totals,
+        "position": position,
+        **intent,
+        "fill": _fill_figures(bot, fill),
+        # The order's reason, as stored.
+        "engine_state": _state_after_fill(bot, batch, client_order_id=cid, reason=intent["reason"][:64], at=batch.now),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Paper fills booked together
+# ---------------------------------------------------------------------------
+# A paper market order the strategy decides needs no venue: it is planned on the bot as
+# claimed and booked with the others of its batch in one locked transaction (one write per
+# table for all of them, not one transaction of nine statements each). Under the locks the
+# bots are read again: one that changed in any way since the claim (stopped, promoted,
+# overrides, capital, a position moved by a service) is not booked there but decided again
+# alone through ``_order_locked``, exactly as if it had never been grouped.
+FLUSH_BOTS = 100  # at most this many bots wait for their fills...
+FLUSH_SECONDS = 0.25  # ...or this long: a trade's event reaches screens within it
+
+
+@dataclass
+class _Pending:
+    bot: Bot
+    decision: Decision
+    plan: _Plan
+    claimed: dict  # the re-checked fields as claimed
+    price: Decimal
+    position: Position | None
+    open_positions: int
+    state_before: dict
+
+
+def _as_claimed(bot: Bot) -> dict:
+    fresh = {name: getattr(bot, name) for name in _RECHECKED}
+    fresh["slot_taken"] = False  # checked by the unique constraints when booked
+    return fresh
+
+
+def _defer(bot, decision, *, cid, price, position, open_positions, batch) -> bool:
+    """Plan a paper order on the bot as claimed and leave its booking to ``_flush``; False
+    (nothing changed, nothing recorded) when the plan is not a plain paper fill."""
+    before, bot._order_cid = bot.state, cid
+    plan = _plan(
+        bot,
+        decision,
+        _as_claimed(bot),
+        cid=cid,
+        price=price,
+        position=position,
+        open_positions=open_positions,
+        batch=batch,
+        venue_real=venues.is_real(bot.exchange),
+        credential=None,
+        live_market=None,
+        instruction=None,
+    )
+    if plan is None or not plan.fill_now:  # refused or turned into an exit: decided again under the lock
+        bot.state = before
+        batch.report.refused.pop(bot.pk, None)
+        return False
+    if not batch.pending:
+        batch.pending_since = time.monotonic()
+    batch.pending.append(_Pending(bot, decision, plan, _as_claimed(bot), price, position, open_positions, before))
+    return True
+
+
+def _flush_due(batch: _Batch) -> bool:
+    return bool(batch.pending) and (
+        len(batch.pending) >= FLUSH_BOTS or time.monotonic() - batch.pending_since >= FLUSH_SECONDS
+    )
+
+
+def _flush(batch: _Batch) -> list[Bot]:
+    """Book the batch's pending paper fills in one transaction; the bots they were for."""
+    pending, batch.pending = batch.pending, []
+    if not pending:
+        return []
+    ids = sorted(p.bot.pk for p in pending)
+    booked: list[tuple[_Pending, Trade]] = []
+    again: list[_Pending] = []
+    try:
+        with transaction.atomic():
+            rows = {
+                row["id"]: row
+                for row in Bot.objects.select_for_update()
+                .filter(pk__in=ids)
+                .order_by("pk")
+                .values("id", *_RECHECKED, *services.TOTALS)
+            }
+            held = {
+                (p.bot_id, p.symbol): p
+                for p in Position.objects.select_for_update().filter(bot_id__in=ids).order_by("pk")
+            }
+            ready, items = [], []
+            for p in pending:
+                row, position = rows.get(p.bot.pk), held.get((p.bot.pk, p.bot.symbol))
+                unchanged = row is not None and all(row[name] == p.claimed[name] for name in _RECHECKED)
+                quantity = p.position.quantity if p.position else ZERO
+                if not unchanged or (position.quantity if position else ZERO) != quantity:
+                    again.append(p)
+                    continue
+                totals = {name: row[name] for name in services.TOTALS}
+                items.append(_paper_fill(p.bot, p.plan, batch, totals=totals, position=position))
+                ready.append(p)
+            booked = list(zip(ready, services.order_paper_fills(items), strict=True))
+    except IntegrityError:  # a tick slot already has its order (a retried tick): each decided alone
+        booked, again = [], pending
+    except Exception as exc:  # the database failed: none of these bots traded this tick (counted, logged)
+        logger.exception("Booking %s paper fills failed", len(pending))
+        for p in pending:
+            p.bot.state = p.state_before
+            p.bot._engine_error = f"{exc.__class__.__name__}: {exc}"[:500]
+            batch.report.errors += 1
+        return [p.bot for p in pending]
+    for p, trade in booked:
+        batch.report.orders += 1
+        batch.report.placed[p.bot.pk] = trade.order_id
+        _filled(p.bot, trade, batch)
+    for p in again:
+        p.bot.state = p.state_before
+        _guarded(
+            p.bot,
+            batch,
+            lambda p=p: _order_now(
+                p.bot,
+                p.decision,
+                cid=p.plan.intent["client_order_id"],
+                price=p.price,
+                position=p.position,
+                open_positions=p.open_positions,
+                batch=batch,
+                venue_real=venues.is_real(p.bot.exchange),
+                credential=None,
+                live_market=None,
+                instruction=None,
+            ),
+        )
+    return [p.bot for p in pending]
 
 
 def _fill_figures(bot: Bot, fill: paper.PaperFill) -> dict:

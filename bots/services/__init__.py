@@ -17,7 +17,7 @@ first's result and gets a ``Conflict`` if its transition no longer applies. On S
 whole database is the lock (``transaction_mode: IMMEDIATE``), with the same outcome.
 """
 
-from bots.services.books import order_reconcile_failed, positions_close_in_books, trade_record_fill
+from bots.services.books import TOTALS, order_reconcile_failed, positions_close_in_books, trade_record_fill
 from bots.services.bots import bot_create, bot_delete, bot_update
 from bots.services.common import RUNTIME_EDITABLE, InvalidBot, bot_locked
 from bots.services.orders import (
@@ -28,7 +28,7 @@ from bots.services.orders import (
     order_mark_sent,
     order_mark_submitted,
     order_mark_unknown,
-    order_paper_fill,
+    order_paper_fills,
     order_rest,
 )
 from bots.services.transitions import (
@@ -43,6 +43,7 @@ from bots.services.transitions import (
 from bots.services.workers import worker_heartbeat
 
 __all__ = [
+    "TOTALS",
     "RUNTIME_EDITABLE",
     "InvalidBot",
     "bot_engine_state_save",
@@ -63,7 +64,7 @@ __all__ = [
     "order_mark_sent",
     "order_mark_submitted",
     "order_mark_unknown",
-    "order_paper_fill",
+    "order_paper_fills",
     "order_reconcile_failed",
     "order_rest",
     "positions_close_in_books",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.usage import usage_add
@@ -15,6 +15,7 @@ from bots import analytics, fills
 from bots.engine import market
 from bots.models import ZERO, Bot, BotDailyPnl, Order, Position, Trade
 from bots.serializers import order_to_dict, position_to_dict, trade_to_dict
+from core.bulk import update_rows
 from realtime.services import event_build, event_record, events_insert
 
 
@@ -72,6 +73,7 @@ def trade_record_fill(
         position = Position.objects.select_for_update().filter(bot=bot, symbol=symbol).first()
         return fill_book(
             bot=bot,
+            totals={name: getattr(bot, name) for name in TOTALS},
             position=position,
             order=order,
             side=side,
@@ -88,70 +90,130 @@ def trade_record_fill(
         )
 
 
-def fill_book(
-    *,
-    bot: Bot,
-    position: Position | None,
-    order: Order | None,
-    side: str,
-    symbol: str,
-    quantity: Decimal,
-    price: Decimal,
-    fill_id: str,
-    fee: Decimal,
-    fee_currency: str,
-    fee_quote: Decimal | None,
-    executed_at: datetime,
-    is_paper: bool,
-    engine_state: Callable[[Trade], dict] | None = None,
-    rollup_exists: bool | None = None,
-) -> Trade:
-    """The books of one new fill, for a caller that holds the bot's row lock, has read
-    ``position`` (``None``: none yet in ``symbol``) under it and knows ``fill_id`` is not booked.
+TOTALS = ("cash_balance", "realized_pnl", "total_fees", "total_trades", "winning_trades", "losing_trades")
 
-    The accounting is done first, in Python (a refused fill writes nothing); then one write
-    per row: the order (inserted with its fill when it is new, ``order.pk`` unset), the trade,
-    the position, the day's rollup, the bot's totals and memory, the usage counters and the
-    ``trade_executed`` event. ``rollup_exists``: whether the bot's rollup row of the fill's UTC day
-    exists, when the caller read it under the lock (unknown: an update is tried first).
+
+@dataclass
+class NewFill:
+    """One fill to book, for a caller that holds its bot's row lock, has read ``totals`` (the
+    bot's ``TOTALS``) and ``position`` (``None``: none yet in ``symbol``) under it, and knows
+    ``fill_id`` is not booked. ``order``: its order (inserted with the fill when it has no pk)."""
+
+    bot: Bot
+    totals: dict
+    position: Position | None
+    order: Order | None
+    side: str
+    symbol: str
+    quantity: Decimal
+    price: Decimal
+    fill_id: str
+    executed_at: datetime
+    fee: Decimal = ZERO
+    fee_currency: str = ""
+    fee_quote: Decimal | None = None
+    is_paper: bool = True
+    engine_state: Callable[[Trade], dict] | None = None  # the bot's memory after the trade
+
+
+def fill_book(**fill) -> Trade:
+    """The books of one new fill (the fields of :class:`NewFill`): :func:`fills_book`."""
+    return fills_book([NewFill(**fill)])[0]
+
+
+def fills_book(entries: list[NewFill]) -> list[Trade]:
+    """The books of new fills (of one bot or many), with one write per table, not per fill.
+
+    The accounting is done first, in Python, fill after fill (a refused fill raises
+    ``ValueError`` and writes nothing); then: the orders (inserted with their fill when new),
+    the trades, the positions, the days' rollups (per UTC day), the bots' totals and memory
+    (absolute values from the totals read under the lock), the usage counters and the
+    ``trade_executed`` events. Each returned trade carries ``cash_delta`` (what it did to its
+    bot's cash) and ``position`` (the position after it), neither stored on the trade.
     """
-    _check_fill(side, quantity, price)
-    quantity, price, fee = Decimal(quantity), Decimal(price), Decimal(fee)
-    value = None if fee_quote is None else Decimal(fee_quote)
-    parts = _fee_in_quote(fee=fee, fee_currency=fee_currency, bot=bot, price=price, value=value)
-    held, cost = (position.quantity, position.average_cost) if position is not None else (ZERO, ZERO)
-    try:
-        applied = fills.apply_fill(side=side, quantity=quantity, price=price, fee=parts, held=held, average_cost=cost)
-    except fills.FillRefused as exc:
-        raise ValueError(f"{symbol}: {exc}") from None
-    trade = Trade(
-        bot=bot,
-        owner_id=bot.owner_id,
-        fill_id=fill_id,
-        symbol=symbol,
-        side=side,
-        quantity=quantity,
-        price=price,
-        fee=fee,
-        fee_currency=fee_currency or bot.quote_currency,
-        fee_quote=parts.value,
-        realized_pnl=applied.realized,
-        is_paper=is_paper,
-        reason=order.reason if order is not None else "",
-        executed_at=executed_at,
+    positions: dict[tuple[int, str], Position] = {}
+    totals: dict[int, dict] = {}
+    trades: list[Trade] = []
+    for fill in entries:
+        _check_fill(fill.side, fill.quantity, fill.price)
+        bot = fill.bot
+        key = (bot.pk, fill.symbol)
+        position = positions.get(key) or fill.position or Position(bot=bot, symbol=fill.symbol)
+        positions[key] = position
+        quantity, price, fee = Decimal(fill.quantity), Decimal(fill.price), Decimal(fill.fee)
+        value = None if fill.fee_quote is None else Decimal(fill.fee_quote)
+        parts = _fee_in_quote(fee=fee, fee_currency=fill.fee_currency, bot=bot, price=price, value=value)
+        try:
+            applied = fills.apply_fill(
+                side=fill.side,
+                quantity=quantity,
+                price=price,
+                fee=parts,
+                held=position.quantity,
+                average_cost=position.average_cost,
+            )
+        except fills.FillRefused as exc:
+            raise ValueError(f"{fill.symbol}: {exc}") from None
+        trade = Trade(
+            bot=bot,
+            owner_id=bot.owner_id,
+            fill_id=fill.fill_id,
+            symbol=fill.symbol,
+            side=fill.side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            fee_currency=fill.fee_currency or bot.quote_currency,
+            fee_quote=parts.value,
+            realized_pnl=applied.realized,
+            is_paper=fill.is_paper,
+            reason=fill.order.reason if fill.order is not None else "",
+            executed_at=fill.executed_at,
+        )
+        trade.cash_delta = applied.cash_delta
+        _position_apply(position, trade=trade, applied=applied, fee=parts)
+        trade.position = position
+        running = totals.setdefault(bot.pk, {name: fill.totals[name] for name in TOTALS})
+        _totals_apply(running, trade)
+        if fill.order is not None:
+            _order_fill(fill.order, trade)
+        trades.append(trade)
+
+    new_orders = {id(fill.order): fill.order for fill in entries if fill.order is not None and fill.order.pk is None}
+    Order.objects.bulk_create(list(new_orders.values()))
+    for fill in entries:
+        if fill.order is not None and id(fill.order) not in new_orders:
+            fill.order.save(update_fields=[*ORDER_FILL_FIELDS, "updated_at"])
+    for fill, trade in zip(entries, trades, strict=True):
+        trade.order = fill.order
+    Trade.objects.bulk_create(trades)
+    _positions_write(list(positions.values()))
+    _rollups_add(trades)
+    now = timezone.now()
+    states = {}
+    for fill, trade in zip(entries, trades, strict=True):
+        if fill.engine_state is not None:
+            states[fill.bot.pk] = fill.engine_state(trade)  # the last trade's memory is the bot's
+    last_price = {trade.bot_id: trade.price for trade in trades}
+    rows = [{"id": pk, **figures, "last_price": last_price[pk], "updated_at": now} for pk, figures in totals.items()]
+    update_rows(Bot, [r for r in rows if r["id"] not in states], [*TOTALS, "last_price", "updated_at"])
+    update_rows(
+        Bot,
+        [{**r, "state": states[r["id"]]} for r in rows if r["id"] in states],
+        [*TOTALS, "last_price", "updated_at", "state"],
     )
-    trade.cash_delta = applied.cash_delta  # not stored: what this fill did to the bot's cash (the engine's picture)
-    new_order = order is not None and order.pk is None
-    if order is not None:
-        _order_fill(order, trade)  # a new order is inserted with its fill: one write
-        trade.order = order
-    trade.save(force_insert=True)
-    trade.position = _position_apply(bot, position, symbol=symbol, trade=trade, applied=applied, fee=parts)
-    _totals_add(bot, trade, state=engine_state(trade) if engine_state is not None else None, rollup=rollup_exists)
-    usage_add(user_id=bot.owner_id, orders=int(new_order), trades=1, events=1)
-    analytics.summary_invalidate(bot.owner_id)
-    _trade_event(bot, trade, trade.position)
-    return trade
+    owners: dict[int, list[int]] = {}
+    for fill in entries:
+        counts = owners.setdefault(fill.bot.owner_id, [0, 0])
+        counts[0] += int(id(fill.order) in new_orders)
+        counts[1] += 1
+    for owner_id, (orders, count) in owners.items():
+        usage_add(user_id=owner_id, orders=orders, trades=count, events=count)
+        analytics.summary_invalidate(owner_id)
+    events_insert(
+        [_trade_event(fill.bot, trade) for fill, trade in zip(entries, trades, strict=True)], usage_counted=True
+    )
+    return trades
 
 
 def _check_fill(side: str, quantity: Decimal, price: Decimal) -> None:
@@ -161,68 +223,92 @@ def _check_fill(side: str, quantity: Decimal, price: Decimal) -> None:
         raise ValueError(f"unknown side {side!r}")
 
 
-def _position_apply(
-    bot: Bot, position: Position | None, *, symbol: str, trade: Trade, applied: fills.Applied, fee: fills.FeeParts
-) -> Position:
-    """The fill applied to the bot's position in ``symbol`` (read under the lock) and saved."""
-    if position is None:
-        position = Position(bot=bot, symbol=symbol)
+POSITION_FIELDS = ("quantity", "average_cost", "realized_pnl", "fees", "opened_at", "updated_at")
+
+
+def _position_apply(position: Position, *, trade: Trade, applied: fills.Applied, fee: fills.FeeParts) -> None:
     if trade.side == Order.Side.BUY and position.quantity == 0:
         position.opened_at = trade.executed_at
     position.quantity, position.average_cost = applied.quantity, applied.average_cost
     if applied.realized is not None:
         position.realized_pnl += applied.realized
     position.fees += fee.value
-    if position.pk is None:
-        position.save(force_insert=True)
-    else:
-        position.save(update_fields=["quantity", "average_cost", "realized_pnl", "fees", "opened_at", "updated_at"])
-    return position
 
 
-def _totals_add(bot: Bot, trade: Trade, *, state: dict | None = None, rollup: bool | None = None) -> None:
-    """The trade added to the bot's rollup of its UTC day and to its running totals, with
-    ``F()`` expressions (the row is locked; concurrent readers see either both or neither),
-    and the bot's memory when given."""
+def _positions_write(positions: list[Position]) -> None:
+    held = [p for p in positions if p.pk is not None]
+    Position.objects.bulk_create([p for p in positions if p.pk is None])
+    now = timezone.now()
+    for position in held:
+        position.updated_at = now
+    update_rows(
+        Position,
+        [{"id": p.pk, **{name: getattr(p, name) for name in POSITION_FIELDS}} for p in held],
+        list(POSITION_FIELDS),
+    )
+
+
+def _outcome(trade: Trade) -> tuple[Decimal, bool, bool]:
     realized = trade.realized_pnl
-    win = realized is not None and realized > 0
-    loss = realized is not None and realized < 0
-    pnl = realized or ZERO
-    day = trade.executed_at.astimezone(UTC).date()  # rollups are per UTC day
-    figures = {
-        "realized_pnl": pnl,
-        "gross_profit": pnl if win else ZERO,
-        "gross_loss": -pnl if loss else ZERO,
-        "fees": trade.fee_quote,
-        "volume": trade.quantity * trade.price,
-        "trades": 1,
-        "wins": int(win),
-        "losses": int(loss),
+    return realized or ZERO, realized is not None and realized > 0, realized is not None and realized < 0
+
+
+def _totals_apply(totals: dict, trade: Trade) -> None:
+    """The trade added to its bot's running totals (as read under the lock)."""
+    pnl, win, loss = _outcome(trade)
+    totals["realized_pnl"] += pnl
+    totals["total_fees"] += trade.fee_quote
+    totals["total_trades"] += 1
+    totals["winning_trades"] += int(win)
+    totals["losing_trades"] += int(loss)
+    totals["cash_balance"] += trade.cash_delta
+
+
+ROLLUP_FIGURES = ("realized_pnl", "gross_profit", "gross_loss", "fees", "volume", "trades", "wins", "losses")
+
+
+def _rollups_add(trades: list[Trade]) -> None:
+    """The trades added to their bots' rollups of their UTC days (rows read here, under the bots' locks)."""
+    days = {(trade.bot_id, trade.executed_at.astimezone(UTC).date()) for trade in trades}
+    rollups = {
+        (row.bot_id, row.day): row
+        for row in BotDailyPnl.objects.filter(bot_id__in={b for b, _ in days}, day__in={d for _, d in days})
+        if (row.bot_id, row.day) in days
     }
-    # The day's row exists after its first trade; only fills (under the bot's lock) write it.
-    # Adding zero changes nothing: only the figures this trade moves are written.
-    added = rollup is not False and BotDailyPnl.objects.filter(bot=bot, day=day).update(
-        **{k: F(k) + v for k, v in figures.items() if v}
+    new = []
+    for trade in trades:
+        key = (trade.bot_id, trade.executed_at.astimezone(UTC).date())
+        row = rollups.get(key)
+        if row is None:
+            row = rollups[key] = BotDailyPnl(bot_id=key[0], day=key[1])
+            new.append(row)
+        pnl, win, loss = _outcome(trade)
+        row.realized_pnl += pnl
+        row.gross_profit += pnl if win else ZERO
+        row.gross_loss += -pnl if loss else ZERO
+        row.fees += trade.fee_quote
+        row.volume += trade.quantity * trade.price
+        row.trades += 1
+        row.wins += int(win)
+        row.losses += int(loss)
+    BotDailyPnl.objects.bulk_create(new)
+    update_rows(
+        BotDailyPnl,
+        [
+            {"id": row.pk, **{name: getattr(row, name) for name in ROLLUP_FIGURES}}
+            for row in rollups.values()
+            if row not in new
+        ],
+        list(ROLLUP_FIGURES),
     )
-    if not added:
-        BotDailyPnl.objects.create(bot=bot, day=day, **figures)
-    totals = {
-        "realized_pnl": pnl,
-        "total_fees": trade.fee_quote,
-        "total_trades": 1,
-        "winning_trades": int(win),
-        "losing_trades": int(loss),
-        "cash_balance": trade.cash_delta,
-    }
-    extra = {} if state is None else {"state": state}
-    Bot.objects.filter(pk=bot.pk).update(
-        **{k: F(k) + v for k, v in totals.items() if v}, last_price=trade.price, updated_at=timezone.now(), **extra
-    )
+
+
+ORDER_FILL_FIELDS = ("average_price", "filled_quantity", "fee", "fee_currency", "status", "closed_at")
 
 
 def _order_fill(order: Order, trade: Trade) -> None:
     """The trade added to its order: filled quantity (capped at the order's), average price,
-    fee, and the status it leads to. A new order (no ``pk``) is inserted with it."""
+    fee, and the status it leads to (written by the caller)."""
     filled = min(order.quantity, order.filled_quantity + trade.quantity)
     prior = order.filled_quantity * (order.average_price or ZERO)
     order.average_price = (prior + trade.quantity * trade.price) / filled
@@ -232,24 +318,17 @@ def _order_fill(order: Order, trade: Trade) -> None:
     order.status = Order.Status.FILLED if filled >= order.quantity else Order.Status.PARTIALLY_FILLED
     if order.status == Order.Status.FILLED:
         order.closed_at = trade.executed_at
-    if order.pk is None:
-        order.save(force_insert=True)
-        return
-    order.save(
-        update_fields=["average_price", "filled_quantity", "fee", "fee_currency", "status", "closed_at", "updated_at"]
-    )
 
 
-def _trade_event(bot: Bot, trade: Trade, position: Position) -> None:
+def _trade_event(bot: Bot, trade: Trade):
     verb = "bought" if trade.side == Order.Side.BUY else "sold"
-    event = event_build(
+    return event_build(
         type="trade_executed",
         user_id=bot.owner_id,
         bot_id=bot.pk,
-        payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(position)},
+        payload={"trade": trade_to_dict(trade), "bot_id": bot.pk, "position": position_to_dict(trade.position)},
         message=f"Bot '{bot.name}' {verb} {trade.quantity.normalize():f} {trade.symbol} at {trade.price.normalize():f}",
     )
-    events_insert([event], usage_counted=True)  # counted with the trade's usage
 
 
 def positions_close_in_books(*, bot: Bot, reason: str = "close", price: Decimal | None = None) -> list[dict]:

@@ -7,7 +7,6 @@ atomic block), the progress of an order that left for a venue outside any lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,9 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.usage import usage_add
-from bots.models import Bot, Order, Position, Trade
+from bots.models import Bot, Order, Trade
 from bots.serializers import order_to_dict
-from bots.services.books import fill_book
+from bots.services.books import NewFill, fills_book
 from realtime.services import event_record
 
 INSTRUCTED = ("manual", "signal")  # orders asked for from outside (bots.engine.instruction.REASONS)
@@ -87,57 +86,52 @@ def order_intent_record(
     return order
 
 
-def order_paper_fill(
-    *,
-    bot: Bot,
-    position: Position | None,
-    client_order_id: str,
-    side: str,
-    quantity: Decimal,
-    reason: str,
-    reference_price: Decimal,
-    created_at: datetime,
-    fill: dict,
-    engine_state: Callable[[Trade], dict],
-    rollup_exists: bool | None = None,
-) -> Trade:
-    """A paper market order the strategy decided, filled at once, in the tick's transaction
-    holding the bot's row lock (``position`` read under it): no venue is called, so the intent
-    needs no commit of its own. The order is inserted already filled, then the books
-    (``fill_book``); a crash before the commit leaves neither, and the tick slot is decided again.
+def order_paper_fills(fills: list[dict]) -> list[Trade]:
+    """Paper market orders the strategy decided, filled at once, in the tick's transaction
+    holding each bot's row lock: no venue is called, so an intent needs no commit of its own.
+    The orders are inserted already filled with the books of their fills (``fills_book``, one
+    write per table for all of them); a crash before the commit leaves none, and each tick
+    slot is decided again.
 
-    ``fill``: the paper fill's ``fill_id``, ``quantity``, ``price``, ``fee``, ``fee_currency``,
-    ``fee_quote`` and ``executed_at``; ``engine_state``: the bot's memory after the trade;
-    ``rollup_exists``: as read under the lock, whether the bot's rollup of the fill's day exists.
-    Orders that record an event of their own (instructed, exits) and limit orders go through
+    Each item: ``bot``, ``totals`` and ``position`` (read under the lock), ``client_order_id``,
+    ``side``, ``quantity``, ``reason``, ``reference_price``, ``created_at``, ``fill`` (the paper
+    fill's ``fill_id``, ``quantity``, ``price``, ``fee``, ``fee_currency``, ``fee_quote`` and
+    ``executed_at``) and ``engine_state`` (the bot's memory after the trade). Orders that
+    record an event of their own (instructed, exits) and limit orders go through
     ``order_intent_record``.
     """
-    if reason in INSTRUCTED or reason in EXITS:
-        raise ValueError(f"a {reason} order is recorded by order_intent_record")
-    with transaction.atomic(savepoint=False):
+    entries = []
+    for item in fills:
+        bot, reason = item["bot"], item["reason"]
+        if reason in INSTRUCTED or reason in EXITS:
+            raise ValueError(f"a {reason} order is recorded by order_intent_record")
         order = _intent(
             bot,
-            client_order_id=client_order_id,
-            side=side,
+            client_order_id=item["client_order_id"],
+            side=item["side"],
             order_type=Order.Type.MARKET,
             price=None,
-            quantity=quantity,
+            quantity=item["quantity"],
             is_paper=True,
             reason=reason,
-            reference_price=reference_price,
-            created_at=created_at,
+            reference_price=item["reference_price"],
+            created_at=item["created_at"],
         )
-        return fill_book(
-            bot=bot,
-            position=position,
-            order=order,
-            side=side,
-            symbol=bot.symbol,
-            is_paper=True,
-            engine_state=engine_state,
-            rollup_exists=rollup_exists,
-            **fill,
+        entries.append(
+            NewFill(
+                bot=bot,
+                totals=item["totals"],
+                position=item["position"],
+                order=order,
+                side=item["side"],
+                symbol=bot.symbol,
+                is_paper=True,
+                engine_state=item["engine_state"],
+                **item["fill"],
+            )
         )
+    with transaction.atomic(savepoint=False):
+        return fills_book(entries)
 
 
 def _intent(

@@ -70,3 +70,21 @@ def test_comparisons_and_ordering_are_numeric(owner):
     assert list(Position.objects.filter(bot=bot, quantity__gt=0).values_list("symbol", flat=True)) == ["C/D"]
     assert Order.objects.filter(quantity=Decimal("10.000")).get().client_order_id == "o1"
     assert Order.objects.filter(quantity__lte=F("quantity") * 2).count() == 5
+
+
+def test_many_rows_written_in_one_statement_keep_every_digit(owner):
+    # core.bulk.update_rows: what the engine writes for a group of fills (totals, positions, rollups).
+    from core.bulk import update_rows
+
+    bots = [BotFactory(owner=owner) for _ in range(3)]
+    rows = [
+        {"id": bot.pk, "cash_balance": Decimal(AMOUNT) + i, "realized_pnl": Decimal("-0.000000000001") * i}
+        for i, bot in enumerate(bots)
+    ]
+    update_rows(Bot, rows, ["cash_balance", "realized_pnl"])
+    assert [(b.cash_balance, b.realized_pnl) for b in Bot.objects.filter(owner=owner).order_by("pk")] == [
+        (row["cash_balance"], row["realized_pnl"]) for row in rows
+    ]
+    # Rounded to the columns' 12 decimals, as numeric(28, 12) does.
+    update_rows(Bot, [{"id": bots[0].pk, "cash_balance": Decimal("1.0000000000005")}], ["cash_balance"])
+    assert Bot.objects.get(pk=bots[0].pk).cash_balance == Decimal("1.000000000001")

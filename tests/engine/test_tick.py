@@ -82,31 +82,117 @@ def test_idle_ticks_cost_under_a_fifth_of_a_query_each(owner, django_assert_max_
     }
 
 
-def test_a_paper_trading_tick_costs_at_most_nine_statements(owner, django_assert_max_num_queries):
-    # Issue 19: <= 10 queries per trading tick. Each bot's tick is one transaction (BEGIN and
-    # COMMIT, a savepoint under the test's transaction) of nine statements: the re-check under
-    # the row lock (slot taken? day's rollup there?), the position, then one write each for the
-    # order (inserted filled), trade, position, rollup, bot totals and memory, usage and the
-    # event. Per batch: the claim (in its own transaction), positions, orders in flight, bookkeeping.
-    bots = [dca_bot(owner=owner) for _ in range(5)]
+@pytest.mark.parametrize("fleet", [3, 12])
+def test_a_batch_books_its_paper_fills_with_the_same_statements_whatever_its_size(
+    owner, fleet, django_assert_max_num_queries
+):
+    # Issue 19: <= 10 queries per trading tick. The paper fills of a batch are booked together:
+    # per batch, the claim, positions, orders in flight and bookkeeping; per group of fills, the
+    # bots and positions read again under their locks, then one write per table (orders inserted
+    # filled, trades, positions, the days' rollups, bot totals and memory, usage, events).
+    bots = [dca_bot(owner=owner) for _ in range(fleet)]
     UserUsage.objects.get_or_create(user=owner)  # as a bot's creation leaves it (the factory skips that)
-    batch, per_tick = 3 + 3, 9 + 2
-    with django_assert_max_num_queries(batch + 5 * per_tick):  # first trades: rows created
+    # The claim, positions and orders in flight, then the group: bots and positions locked, order,
+    # trade, position, the rollup read and written, bot totals, usage and event; the bookkeeping.
+    # (Savepoints under the test's transaction count: on their own each is a BEGIN and a COMMIT.)
+    with django_assert_max_num_queries(18):  # first trades: rows created
         first = tick.tick_batch(now=T0)
     later = T0 + timedelta(seconds=60)
     for bot in bots:
         make_due(bot, later)
-    with django_assert_max_num_queries(batch + 5 * per_tick):  # then updated
+    with django_assert_max_num_queries(18):  # then updated
         second = tick.tick_batch(now=later)
-    assert (first.orders, first.fills, second.orders, second.fills) == (5, 5, 5, 5)
+    assert (first.orders, first.fills, second.orders, second.fills) == (fleet, fleet, fleet, fleet)
     for bot in bots:
         bot.refresh_from_db()
-        trades = Trade.objects.filter(bot=bot).order_by("pk")
+        trades = list(Trade.objects.filter(bot=bot).order_by("pk"))
         assert bot.total_trades == 2 and bot.state["strategy"]["orders"] == 2
+        assert bot.cash_balance == Decimal("1000") - sum(t.quantity * t.price + t.fee for t in trades)
+        assert bot.total_fees == sum(t.fee for t in trades)
         assert Position.objects.get(bot=bot).quantity == sum(t.quantity for t in trades)
-        assert bot.daily_pnl.get().trades == 2
+        rollup = bot.daily_pnl.get()
+        assert (rollup.trades, rollup.fees, rollup.volume) == (
+            2,
+            sum(t.fee for t in trades),
+            sum(t.quantity * t.price for t in trades),
+        )
         assert Event.objects.filter(type="trade_executed", bot_id=bot.pk).count() == 2
         assert set(Order.objects.filter(bot=bot).values_list("status", flat=True)) == {"filled"}
+    usage = UserUsage.objects.get(user=owner)
+    assert (usage.orders, usage.trades) == (2 * fleet, 2 * fleet)
+
+
+def _on_decision(n: int, action):
+    """A strategy that wants to buy, and has ``action`` happen while deciding for its ``n``-th bot."""
+    calls = {"n": 0}
+
+    def once():
+        calls["n"] += 1
+        if calls["n"] == n:
+            action()
+
+    return _stops_the_world(once)
+
+
+def test_a_bot_stopped_while_its_fill_waits_for_the_group_is_decided_again_alone(owner):
+    first, second = dca_bot(owner=owner), dca_bot(owner=owner)
+    undo = strategies.override("dca", _on_decision(2, lambda: services.bot_stop(user=owner, bot_id=first.pk)))
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+    assert report.refused == {first.pk: "the bot is stopped"}
+    assert (counts(first), counts(second)) == ((0, 0), (1, 1))
+    first.refresh_from_db()
+    assert first.state["engine"].get("pending", {}) == {}  # the decision rolled back is not its memory
+
+
+def test_a_staff_change_while_a_fill_waits_replaces_it_with_what_the_rules_now_say(owner, staff):
+    from adminpanel.services import bot_override
+
+    first, second = dca_bot(owner=owner), dca_bot(owner=owner)
+    smaller = {"position_size_pct": 0.01}  # 10 USDT an order instead of the strategy's 100
+    undo = strategies.override(
+        "dca", _on_decision(2, lambda: bot_override(actor=staff, bot_id=first.pk, rules=smaller))
+    )
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+    assert report.fills == 2
+    resized, kept = Trade.objects.get(bot=first), Trade.objects.get(bot=second)
+    assert resized.quantity * resized.price <= Decimal("10") < kept.quantity * kept.price
+
+
+def test_a_tick_slot_already_taken_in_a_group_leaves_the_others_booked(owner):
+    first, second, third = (dca_bot(owner=owner) for _ in range(3))
+    Order.objects.create(  # an earlier run of this very tick slot (its bookkeeping lost)
+        bot=second,
+        client_order_id=f"bf-{second.pk}-0",
+        symbol="BTC/USDT",
+        side="buy",
+        quantity=Decimal("0.001"),
+        status="filled",
+        is_paper=True,
+        reason="dca_buy",
+    )
+    report = tick.tick_batch(now=T0)
+    assert report.refused == {second.pk: f"tick slot bf-{second.pk}-0 already has its order"}
+    assert (counts(first), counts(second), counts(third)) == ((1, 1), (1, 0), (1, 1))
+
+
+def test_fills_are_booked_in_groups_as_the_batch_goes(owner, monkeypatch):
+    # A trade's event reaches screens without waiting for the whole batch.
+    monkeypatch.setattr(tick, "FLUSH_BOTS", 2)
+    bots = [dca_bot(owner=owner) for _ in range(5)]
+    seen = []
+    undo = strategies.override("dca", _stops_the_world(lambda: seen.append(Trade.objects.count())))
+    try:
+        report = tick.tick_batch(now=T0)
+    finally:
+        undo()
+    assert seen == [0, 0, 2, 2, 4]
+    assert report.fills == 5 and all(counts(bot) == (1, 1) for bot in bots)
 
 
 def test_market_data_is_computed_once_per_symbol_per_batch(owner, monkeypatch):
@@ -146,13 +232,13 @@ def test_a_crash_before_a_paper_fill_commits_leaves_nothing_and_the_slot_is_deci
     from bots.services import orders
 
     bot = dca_bot(owner=owner)
-    real = orders.fill_book
+    real = orders.fills_book
 
-    def crash(**kwargs):
-        real(**kwargs)
+    def crash(entries):
+        real(entries)
         raise Crash
 
-    monkeypatch.setattr(orders, "fill_book", crash)
+    monkeypatch.setattr(orders, "fills_book", crash)
     with pytest.raises(Crash):
         tick.tick_batch(now=T0)
     monkeypatch.undo()
