@@ -830,7 +830,7 @@ def _flush(batch: _Batch) -> list[Bot]:
         with transaction.atomic():
             rows = {
                 row["id"]: row
-                for row in Bot.objects.select_for_update()
+                for row in Bot.objects.select_for_update(no_key=True)  # as _recheck_sql's lock
                 .filter(pk__in=ids)
                 .order_by("pk")
                 .values("id", *_RECHECKED, *services.TOTALS)
