@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 
 # Apps that contribute periodic tasks, each through ``<app>.schedule.entries()``.
-_CONTRIBUTORS = ("realtime", "bots", "training", "adminpanel", "credentials", "accounts", "notifications")
+_CONTRIBUTORS = ("realtime", "bots", "training", "adminpanel", "credentials", "accounts", "notifications", "signals")
 
 
 def beat_schedule() -> dict:

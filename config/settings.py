@@ -245,6 +245,19 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
+# DRF's throttle counters (core.throttles). The embedded default serves HTTP from one process
+# (Procfile.embedded's ASGI server), so its counters live in that process's memory: exact (a
+# locked increment), free, and never refused. In the shared SQLite cache each request was a write
+# transaction; a flood queued them past the busy timeout and the throttle, failing open on
+# "database is locked", let the whole flood through. Several web processes need Redis (or CACHE_URL).
+THROTTLE_CACHE = "default"
+if EMBEDDED and CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    THROTTLE_CACHE = "throttle"
+    CACHES[THROTTLE_CACHE] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "botfleet-throttle",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
@@ -49,6 +50,11 @@ class _FixedWindow(throttling.SimpleRateThrottle):
     window lets a client burst up to twice the rate across a boundary, which is
     fine for a guard rail.
     """
+
+    @property
+    def cache(self):
+        """``THROTTLE_CACHE``: the shared cache, or the one web process's memory (config/settings.py)."""
+        return caches[settings.THROTTLE_CACHE]
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:

@@ -86,7 +86,11 @@ class Signal(models.Model):
             ),
             models.CheckConstraint(condition=Q(source__in=["webhook", "text", "import"]), name="signal_source_valid"),
         ]
-        indexes = [models.Index(fields=["bot", "-received_at"], name="signal_bot_received")]
+        indexes = [
+            models.Index(fields=["bot", "-received_at"], name="signal_bot_received"),
+            # A drain's next signal (signals.services.signals_drain): the few accepted among many decided.
+            models.Index(fields=["bot", "id"], condition=Q(status="accepted"), name="signal_accepted_per_bot"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.symbol} ({self.status})"

@@ -7,23 +7,28 @@ the commit) to ``signals.tasks.signal_execute``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 
+from accounts.usage import usage_add
 from bots.models import Bot, FleetHalt, Order, Position
 from bots.selectors import bot_get
+from core.cache_outage import is_cache_outage
 from core.errors import ApplicationError, Conflict, Invalid, NotFound, Unauthenticated
-from realtime.services import event_record
+from realtime.services import event_build, events_insert
 from signals import events, parser, tokens
 from signals.models import Provider, Signal, Webhook
 
@@ -52,7 +57,6 @@ ORDER_FAILED = "order_failed"  # placing the order raised (no market data, venue
 BOT_BUSY = "bot_busy"  # a tick held the bot longer than the wait (retried, then refused)
 EXECUTING = "executing"  # accepted and being acted on: a task that finds this was cut off
 ORDER_REJECTED = "order_rejected"  # the venue refused the order (it is on the signal)
-ORDER_WAIT = 30  # seconds a signal waits for the bot's earlier signals to be acted on
 BUSY_WAIT = 2.0  # seconds the task waits for a ticking bot before handing the signal back for a retry
 # bots.services.instructions' result codes -> a signal's reason.
 RESULT_CODES = {
@@ -62,6 +66,11 @@ RESULT_CODES = {
     "tick_failed": ORDER_FAILED,
     "order_rejected": ORDER_REJECTED,
 }
+# A bot's accepted signals are acted on by one drain at a time (signal_execute): its lock is
+# renewed before each signal and expires this long after, so a killed worker never strands it
+# (the task's hard time limit: a live drain never outlives its lock).
+DRAIN_LOCK_SECONDS = 60
+DRAIN_SECONDS = 20  # a drain hands the rest over to a new task after this (bounded tasks)
 EXIT_PLACES = Decimal("0.000001")  # the bot's exits keep six places
 MAX_TP = Decimal(100)
 
@@ -178,10 +187,12 @@ def webhook_rotate(*, user, bot_id: int) -> WebhookInfo:
 
 
 def webhook_resolve(token: str) -> Webhook:
-    """The live webhook a token opens, or ``NotFound`` that says nothing about why."""
+    """The live webhook a token opens (with the bot fields a receipt reads), or a ``NotFound``
+    that says nothing about why."""
     webhook = (
         Webhook.objects.filter(key_id=tokens.key_id_of(token), bot__deleted_at__isnull=True)
-        .only("id", "bot_id", "key_id", "nonce", "provider_id")
+        .select_related("bot")  # what the receipt reads of the bot, in the same query
+        .only("id", "bot_id", "key_id", "nonce", "provider_id", *(f"bot__{name}" for name in RECEIPT_FIELDS))
         .first()
     )
     # Compare even when nothing was found, so the answer takes as long either way.
@@ -248,7 +259,13 @@ def _lag_refusal(data: dict, now: datetime) -> tuple[str, str] | None:
 
 
 def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, provider_id) -> Signal:
-    """Record the signal with its verdict; a sender's ``id`` seen before makes it a duplicate."""
+    """Record the signal with its verdict, its event and its task, in one transaction (its own
+    when called outside one); a sender's ``id`` seen before makes it a duplicate.
+
+    No lock on the bot: the verdict is only a receipt's (everything is checked again under the
+    lock before any order, in ``signal_claim``), so a receipt never waits behind the bot's tick,
+    and the unique constraint on ``(bot, client_id)`` catches a duplicate however close the two.
+    """
     verdict = refusal(bot, now=now) or _lag_refusal(data, now)
     symbol = data.get("symbol") or ""
     if verdict is None and symbol and canonical_symbol(symbol) != canonical_symbol(bot.symbol):
@@ -267,33 +284,72 @@ def _record(bot: Bot, *, source: str, data: dict, payload: dict, now: datetime, 
     }
     client_id = data.get("id") or ""
     if client_id:
+        inserted = False
         try:
+            # Outside a caller's transaction this is the transaction itself, not a savepoint:
+            # the duplicate's IntegrityError rolls it back and the refusal is recorded in a new one.
             with transaction.atomic():
-                return Signal.objects.create(client_id=client_id, **fields)
+                signal = Signal.objects.create(client_id=client_id, **fields)
+                inserted = True
+                return _hand_on(signal, bot)
         except IntegrityError:
-            fields.update(
-                status=Signal.Status.REJECTED, reason=DUPLICATE, message=f"A signal with id {client_id!r} was received."
-            )
-    return Signal.objects.create(**fields)
+            if inserted:
+                raise  # not the duplicate id: a bug, not a verdict
+        fields.update(
+            status=Signal.Status.REJECTED, reason=DUPLICATE, message=f"A signal with id {client_id!r} was received."
+        )
+    with transaction.atomic():
+        return _hand_on(Signal.objects.create(**fields), bot)
 
 
 def _emit(signal: Signal, bot: Bot, *, type: str = "signal_received") -> None:
+    """Record the signal's event, counted in its owner's usage.
+
+    An accepted signal's receipt event is counted with its outcome's (``signal_executed``,
+    ``signal_failed``, ``signal_rejected``: every accepted signal comes to one), not on receipt:
+    the user's usage row is written by every tick and fill of their bots, and a receipt that
+    updated it waited behind them (a flood of signals queued for seconds on that one row).
+    """
     verdict = signal.status if signal.status in ("accepted", "executed") else f"{signal.status} ({signal.reason})"
-    event_record(
+    event = event_build(
         type=type,
         user_id=bot.owner_id,
         bot_id=bot.pk,
         payload={"signal": events.signal_summary(signal)},
         message=f"{bot.name}: {signal.action} signal {verdict}.",
     )
+    if type != "signal_received":  # an outcome: only an accepted signal comes to one
+        usage_add(user_id=bot.owner_id, events=2)  # this event and its receipt's
+        events_insert([event], usage_counted=True)
+    elif signal.status == Signal.Status.ACCEPTED:
+        events_insert([event], usage_counted=True)  # counted with its outcome's
+    else:
+        events_insert([event])  # refused on receipt: counted now
 
 
-def _hand_on(signal: Signal, bot: Bot) -> None:
+def _hand_on(signal: Signal, bot: Bot) -> Signal:
     _emit(signal, bot)
     if signal.status == Signal.Status.ACCEPTED:
-        from signals.tasks import signal_execute  # the task module imports this one
+        _dispatch(signal.pk, bot.pk)
+    return signal
 
-        transaction.on_commit(lambda: signal_execute.delay(signal.pk))
+
+def _dispatch(signal_id: int, bot_id: int) -> None:
+    """After the commit, a task for the signal, unless its bot is being drained (``signals_drain``).
+
+    A drain that holds the bot's lock looks again after releasing it, and the signal is committed
+    before the lock is read here: it is acted on either way. Under a flood of one bot's signals that
+    spares a publish per receipt and a task per signal that would find the lock taken.
+    """
+    from signals.tasks import signal_execute  # the task module imports this one
+
+    def send() -> None:
+        with _cache_may_fail(_drain_key(bot_id)):
+            if cache.get(_drain_key(bot_id)) is not None:
+                return
+        signal_execute.delay(signal_id)
+
+    transaction.on_commit(send)
 
 
 def _plain(value):
@@ -309,18 +365,21 @@ def _plain(value):
     return value
 
 
-@transaction.atomic
 def signal_receive(*, webhook: Webhook, data: dict, now: datetime | None = None) -> Signal:
-    """``POST signals/{token}``: ``data`` is the validated body (``action``, ``symbol``, amounts, ``timestamp``...)."""
+    """``POST signals/{token}``: ``data`` is the validated body (``action``, ``symbol``, amounts, ``timestamp``...).
+
+    The hot path of a flood of alerts: the bot as ``webhook_resolve`` read it (only what the
+    verdict and the event read), no lock, one transaction (``_record``).
+    """
     now = now or timezone.now()
-    # Only what the verdict and the event read: a receipt is the hot path of a flood of alerts.
-    bot = Bot.objects.select_for_update().only(*RECEIPT_FIELDS).get(pk=webhook.bot_id)
-    payload = _plain(data)
-    signal = _record(
-        bot, source=Signal.Source.WEBHOOK, data=data, payload=payload, now=now, provider_id=webhook.provider_id
+    return _record(
+        webhook.bot,
+        source=Signal.Source.WEBHOOK,
+        data=data,
+        payload=_plain(data),
+        now=now,
+        provider_id=webhook.provider_id,
     )
-    _hand_on(signal, bot)
-    return signal
 
 
 @transaction.atomic
@@ -328,14 +387,12 @@ def signal_import(*, user, bot_id: int, text: str, now: datetime | None = None) 
     """``POST signals/import``: a text signal for one of the user's bots, parsed then recorded."""
     parsed = parser.parse(text)
     bot = bot_get(user=user, bot_id=bot_id)
-    bot = Bot.objects.select_for_update().get(pk=bot.pk)
     provider_id = Webhook.objects.filter(bot=bot).values_list("provider_id", flat=True).first()
     payload = {"text": text, "parsed": _plain(parsed.as_dict())}
     data = {"action": parsed.action, "symbol": parsed.symbol}
     signal = _record(
         bot, source=Signal.Source.IMPORT, data=data, payload=payload, now=now or timezone.now(), provider_id=provider_id
     )
-    _hand_on(signal, bot)
     return signal, parsed
 
 
@@ -396,7 +453,7 @@ def _placed(signal: Signal) -> Order | None:
 
 
 @transaction.atomic
-def signal_claim(*, signal_id: int, in_order: bool = True) -> tuple[Signal, dict] | None:
+def signal_claim(*, signal_id: int) -> tuple[Signal, dict] | None:
     """Check an accepted signal again under the bot's lock (it may have stopped since), size its
     order and mark it ``executing``.
 
@@ -408,7 +465,7 @@ def signal_claim(*, signal_id: int, in_order: bool = True) -> tuple[Signal, dict
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None  # gone, or already decided: a retried task does nothing twice
-    bot = Bot.objects.select_for_update().get(pk=signal.bot_id)
+    bot = Bot.objects.select_for_update(no_key=True).get(pk=signal.bot_id)
     if signal.reason == EXECUTING and (order := _placed(signal)) is not None:
         _executed(signal, bot, order)
         return None
@@ -417,14 +474,6 @@ def signal_claim(*, signal_id: int, in_order: bool = True) -> tuple[Signal, dict
     if verdict:
         _reject(signal, bot, Signal.Status.REJECTED, verdict, type="signal_rejected")
         return None
-    # In the order received: a close right behind a buy must see the buy's position, even when
-    # another worker runs the buy's task. A predecessor older than ORDER_WAIT is not waited for.
-    if in_order and (
-        Signal.objects.filter(bot=bot, status=Signal.Status.ACCEPTED, pk__lt=signal.pk)
-        .filter(received_at__gte=now - timedelta(seconds=ORDER_WAIT))
-        .exists()
-    ):
-        raise BotBusy("An earlier signal of this bot is still being acted on.")
     held = Position.objects.filter(bot=bot, symbol=bot.symbol).values_list("quantity", flat=True).first()
     request, code, message = order_request(signal, bot=bot, position=held or Decimal(0))
     if request is None:
@@ -502,23 +551,137 @@ def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason
     return _executed(signal, bot, order)
 
 
-def signal_execute(*, signal_id: int, last_attempt: bool = True) -> Signal | None:
-    """Act on an accepted signal at once: check the bot again, place its order, record the outcome.
+def signal_execute(*, signal_id: int, last_attempt: bool = True) -> None:
+    """The task of an accepted signal: act on its bot's accepted signals (:func:`signals_drain`).
+
+    A signal decided already (a drain started by another signal's task took it) costs one query.
+    """
+    bot_id = Signal.objects.filter(pk=signal_id, status=Signal.Status.ACCEPTED).values_list("bot_id", flat=True).first()
+    if bot_id is not None:
+        signals_drain(bot_id=bot_id, last_attempt=last_attempt)
+
+
+def signals_drain(*, bot_id: int, last_attempt: bool = True) -> None:
+    """Act on the bot's accepted signals one by one, in the order received, until none is left.
+
+    One drain per bot at a time, under a lock in the cache (renewed before each signal,
+    expiring ``DRAIN_LOCK_SECONDS`` after, so a killed worker's never outlives it, and
+    :func:`signals_sweep` then sends a task for what it left). A task that finds the lock
+    taken just returns, and a receipt that finds it sends none: the holder acts on that
+    signal too, because after releasing the lock it looks again, and a signal committed
+    meanwhile makes it drain again. So a flood of signals costs one drain per bot, not a task
+    per signal polling for its turn; and a close right behind a buy sees the buy's position,
+    whichever worker ran which task.
+
+    A drain running longer than ``DRAIN_SECONDS`` hands the rest over to a new task. A bot
+    busy with its own tick beyond ``BUSY_WAIT`` raises ``BotBusy`` (lock released; the task
+    retries) unless ``last_attempt``, which refuses the signal at the head as busy.
+
+    A cache that is down takes no lock: drains may then overlap, which costs work, not
+    safety (the order's client id is the signal's, and the bot's tick lease orders its ticks).
+    """
+    started = time.monotonic()
+    key = _drain_key(bot_id)
+    while True:
+        token = _lock_take(key)
+        if token is None:
+            return
+        try:
+            while (signal_id := _next_accepted(bot_id)) is not None:
+                _lock_renew(key, token)
+                signal_act(signal_id=signal_id, last_attempt=last_attempt)
+                if time.monotonic() - started > DRAIN_SECONDS:
+                    break
+        finally:
+            _lock_release(key, token)
+        next_id = _next_accepted(bot_id)
+        if next_id is None:
+            return
+        if time.monotonic() - started > DRAIN_SECONDS:
+            _dispatch(next_id, bot_id)  # the rest in a new task (outside any transaction: sent at once)
+            return
+
+
+def signals_sweep(*, now: datetime | None = None) -> int:
+    """A task for each bot whose accepted signals waited longer than a drain's lock lives (beat).
+
+    Normally none: a signal is acted on within seconds of its receipt. One left is a killed
+    worker's (its drain's lock expired, and its task may never be redelivered) or a lost
+    publish; a bot being drained is left to its drain (``_dispatch``). Returns the bots sent.
+    """
+    stale = (now or timezone.now()) - timedelta(seconds=DRAIN_LOCK_SECONDS)
+    waiting = (
+        Signal.objects.filter(status=Signal.Status.ACCEPTED, received_at__lt=stale)
+        .values("bot_id")
+        .annotate(first=Min("pk"))
+        .order_by()
+    )
+    for row in waiting:
+        _dispatch(row["first"], row["bot_id"])
+    return len(waiting)
+
+
+def _drain_key(bot_id: int) -> str:
+    return f"signals:drain:{bot_id}"
+
+
+def _next_accepted(bot_id: int) -> int | None:
+    return (
+        Signal.objects.filter(bot_id=bot_id, status=Signal.Status.ACCEPTED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+NO_LOCK = object()  # a drain's token when the cache is down
+
+
+@contextlib.contextmanager
+def _cache_may_fail(key: str):
+    """The drain lock is an optimisation (see ``signals_drain``): a cache outage is logged, not raised."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_cache_outage(exc):
+            raise
+        logger.warning("Signal drain %s: the cache failed (%s); going on without it", key, exc.__class__.__name__)
+
+
+def _lock_take(key: str):
+    """A token if this drain holds ``key`` now (``NO_LOCK`` when the cache is down), else ``None``."""
+    token = uuid.uuid4().hex
+    with _cache_may_fail(key):
+        return token if cache.add(key, token, timeout=DRAIN_LOCK_SECONDS) else None
+    return NO_LOCK
+
+
+def _lock_renew(key: str, token) -> None:
+    if token is not NO_LOCK:
+        with _cache_may_fail(key):
+            cache.touch(key, DRAIN_LOCK_SECONDS)
+
+
+def _lock_release(key: str, token) -> None:
+    if token is not NO_LOCK:
+        with _cache_may_fail(key):
+            if cache.get(key) == token:  # not another drain's, taken after ours expired
+                cache.delete(key)
+
+
+def signal_act(*, signal_id: int, last_attempt: bool = True) -> Signal | None:
+    """Act on one accepted signal: check the bot again, place its order, record the outcome.
 
     Three steps, not one transaction: the order goes through the bot's own tick
     (``bots.services.instructions.instruction_submit``, called outside any transaction:
     the lease, the limiter, training bay, halt, flags, overrides, exits first, bodyguard; a
     real order's request leaves outside any lock). A bot busy with a tick raises
-    ``BotBusy`` (the task retries) unless this is the ``last_attempt``.
+    ``BotBusy`` (the signal is handed back, still accepted) unless this is the ``last_attempt``.
+    Only a drain calls this (its lock keeps a bot's signals in order).
     """
-    try:
-        claimed = signal_claim(signal_id=signal_id)
-    except BotBusy:
-        if not last_attempt:
-            raise
-        claimed = signal_claim(signal_id=signal_id, in_order=False)
+    claimed = signal_claim(signal_id=signal_id)
     if claimed is None:
-        return Signal.objects.filter(pk=signal_id).first()
+        return None  # decided (refused, or settled by the order a cut-off task placed)
     signal, request = claimed
     try:
         order, code, reason = order_place(signal, request)

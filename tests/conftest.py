@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -70,7 +70,11 @@ def _test_mode_settings():
     if not USING_REDIS:
         # One process: the in-memory cache stands in for the shared database cache, so
         # query counts on list endpoints measure our queries, not throttle bookkeeping.
-        overrides["CACHES"] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        # The throttle's own alias (THROTTLE_CACHE) is process memory in the embedded default anyway.
+        overrides["CACHES"] = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+        }
     from config.celery import app as celery_app
 
     celery_app.conf.task_always_eager = True
@@ -155,6 +159,7 @@ def _quick_flush():
 def _clear_cache() -> None:
     if not USING_REDIS:
         cache.clear()
+        caches["throttle"].clear()
         return
     client = cache._cache.get_client(write=True)
     keys = list(client.scan_iter(match=f"*{settings.KEY_PREFIX}:*", count=1000))

@@ -151,7 +151,7 @@ def claim(
     condition, params = _claimable(now=now, due=due, bot_ids=bot_ids)
     picked = f"SELECT id FROM {table} WHERE {condition} ORDER BY next_tick_at, id LIMIT %s"  # noqa: S608
     if connection.vendor == "postgresql":
-        picked += " FOR UPDATE SKIP LOCKED"
+        picked += " FOR NO KEY UPDATE SKIP LOCKED"  # as the re-check's lock (_recheck_sql)
     columns = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in Bot._meta.concrete_fields)
     # A CTE joined by id, not "id IN (subquery)": PostgreSQL cannot hash a locking subquery and
     # would re-run it for every row of the table.
@@ -465,7 +465,12 @@ def _recheck_sql() -> str:
         f"OR EXISTS (SELECT 1 FROM {trade} WHERE bot_id = %s AND fill_id = %s)) AS slot_taken "
         f"FROM {q(Bot._meta.db_table)} WHERE id = %s"
     )
-    return sql + " FOR UPDATE" if connection.features.has_select_for_update else sql
+    if not connection.features.has_select_for_update:
+        return sql
+    # NO KEY UPDATE (PostgreSQL): it excludes every other writer of the bot as FOR UPDATE does, but
+    # not the foreign-key checks of rows inserted for the bot (a signal's receipt, an event): those
+    # neither wait for the tick nor, holding the user's usage row, deadlock with it.
+    return sql + (" FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else " FOR UPDATE")
 
 
 def _recheck(bot: Bot, batch: _Batch) -> tuple[dict | None, str]:
@@ -825,7 +830,7 @@ def _flush(batch: _Batch) -> list[Bot]:
         with transaction.atomic():
             rows = {
                 row["id"]: row
-                for row in Bot.objects.select_for_update()
+                for row in Bot.objects.select_for_update(no_key=True)  # as _recheck_sql's lock
                 .filter(pk__in=ids)
                 .order_by("pk")
                 .values("id", *_RECHECKED, *services.TOTALS)

@@ -62,7 +62,8 @@ def trade_record_fill(
     _check_fill(side, quantity, price)
     executed_at = executed_at or timezone.now()
     with transaction.atomic():
-        bot = Bot.objects.select_for_update().get(pk=bot if isinstance(bot, int) else bot.pk)
+        # NO KEY UPDATE: rows inserted for the bot meanwhile (signals, events) need not wait (bots/engine/tick.py).
+        bot = Bot.objects.select_for_update(no_key=True).get(pk=bot if isinstance(bot, int) else bot.pk)
         existing = Trade.objects.filter(bot=bot, fill_id=fill_id).first()
         if existing is not None:
             return existing
@@ -386,7 +387,7 @@ def order_reconcile_failed(*, order_id: int, error: str) -> bool:
         bot_id = Order.objects.filter(pk=order_id).values_list("bot_id", flat=True).first()
         if bot_id is None:
             return False
-        bot = Bot.objects.select_for_update().get(pk=bot_id)
+        bot = Bot.objects.select_for_update(no_key=True).get(pk=bot_id)
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.error == error:
             return False

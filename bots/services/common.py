@@ -29,7 +29,7 @@ class InvalidBot(Invalid):
 
 def bot_locked(*, bot_id: int, user=None) -> Bot:
     """The live (not deleted) bot, row-locked; scoped to ``user`` unless the caller is the system."""
-    queryset = Bot.objects.alive().select_for_update()
+    queryset = Bot.objects.alive().select_for_update(no_key=True)  # see bots/engine/tick.py's re-check
     if user is not None:
         queryset = queryset.filter(owner=user)
     bot = queryset.filter(pk=bot_id).first()

@@ -10,12 +10,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import UserUsage
 from bots.models import Bot, FleetHalt, Order
 from realtime.models import Event
 from signals.models import Provider, Signal
 from tests.bots.factories import BotFactory
+from tests.conftest import USING_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +66,35 @@ def test_a_signal_is_accepted_recorded_and_acted_on_at_once(
     event = Event.objects.get(type="signal_received")
     assert (event.user_id, event.bot_id) == (signal_bot.owner_id, signal_bot.pk)
     assert event.payload["signal"]["id"] == signal.pk and event.payload["signal"]["status"] == "accepted"
+
+
+def test_a_receipt_reads_the_webhook_and_its_bot_in_one_query_and_writes_two_rows(
+    api_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    """The hot path of a flood: no lock on the bot (it would wait for the bot's tick) and no write
+    to the user's usage row (every tick and fill of the user's bots writes it)."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, CaptureQueriesContext(connection) as sql:
+        response = _post(api_client, webhook_url, {"action": "buy", "id": "q1"})
+
+    assert response.status_code == 202, response.content
+    statements = [query["sql"].split(" ")[0] for query in sql.captured_queries]
+    writes = [query["sql"].split('"')[1] for query in sql.captured_queries if query["sql"].startswith("INSERT")]
+    assert statements.count("SELECT") == 1 and "FOR UPDATE" not in sql.captured_queries[0]["sql"]
+    assert writes == ["signals_signal", "realtime_event"]
+    assert not [query for query in sql.captured_queries if "userusage" in query["sql"]]
+    assert len(callbacks) == 2  # the task, and the relay's wake-up
+
+
+def test_every_signal_event_is_counted_in_the_users_usage(
+    api_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for body in ({"action": "buy", "quote_amount": 100}, {"action": "close", "symbol": "ETHUSDT"}):
+            _post(api_client, webhook_url, body)  # one accepted and executed, one refused on receipt
+
+    usage = UserUsage.objects.get(user=signal_bot.owner)
+    assert Event.objects.filter(type__startswith="signal_").count() == 3
+    assert usage.events == Event.objects.filter(user=signal_bot.owner).count()
 
 
 @pytest.mark.parametrize(
@@ -212,6 +245,28 @@ def test_a_flood_on_one_webhook_is_answered_429(api_client, webhook_url, monkeyp
 
     assert answers[:3] == [202, 202, 202]
     assert answers[3:] == [429, 429]
+    assert Signal.objects.count() == 3
+
+
+@pytest.mark.skipif(USING_REDIS, reason="the embedded default's counters: the web process's memory, not Redis")
+def test_a_flood_is_answered_429_while_the_embedded_cache_is_busy(api_client, webhook_url, monkeypatch, settings):
+    """The shared SQLite cache refusing under load ("database is locked") used to open the throttle."""
+    from django.core.cache import caches
+    from django.db import OperationalError
+
+    from signals.views import WebhookThrottle
+
+    def busy(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    assert settings.THROTTLE_CACHE != "default"
+    for name in ("get", "add", "set", "incr", "delete", "touch", "get_many", "set_many"):
+        monkeypatch.setattr(caches["default"], name, busy)
+    monkeypatch.setattr(WebhookThrottle, "THROTTLE_RATES", {"signal_webhook": "3/min"})
+
+    answers = [_post(api_client, webhook_url, {"action": "buy"}).status_code for _ in range(5)]
+
+    assert answers == [202, 202, 202, 429, 429]
     assert Signal.objects.count() == 3
 
 

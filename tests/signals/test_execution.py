@@ -8,9 +8,12 @@ the outcome from the signal's history and the bot's books.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
+from django.utils import timezone
 
 from bots.engine import tick
 from bots.models import Bot, FleetHalt, Order, Position
@@ -400,21 +403,159 @@ def test_an_imported_buy_makes_its_levels_the_bots_exits(owner, owner_client, dj
     assert shown["stop_loss_pct"] == float(bot.stop_loss_pct)
 
 
-def test_a_bots_signals_are_acted_on_in_the_order_received(
-    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
-):
+BUY_HALF_CLOSE = ({"action": "buy", "quote_amount": 100}, {"action": "sell", "percent": 50}, {"action": "close"})
+
+
+def _received(api_client, webhook_url, django_capture_on_commit_callbacks, *bodies) -> list[int]:
+    """Signals recorded ``accepted`` whose tasks have not run (queued, or on another worker)."""
     ids = []
-    for body in ({"action": "buy", "quote_amount": 100}, {"action": "close"}):
+    for body in bodies:
         with django_capture_on_commit_callbacks(execute=False):
             response = api_client.post(webhook_url, data=json.dumps(body), content_type="application/json")
+        assert response.json()["signal"]["status"] == "accepted", response.content
         ids.append(response.json()["signal"]["id"])
-    buy, close = ids
+    return ids
 
-    with pytest.raises(services.BotBusy):  # another worker took the close first: it waits for the buy
-        services.signal_execute(signal_id=close, last_attempt=False)
-    assert _history(owner_client, close)["status"] == "accepted"
-    services.signal_execute(signal_id=buy)
-    services.signal_execute(signal_id=close)
 
-    assert [_history(owner_client, pk)["status"] for pk in ids] == ["executed", "executed"]
+def _orders(bot) -> list[tuple[str, str]]:
+    """The bot's orders in the order placed: (side, the signal it acted on)."""
+    orders = Order.objects.filter(bot=bot).order_by("pk")
+    return [(order.side, order.client_order_id.rsplit("-s", 1)[1]) for order in orders]
+
+
+def test_any_signals_task_acts_on_its_bots_signals_in_the_order_received(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    # Given a buy, a half sell and a close received, none acted on yet
+    buy, half, close = _received(api_client, webhook_url, django_capture_on_commit_callbacks, *BUY_HALF_CLOSE)
+
+    # When the close's task runs first (another worker took the buy's)
+    services.signal_execute(signal_id=close, last_attempt=False)
+
+    # Then all three were acted on, in the order received: the close saw the buy's position
+    assert [_history(owner_client, pk)["status"] for pk in (buy, half, close)] == ["executed"] * 3
+    assert _orders(signal_bot) == [("buy", str(buy)), ("sell", str(half)), ("sell", str(close))]
     assert _position(signal_bot) == 0
+    # And the other tasks, when they run, find nothing left to do
+    for pk in (buy, half):
+        signal_execute.delay(pk)
+    assert Order.objects.filter(bot=signal_bot).count() == 3
+
+
+def test_a_task_that_finds_its_bot_drained_elsewhere_leaves_its_signal_to_that_drain(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    # Given another worker draining the bot (its lock is taken)
+    cache.add(f"signals:drain:{signal_bot.pk}", "another worker", timeout=60)
+
+    # When a signal's task runs
+    (signal_id,) = _received(api_client, webhook_url, django_capture_on_commit_callbacks, {"action": "buy"})
+    signal_execute.delay(signal_id)
+
+    # Then it leaves the signal to that drain
+    assert _history(owner_client, signal_id)["status"] == "accepted"
+    assert not Order.objects.exists()
+
+
+def test_a_signal_received_while_its_bot_is_drained_is_left_to_that_drain(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks, monkeypatch
+):
+    cache.add(f"signals:drain:{signal_bot.pk}", "another worker", timeout=60)
+    sent = []
+    monkeypatch.setattr(signal_execute, "delay", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
+
+    assert response.json()["signal"]["status"] == "accepted"
+    assert sent == []  # no task: the drain looks again after releasing its lock
+    cache.delete(f"signals:drain:{signal_bot.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(webhook_url, data=json.dumps({"action": "buy"}), content_type="application/json")
+    assert sent == [response.json()["signal"]["id"]]
+
+
+def test_a_signal_committed_while_a_drain_releases_its_lock_is_acted_on(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks, monkeypatch
+):
+    (first,) = _received(api_client, webhook_url, django_capture_on_commit_callbacks, {"action": "buy"})
+    late = []
+    release = services._lock_release
+
+    def release_after_a_late_signal(key, token):
+        if not late:
+            # The drain found nothing left; before it releases its lock, a signal commits: its
+            # receipt finds the bot being drained and leaves the signal to this drain.
+            with django_capture_on_commit_callbacks(execute=True):
+                body = json.dumps({"action": "close"})
+                response = api_client.post(webhook_url, data=body, content_type="application/json")
+            late.append(response.json()["signal"]["id"])
+            assert _history(owner_client, late[0])["status"] == "accepted"
+        release(key, token)
+
+    monkeypatch.setattr(services, "_lock_release", release_after_a_late_signal)
+    services.signal_execute(signal_id=first)
+
+    # The drain looked again after releasing its lock, and acted on the late signal too
+    assert [_history(owner_client, pk)["status"] for pk in (first, late[0])] == ["executed", "executed"]
+    assert _orders(signal_bot) == [("buy", str(first)), ("sell", str(late[0]))]
+    assert cache.get(f"signals:drain:{signal_bot.pk}") is None
+
+
+def test_the_sweep_acts_on_what_a_killed_worker_left_and_leaves_a_live_drain_alone(
+    api_client, owner, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks
+):
+    from config.schedule import beat_schedule
+    from signals.tasks import signals_sweep_task
+
+    # Given a signal whose task was lost with its worker, and another bot's, being drained, both old
+    (lost,) = _received(api_client, webhook_url, django_capture_on_commit_callbacks, {"action": "buy"})
+    drained = BotFactory(owner=owner, strategy="signal", params={}, status=Bot.Status.RUNNING)
+    drained_url = _webhook(owner_client, drained)
+    (waiting,) = _received(api_client, drained_url, django_capture_on_commit_callbacks, {"action": "buy"})
+    Signal.objects.update(received_at=timezone.now() - timedelta(seconds=services.DRAIN_LOCK_SECONDS + 1))
+    cache.add(f"signals:drain:{drained.pk}", "a live drain", timeout=60)
+
+    # When beat's sweep runs
+    assert beat_schedule()["signals-sweep"]["task"] == "signals.tasks.signals_sweep_task"
+    with django_capture_on_commit_callbacks(execute=True):
+        swept = signals_sweep_task.delay().get()
+
+    # Then the lost one is acted on; the drained bot's is left to its drain
+    assert swept == 2
+    assert _history(owner_client, lost)["status"] == "executed"
+    assert _history(owner_client, waiting)["status"] == "accepted"
+
+
+def test_a_long_drain_hands_the_rest_over_to_a_new_task(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks, monkeypatch
+):
+    ids = _received(api_client, webhook_url, django_capture_on_commit_callbacks, *BUY_HALF_CLOSE)
+    monkeypatch.setattr(services, "DRAIN_SECONDS", 0)  # each drain acts on one signal, then hands over
+    handed = []
+    real_delay = signal_execute.delay
+    monkeypatch.setattr(signal_execute, "delay", lambda pk: handed.append(pk) or real_delay(pk))
+
+    with django_capture_on_commit_callbacks(execute=True):  # the handed-over tasks run (eager)
+        services.signal_execute(signal_id=ids[0])
+
+    assert handed == ids[1:]  # one new task per signal left, each for the next in line
+    assert [_history(owner_client, pk)["status"] for pk in ids] == ["executed"] * 3
+    assert _orders(signal_bot) == [("buy", str(ids[0])), ("sell", str(ids[1])), ("sell", str(ids[2]))]
+    assert _position(signal_bot) == 0
+
+
+def test_a_drain_goes_on_without_its_lock_when_the_cache_is_down(
+    api_client, owner_client, webhook_url, signal_bot, django_capture_on_commit_callbacks, monkeypatch
+):
+    import redis.exceptions
+
+    (signal_id,) = _received(api_client, webhook_url, django_capture_on_commit_callbacks, {"action": "buy"})
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("down")
+
+    monkeypatch.setattr(services.cache, "add", down)
+    signal_execute.delay(signal_id)
+
+    assert _history(owner_client, signal_id)["status"] == "executed"
