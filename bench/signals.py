@@ -18,6 +18,10 @@ Per layout, one user with ``--bots`` running paper signal bots (``simulated`` BT
 2. **Throughput** — 200 signals/s offered for ``--seconds`` over the bots (each webhook
    under its throttle, here 120/min), then 400 in 5 s on one more bot's webhook. Figure:
    accepted signals/s (``202``) and any ``5xx``; the flood's excess must be ``429``.
+3. **Receipts alone** (Redis layout) — once the spread's signals are acted on, the same
+   200/s offer with the product's Celery workers paused: the web tier's own ceiling on this
+   machine, the baseline of the throughput row (the bench client, web, relay and database
+   share its cores).
 
 The Redis layout is the production one (``Procfile``: granian WSGI workers, daphne,
 worker, beat, relay) on a PostgreSQL database of its own (created, then dropped).
@@ -31,6 +35,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -83,6 +89,10 @@ def _when(value: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def _settled(product) -> bool:
+    return product.query("SELECT COUNT(*) FROM signals_signal WHERE status IN ('accepted')")[0][0] == 0
+
+
 def latency(product, paths: list[str], signals: int) -> dict:
     sent: dict[int, float] = {}
     receipts: list[float] = []
@@ -98,11 +108,7 @@ def latency(product, paths: list[str], signals: int) -> dict:
             sent[response.json()["signal"]["id"]] = started
             time.sleep(0.25)
 
-    def settled():
-        rows = product.query("SELECT COUNT(*) FROM signals_signal WHERE status IN ('accepted')")
-        return rows[0][0] == 0
-
-    wait_until(settled, timeout=60, what="every signal acted on")
+    wait_until(lambda: _settled(product), timeout=60, what="every signal acted on")
     ids = list(sent)
     rows = product.query(
         f"SELECT id, status, reason, updated_at FROM signals_signal WHERE id IN ({', '.join(['%s'] * len(ids))})",  # noqa: S608
@@ -114,6 +120,7 @@ def latency(product, paths: list[str], signals: int) -> dict:
 
 
 async def _offer(base_url: str, paths: list[str], rate: float, seconds: float) -> dict:
+    tag = f"b{time.monotonic_ns()}-"  # ids never seen before (a repeated id is a duplicate)
     """``rate`` posts per second for ``seconds``, round robin over ``paths``; status counts and latencies."""
     statuses: dict[int, int] = {}
     times: list[float] = []
@@ -123,7 +130,7 @@ async def _offer(base_url: str, paths: list[str], rate: float, seconds: float) -
         async def one(path: str, n: int) -> None:
             started = time.monotonic()
             try:
-                response = await http.post(path, json={"action": "buy", "quote_amount": 10, "id": f"b{n}"})
+                response = await http.post(path, json={"action": "buy", "quote_amount": 10, "id": f"{tag}{n}"})
                 code = response.status_code
             except httpx.HTTPError:
                 code = 0
@@ -148,6 +155,24 @@ def throughput(product, paths: list[str], seconds: float) -> dict:
     spread = asyncio.run(_offer(product.base_url, paths[:-1], 200, seconds))
     flood = asyncio.run(_offer(product.base_url, paths[-1:], FLOOD / 5, 5))
     return {"spread": spread, "flood": flood}
+
+
+def _tree(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
+def receipts_alone(product, paths: list[str], seconds: float) -> dict:
+    """The same offer with this product's Celery workers paused (SIGSTOP, their children too): what
+    the web tier accepts when no signal is acted on meanwhile — its own ceiling on this machine."""
+    pids = [p for name in ("worker", "notify") if name in product.processes for p in _tree(product.processes[name].pid)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        return asyncio.run(_offer(product.base_url, paths, 200, seconds))
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 @dataclass
@@ -200,6 +225,10 @@ def run(layout: str, args) -> dict:
         time.sleep(2)  # the worker's first connection
         out = {"latency": latency(product, paths[:-1], args.signals)}
         out.update(throughput(product, paths, args.seconds))
+        if layout == "redis":  # the embedded layout's processes are the launcher's children
+            # After the spread's signals are acted on (fresh ids: nothing is a duplicate).
+            wait_until(lambda: _settled(product), timeout=300, what="the spread's signals acted on")
+            out["alone"] = receipts_alone(product, paths[:-1], args.seconds)
     return out
 
 
@@ -240,6 +269,14 @@ def main() -> None:
             f"| {rate:,.0f}/s | offered 200/s | {rate / 200:.2f} | ≥ 200/s, no 5xx | "
             f"{'yes' if rate >= 190 and not errors else 'NO'} |"
         )
+        if "alone" in out:
+            alone = out["alone"]
+            rate_alone = alone["statuses"].get(202, 0) / alone["elapsed"]
+            print(
+                f"| {layout} | the same 200/s with the workers paused (receipts alone; p95 "
+                f"{ms(pct(alone['times'], 95))}; statuses {dict(sorted(alone['statuses'].items()))}) "
+                f"| {rate_alone:,.0f}/s | offered 200/s | {rate_alone / 200:.2f} | the web tier's ceiling here | - |"
+            )
         flood = out["flood"]
         limited = flood["statuses"].get(429, 0)
         errors = sum(count for code, count in flood["statuses"].items() if code >= 500 or code == 0)
