@@ -84,6 +84,16 @@ class ServiceUnavailable(ApiError):
     default_detail = "A service this request needs is unavailable; try again shortly."
 
 
+class Busy(ApiError):
+    """More writes at once than the embedded default's SQLite takes: the request did nothing,
+    and the client is told when to try again (a 429 like any other excess, not a 5xx)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "SERVER_BUSY"
+    default_detail = "The server is busy with other writes; nothing was done. Try again shortly."
+    wait = 5
+
+
 class AccountDisabled(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "ACCOUNT_DISABLED"
@@ -223,6 +233,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        # SQLite's write lock still taken past its busy timeout: overload, not an outage.
+        logger.warning("database busy: %s", exc)
+        exc = Busy()
     elif isinstance(exc, (OperationalError, InterfaceError)):
         # A dropped or unreachable database: a clean 503 the client may retry.
         logger.warning("database unavailable: %s", exc.__class__.__name__)

@@ -20,6 +20,7 @@ from realtime.models import Event
 from signals.models import Provider, Signal
 from tests.bots.factories import BotFactory
 from tests.conftest import USING_REDIS
+from tests.envelope import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -268,6 +269,26 @@ def test_a_flood_is_answered_429_while_the_embedded_cache_is_busy(api_client, we
 
     assert answers == [202, 202, 202, 429, 429]
     assert Signal.objects.count() == 3
+
+
+def test_a_receipt_that_meets_a_write_lock_held_too_long_is_a_429_to_retry(api_client, webhook_url, monkeypatch):
+    """Overload on the embedded default (SQLite's write lock still taken past its busy timeout)
+    is excess like any other: a 429 with Retry-After, nothing recorded, never a 5xx."""
+    from django.db import OperationalError
+
+    from signals import services
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_record", locked)
+
+    response = _post(api_client, webhook_url, {"action": "buy", "id": "busy-1"})
+
+    body = assert_error(response, 429, "SERVER_BUSY")
+    assert "nothing was done" in body["message"]
+    assert response["Retry-After"] == "5"
+    assert not Signal.objects.exists()
 
 
 # ---------------------------------------------------------------------------
