@@ -514,7 +514,17 @@ def _order(
     # network call under the lock would hold every writer of the bot (stop, staff, promotion)
     # for its duration. Under the lock, ``_recheck`` refuses a bot whose mode or key set
     # changed since the claim, so what is loaded here is what its order needs.
-    credential = live_market = None
+    order = {
+        "cid": cid,
+        "price": price,
+        "position": position,
+        "open_positions": open_positions,
+        "batch": batch,
+        "venue_real": venue_real,
+        "credential": None,
+        "live_market": None,
+        "instruction": instruction,
+    }
     claimed = risk.order_route(
         trading_mode=bot.trading_mode,
         in_training=bot.in_training,
@@ -523,7 +533,7 @@ def _order(
         halted=False,
     )
     if claimed.paper and instruction is None and decision.reason not in risk.EXIT_REASONS:
-        if _defer(bot, decision, cid=cid, price=price, position=position, open_positions=open_positions, batch=batch):
+        if _defer(bot, decision, order):
             return
     elif not claimed.paper and not claimed.blocked:
         # A venue whose orders cannot be looked up by client id could never resolve an
@@ -532,21 +542,9 @@ def _order(
         unsupported = providers.get(bot.exchange).capabilities.live_refusal(bot.exchange)
         if unsupported:
             return _refuse(bot, batch, unsupported)
-        credential = _live_credential(bot, {"credential_id": bot.credential_id})
-        live_market = _live_rules(credential, bot)
-    _order_now(
-        bot,
-        decision,
-        cid=cid,
-        price=price,
-        position=position,
-        open_positions=open_positions,
-        batch=batch,
-        venue_real=venue_real,
-        credential=credential,
-        live_market=live_market,
-        instruction=instruction,
-    )
+        order["credential"] = _live_credential(bot, {"credential_id": bot.credential_id})
+        order["live_market"] = _live_rules(order["credential"], bot)
+    _order_now(bot, decision, **order)
 
 
 def _order_now(bot, decision, **order) -> None:
@@ -772,9 +770,7 @@ class _Pending:
     decision: Decision
     plan: _Plan
     claimed: dict  # the re-checked fields as claimed
-    price: Decimal
-    position: Position | None
-    open_positions: int
+    order: dict  # what ``_order_now`` takes, should the bot be decided again alone
     state_before: dict
 
 
@@ -784,31 +780,19 @@ def _as_claimed(bot: Bot) -> dict:
     return fresh
 
 
-def _defer(bot, decision, *, cid, price, position, open_positions, batch) -> bool:
+def _defer(bot, decision, order: dict) -> bool:
     """Plan a paper order on the bot as claimed and leave its booking to ``_flush``; False
     (nothing changed, nothing recorded) when the plan is not a plain paper fill."""
-    before, bot._order_cid = bot.state, cid
-    plan = _plan(
-        bot,
-        decision,
-        _as_claimed(bot),
-        cid=cid,
-        price=price,
-        position=position,
-        open_positions=open_positions,
-        batch=batch,
-        venue_real=venues.is_real(bot.exchange),
-        credential=None,
-        live_market=None,
-        instruction=None,
-    )
+    before, bot._order_cid = bot.state, order["cid"]
+    plan = _plan(bot, decision, _as_claimed(bot), **order)
     if plan is None or not plan.fill_now:  # refused or turned into an exit: decided again under the lock
         bot.state = before
-        batch.report.refused.pop(bot.pk, None)
+        order["batch"].report.refused.pop(bot.pk, None)
         return False
+    batch = order["batch"]
     if not batch.pending:
         batch.pending_since = time.monotonic()
-    batch.pending.append(_Pending(bot, decision, plan, _as_claimed(bot), price, position, open_positions, before))
+    batch.pending.append(_Pending(bot, decision, plan, _as_claimed(bot), order, before))
     return True
 
 
@@ -843,7 +827,8 @@ def _flush(batch: _Batch) -> list[Bot]:
             for p in pending:
                 row, position = rows.get(p.bot.pk), held.get((p.bot.pk, p.bot.symbol))
                 unchanged = row is not None and all(row[name] == p.claimed[name] for name in _RECHECKED)
-                quantity = p.position.quantity if p.position else ZERO
+                claimed_position = p.order["position"]
+                quantity = claimed_position.quantity if claimed_position else ZERO
                 if not unchanged or (position.quantity if position else ZERO) != quantity:
                     again.append(p)
                     continue
@@ -866,23 +851,7 @@ def _flush(batch: _Batch) -> list[Bot]:
         _filled(p.bot, trade, batch)
     for p in again:
         p.bot.state = p.state_before
-        _guarded(
-            p.bot,
-            batch,
-            lambda p=p: _order_now(
-                p.bot,
-                p.decision,
-                cid=p.plan.intent["client_order_id"],
-                price=p.price,
-                position=p.position,
-                open_positions=p.open_positions,
-                batch=batch,
-                venue_real=venues.is_real(p.bot.exchange),
-                credential=None,
-                live_market=None,
-                instruction=None,
-            ),
-        )
+        _guarded(p.bot, batch, lambda p=p: _order_now(p.bot, p.decision, **p.order))
     return [p.bot for p in pending]
 
 
