@@ -11,6 +11,7 @@ production), each failure in turn must make ``ready`` answer 503 naming it, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,20 +60,28 @@ async def scenario(product) -> dict:
     await product.astart("relay")
     await wait_for(lambda: ready(product) == (200, []), timeout=30, what="ready 200 with the relay back")
 
-    # The worker wedges: its pool stops, its heartbeat thread goes on.
-    children = pool_children(product.processes["worker"].pid)
-    for child in children:
-        os.kill(child, signal.SIGSTOP)
+    # The worker wedges: its pool stops, its heartbeat thread goes on. A stopped child's tick
+    # outlives its hard time limit and the pool replaces it, so each new child is stopped too.
+    stopped: set[int] = set()
+
+    def wedge_and_check() -> bool:
+        for child in set(pool_children(product.processes["worker"].pid)) - stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGSTOP)
+            stopped.add(child)
+        return status(product)["status"] == "stalled"
+
     try:
-        await wait_for(lambda: status(product)["status"] == "stalled", timeout=GRACE + 20, what="status stalled")
+        await wait_for(wedge_and_check, timeout=GRACE + 20, what="status stalled")
         seen["wedged_status"] = status(product)
         seen["running_bots"] = product.query(
             "SELECT COUNT(*) FROM bots_bot WHERE status = 'running' AND deleted_at IS NULL"
         )[0][0]
         seen["wedged_ready"] = ready(product)
     finally:
-        for child in children:
-            os.kill(child, signal.SIGCONT)
+        for child in stopped:
+            with contextlib.suppress(ProcessLookupError):  # killed by the pool for its time limit
+                os.kill(child, signal.SIGCONT)
     await wait_for(lambda: ready(product) == (200, []), timeout=GRACE + 30, what="ready 200 with the pool back")
     seen["recovered_status"] = status(product)["status"]
 
