@@ -586,6 +586,9 @@ ENGINE_WATCH_SECONDS = env.float("ENGINE_WATCH_SECONDS", default=10.0)
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.1)
 RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
 RELAY_SEND_TIMEOUT = env.float("RELAY_SEND_TIMEOUT", default=5.0)
+# Under a stream of commits, how long the relay lets events gather after a batch before claiming
+# the next (realtime.relay: the latency an event may gain, for far fewer claims).
+RELAY_COALESCE_SECONDS = env.float("RELAY_COALESCE_SECONDS", default=0.01)
 # The embedded mode runs the relay inside the ASGI server; production runs `manage.py relay_events`.
 RELAY_IN_ASGI = env.bool("RELAY_IN_ASGI", default=EMBEDDED)
 # Streams (API.md "realtime"); intervals are settings so tests can shorten them.

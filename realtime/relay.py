@@ -114,6 +114,7 @@ class Relay:
         poll_seconds: float | None = None,
         lease_seconds: float | None = None,
         batch_size: int = 500,
+        coalesce_seconds: float | None = None,
         shared_thread: bool = False,
     ):
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -121,6 +122,7 @@ class Relay:
         self.poll_seconds = poll_seconds if poll_seconds is not None else settings.RELAY_POLL_SECONDS
         self.lease_seconds = lease_seconds if lease_seconds is not None else settings.RELAY_LEASE_SECONDS
         self.batch_size = batch_size
+        self.coalesce_seconds = coalesce_seconds if coalesce_seconds is not None else settings.RELAY_COALESCE_SECONDS
         self.active = False
         self.published = 0
         # ``shared_thread``: run database work on asgiref's shared sync thread instead of a
@@ -193,6 +195,13 @@ class Relay:
                 await self._db(self._confirm, [row["id"] for row in batch], failed)
                 self.published += len(batch) - len(failed)
                 _tell_listeners([row["seq"] for row in batch if row["id"] not in failed])
+                if len(batch) < self.batch_size:
+                    # Busy, not behind: let what commits meanwhile gather into one batch. A claim,
+                    # its confirmation and their lease writes cost the same for one event as for
+                    # hundreds; under a stream of small commits (a flood of signals) claiming each
+                    # alone was most of the relay's CPU. An event after a quiet spell still goes
+                    # at once: only one arriving while the relay was busy waits, at most this long.
+                    await self._pause(self.coalesce_seconds)
                 continue
             if time.monotonic() - self._last_renewal > self.lease_seconds / 3:
                 await self._db(self._renew)
@@ -256,6 +265,11 @@ class Relay:
         if loop is not None and wake is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(wake.set)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` unless stopping (a wake-up does not cut it short, unlike ``_sleep``)."""
+        if seconds > 0 and not self._stopping:
+            await asyncio.sleep(seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

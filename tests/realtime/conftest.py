@@ -90,6 +90,7 @@ class ObservedRelay(Relay):
         super().__init__(**kwargs)
         self.refused = 0  # lease acquisitions refused (on standby)
         self.leases_lost = 0  # claims or renewals that found the lease gone
+        self.batches: list[int] = []  # the size of each non-empty claim
 
     def _acquire(self) -> bool:
         taken = super()._acquire()
@@ -98,10 +99,13 @@ class ObservedRelay(Relay):
 
     def _claim(self) -> list[dict]:
         try:
-            return super()._claim()
+            batch = super()._claim()
         except LeaseLost:
             self.leases_lost += 1
             raise
+        if batch:
+            self.batches.append(len(batch))
+        return batch
 
     def _renew(self) -> None:
         try:

@@ -49,6 +49,19 @@ async def test_seq_is_assigned_in_publish_order_and_rows_are_marked(owner, trans
     assert (status["last_seq"], status["published_total"], status["backlog"], status["active"]) == (5, 5, 0, False)
 
 
+async def test_events_committed_while_the_relay_is_busy_go_together_in_its_next_batch(owner, transactional_db):
+    # A stream of small commits (a flood of signals) is claimed in batches, not one claim each.
+    async with running_relay(coalesce_seconds=1.0) as relay:
+        await arecord(owner.pk, 0)
+        await until(lambda: relay.batches == [1], what="the first event published alone, at once")
+        for n in range(1, 4):
+            await arecord(owner.pk, n)  # each its own commit, within the relay's pause
+        await wait_for(all_published)
+    assert relay.batches == [1, 3]
+    seqs = await sync_to_async(list)(Event.objects.order_by("id").values_list("seq", flat=True))
+    assert seqs == [1, 2, 3, 4]
+
+
 async def test_a_second_relay_waits_while_the_first_holds_the_lease(owner, transactional_db):
     async with running_relay(name="first") as first:
         await wait_for(lambda: relay_status()["holder"] == "first")
