@@ -573,7 +573,7 @@ def _order_now(bot, decision, **order) -> None:
 @dataclass
 class _Plan:
     """An order sized, with its intent noted in the bot's memory. ``fill_now``: a paper market
-    order the strategy decided, filled in the transaction that records it (no venue between)."""
+    order, filled in the transaction that records it (no venue between)."""
 
     intent: dict
     paper: bool
@@ -675,9 +675,9 @@ def _plan(
         "reference_price": price,
         "created_at": batch.now,
     }
-    # A paper market order the strategy decided is filled in the transaction that records it;
-    # an instructed, limit or exit order is recorded with its own event and executed after the commit.
-    fill_now = route.paper and limit_price is None and instruction is None and decision.reason not in risk.EXIT_REASONS
+    # A paper market order is filled in the transaction that records it (no venue between): an
+    # instructed one or an exit with its own event first. A limit order rests first.
+    fill_now = route.paper and limit_price is None
     return _Plan(intent=intent, paper=route.paper, limit_price=limit_price, fill_now=fill_now)
 
 
@@ -715,7 +715,10 @@ def _order_locked(
         if plan is None:
             return None
         if plan.fill_now:
-            return services.order_paper_fills([_paper_fill(bot, plan, batch, totals=fresh["totals"], position=held)])[0]
+            fill = _paper_fill(bot, plan, batch, totals=fresh["totals"], position=held)
+            if instruction is not None:
+                fill["instruction"] = instruction.as_dict()
+            return services.order_paper_fills([fill])[0]
         return services.order_intent_record(
             bot=bot,
             **plan.intent,
@@ -785,7 +788,8 @@ def _defer(bot, decision, order: dict) -> bool:
     (nothing changed, nothing recorded) when the plan is not a plain paper fill."""
     before, bot._order_cid = bot.state, order["cid"]
     plan = _plan(bot, decision, _as_claimed(bot), **order)
-    if plan is None or not plan.fill_now:  # refused or turned into an exit: decided again under the lock
+    # Refused or turned into an exit: decided again under the lock.
+    if plan is None or not plan.fill_now or plan.intent["reason"] in risk.EXIT_REASONS:
         bot.state = before
         order["batch"].report.refused.pop(bot.pk, None)
         return False

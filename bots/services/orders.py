@@ -17,7 +17,7 @@ from accounts.usage import usage_add
 from bots.models import Bot, Order, Trade
 from bots.serializers import order_to_dict
 from bots.services.books import NewFill, fills_book
-from realtime.services import event_record
+from realtime.services import event_build, event_record, events_insert
 
 INSTRUCTED = ("manual", "signal")  # orders asked for from outside (bots.engine.instruction.REASONS)
 EXITS = ("stop_loss", "take_profit", "trailing_stop")  # bots.engine.risk.EXIT_REASONS
@@ -56,55 +56,57 @@ def order_intent_record(
             reference_price=reference_price,
             created_at=created_at,
         )
-        order.save(force_insert=True)
-        usage_add(user_id=bot.owner_id, orders=1)
+        _placed(bot, order, instruction=instruction)
         Bot.objects.filter(pk=bot.pk).update(state=state)
-        if reason in INSTRUCTED:
-            kind = f"{order_type} {side}" + (f" at {price.normalize():f}" if price is not None else "")
-            event_record(
-                type="order_placed",
-                user_id=bot.owner_id,
-                bot_id=bot.pk,
-                payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": reason}
-                | ({"instruction": instruction} if instruction else {}),
-                message=f"{bot.name}: {reason} {kind} of {quantity.normalize():f} placed.",
-            )
-        elif reason in EXITS:
-            at = format(reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
-            event_record(
-                type="exit_triggered",
-                user_id=bot.owner_id,
-                bot_id=bot.pk,
-                payload={
-                    "order": order_to_dict(order),
-                    "bot_id": bot.pk,
-                    "reason": reason,
-                    "price": at,
-                },
-                message=f"{bot.name}: {reason.replace('_', '-')} at {at}, selling.",
-            )
     return order
 
 
+def _placed(bot: Bot, order: Order, *, instruction: dict | None) -> None:
+    """Insert a decided order, counted, with the event an instructed order (``order_placed``) or
+    an exit (``exit_triggered``) records; a strategy's own order has none (its trade tells)."""
+    order.save(force_insert=True)
+    event = None
+    if order.reason in INSTRUCTED:
+        kind = f"{order.type} {order.side}" + (f" at {order.price.normalize():f}" if order.price is not None else "")
+        event = event_build(
+            type="order_placed",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": order.reason}
+            | ({"instruction": instruction} if instruction else {}),
+            message=f"{bot.name}: {order.reason} {kind} of {order.quantity.normalize():f} placed.",
+        )
+    elif order.reason in EXITS:
+        at = format(order.reference_price.quantize(Decimal("1e-12")).normalize(), "f")  # as the order keeps it
+        event = event_build(
+            type="exit_triggered",
+            user_id=bot.owner_id,
+            bot_id=bot.pk,
+            payload={"order": order_to_dict(order), "bot_id": bot.pk, "reason": order.reason, "price": at},
+            message=f"{bot.name}: {order.reason.replace('_', '-')} at {at}, selling.",
+        )
+    usage_add(user_id=bot.owner_id, orders=1, events=int(event is not None))
+    if event is not None:
+        events_insert([event], usage_counted=True)
+
+
 def order_paper_fills(fills: list[dict]) -> list[Trade]:
-    """Paper market orders the strategy decided, filled at once, in the tick's transaction
-    holding each bot's row lock: no venue is called, so an intent needs no commit of its own.
-    The orders are inserted already filled with the books of their fills (``fills_book``, one
-    write per table for all of them); a crash before the commit leaves none, and each tick
-    slot is decided again.
+    """Paper market orders filled at once, in the tick's transaction holding each bot's row
+    lock: no venue is called, so an intent needs no commit of its own. The orders are
+    inserted already filled with the books of their fills (``fills_book``, one write per table
+    for all of them); a crash before the commit leaves none, and each tick slot is decided again.
+    An instructed order or an exit is inserted first with its event (``order_placed``,
+    ``exit_triggered``, as ``order_intent_record`` records it), so its event comes before its trade's.
 
     Each item: ``bot``, ``totals`` and ``position`` (read under the lock), ``client_order_id``,
     ``side``, ``quantity``, ``reason``, ``reference_price``, ``created_at``, ``fill`` (the paper
     fill's ``fill_id``, ``quantity``, ``price``, ``fee``, ``fee_currency``, ``fee_quote`` and
-    ``executed_at``) and ``engine_state`` (the bot's memory after the trade). Orders that
-    record an event of their own (instructed, exits) and limit orders go through
-    ``order_intent_record``.
+    ``executed_at``), ``engine_state`` (the bot's memory after the trade) and, for an instructed
+    order, ``instruction``. Limit orders go through ``order_intent_record``.
     """
-    entries = []
+    entries, announced = [], []
     for item in fills:
-        bot, reason = item["bot"], item["reason"]
-        if reason in INSTRUCTED or reason in EXITS:
-            raise ValueError(f"a {reason} order is recorded by order_intent_record")
+        bot = item["bot"]
         order = _intent(
             bot,
             client_order_id=item["client_order_id"],
@@ -113,10 +115,12 @@ def order_paper_fills(fills: list[dict]) -> list[Trade]:
             price=None,
             quantity=item["quantity"],
             is_paper=True,
-            reason=reason,
+            reason=item["reason"],
             reference_price=item["reference_price"],
             created_at=item["created_at"],
         )
+        if order.reason in INSTRUCTED or order.reason in EXITS:
+            announced.append((bot, order, item.get("instruction")))
         entries.append(
             NewFill(
                 bot=bot,
@@ -131,6 +135,8 @@ def order_paper_fills(fills: list[dict]) -> list[Trade]:
             )
         )
     with transaction.atomic(savepoint=False):
+        for bot, order, instruction in announced:
+            _placed(bot, order, instruction=instruction)
         return fills_book(entries)
 
 

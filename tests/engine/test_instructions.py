@@ -38,6 +38,35 @@ def test_a_manual_market_buy_is_placed_filled_and_recorded_as_manual(owner, froz
     assert Event.objects.filter(type="order_placed", bot_id=bot.pk).count() == 1
 
 
+def test_a_paper_market_order_is_placed_and_filled_in_one_transaction_its_event_first(owner, frozen):
+    bot = _hold_bot(owner)
+
+    instruction_submit(bot_id=bot.pk, instruction=instruction_build(action="buy", quote_amount="100"), wait_seconds=0)
+
+    placed, traded = (Event.objects.get(type=kind, bot_id=bot.pk) for kind in ("order_placed", "trade_executed"))
+    assert placed.pk < traded.pk  # published in that order
+    assert placed.payload["order"]["status"] == "new"  # the order as placed; its trade says filled
+    assert placed.payload["instruction"]["quote_amount"] == "100"
+
+
+def test_a_paper_order_whose_books_fail_leaves_no_order_and_no_event(owner, frozen, monkeypatch):
+    from bots.services import orders
+
+    bot = _hold_bot(owner)
+
+    def refuse(entries):
+        raise RuntimeError("the books failed")
+
+    monkeypatch.setattr(orders, "fills_book", refuse)
+    result = instruction_submit(
+        bot_id=bot.pk, instruction=instruction_build(action="buy", percent="10"), wait_seconds=0
+    )
+
+    assert not result.accepted
+    assert not Order.objects.filter(bot=bot).exists()
+    assert not Event.objects.filter(bot_id=bot.pk, type__in=("order_placed", "trade_executed")).exists()
+
+
 def test_close_sells_the_whole_position_once(owner, frozen):
     bot = _hold_bot(owner)
     instruction_submit(bot_id=bot.pk, instruction=instruction_build(action="buy", quote_amount="250"), wait_seconds=0)
