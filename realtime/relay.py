@@ -134,6 +134,12 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_renewal = 0.0
         self._failures_unrecorded = 0
+        # Set when the lease is taken: a relay that died may have left rows sequenced but not
+        # confirmed, or numbered past ``last_seq``. Only then can either be so; this relay
+        # confirms every batch before it claims the next (a failure sends it back to _acquire).
+        self._lease_new = True
+        # Whether the last claim found rows: while busy, the claim skips its cheap pre-read.
+        self._busy = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -316,6 +322,7 @@ class Relay:
         )
         if taken:
             self._last_renewal = time.monotonic()
+            self._lease_new = True
         return bool(taken)
 
     def _renew(self) -> None:
@@ -334,26 +341,31 @@ class Relay:
         RelayState.objects.filter(pk=RelayState.SINGLETON_ID, holder=self.name).update(holder="", lease_until=None)
 
     def _claim(self) -> list[dict]:
-        """Rows to send next: first any sent-but-unconfirmed ones, else newly sequenced ones."""
+        """Rows to send next: first any sent-but-unconfirmed ones (a predecessor's, looked for once the
+        lease is taken), else newly sequenced ones."""
         # A cheap read first: an idle relay must not take SQLite's write lock 10 times a second.
-        if not Event.objects.filter(published_at__isnull=True).exists():
+        if not self._busy and not Event.objects.filter(published_at__isnull=True).exists():
             return []
         with transaction.atomic():
             state = RelayState.objects.select_for_update().get(pk=RelayState.SINGLETON_ID)
             now = timezone.now()
             if state.holder != self.name or state.lease_until is None or state.lease_until <= now:
                 raise LeaseLost(self.name)
-            pending = list(
-                Event.objects.filter(seq__isnull=False, published_at__isnull=True)
-                .order_by("seq")
-                .values(*_FIELDS)[: self.batch_size]
-            )
+            pending = []
+            if self._lease_new:
+                pending = list(
+                    Event.objects.filter(seq__isnull=False, published_at__isnull=True)
+                    .order_by("seq")
+                    .values(*_FIELDS)[: self.batch_size]
+                )
             if not pending:
-                fresh = list(Event.objects.filter(seq__isnull=True).order_by("id").values(*_FIELDS)[: self.batch_size])
-                if fresh:
+                if self._lease_new:
                     # Never behind the table (a restored backup, a hand-edited row): max+1 at least.
                     top = Event.objects.aggregate(top=Max("seq"))["top"] or 0
                     state.last_seq = max(state.last_seq, top)
+                    self._lease_new = False  # what a predecessor left is sent, and numbered past
+                fresh = list(Event.objects.filter(seq__isnull=True).order_by("id").values(*_FIELDS)[: self.batch_size])
+                if fresh:
                     for offset, row in enumerate(fresh, start=1):
                         row["seq"] = state.last_seq + offset
                     Event.objects.bulk_update(
@@ -365,6 +377,7 @@ class Relay:
             state.heartbeat_at = now
             state.save(update_fields=["last_seq", "lease_until", "heartbeat_at"])
         self._last_renewal = time.monotonic()
+        self._busy = bool(pending)
         return pending
 
     def _confirm(self, ids: list[int], failed: dict[int, str] | None = None) -> None:

@@ -102,6 +102,25 @@ async def test_a_standby_takes_over_an_expired_lease_and_resends_unconfirmed_row
     assert await client.nothing_more()
 
 
+async def test_a_relay_numbers_past_the_table_even_when_its_state_is_behind(owner, transactional_db):
+    """A restored backup: the table holds a higher seq than the relay's state. The first event
+    after the relay took its lease (idle meanwhile) is numbered past the table, not into it."""
+    await arecord(owner.pk, 1)
+
+    def restored():
+        RelayState.objects.create(pk=1, last_seq=10)
+        Event.objects.update(seq=50, published_at=timezone.now())
+
+    await sync_to_async(restored)()
+    async with running_relay() as relay:
+        await until(lambda: relay.active, what="the relay holding the lease")
+        await arecord(owner.pk, 2)
+        await wait_for(all_published)
+
+    seqs = await sync_to_async(list)(Event.objects.order_by("id").values_list("seq", flat=True))
+    assert seqs == [50, 51]
+
+
 def _token(user):
     from accounts.tokens import token_pair_for
 
