@@ -537,7 +537,7 @@ def signal_settle(*, signal_id: int, order: Order | None, code: str = "", reason
     signal = Signal.objects.select_for_update().filter(pk=signal_id, status=Signal.Status.ACCEPTED).first()
     if signal is None:
         return None
-    bot = Bot.objects.select_related("owner").get(pk=signal.bot_id)
+    bot = Bot.objects.only("id", "owner_id", "name", "symbol").get(pk=signal.bot_id)  # what the outcome names
     if code == BOT_BUSY:
         signal.reason, signal.message = "", ""
         signal.save(update_fields=["reason", "message", "updated_at"])

@@ -75,14 +75,17 @@ def instruction_build(**fields) -> Instruction:
         raise Invalid.for_fields({exc.field: [exc.message]}) from None
 
 
-def _not_running(bot_id: int) -> str:
-    row = Bot.objects.filter(pk=bot_id).values("status", "force_paused", "deleted_at").first()
-    if row is None or row["deleted_at"] is not None:
+# What submitting reads of the bot: whether it runs, and what a refusal's event names.
+_SUBMIT_FIELDS = ("id", "owner_id", "name", "status", "force_paused", "deleted_at")
+
+
+def _not_running(bot: Bot) -> str:
+    if bot.deleted_at is not None:
         return "the bot is deleted"
-    if row["force_paused"]:
+    if bot.force_paused:
         return "the bot is paused by staff"
-    if row["status"] != Bot.Status.RUNNING:
-        return f"the bot is {row['status']}, not running"
+    if bot.status != Bot.Status.RUNNING:
+        return f"the bot is {bot.status}, not running"
     return ""
 
 
@@ -111,7 +114,7 @@ def instruction_submit(*, bot_id: int, instruction: Instruction, wait_seconds: f
     """
     from bots.engine import tick  # the engine imports the services package
 
-    bot = Bot.objects.filter(pk=bot_id, deleted_at__isnull=True).first()
+    bot = Bot.objects.filter(pk=bot_id, deleted_at__isnull=True).only(*_SUBMIT_FIELDS).first()
     if bot is None:
         raise NotFound(f"Bot {bot_id} not found.")
     if instruction.action == CANCEL and not Order.objects.filter(bot_id=bot_id, pk=instruction.order_id).exists():
@@ -122,7 +125,7 @@ def instruction_submit(*, bot_id: int, instruction: Instruction, wait_seconds: f
         return InstructionResult(order=done)
     deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
     while True:
-        why = _not_running(bot_id)
+        why = _not_running(bot)
         if why:
             return _rejected(bot, instruction, code=NOT_RUNNING, reason=why)
         report = tick.tick_bot(bot_id, instruction=instruction)
@@ -131,6 +134,7 @@ def instruction_submit(*, bot_id: int, instruction: Instruction, wait_seconds: f
         if time.monotonic() >= deadline:
             return _rejected(bot, instruction, code=BUSY, reason="the bot is busy with another tick; try again")
         time.sleep(0.05)
+        bot.refresh_from_db(fields=_SUBMIT_FIELDS[3:])  # stopped while it was busy?
     order_id = report.placed.get(bot_id)
     order = Order.objects.filter(pk=order_id).first() if order_id else None
     refused = report.refused.get(bot_id, "")
