@@ -76,7 +76,8 @@ def instruction_build(**fields) -> Instruction:
 
 
 # What submitting reads of the bot: whether it runs, and what a refusal's event names.
-_SUBMIT_FIELDS = ("id", "owner_id", "name", "status", "force_paused", "deleted_at")
+_RUN_FIELDS = ("status", "force_paused", "deleted_at")
+_SUBMIT_FIELDS = ("id", "owner_id", "name", *_RUN_FIELDS)
 
 
 def _not_running(bot: Bot) -> str:
@@ -134,7 +135,7 @@ def instruction_submit(*, bot_id: int, instruction: Instruction, wait_seconds: f
         if time.monotonic() >= deadline:
             return _rejected(bot, instruction, code=BUSY, reason="the bot is busy with another tick; try again")
         time.sleep(0.05)
-        bot.refresh_from_db(fields=_SUBMIT_FIELDS[3:])  # stopped while it was busy?
+        bot.refresh_from_db(fields=_RUN_FIELDS)  # stopped while it was busy?
     order_id = report.placed.get(bot_id)
     order = Order.objects.filter(pk=order_id).first() if order_id else None
     refused = report.refused.get(bot_id, "")

@@ -107,6 +107,27 @@ def test_a_bot_another_worker_holds_is_busy_after_the_wait(owner, frozen):
     assert not Order.objects.filter(bot=bot).exists()
 
 
+def test_a_bot_stopped_while_another_worker_held_it_is_refused_as_not_running(owner, frozen, monkeypatch):
+    from datetime import timedelta
+
+    bot = _hold_bot(owner, claimed_until=T0 + timedelta(seconds=60))
+    waits = []
+
+    def stop_meanwhile(seconds):  # while this instruction waits for the other worker, the owner stops the bot
+        waits.append(seconds)
+        Bot.objects.filter(pk=bot.pk).update(status=Bot.Status.STOPPED)
+
+    monkeypatch.setattr("bots.services.instructions.time.sleep", stop_meanwhile)
+
+    result = instruction_submit(
+        bot_id=bot.pk, instruction=instruction_build(action="buy", percent="10"), wait_seconds=30
+    )
+
+    assert len(waits) == 1
+    assert (result.code, result.reason) == (NOT_RUNNING, "the bot is stopped, not running")
+    assert not Order.objects.filter(bot=bot).exists()
+
+
 def test_the_trade_limiter_holds_manual_orders_too(owner, frozen, settings):
     settings.ENGINE_MAX_DAILY_TRADES = 1
     bot = _hold_bot(owner)
