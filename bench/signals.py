@@ -5,7 +5,7 @@ Runs the product's own processes (``Procfile.embedded``: ASGI, worker, beat) thr
 
 * **Redis as the broker** — the shared ``redis-server`` on 127.0.0.1:6379, in database
   ``--redis-db`` (14) under the key prefix ``bench-signals-<pid>:`` (nothing else there is
-  read, written or flushed);
+  read, written or flushed; its own keys are deleted at the end);
 * **the embedded default** — SQLite and ``config.broker``'s filesystem transport.
 
 Per layout, one user with ``--bots`` running paper signal bots (``simulated`` BTC/USDT):
@@ -194,6 +194,17 @@ class SharedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:6379/{self.db}"
 
+    def forget(self, prefix: str) -> int:
+        """Delete this run's keys (its broker queues, bindings and cache), and only those."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            return client.delete(*keys) if keys else 0
+        finally:
+            client.close()
+
 
 @contextlib.contextmanager
 def product_for(layout: str, args):
@@ -214,7 +225,8 @@ def product_for(layout: str, args):
         }
     )
     database = PostgresDatabase().create()
-    product = Product(database=database, redis=SharedRedis(args.redis_db), extra_env=env)
+    shared_redis = SharedRedis(args.redis_db)
+    product = Product(database=database, redis=shared_redis, extra_env=env)
     product.extra_env["WEB_PORT"] = str(product.port)
     try:
         product.prepare()
@@ -226,6 +238,7 @@ def product_for(layout: str, args):
     finally:
         product.cleanup()
         database.drop()
+        shared_redis.forget(f"{prefix}:")
 
 
 def run(layout: str, args) -> dict:
