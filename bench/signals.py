@@ -22,6 +22,9 @@ Per layout, one user with ``--bots`` running paper signal bots (``simulated`` BT
    200/s offer with the product's Celery workers paused: the web tier's own ceiling on this
    machine, the baseline of the throughput row (the bench client, web, relay and database
    share its cores).
+4. **CPU per signal** (Redis layout) — what each process (and the database's backends, the
+   Redis server, this client) spent from the start of the 200/s offer until its last signal
+   was acted on, per signal; baseline: the budget the machine's cores give each signal at 200/s.
 
 The Redis layout is the production one (``Procfile``: granian WSGI workers, daphne,
 worker, beat, relay) on a PostgreSQL database of its own (created, then dropped).
@@ -160,15 +163,56 @@ async def _offer(base_url: str, paths: list[str], rate: float, seconds: float) -
     return {"statuses": statuses, "times": times, "offered": total, "offered_for": offered_for, "elapsed": elapsed}
 
 
-def throughput(product, paths: list[str], seconds: float) -> dict:
-    spread = asyncio.run(_offer(product.base_url, paths[:-1], 200, seconds))
-    flood = asyncio.run(_offer(product.base_url, paths[-1:], FLOOD / 5, 5))
-    return {"spread": spread, "flood": flood}
-
-
 def _tree(pid: int) -> list[int]:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children already reaped (a recycled worker's count stays)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # gone since it was listed
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _command_lines() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+def cpu_by_part(product) -> dict[str, float]:
+    """CPU seconds so far of each of the product's processes (with their children), of its
+    database's PostgreSQL backends, of the machine's Redis server (shared, idle but for this run)
+    and of this client."""
+    pids = {name: _tree(process.pid) for name, process in product.processes.items()}
+    lines = _command_lines()
+    pids["postgres"] = [
+        pid for pid, line in lines.items() if line.startswith("postgres:") and product.database.name in line
+    ]
+    pids["redis"] = [pid for pid, line in lines.items() if line.startswith("redis-server")]
+    parts = {name: sum(_cpu(pid) for pid in found) for name, found in pids.items()}
+    parts["bench client"] = time.process_time()
+    return parts
+
+
+def throughput(product, paths: list[str], seconds: float) -> dict:
+    """The 200/s offer over the bots; in the Redis layout, with the CPU each part spent from its
+    start until every one of its signals was acted on."""
+    before = cpu_by_part(product) if product.database else None
+    spread = asyncio.run(_offer(product.base_url, paths[:-1], 200, seconds))
+    out = {"spread": spread}
+    if before is not None:
+        wait_until(lambda: _settled(product), timeout=300, what="the spread's signals acted on")
+        after = cpu_by_part(product)
+        out["cpu"] = {name: after[name] - before.get(name, 0.0) for name in after}
+    out["flood"] = asyncio.run(_offer(product.base_url, paths[-1:], FLOOD / 5, 5))
+    return out
 
 
 def receipts_alone(product, paths: list[str], seconds: float) -> dict:
@@ -248,8 +292,8 @@ def run(layout: str, args) -> dict:
         out = {"latency": latency(product, paths[:-1], args.signals)}
         out.update(throughput(product, paths, args.seconds))
         if layout == "redis":  # the embedded layout's processes are the launcher's children
-            # After the spread's signals are acted on (fresh ids: nothing is a duplicate).
-            wait_until(lambda: _settled(product), timeout=300, what="the spread's signals acted on")
+            # After the spread's and the flood's signals are acted on (fresh ids: nothing is a duplicate).
+            wait_until(lambda: _settled(product), timeout=300, what="the flood's signals acted on")
             out["alone"] = receipts_alone(product, paths[:-1], args.seconds)
     return out
 
@@ -305,6 +349,21 @@ def main() -> None:
             f"| {rate:,.0f}/s | offered 200/s | {rate / 200:.2f} | ≥ 200/s, no 5xx | "
             f"{'yes' if rate >= 190 and not errors else 'NO'} |"
         )
+        if "cpu" in out:
+            # Two cores give each of 200 signals a second 10 ms of CPU, receipt and action together.
+            cpu, signals = out["cpu"], max(accepted, 1)
+            spent = ", ".join(
+                f"{name} {seconds / signals * 1000:.1f}"
+                for name, seconds in sorted(cpu.items(), key=lambda item: -item[1])
+                if seconds >= 0.0001 * signals
+            )
+            per_signal = sum(cpu.values()) / signals
+            budget = os.cpu_count() / 200
+            print(
+                f"| {layout} | CPU per signal of that offer, received and acted on (ms: {spent}) "
+                f"| {ms(per_signal)} | {os.cpu_count()} cores at 200/s: {ms(budget)} | {per_signal / budget:.1f}× "
+                f"| - | - |"
+            )
         if "alone" in out:
             alone = out["alone"]
             rate_alone = alone["statuses"].get(202, 0) / alone["elapsed"]
