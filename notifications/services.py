@@ -248,7 +248,8 @@ def channel_link(*, user, channel_id: int) -> Channel:
     """Link a Telegram channel to the chat that sent the bot *this channel's* code.
 
     The code is shown only to the channel's owner, so a chat is linked only by someone
-    holding it: a chat that sent another channel's code never links this one.
+    holding it: a chat that sent another channel's code never links this one (it links
+    that one, as the sweep would).
     """
     channel = channel_get(user=user, channel_id=channel_id)
     if channel.kind != Channel.Kind.TELEGRAM:
@@ -257,56 +258,106 @@ def channel_link(*, user, channel_id: int) -> Channel:
         return channel
     if not channel.code_expires_at or channel.code_expires_at <= timezone.now():
         raise Conflict("The link code expired: ask for a new one (new_link_code).", code="LINK_CODE_EXPIRED")
-    token = _bot_token(channel)
     try:
-        updates = senders.telegram_updates(token=token)
+        _telegram_read(_bot_token(channel.secret_sealed))
     except senders.SendFailed as exc:
         raise Conflict(f"Telegram could not be asked: {exc.reason}", code="TELEGRAM_UNAVAILABLE") from None
-    chat_id = _chat_with_code(updates, channel.code_hash)
-    if chat_id is None:
+    channel = channel_get(user=user, channel_id=channel_id)
+    if channel.verified_at is None:
         raise Conflict(
             "The bot has not received this channel's code yet: send it to the bot, then try again.",
             code="LINK_CODE_NOT_RECEIVED",
         )
-    with transaction.atomic():
-        channel = channel_get(user=user, channel_id=channel_id, lock=True)
-        if channel.verified_at is None:
-            channel.telegram_chat_id = chat_id
-            channel.verified_at = timezone.now()
-            channel.code_hash, channel.code_expires_at = "", None
-            channel.save()
-            _audit(user, "notifications.telegram_linked", channel)
     return channel
 
 
-def _bot_token(channel: Channel) -> str:
-    return secrets.unseal(channel.secret_sealed) or getattr(settings, "TELEGRAM_BOT_TOKEN", "")
+def _bot_token(sealed: str) -> str:
+    """The bot a Telegram channel uses (its ``secret_sealed``): the user's own, else the shared one."""
+    return secrets.unseal(sealed) or getattr(settings, "TELEGRAM_BOT_TOKEN", "")
 
 
-def _chat_with_code(updates: list[dict], code_hash: str) -> str | None:
+def _pending_telegram():
+    return Channel.objects.filter(
+        kind=Channel.Kind.TELEGRAM, verified_at__isnull=True, code_expires_at__gt=timezone.now()
+    ).select_related("user")
+
+
+TELEGRAM_READ_ROUNDS = 10  # of at most 100 updates each: a poll never runs on unbounded
+
+
+def _telegram_read(token: str) -> int:
+    """Read what ``token``'s bot received, link every pending channel of that bot whose code is
+    in it, and confirm what was read; returns the channels linked.
+
+    Telegram answers ``getUpdates`` with at most 100 *unconfirmed* updates, oldest first, and
+    keeps them a day: left unconfirmed, a busy shared bot's first hundred messages would hide
+    every newer code. A read is confirmed (``offset`` past it) only after it was acted on, so a
+    poller cut off in between leaves it for the next one; every pending channel of the bot is
+    matched against each read, since a confirmed update is never returned again.
+    """
+    linked, offset = 0, None
+    for _ in range(TELEGRAM_READ_ROUNDS):
+        updates = senders.telegram_updates(token=token, offset=offset)  # confirms what came before offset
+        ids = [u["update_id"] for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+        if not ids:
+            break
+        linked += _link_codes(token, _chats_by_code(updates))
+        offset = max(ids) + 1
+    return linked
+
+
+def _chats_by_code(updates: list[dict]) -> dict[str, str]:
+    """``{code hash: chat id}`` of the words that could be a code in each message (the first sender wins)."""
+    chats: dict[str, str] = {}
     for update in updates:
         message = update.get("message") if isinstance(update, dict) else None
         if not isinstance(message, dict):
             continue
-        words = str(message.get("text", "")).replace("/start", " ").split()[:3]
         chat = message.get("chat") or {}
-        if any(secrets.code_hash(word) == code_hash for word in words) and chat.get("id") is not None:
-            return str(chat["id"])
-    return None
+        if not isinstance(chat, dict) or chat.get("id") is None:
+            continue
+        for word in str(message.get("text", "")).replace("/start", " ").split()[:3]:
+            chats.setdefault(secrets.code_hash(word), str(chat["id"]))
+    return chats
+
+
+def _link_codes(token: str, chats: dict[str, str]) -> int:
+    linked = 0
+    for channel in _pending_telegram().filter(code_hash__in=list(chats)):
+        try:
+            if _bot_token(channel.secret_sealed) != token:
+                continue  # its code went to another bot, which could never write to that chat
+        except secrets.SecretUnreadable:
+            continue
+        with transaction.atomic():
+            locked = Channel.objects.select_for_update().filter(pk=channel.pk, verified_at__isnull=True).first()
+            if locked is None or locked.code_hash != channel.code_hash:
+                continue  # linked meanwhile, or a new code asked for since
+            locked.telegram_chat_id = chats[locked.code_hash]
+            locked.verified_at = timezone.now()
+            locked.code_hash, locked.code_expires_at = "", None
+            locked.save()
+            _audit(channel.user, "notifications.telegram_linked", locked)
+        linked += 1
+    return linked
 
 
 def link_pending_telegram() -> int:
-    """The sweep's part: link every Telegram channel whose code the bot has received."""
-    linked = 0
-    pending = Channel.objects.filter(
-        kind=Channel.Kind.TELEGRAM, verified_at__isnull=True, code_expires_at__gt=timezone.now()
-    ).select_related("user")
-    for channel in pending[:50]:
+    """The sweep's part: read each bot that a pending Telegram channel waits on, once (the
+    shared bot, and up to 50 of users' own, the codes expiring soonest first)."""
+    tokens = set()
+    sealed = _pending_telegram().order_by("code_expires_at").values_list("secret_sealed", flat=True)
+    for value in list(dict.fromkeys(sealed))[:51]:
         try:
-            channel_link(user=channel.user, channel_id=channel.pk)
-            linked += 1
-        except (Conflict, Invalid, secrets.SecretUnreadable):
+            tokens.add(_bot_token(value))
+        except secrets.SecretUnreadable:
             continue
+    linked = 0
+    for token in tokens - {""}:
+        try:
+            linked += _telegram_read(token)
+        except senders.SendFailed as exc:
+            logger.warning("Telegram updates could not be read (%s)", exc.reason)
     return linked
 
 

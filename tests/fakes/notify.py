@@ -125,8 +125,9 @@ class FakeTelegram(_Server):
     def __init__(self, token: str = "123456:TEST-TOKEN"):
         super().__init__()
         self.token = token
-        self.updates: list[dict] = []
+        self.updates: list[dict] = []  # received, not yet confirmed
         self._next_update = 1
+        self.confirmed_up_to = 0
 
     def user_sends(self, chat_id: int, text: str) -> None:
         with self.lock:
@@ -143,7 +144,12 @@ class FakeTelegram(_Server):
         params = json.loads(body or b"{}")
         if method == "getUpdates":
             with self.lock:
-                return 200, {"ok": True, "result": list(self.updates)}
+                # As the Bot API: an offset confirms every update before it (gone for good), and
+                # at most ``limit`` (100) unconfirmed ones are returned, oldest first.
+                if isinstance(params.get("offset"), int):
+                    self.updates = [u for u in self.updates if u["update_id"] >= params["offset"]]
+                    self.confirmed_up_to = max(self.confirmed_up_to, params["offset"])
+                return 200, {"ok": True, "result": self.updates[: min(int(params.get("limit", 100)), 100)]}
         if method == "sendMessage":
             if not params.get("chat_id") or not params.get("text"):
                 return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id and text"}

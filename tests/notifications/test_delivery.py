@@ -113,10 +113,39 @@ def test_linking_telegram_with_someone_elses_code_fails(owner_api, other_user, t
     telegram.user_sends(chat_id=777, text=shown["link_code"])
     assert_error(owner_api.post(f"/api/notifications/channels/{mine['id']}/link"), 409, "LINK_CODE_NOT_RECEIVED")
     assert Channel.objects.get(pk=mine["id"]).telegram_chat_id == ""
-    assert services.link_pending_telegram() == 1
+    # Read (and confirmed) by my attempt, their code linked theirs there and then: it was not
+    # left for a later read that Telegram would never answer with it again.
     theirs.refresh_from_db()
-    assert theirs.telegram_chat_id == "777"
+    assert theirs.telegram_chat_id == "777" and theirs.verified_at is not None
+    assert services.link_pending_telegram() == 0
     assert Channel.objects.get(pk=mine["id"]).verified_at is None
+
+
+def test_a_code_behind_a_hundred_other_messages_still_links_and_what_was_read_is_confirmed(owner_api, telegram):
+    """Telegram returns at most 100 unconfirmed updates, oldest first: a shared bot that never
+    confirmed what it read would show every newer code to no one."""
+    body = owner_api.post("/api/notifications/channels", {"kind": "telegram"}, format="json").json()
+    for n in range(250):
+        telegram.user_sends(chat_id=1000 + n, text=f"hello {n}")
+    telegram.user_sends(chat_id=4242, text=f"/start {body['link_code']}")
+    linked = owner_api.post(f"/api/notifications/channels/{body['channel']['id']}/link")
+    assert linked.status_code == 200, linked.content
+    assert Channel.objects.get(pk=body["channel"]["id"]).telegram_chat_id == "4242"
+    assert telegram.updates == [] and telegram.confirmed_up_to == 252  # all 251 read, then confirmed
+
+
+def test_the_sweep_links_every_pending_channel_of_the_bot_from_one_read(owner, other_user, telegram):
+    from notifications import services
+
+    mine, my_code = services.channel_create(user=owner, kind="telegram")
+    theirs, their_code = services.channel_create(user=other_user, kind="telegram")
+    telegram.user_sends(chat_id=11, text=f"/start {their_code['link_code']}")
+    telegram.user_sends(chat_id=22, text=f"link {my_code['link_code']} please")
+    assert services.link_pending_telegram() == 2
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.telegram_chat_id, theirs.telegram_chat_id) == ("22", "11")
+    assert telegram.updates == []
 
 
 def test_a_telegram_bot_token_of_the_users_own_is_stored_encrypted(owner_api, telegram, settings):
@@ -357,3 +386,18 @@ def test_one_batch_sends_at_a_time_so_hanging_receivers_hold_one_worker_slot_at_
     assert dispatch.deliver_due() == 1
     receiver.wait_for(1)
     assert cache.get(dispatch.SENDING_KEY) is None  # released
+
+
+def test_a_code_sent_to_the_shared_bot_never_links_a_channel_with_its_own_bot(owner, other_user, telegram, caplog):
+    """That bot could never write to the chat: the channel stays pending, and the shared bot's
+    read goes on (the own bot's token, refused by Telegram, is logged without itself)."""
+    from notifications import services
+
+    own, shown = services.channel_create(user=owner, kind="telegram", bot_token="999:NOT-THE-SHARED-BOT")
+    services.channel_create(user=other_user, kind="telegram")  # pending on the shared bot: it is read
+    telegram.user_sends(chat_id=33, text=shown["link_code"])
+    assert services.link_pending_telegram() == 0
+    own.refresh_from_db()
+    assert own.verified_at is None and own.telegram_chat_id == ""
+    assert telegram.updates == [] and telegram.confirmed_up_to == 2  # read, and confirmed all the same
+    assert "NOT-THE-SHARED-BOT" not in caplog.text
