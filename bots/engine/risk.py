@@ -13,7 +13,8 @@ exact values. In the order they apply:
    the price falls ``trailing_stop_pct`` below the highest price the ticks saw since the
    position opened: ``engine["trail_high"]``, :func:`trail`), checked every tick, before the
    strategy; they are never held back by the trade limiter. One exit sells a position at
-   most once (``engine["exited"]``, set by its fill, cleared when the position is flat). After one,
+   most once (``engine["exited"]``, set by its fill, cleared when the position is flat, or when
+   the venue ended the exit's order short of its quantity: what it left is protected again). After one,
    no strategy buys again within the same candle of the bot's timeframe
    (:func:`reentry_refusal`): a signal judged on closed candles still reads the same until
    the candle closes, and buying it again would repeat the trade the exit just ended.

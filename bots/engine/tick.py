@@ -1119,6 +1119,7 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
         return False  # the venue filled more than its trades show yet
     if outcome.kind in (live.CANCELED, live.REJECTED) and order.status != Order.Status.FILLED:
         _close_unsent(order, "canceled on the venue", Order.Status.CANCELED)
+        _rearm_exit(bot, order)
     elif outcome.kind == live.FILLED and order.status != Order.Status.FILLED:
         # The venue closed it short of our quantity (it rounds amounts to its lot size): what it
         # filled is booked; left open here, the order would be looked up again at every tick.
@@ -1127,7 +1128,21 @@ def _apply_live(bot: Bot, order: Order, outcome: live.Outcome, batch: _Batch) ->
             f"the venue closed it with {info.filled.normalize():f} of {order.quantity.normalize():f} filled",
             Order.Status.CANCELED,
         )
+        _rearm_exit(bot, order)
     return outcome.kind != live.OPEN
+
+
+def _rearm_exit(bot: Bot, order: Order) -> None:
+    """A protective exit the venue ended short of its quantity (a market order expired on a thin
+    book) protects what it left: its first fill marked the position exited, and the exits are
+    judged again on the remainder, from this very tick. No second sell can overlap the first:
+    this one is closed. What the venue cannot sell (dust under its minimums) is no position to
+    exit (``_tradable``), so a remainder of dust never fires again."""
+    if order.reason not in risk.EXIT_REASONS:
+        return
+    strategy_state, engine = _state(bot)
+    if engine.pop("exited", None) is not None:
+        _set_state(bot, strategy_state, engine)
 
 
 def _booked(order: Order) -> live.Booked:

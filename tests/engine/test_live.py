@@ -488,6 +488,39 @@ def test_a_base_asset_fee_books_the_net_quantity_and_a_stop_loss_sells_what_the_
     assert live_bot.total_fees == Decimal("0.94955")
 
 
+def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_more(live_bot, fake_exchange, settings):
+    # Given a live bot holding 0.01 BTC bought at 50,000, with a 5 % stop-loss.
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _half_capital(live_bot)
+    btc_before = fake_exchange.balances["BTC"]
+    tick.tick_batch()
+    assert Position.objects.get(bot=live_bot).quantity == Decimal("0.01")
+    # When the price falls 10 % and the stop-loss's market sell fills 40 % on a thin book ...
+    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
+    fake_exchange.set_plan([("0.4", None), ("0.6", None)])
+    cache.clear()
+    _due(live_bot)
+    tick.tick_batch()
+    first = Order.objects.get(bot=live_bot, side="sell")
+    assert (first.reason, first.status, first.filled_quantity) == ("stop_loss", "partially_filled", Decimal("0.004"))
+    # ... and the venue then ends it (expired: the rest is never filled) ...
+    fake_exchange.set_plan(None)
+    fake_exchange.ledger.cancel(first.client_order_id)
+    _due(live_bot)
+    tick.tick_batch()
+    # ... the stop-loss sells the 0.006 it left, at once, in its own order: 0.01 sold in all, not a satoshi more.
+    first.refresh_from_db()
+    assert (first.status, first.filled_quantity) == ("canceled", Decimal("0.004"))
+    second = Order.objects.filter(bot=live_bot, side="sell").exclude(pk=first.pk).get()
+    assert (second.reason, second.status, second.quantity) == ("stop_loss", "filled", Decimal("0.006"))
+    assert Position.objects.get(bot=live_bot).quantity == 0 == fake_exchange.balances["BTC"] - btc_before
+    assert sum(Trade.objects.filter(bot=live_bot, side="sell").values_list("quantity", flat=True)) == Decimal("0.01")
+    # A flat book has nothing left to exit: the next tick sells nothing.
+    _due(live_bot)
+    tick.tick_batch()
+    assert Order.objects.filter(bot=live_bot, side="sell").count() == 2
+
+
 def test_partial_fills_are_booked_each_at_its_own_price_and_bnb_fee(live_bot, fake_exchange):
     # Given Binance paying fees in BNB (at 600 USDT) and an order that fills 40 % at 50,000, then 60 % at 50,100.
     fake_exchange.set_fees("0.001", "bnb")
