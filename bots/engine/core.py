@@ -188,7 +188,9 @@ def after_fill(
     if side == BUY:  # more bought onto what an exit left: the position is protected again
         engine.pop("exited", None)
     if bodyguard is not None:
-        engine = risk.note_fill(engine, realized=realized, reason=order_reason, now=now, limits=bodyguard)
+        engine = risk.note_fill(
+            engine, realized=realized, reason=order_reason, now=now, limits=bodyguard, order=client_order_id
+        )
     return strategy_state, engine
 
 

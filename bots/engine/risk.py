@@ -352,9 +352,23 @@ def bodyguard_enabled() -> bool:
     return not settings.DISABLE_AI_BODYGUARD
 
 
-def note_fill(engine: dict, *, realized: Decimal | None, reason: str, now: datetime, limits: BodyguardLimits) -> dict:
-    """The engine memory after a fill: loss streak and recent stop-losses."""
+COUNTED_ORDERS_KEPT = 10
+
+
+def note_fill(
+    engine: dict, *, realized: Decimal | None, reason: str, now: datetime, limits: BodyguardLimits, order: str = ""
+) -> dict:
+    """The engine memory after a fill: loss streak and recent stop-losses, counted once per
+    ``order`` (its client id): a venue splits one order into a fill per maker it matched
+    (Binance's are booked each), and one stop-loss sold in three fills is one stop-loss, not
+    the three that would pause the bot. The last few orders counted are kept (a resting limit
+    order's fills may interleave with another order's)."""
+    counted = list(engine.get("counted_orders") or [])
+    if order and order in counted:
+        return engine
     engine = dict(engine)
+    if order:
+        engine["counted_orders"] = [*counted, order][-COUNTED_ORDERS_KEPT:]
     if realized is not None and realized < 0:
         engine["loss_streak"] = int(engine.get("loss_streak", 0)) + 1
     elif realized is not None and realized > 0:

@@ -521,6 +521,29 @@ def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_
     assert Order.objects.filter(bot=live_bot, side="sell").count() == 2
 
 
+def test_a_stop_loss_filled_by_three_makers_counts_once_for_the_bodyguard(live_bot, fake_exchange, settings):
+    # Given a live bot holding 0.01 BTC, a 5 % stop-loss, and the bodyguard's default of three stop-losses an hour.
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _half_capital(live_bot)
+    tick.tick_batch()
+    # When the stop-loss sells on Binance in three trades (three makers matched) ...
+    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
+    fake_exchange.set_plan([("0.3", None), ("0.3", None), ("0.4", None)])
+    cache.clear()
+    _due(live_bot)
+    tick.tick_batch()
+    sell = Order.objects.get(bot=live_bot, side="sell")
+    fake_exchange.fill_next(sell.client_order_id)
+    fake_exchange.fill_next(sell.client_order_id)
+    _due(live_bot)
+    tick.tick_batch()
+    # ... three trades are booked, and the bodyguard saw one stop-loss: the bot runs on.
+    assert Trade.objects.filter(order=sell).count() == 3
+    live_bot.refresh_from_db()
+    assert (live_bot.status, live_bot.paused_reason) == ("running", "")
+    assert len(live_bot.state["engine"]["stop_losses"]) == 1
+
+
 def test_partial_fills_are_booked_each_at_its_own_price_and_bnb_fee(live_bot, fake_exchange):
     # Given Binance paying fees in BNB (at 600 USDT) and an order that fills 40 % at 50,000, then 60 % at 50,100.
     fake_exchange.set_fees("0.001", "bnb")

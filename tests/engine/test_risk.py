@@ -184,6 +184,25 @@ def test_bodyguard_pauses_on_three_stop_losses_within_an_hour(owner):
     assert _paused(bot) == ("paused", "bodyguard: 3 stop-losses within 60 minutes")
 
 
+def test_one_order_split_into_many_fills_is_one_loss_and_one_stop_loss():
+    limits = risk.BodyguardLimits.current()
+    engine: dict = {"loss_streak": 1}
+    for _ in range(3):  # the venue matched three makers: three fills of one stop-loss order
+        engine = risk.note_fill(
+            engine, realized=Decimal("-2"), reason="stop_loss", now=T0, limits=limits, order="bf-1-7"
+        )
+    assert (engine["loss_streak"], engine["stop_losses"]) == (2, [T0.timestamp()])
+    later = T0 + timedelta(minutes=5)
+    engine = risk.note_fill(
+        engine, realized=Decimal("-1"), reason="stop_loss", now=later, limits=limits, order="bf-1-9"
+    )
+    assert (engine["loss_streak"], engine["stop_losses"]) == (3, [T0.timestamp(), later.timestamp()])
+    engine = risk.note_fill(
+        engine, realized=Decimal("5"), reason="take_profit", now=later, limits=limits, order="bf-1-12"
+    )
+    assert engine["loss_streak"] == 0
+
+
 @pytestmark_db
 def test_bodyguard_pauses_after_five_failed_ticks(owner):
     bot = running_bot(owner=owner, exchange="replay", symbol="NOPE/USDT")
