@@ -1143,6 +1143,9 @@ def _rearm_exit(bot: Bot, order: Order) -> None:
     strategy_state, engine = _state(bot)
     if engine.pop("exited", None) is not None:
         _set_state(bot, strategy_state, engine)
+        # Written now, not only by the tick's bookkeeping: housekeeping reconciles a paused
+        # bot's orders without one, and its remainder must be protected when it resumes.
+        services.bot_engine_state_save(bot_id=bot.pk, state=bot.state)
 
 
 def _booked(order: Order) -> live.Booked:

@@ -521,6 +521,35 @@ def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_
     assert Order.objects.filter(bot=live_bot, side="sell").count() == 2
 
 
+def test_an_exit_ended_short_while_its_bot_was_paused_protects_the_rest_when_it_resumes(
+    live_bot, fake_exchange, settings
+):
+    settings.ENGINE_STOP_LOSS_PCT = "0.05"
+    _half_capital(live_bot)
+    tick.tick_batch()
+    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
+    fake_exchange.set_plan([("0.4", None), ("0.6", None)])
+    cache.clear()
+    _due(live_bot)
+    tick.tick_batch()
+    first = Order.objects.get(bot=live_bot, side="sell")
+    # Given the owner pausing the bot with its stop-loss part-filled, and the venue then ending it ...
+    Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
+    fake_exchange.set_plan(None)
+    fake_exchange.ledger.cancel(first.client_order_id)
+    # ... housekeeping closes it (no tick runs for a paused bot) ...
+    assert tick.reconcile_orders(older_than_seconds=0) == 1
+    first.refresh_from_db()
+    assert (first.status, first.filled_quantity) == ("canceled", Decimal("0.004"))
+    # ... and once resumed, the stop-loss sells the 0.006 left.
+    Bot.objects.filter(pk=live_bot.pk).update(status="running")
+    _due(live_bot)
+    tick.tick_batch()
+    second = Order.objects.filter(bot=live_bot, side="sell").exclude(pk=first.pk).get()
+    assert (second.reason, second.quantity, second.status) == ("stop_loss", Decimal("0.006"), "filled")
+    assert Position.objects.get(bot=live_bot).quantity == 0
+
+
 def test_a_stop_loss_filled_by_three_makers_counts_once_for_the_bodyguard(live_bot, fake_exchange, settings):
     # Given a live bot holding 0.01 BTC, a 5 % stop-loss, and the bodyguard's default of three stop-losses an hour.
     settings.ENGINE_STOP_LOSS_PCT = "0.05"
