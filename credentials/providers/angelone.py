@@ -8,7 +8,8 @@ import time. Only what the engine needs is spoken:
   goes in ``X-PrivateKey``. The session's JWT is kept by the client and renewed by
   logging in again once when the venue says it expired;
 * funds ``GET …/user/v1/getRMS``; order book ``GET …/order/v1/getOrderBook``; place order
-  ``POST …/order/v1/placeOrder`` (our client order id travels as ``ordertag``); last price
+  ``POST …/order/v1/placeOrder`` (our client order id travels as ``ordertag``); cancel a
+  resting order ``POST …/order/v1/cancelOrder`` (``variety``, ``orderid``); last price
   ``POST …/order/v1/getLtpData``; candles ``POST …/historical/v1/getCandleData``; charges
   ``POST …/brokerage/v1/estimateCharges`` (brokerage and taxes of a filled quantity: the
   order book carries none, so they are what a fill's fee is);
@@ -67,6 +68,7 @@ LOGIN = "/rest/auth/angelbroking/user/v1/loginByPassword"
 RMS = "/rest/secure/angelbroking/user/v1/getRMS"
 ORDER_BOOK = "/rest/secure/angelbroking/order/v1/getOrderBook"
 PLACE_ORDER = "/rest/secure/angelbroking/order/v1/placeOrder"
+CANCEL_ORDER = "/rest/secure/angelbroking/order/v1/cancelOrder"
 LTP = "/rest/secure/angelbroking/order/v1/getLtpData"
 CANDLES = "/rest/secure/angelbroking/historical/v1/getCandleData"
 CHARGES = "/rest/secure/angelbroking/brokerage/v1/estimateCharges"
@@ -262,6 +264,20 @@ class AngelOneClient(VenueClient):
             filled=Decimal(0),
             price=dec(price),
         )
+
+    def cancel_order(self, *, symbol, venue_order_id, client_order_id) -> None:
+        """Cancel a resting order (a limit order the market has not reached). Angel One knows
+        our client id only as the order's tag: an order whose id we never learned (its answer
+        lost) is found by it in today's order book first."""
+        if not venue_order_id:
+            found = self.fetch_order_by_client_id(symbol=symbol, client_order_id=client_order_id)
+            if found is None:
+                raise VenueOrderRejected(f"Angel One has no order {client_order_id} in today's order book.")
+            venue_order_id = found.id
+        try:
+            self._api("POST", CANCEL_ORDER, {"variety": "NORMAL", "orderid": venue_order_id})
+        except _VenueSaysNo as exc:  # filled or canceled meanwhile: the caller reads it back
+            raise VenueOrderRejected(str(exc)) from exc
 
     def fetch_order_by_client_id(self, *, symbol, client_order_id, since_ms=None) -> OrderInfo | None:
         tag = ordertag(client_order_id)

@@ -130,6 +130,38 @@ def test_angelone_client_interface(fake_exchange):
     assert len(logins) == 2
 
 
+def test_angelone_a_limit_order_rests_and_is_canceled_by_its_id_or_its_tag(fake_exchange):
+    client = providers.get("angelone").client(ANGEL)
+    resting = client.create_order(
+        symbol="NSE:SBIN-EQ",
+        side="buy",
+        type="limit",
+        amount=Decimal(2),
+        price=Decimal("590"),
+        client_order_id="bf-1-1",
+    )
+    assert (resting.status, resting.filled) == ("open", 0)
+
+    client.cancel_order(symbol="NSE:SBIN-EQ", venue_order_id=resting.id, client_order_id="bf-1-1")
+    assert client.fetch_order_by_client_id(symbol="NSE:SBIN-EQ", client_order_id="bf-1-1").status == "canceled"
+    with pytest.raises(VenueOrderRejected, match="cannot be cancelled"):  # the venue's words, as a refusal
+        client.cancel_order(symbol="NSE:SBIN-EQ", venue_order_id=resting.id, client_order_id="bf-1-1")
+
+    # An order whose answer was lost (no venue id) is found by its tag.
+    client.create_order(
+        symbol="NSE:SBIN-EQ",
+        side="sell",
+        type="limit",
+        amount=Decimal(1),
+        price=Decimal("650"),
+        client_order_id="bf-1-2",
+    )
+    client.cancel_order(symbol="NSE:SBIN-EQ", venue_order_id="", client_order_id="bf-1-2")
+    assert client.fetch_order_by_client_id(symbol="NSE:SBIN-EQ", client_order_id="bf-1-2").status == "canceled"
+    with pytest.raises(VenueOrderRejected, match="no order bf-1-3"):
+        client.cancel_order(symbol="NSE:SBIN-EQ", venue_order_id="", client_order_id="bf-1-3")
+
+
 def test_angelone_unknown_symbol(fake_exchange):
     with pytest.raises(VenueOrderRejected, match="EXCHANGE:SYMBOL"):
         providers.get("angelone").client(ANGEL).fetch_ticker(symbol="SBIN")

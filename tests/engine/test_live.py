@@ -855,3 +855,33 @@ def test_angel_one_an_order_from_yesterday_is_not_declared_never_sent(angel_bot,
     assert "order book lists today's orders only" in order.error
     assert report.refused[angel_bot.pk] == f"order bf-{angel_bot.pk}-0 still unknown"
     assert Order.objects.filter(bot=angel_bot).count() == 1 and len(fake_exchange.angel_orders) == 1
+
+
+def test_angel_one_a_resting_limit_order_is_canceled_or_found_filled_before_the_cancel(angel_bot, fake_exchange):
+    from bots.services.instructions import instruction_build, instruction_submit
+
+    def submit(**fields):
+        return instruction_submit(bot_id=angel_bot.pk, instruction=instruction_build(**fields), wait_seconds=0)
+
+    Bot.objects.filter(pk=angel_bot.pk).update(strategy="rsi", params={"period": 14, "oversold": 1, "overbought": 99})
+    # Given a limit buy of 10 shares at 590, under the market's 600.5: it rests on Angel One ...
+    placed = submit(action="buy", price="590", quantity="10")
+    assert placed.accepted, placed.reason
+    [venue] = fake_exchange.angel_orders
+    assert (venue["ordertype"], venue["price"], venue["status"]) == ("LIMIT", 590.0, "open")
+    # ... and the owner's cancel cancels it there, nothing booked.
+    canceled = submit(action="cancel", order_id=placed.order.pk)
+    assert canceled.accepted, canceled.reason
+    order = Order.objects.get(pk=placed.order.pk)
+    assert (venue["status"], order.status, order.filled_quantity) == ("cancelled", "canceled", 0)
+    assert not Trade.objects.filter(bot=angel_bot).exists()
+    # A second one the market reached before the owner's cancel: the fill is booked, not lost.
+    second = submit(action="buy", price="595", quantity="4")
+    fake_exchange.fill_angel(second.order.client_order_id)
+    late = submit(action="cancel", order_id=second.order.pk)
+    assert (late.accepted, late.reason) == (
+        False,
+        f"order {second.order.pk} is filled: only a resting order can be canceled",
+    )
+    trade = Trade.objects.get(order=second.order)
+    assert (trade.quantity, trade.price) == (Decimal("4"), Decimal("595"))

@@ -118,6 +118,19 @@ class FakeExchange:
     def expire_angel_sessions(self) -> None:
         self.angel_sessions.clear()
 
+    def fill_angel(self, client_order_id: str) -> None:
+        """The market reaches a resting Angel One limit order: filled whole, at its price."""
+        from credentials.providers.angelone import ordertag
+
+        order = next(o for o in self.angel_orders if o["ordertag"] == ordertag(client_order_id))
+        order.update(
+            status="complete",
+            orderstatus="complete",
+            filledshares=order["quantity"],
+            unfilledshares="0",
+            averageprice=order["price"],
+        )
+
     def next_id(self) -> int:
         return self.ledger.next_id()
 
@@ -324,6 +337,12 @@ def _handler(fake: FakeExchange):
                 token = data.get("symboltoken")
                 if token not in ANGEL_LTP:
                     return self._angel_fail("Invalid symbol token", "AB4008")
+                ltp = Decimal(ANGEL_LTP[token])
+                limit = Decimal(str(data.get("price") or 0))
+                buy = data.get("transactiontype") == "BUY"
+                # A limit order the market has not reached rests (open, nothing filled); a market
+                # or marketable one fills at once, at the last price.
+                rests = data.get("ordertype") == "LIMIT" and (limit < ltp if buy else limit > ltp)
                 order = {
                     "variety": data.get("variety"),
                     "ordertype": data.get("ordertype"),
@@ -336,12 +355,12 @@ def _handler(fake: FakeExchange):
                     "exchange": data.get("exchange"),
                     "symboltoken": token,
                     "ordertag": data.get("ordertag", ""),
-                    "averageprice": float(ANGEL_LTP[token]),
-                    "filledshares": data.get("quantity"),
-                    "unfilledshares": "0",
+                    "averageprice": 0.0 if rests else float(ltp),
+                    "filledshares": "0" if rests else data.get("quantity"),
+                    "unfilledshares": data.get("quantity") if rests else "0",
                     "orderid": str(fake.next_id()),
-                    "status": "complete",
-                    "orderstatus": "complete",
+                    "status": "open" if rests else "complete",
+                    "orderstatus": "open" if rests else "complete",
                     "text": "",
                     "updatetime": (datetime.now(UTC) + IST).strftime("%d-%b-%Y %H:%M:%S"),
                 }
@@ -351,6 +370,14 @@ def _handler(fake: FakeExchange):
                 return self._angel_ok(
                     {"script": order["tradingsymbol"], "orderid": order["orderid"], "uniqueorderid": uuid.uuid4().hex}
                 )
+            if path.endswith("/cancelOrder"):
+                order = next((o for o in fake.angel_orders if o["orderid"] == data.get("orderid")), None)
+                if order is None or data.get("variety") != order["variety"]:
+                    return self._angel_fail("Invalid orderid or variety", "AB4017")
+                if order["status"] != "open":
+                    return self._angel_fail(f"Order is {order['status']}: it cannot be cancelled", "AB4008")
+                order["status"] = order["orderstatus"] = "cancelled"
+                return self._angel_ok({"orderid": order["orderid"], "uniqueorderid": uuid.uuid4().hex})
             if path.endswith("/getOrderBook"):
                 today = (datetime.now(UTC) + IST).strftime("%d-%b-%Y")
                 book = [o for o in fake.angel_orders if o["updatetime"].startswith(today)]
