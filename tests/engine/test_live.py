@@ -488,21 +488,27 @@ def test_a_base_asset_fee_books_the_net_quantity_and_a_stop_loss_sells_what_the_
     assert live_bot.total_fees == Decimal("0.94955")
 
 
-def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_more(live_bot, fake_exchange, settings):
-    # Given a live bot holding 0.01 BTC bought at 50,000, with a 5 % stop-loss.
+def _stop_loss_part_filled(bot, fake_exchange, settings) -> Order:
+    """A live bot holding 0.01 BTC bought at 50,000 with a 5 % stop-loss; the price falls 10 % and
+    the stop-loss's market sell fills 40 % on a thin book: that sell, still open on the venue."""
     settings.ENGINE_STOP_LOSS_PCT = "0.05"
-    _half_capital(live_bot)
-    btc_before = fake_exchange.balances["BTC"]
+    _half_capital(bot)
     tick.tick_batch()
-    assert Position.objects.get(bot=live_bot).quantity == Decimal("0.01")
-    # When the price falls 10 % and the stop-loss's market sell fills 40 % on a thin book ...
+    assert Position.objects.get(bot=bot).quantity == Decimal("0.01")
     fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
     fake_exchange.set_plan([("0.4", None), ("0.6", None)])
     cache.clear()
-    _due(live_bot)
+    _due(bot)
     tick.tick_batch()
-    first = Order.objects.get(bot=live_bot, side="sell")
-    assert (first.reason, first.status, first.filled_quantity) == ("stop_loss", "partially_filled", Decimal("0.004"))
+    sell = Order.objects.get(bot=bot, side="sell")
+    assert (sell.reason, sell.status, sell.filled_quantity) == ("stop_loss", "partially_filled", Decimal("0.004"))
+    return sell
+
+
+def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_more(live_bot, fake_exchange, settings):
+    btc_before = fake_exchange.balances["BTC"]
+    # Given a stop-loss whose market sell filled 40 % on a thin book ...
+    first = _stop_loss_part_filled(live_bot, fake_exchange, settings)
     # ... and the venue then ends it (expired: the rest is never filled) ...
     fake_exchange.set_plan(None)
     fake_exchange.ledger.cancel(first.client_order_id)
@@ -524,15 +530,7 @@ def test_a_stop_loss_the_venue_ends_short_protects_what_it_left_and_never_sells_
 def test_an_exit_ended_short_while_its_bot_was_paused_protects_the_rest_when_it_resumes(
     live_bot, fake_exchange, settings
 ):
-    settings.ENGINE_STOP_LOSS_PCT = "0.05"
-    _half_capital(live_bot)
-    tick.tick_batch()
-    fake_exchange.ledger.prices["BTC/USDT"] = Decimal("45000")
-    fake_exchange.set_plan([("0.4", None), ("0.6", None)])
-    cache.clear()
-    _due(live_bot)
-    tick.tick_batch()
-    first = Order.objects.get(bot=live_bot, side="sell")
+    first = _stop_loss_part_filled(live_bot, fake_exchange, settings)
     # Given the owner pausing the bot with its stop-loss part-filled, and the venue then ending it ...
     Bot.objects.filter(pk=live_bot.pk).update(status="paused", next_tick_at=None)
     fake_exchange.set_plan(None)
